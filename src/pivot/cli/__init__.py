@@ -1,0 +1,1 @@
+"""The `pivot` command line: thin click commands over `pivot.api`."""

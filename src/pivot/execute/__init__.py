@@ -1,0 +1,1 @@
+"""Executors that carry out a plan: serial, loky pool; the worker and its events."""

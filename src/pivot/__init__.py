@@ -1,0 +1,68 @@
+"""Pivot: typed Python pipelines that re-run exactly what changed.
+
+The public surface. Names resolve on first use (PEP 562) so that `pivot --help` does not pay for
+pydantic; `from pivot import Out` works as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pivot import errors
+from pivot.errors import *  # noqa: F403  (the exception tree is public)
+
+if TYPE_CHECKING:
+    from pivot import loaders, outputs, pipeline, stage_def
+    from pivot.outputs import Dep, DirectoryOut, IncrementalOut, Metric, Out, PlaceholderDep, Plot
+    from pivot.pipeline import Pipeline
+    from pivot.stage_def import StageParams
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Dep": "pivot.outputs",
+    "DirectoryOut": "pivot.outputs",
+    "IncrementalOut": "pivot.outputs",
+    "Metric": "pivot.outputs",
+    "Out": "pivot.outputs",
+    "PlaceholderDep": "pivot.outputs",
+    "Plot": "pivot.outputs",
+    "Pipeline": "pivot.pipeline",
+    "StageParams": "pivot.stage_def",
+}
+_MODULES = ("loaders", "outputs", "pipeline", "stage_def")
+
+__all__ = [
+    "Dep",
+    "DirectoryOut",
+    "IncrementalOut",
+    "Metric",
+    "Out",
+    "Pipeline",
+    "PlaceholderDep",
+    "Plot",
+    "StageParams",
+    "__version__",
+    "errors",
+    "loaders",
+    "outputs",
+    "pipeline",
+    "stage_def",
+    *errors.__all__,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"pivot.{name}")
+    else:
+        raise AttributeError(f"module 'pivot' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,251 @@
+"""The content-addressed cache: read-only blobs under `<root>/files/ab/cdef...` keyed by BLAKE3.
+
+Blobs are written atomically and never changed afterwards; a directory is stored as one blob per
+file plus its JSON manifest. Restoring links or copies a blob into the workspace so that editing
+the workspace file can never change the blob (reflink and copy by default; hardlink and symlink
+are opt-in). Imports nothing of Pivot's but `pivot.errors` and the store itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from pivot.errors import CacheCorruptError, StoreError
+from pivot.store import fs, hashing
+from pivot.store.hashing import DirectoryManifest
+
+__all__ = ["DEFAULT_LINK_MODES", "LINK_MODES", "Cache"]
+
+LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINK_MODES = ("reflink", "copy")
+
+_FICLONE = 0x40049409  # Linux ioctl: share the source's extents with the destination (CoW)
+_BLOB_MODE = 0o444
+_PARALLEL_AT = 16
+_UNSUPPORTED = frozenset(
+    {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV, errno.ENOSYS, errno.EPERM}
+)
+_Item = TypeVar("_Item")
+
+
+class Cache:
+    """Blobs under `root / "files"` (root is usually `.pivot/cache`)."""
+
+    def __init__(self, root: Path, link_modes: Sequence[str] = DEFAULT_LINK_MODES) -> None:
+        unknown = [mode for mode in link_modes if mode not in LINK_MODES]
+        if unknown or not link_modes:
+            raise ValueError(
+                f"unknown link modes {unknown or list(link_modes)}; use some of {list(LINK_MODES)}"
+            )
+        self.root = Path(root)
+        self.files_dir = Path(os.path.abspath(self.root / "files"))
+        self.link_modes = tuple(link_modes)
+        self._unsupported: set[str] = set()  # modes this filesystem refused; skipped from now on
+
+    # --- blobs --------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob with this hash lives (whether or not it exists)."""
+        if not hashing.is_valid_hash(digest):
+            raise ValueError(f"{digest!r} is not a content hash (64 lowercase hex characters)")
+        return self.files_dir / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def add_file(self, path: Path, digest: str) -> None:
+        """Store a copy of workspace file `path` (whose hash is `digest`); no-op if present."""
+        blob = self.blob_path(digest)
+        if blob.is_file():
+            return
+        with fs.atomic_output(blob) as temp:
+            self._copy(Path(path), temp, allow_reflink=True)
+            os.chmod(temp, _BLOB_MODE)
+
+    def add_bytes(self, data: bytes) -> str:
+        """Store `data` as a blob and return its hash."""
+        digest = hashing.hash_bytes(data)
+        blob = self.blob_path(digest)
+        if not blob.is_file():
+            with fs.atomic_output(blob) as temp:
+                temp.write_bytes(data)
+                os.chmod(temp, _BLOB_MODE)
+        return digest
+
+    def read_bytes(self, digest: str) -> bytes:
+        """The content of a blob; CacheCorruptError if it is missing."""
+        return self._read_blob(digest, "its content was asked for")
+
+    def verify(self, digest: str) -> bool:
+        """True if the blob exists and its content still hashes to `digest`."""
+        try:
+            return hashing.hash_file(self.blob_path(digest)) == digest
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+
+    # --- directories --------------------------------------------------------------------------
+
+    def add_directory(self, path: Path, manifest: DirectoryManifest) -> str:
+        """Store every file of directory `path` listed in `manifest`, then the manifest itself."""
+        root = Path(path)
+        _run_all(lambda entry: self.add_file(root / entry[0], entry[1]), manifest.entries)
+        return self.add_bytes(hashing.manifest_to_bytes(manifest))
+
+    def load_manifest(self, digest: str) -> DirectoryManifest:
+        """The manifest stored under `digest`; CacheCorruptError if missing or garbled."""
+        data = self._read_blob(digest, "it is a directory manifest")
+        try:
+            if hashing.hash_bytes(data) != digest:
+                raise ValueError("its content does not match its hash")
+            return hashing.manifest_from_bytes(data)
+        except ValueError as error:
+            raise CacheCorruptError(
+                f"directory manifest {digest} in the cache ({self.blob_path(digest)}) is "
+                f"garbled: {error}. Fix: delete that file and run `pivot repro --force` on the "
+                "stage that produces the directory (or pull it again from a remote)."
+            ) from None
+
+    # --- restoring ----------------------------------------------------------------------------
+
+    def restore_file(self, digest: str, dest: Path, *, writable: bool = False) -> None:
+        """Put the blob at `dest` atomically, linked or copied per `link_modes`.
+
+        `writable=True` always makes a private writable copy (reflink or plain copy).
+        """
+        blob = self.blob_path(digest)
+        dest = Path(dest)
+        if not blob.is_file():
+            raise CacheCorruptError(self._missing_message(digest, f"'{dest}' needs it"))
+        if not os.path.islink(dest) and os.path.isdir(dest):
+            fs.remove_path(dest)
+        modes = ("reflink", "copy") if writable else self.link_modes
+        try:
+            with fs.atomic_output(dest) as temp:
+                self._place(blob, temp, modes)
+                if writable:
+                    os.chmod(temp, stat.S_IMODE(os.stat(temp).st_mode) | stat.S_IWUSR)
+        except OSError as error:
+            raise StoreError(
+                f"cannot restore '{dest}' from the cache blob {blob} ({error}). Fix: check the "
+                f"free space and permissions of '{dest.parent}'."
+            ) from error
+
+    def restore_directory(self, digest: str, dest: Path) -> None:
+        """Make directory `dest` hold exactly the manifest's files (stale files are removed)."""
+        manifest = self.load_manifest(digest)
+        dest = Path(dest)
+        if os.path.islink(dest) or (dest.exists() and not dest.is_dir()):
+            fs.remove_path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        _remove_stale(dest, {relative for relative, _digest in manifest})
+        _run_all(lambda entry: self.restore_file(entry[1], dest / entry[0]), manifest.entries)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _place(self, blob: Path, temp: Path, modes: Sequence[str]) -> None:
+        """Create `temp` from `blob` with the first mode that works here."""
+        usable = [mode for mode in modes if mode not in self._unsupported] or ["copy"]
+        for mode in usable:
+            if mode == "copy":
+                self._copy(blob, temp, allow_reflink=False)
+                return
+            try:
+                _LINKERS[mode](blob, temp)
+                return
+            except OSError as error:
+                fs.remove_path(temp)
+                if error.errno not in _UNSUPPORTED:
+                    raise
+                self._unsupported.add(mode)
+        self._copy(blob, temp, allow_reflink=False)
+
+    def _copy(self, source: Path, temp: Path, *, allow_reflink: bool) -> None:
+        if allow_reflink and "reflink" not in self._unsupported:
+            try:
+                _reflink(source, temp)
+                return
+            except OSError as error:
+                fs.remove_path(temp)
+                if error.errno not in _UNSUPPORTED:
+                    raise
+                self._unsupported.add("reflink")
+        shutil.copyfile(source, temp)
+
+    def _read_blob(self, digest: str, context: str) -> bytes:
+        try:
+            return self.blob_path(digest).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise CacheCorruptError(self._missing_message(digest, context)) from None
+
+    def _missing_message(self, digest: str, context: str) -> str:
+        return (
+            f"cache blob {digest} is missing ({context}; expected at {self.blob_path(digest)}). "
+            "Fix: pull it from a remote with `pivot pull`, or re-run the stage that produced it "
+            "with `pivot repro --force <stage>`."
+        )
+
+
+def _reflink(source: Path, temp: Path) -> None:
+    import fcntl  # Linux/macOS only; imported here so the module loads everywhere
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    with open(source, "rb") as src:
+        fd = os.open(temp, flags, 0o666)
+        try:
+            fcntl.ioctl(fd, _FICLONE, src.fileno())
+        finally:
+            os.close(fd)
+
+
+def _hardlink(blob: Path, temp: Path) -> None:
+    os.link(blob, temp)
+
+
+def _symlink(blob: Path, temp: Path) -> None:
+    os.symlink(blob, temp)
+
+
+_LINKERS: dict[str, Callable[[Path, Path], None]] = {
+    "reflink": _reflink,
+    "hardlink": _hardlink,
+    "symlink": _symlink,
+}
+
+
+def _remove_stale(root: Path, keep: set[str]) -> None:
+    """Delete every entry under `root` that is not a kept file nor a directory leading to one."""
+    keep_dirs = {relative.rsplit("/", 1)[0] for relative in keep if "/" in relative}
+    keep_dirs |= {parent for directory in keep_dirs for parent in _parents(directory)}
+    for directory, subdirs, files in os.walk(root):
+        prefix = os.path.relpath(directory, root).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
+        for name in files:
+            if prefix + name not in keep:
+                fs.remove_path(Path(directory, name))
+        for name in list(subdirs):
+            if prefix + name not in keep_dirs or os.path.islink(os.path.join(directory, name)):
+                fs.remove_path(Path(directory, name))
+                subdirs.remove(name)
+
+
+def _parents(relative: str) -> Iterable[str]:
+    parts = relative.split("/")
+    return ("/".join(parts[:count]) for count in range(1, len(parts)))
+
+
+def _run_all(function: Callable[[_Item], None], items: Sequence[_Item]) -> None:
+    """Call `function` on every item, in threads when there are many (file I/O releases the GIL)."""
+    if len(items) < _PARALLEL_AT:
+        for item in items:
+            function(item)
+        return
+    with ThreadPoolExecutor() as pool:
+        for _ in pool.map(function, items):
+            pass

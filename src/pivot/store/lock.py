@@ -1,0 +1,190 @@
+"""Per-stage lock files (`.pivot/stages/<stage>.lock`): what a stage's last successful run saw.
+
+Deterministic JSON (sorted keys, indent 2, trailing newline), written atomically; writing one is
+the commit point of a stage. Imports nothing of Pivot's but `pivot.errors` and the store itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pivot.errors import LockFileError
+from pivot.store import fs
+from pivot.store.hashing import is_valid_hash
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DepEntry",
+    "LockEntry",
+    "OutEntry",
+    "decode_lock",
+    "encode_lock",
+    "lock_path",
+    "read_lock",
+    "write_lock",
+]
+
+SCHEMA_VERSION = 1
+
+_FIX = "Fix: delete it, or run `pivot repro` to rewrite it."
+_Value = TypeVar("_Value")
+
+
+@dataclass(frozen=True)
+class DepEntry:
+    """A dependency as it was when the stage last ran: relative POSIX path and content hash."""
+
+    path: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class OutEntry:
+    """An output the stage produced: path, content hash (a manifest hash for directories)."""
+
+    path: str
+    hash: str
+    cache: bool
+    is_directory: bool
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """Everything a stage's last successful run depended on and produced.
+
+    `code` and `params` are stored as key-sorted dict copies, `deps` and `outs` as tuples sorted
+    by path, so equal runs give equal entries and byte-identical lock files.
+    """
+
+    stage: str
+    code: Mapping[str, str]
+    params: Mapping[str, Any]
+    deps: tuple[DepEntry, ...]
+    outs: tuple[OutEntry, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", dict(sorted(self.code.items())))
+        object.__setattr__(self, "params", dict(sorted(self.params.items())))
+        object.__setattr__(self, "deps", tuple(sorted(self.deps, key=_entry_order)))
+        object.__setattr__(self, "outs", tuple(sorted(self.outs, key=_entry_order)))
+
+
+def _entry_order(entry: DepEntry | OutEntry) -> tuple[str, str]:
+    return (entry.path, entry.hash)
+
+
+def lock_path(state_dir: Path, stage: str) -> Path:
+    """`state_dir/stages/<stage>.lock`; the stage name must be usable as a file name."""
+    if not stage or stage in (".", "..") or any(char in stage for char in "/\\\0"):
+        raise LockFileError(
+            f"stage name {stage!r} cannot name a lock file: it must be non-empty and contain no "
+            "'/', '\\' or NUL. Fix: rename the stage."
+        )
+    return Path(state_dir) / "stages" / f"{stage}.lock"
+
+
+def encode_lock(entry: LockEntry) -> str:
+    """The lock file text of `entry`: sorted keys, indent 2, trailing newline."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "stage": entry.stage,
+        "code": dict(entry.code),
+        "params": dict(entry.params),
+        "deps": [{"path": dep.path, "hash": dep.hash} for dep in entry.deps],
+        "outs": [
+            {"path": o.path, "hash": o.hash, "cache": o.cache, "is_directory": o.is_directory}
+            for o in entry.outs
+        ],
+    }
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_lock(path: Path, entry: LockEntry) -> None:
+    """Write `entry` to `path` atomically (creating `stages/` if needed)."""
+    fs.atomic_write_text(Path(path), encode_lock(entry))
+
+
+def read_lock(path: Path) -> LockEntry | None:
+    """The entry in lock file `path`, None if there is none; LockFileError if it is corrupt."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise LockFileError(f"lock file '{path}' cannot be read ({error}). {_FIX}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LockFileError(f"lock file '{path}' is not UTF-8 text ({error}). {_FIX}") from None
+    return decode_lock(text, Path(path))
+
+
+def decode_lock(text: str, path: Path) -> LockEntry:
+    """Parse lock file text; `path` only names the file in error messages."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _corrupt(path, f"it is not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise _corrupt(path, "it is not a JSON object")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise LockFileError(
+            f"lock file '{path}' has schema version {version!r}, but this Pivot reads version "
+            f"{SCHEMA_VERSION}. {_FIX}"
+        )
+    return LockEntry(
+        stage=_field(document, "stage", str, path),
+        code=_string_map(_field(document, "code", dict, path), "code", path),
+        params=_field(document, "params", dict, path),
+        deps=tuple(_dep(item, path) for item in _field(document, "deps", list, path)),
+        outs=tuple(_out(item, path) for item in _field(document, "outs", list, path)),
+    )
+
+
+def _dep(item: object, path: Path) -> DepEntry:
+    if not isinstance(item, dict):
+        raise _corrupt(path, f"a 'deps' item is not an object: {item!r}")
+    return DepEntry(path=_field(item, "path", str, path), hash=_hash_field(item, path))
+
+
+def _out(item: object, path: Path) -> OutEntry:
+    if not isinstance(item, dict):
+        raise _corrupt(path, f"an 'outs' item is not an object: {item!r}")
+    return OutEntry(
+        path=_field(item, "path", str, path),
+        hash=_hash_field(item, path),
+        cache=_field(item, "cache", bool, path),
+        is_directory=_field(item, "is_directory", bool, path),
+    )
+
+
+def _hash_field(item: dict[str, Any], path: Path) -> str:
+    value = _field(item, "hash", str, path)
+    if not is_valid_hash(value):
+        raise _corrupt(path, f"{value!r} (for '{item.get('path')}') is not a content hash")
+    return value
+
+
+def _string_map(value: dict[str, Any], name: str, path: Path) -> dict[str, str]:
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise _corrupt(path, f"'{name}' entry {key!r} is not a string")
+    return value
+
+
+def _field(document: dict[str, Any], name: str, kind: type[_Value], path: Path) -> _Value:
+    if name not in document:
+        raise _corrupt(path, f"the field '{name}' is missing")
+    value = document[name]
+    if not isinstance(value, kind):
+        raise _corrupt(path, f"the field '{name}' should be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _corrupt(path: Path, problem: str) -> LockFileError:
+    return LockFileError(f"lock file '{path}' is corrupt: {problem}. {_FIX}")

@@ -1,0 +1,304 @@
+"""The per-machine state db (`.pivot/state.db`, sqlite in WAL mode) and the hasher that uses it.
+
+It is only a cache: file hashes keyed by path and (inode, size, mtime_ns), plus a key-value
+table other layers use (e.g. cached code manifests). A corrupt or unusable db never stops
+Pivot: it is moved aside or switched off with a `StateDBWarning`, and files are re-hashed.
+Imports nothing of Pivot's but the store itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from pivot.store import hashing
+from pivot.store.hashing import DirectoryManifest
+
+__all__ = ["FileHasher", "StateDB", "StateDBWarning"]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS file_hashes_v1 (path TEXT PRIMARY KEY, inode INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS values_v1 (namespace TEXT NOT NULL, key TEXT NOT NULL,"
+    " value BLOB NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
+)
+_FLUSH_AT = 20_000
+_KEYS_PER_QUERY = 500
+
+_FileRow = tuple[int, int, int, str]
+
+
+class StateDBWarning(UserWarning):
+    """The state db could not be used as is; Pivot carries on without (part of) its cache."""
+
+
+class StateDB:
+    """sqlite cache of file hashes and small values; writes are buffered until `flush`/`close`.
+
+    Use as a context manager. Safe for several processes (WAL, busy timeout) and threads.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._connection: sqlite3.Connection | None = None
+        self._disabled = False
+        self._lock = threading.RLock()
+        self._pending_files: dict[str, _FileRow] = {}
+        self._pending_values: dict[tuple[str, str], bytes] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> StateDB:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> StateDB:
+        """Connect (creating the db if needed); a corrupt db is moved aside and recreated."""
+        with self._lock:
+            if self._connection is None and not self._disabled:
+                self._connection = self._connect_or_recover()
+            return self
+
+    def close(self) -> None:
+        """Write buffered records and close the connection."""
+        with self._lock:
+            self.flush()
+            if self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
+                self._connection = None
+
+    def flush(self) -> None:
+        """Write buffered records in one short transaction."""
+        with self._lock:
+            files, values = self._pending_files, self._pending_values
+            self._pending_files, self._pending_values = {}, {}
+            if not (files or values) or self._connection is None:
+                return
+            rows = [(path, *row) for path, row in files.items()]
+            items = [(namespace, key, value) for (namespace, key), value in values.items()]
+            with self._guard():
+                self._write(self._connection, rows, items)
+
+    # --- file hashes --------------------------------------------------------------------------
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        """The recorded hash of `path` if its (inode, size, mtime_ns) still match `st`."""
+        key = _path_key(path)
+        with self._lock:
+            row = self._pending_files.get(key) or self._select_file(key)
+        if row is None or row[:3] != (st.st_ino, st.st_size, st.st_mtime_ns):
+            return None
+        return row[3]
+
+    def record(self, path: Path, st: os.stat_result, digest: str) -> None:
+        """Remember that `path` with the (inode, size, mtime_ns) of `st` hashes to `digest`."""
+        with self._lock:
+            self._pending_files[_path_key(path)] = (st.st_ino, st.st_size, st.st_mtime_ns, digest)
+            self._flush_if_large()
+
+    # --- key-value table ----------------------------------------------------------------------
+
+    def get_value(self, namespace: str, key: str) -> bytes | None:
+        """The value stored under (namespace, key), or None."""
+        return self.get_values(namespace, [key]).get(key)
+
+    def get_values(self, namespace: str, keys: Iterable[str]) -> dict[str, bytes]:
+        """The stored values of those `keys` that have one (one query per 500 keys)."""
+        wanted = list(dict.fromkeys(keys))
+        with self._lock:
+            found = self._select_values(namespace, wanted)
+            for key in wanted:
+                pending = self._pending_values.get((namespace, key))
+                if pending is not None:
+                    found[key] = pending
+        return found
+
+    def set_value(self, namespace: str, key: str, value: bytes) -> None:
+        """Store `value` under (namespace, key) (written on the next flush)."""
+        with self._lock:
+            self._pending_values[(namespace, key)] = bytes(value)
+            self._flush_if_large()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _flush_if_large(self) -> None:
+        if len(self._pending_files) + len(self._pending_values) >= _FLUSH_AT:
+            self.flush()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                connection.execute(statement)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _connect_or_recover(self) -> sqlite3.Connection | None:
+        try:
+            return self._connect()
+        except sqlite3.Error as error:
+            if _is_busy(error):
+                self._disable(f"it is busy ({error})")
+                return None
+            problem = error
+        moved_to = self._move_aside()
+        try:
+            connection = self._connect()
+        except sqlite3.Error as error:
+            self._disable(f"it is unreadable ({problem}) and could not be recreated ({error})")
+            return None
+        _warn(
+            f"state db '{self.path}' was unreadable ({problem}); moved it to '{moved_to}' and "
+            "started a fresh one. It only caches file hashes: files are re-hashed once."
+        )
+        return connection
+
+    def _move_aside(self) -> Path:
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        with contextlib.suppress(OSError):
+            os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}{suffix}")
+        return aside
+
+    def _disable(self, reason: str) -> None:
+        self._disabled = True
+        self._pending_files.clear()
+        self._pending_values.clear()
+        _warn(
+            f"state db '{self.path}' cannot be used: {reason}. Carrying on without it (files "
+            f"are re-hashed); if this persists, delete '{self.path}'."
+        )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn a sqlite error during use into a warning; a corrupt db is moved aside."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            if self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
+                self._connection = None
+            if _is_busy(error):
+                self._disable(f"it stayed busy ({error})")
+            else:
+                moved_to = self._move_aside()
+                self._disable(f"it is unreadable ({error}); moved it to '{moved_to}'")
+
+    def _select_file(self, key: str) -> _FileRow | None:
+        connection = self._connection_or_none()
+        row = None
+        if connection is not None:
+            with self._guard():
+                row = connection.execute(
+                    "SELECT inode, size, mtime_ns, hash FROM file_hashes_v1 WHERE path = ?",
+                    (key,),
+                ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), int(row[2]), str(row[3]))
+
+    def _select_values(self, namespace: str, keys: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        connection = self._connection_or_none()
+        if connection is None:
+            return found
+        with self._guard():
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = keys[start : start + _KEYS_PER_QUERY]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT key, value FROM values_v1 WHERE namespace = ? AND key IN ({marks})"
+                found.update(connection.execute(query, (namespace, *chunk)).fetchall())
+        return found
+
+    def _connection_or_none(self) -> sqlite3.Connection | None:
+        if self._connection is None and not self._disabled:
+            self.open()
+        return self._connection
+
+    @staticmethod
+    def _write(
+        connection: sqlite3.Connection,
+        rows: list[tuple[str, int, int, int, str]],
+        items: list[tuple[str, str, bytes]],
+    ) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(
+                "INSERT OR REPLACE INTO file_hashes_v1 VALUES (?, ?, ?, ?, ?)", rows
+            )
+            connection.executemany("INSERT OR REPLACE INTO values_v1 VALUES (?, ?, ?)", items)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+class FileHasher:
+    """Hashes files and directories, skipping any file whose (inode, size, mtime_ns) is known."""
+
+    def __init__(self, state: StateDB | None, *, jobs: int | None = None) -> None:
+        self.state = state
+        self.jobs = jobs
+
+    def hash_file(self, path: Path) -> str:
+        """Hash of `path`: one stat, and a read only when the state db has no match."""
+        return self.hash_files([Path(path)])[Path(path)]
+
+    def hash_files(self, paths: Iterable[Path]) -> dict[Path, str]:
+        """Hashes of many files; the unknown ones are read in parallel."""
+        stats = {Path(path): os.stat(path) for path in paths}
+        known: dict[Path, str] = {}
+        if self.state is not None:
+            for path, st in stats.items():
+                digest = self.state.lookup(path, st)
+                if digest is not None:
+                    known[path] = digest
+        missing = [path for path in stats if path not in known]
+        fresh = hashing.hash_files(missing, jobs=self.jobs) if missing else {}
+        if self.state is not None:
+            for path, digest in fresh.items():
+                self.state.record(path, stats[path], digest)
+        return {path: known.get(path) or fresh[path] for path in stats}
+
+    def hash_directory(self, path: Path) -> tuple[str, DirectoryManifest]:
+        """(directory hash, manifest) of every file under `path` (see `hashing.list_files`)."""
+        files = hashing.list_files(Path(path))
+        digests = self.hash_files(file for _relative, file in files)
+        manifest = DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
+        return hashing.manifest_hash(manifest), manifest
+
+
+def _path_key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, StateDBWarning, stacklevel=3)

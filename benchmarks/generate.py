@@ -1,0 +1,309 @@
+"""Write a benchmark project of N small stages for Pivot or DVC; imports nothing of Pivot's.
+
+The shape repeats in groups of ten stages (k = position in the group, b = the group's first
+stage):
+
+    k=0          source: reads the group's leaf input data/in_GGG.txt
+    k=1..3       chain: each reads the previous stage's output
+    k=4..7       fan-out: each reads the output of k=3
+    k=8          fan-in: reads the outputs of k=4..7
+    k=9          fan-in across groups: reads k=8 and the previous group's k=8
+
+Stage k uses helper module helpers/hK.py, so each helper is used by a tenth of the stages.
+Editing the last group's leaf input re-runs that group only (at most ten stages); editing a
+helper's no-op `revision` line changes its code but not its output, so exactly the stages
+using it re-run and nothing downstream does.
+
+Both tools get the same files under data/ and helpers/; Pivot gets `stages.py` (N module-level
+stage functions) and `pipeline.py`, DVC gets `dvc.yaml` whose stages run `bench_stage.py`, a tiny
+script doing the same work. Each project is a git repository with the tool initialised and one
+commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = [
+    "GROUP",
+    "HELPER_TO_EDIT",
+    "StageShape",
+    "build_shape",
+    "edit_helper",
+    "edit_leaf_input",
+    "generate_dvc",
+    "generate_pivot",
+    "helper_path",
+    "leaf_input_to_edit",
+]
+
+GROUP = 10
+HELPER_TO_EDIT = 5  # fan-out stages: their output feeds only k=8, which does not re-run
+_ARG_NAMES = "abcd"
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@pivot.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@pivot.invalid",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StageShape:
+    """One generated stage: its name, helper module index, input paths and output path."""
+
+    name: str
+    helper: int
+    inputs: tuple[str, ...]
+    output: str
+
+
+def _stage_name(index: int) -> str:
+    return f"s{index:04d}"
+
+
+def _output(index: int) -> str:
+    return f"out/{_stage_name(index)}.txt"
+
+
+def _leaf_input(group: int) -> str:
+    return f"data/in_{group:03d}.txt"
+
+
+def _inputs(index: int) -> tuple[str, ...]:
+    base, k = index - index % GROUP, index % GROUP
+    if k == 0:
+        return (_leaf_input(index // GROUP),)
+    if k in (1, 2, 3):
+        return (_output(index - 1),)
+    if k in (4, 5, 6, 7):
+        return (_output(base + 3),)
+    if k == 8:
+        return tuple(_output(base + j) for j in (4, 5, 6, 7))
+    previous = (_output(base - 2),) if base else ()
+    return (_output(base + 8), *previous)
+
+
+def build_shape(n: int) -> list[StageShape]:
+    """The N stages in topological order."""
+    if n < 1:
+        raise ValueError(f"the number of stages must be at least 1, got {n}")
+    return [StageShape(_stage_name(i), i % GROUP, _inputs(i), _output(i)) for i in range(n)]
+
+
+def leaf_input_to_edit(n: int) -> str:
+    """The leaf input of the last group: editing it re-runs at most ten stages."""
+    return _leaf_input((n - 1) // GROUP)
+
+
+def helper_path(index: int) -> str:
+    return f"helpers/h{index}.py"
+
+
+# --- shared files ---------------------------------------------------------------------------
+
+_HELPER = '''"""Helper {index}: used by every stage at position {index} of its group."""
+
+import hashlib
+
+
+def transform(name: str, *texts: str) -> str:
+    revision = 0  # bumped by the benchmark's helper edit; does not change the output
+    body = "".join(texts)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return f"{{name}} h{index} {{digest}} {{len(body) + 0 * revision}}\\n"
+'''
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _write_shared(root: Path, shape: Sequence[StageShape]) -> None:
+    groups = (len(shape) + GROUP - 1) // GROUP
+    for group in range(groups):
+        _write(root / _leaf_input(group), f"leaf input {group}\n" * 4)
+    _write(root / "helpers" / "__init__.py", "")
+    for index in range(min(GROUP, len(shape))):
+        _write(root / helper_path(index), _HELPER.format(index=index))
+
+
+def edit_leaf_input(root: Path, n: int, serial: int) -> Path:
+    """Append a line to the leaf input the leaf-edit operation changes."""
+    path = root / leaf_input_to_edit(n)
+    with path.open("a") as handle:
+        handle.write(f"edit {serial}\n")
+    return path
+
+
+def edit_helper(root: Path, serial: int) -> Path:
+    """Change the code, not the output, of the helper used by a tenth of the stages."""
+    path = root / helper_path(HELPER_TO_EDIT)
+    text, count = re.subn(r"revision = \d+", f"revision = {serial}", path.read_text())
+    if count != 1:
+        raise RuntimeError(f"{path} has no 'revision = <int>' line to edit")
+    path.write_text(text)
+    return path
+
+
+# --- Pivot ----------------------------------------------------------------------------------
+
+
+def _pivot_stage(stage: StageShape) -> str:
+    params = ",\n".join(
+        f'    {_ARG_NAMES[j]}: Annotated[str, Dep("{path}", Text())]'
+        for j, path in enumerate(stage.inputs)
+    )
+    args = ", ".join(_ARG_NAMES[: len(stage.inputs)])
+    return (
+        f"def {stage.name}(\n{params},\n"
+        f') -> Annotated[str, Out("{stage.output}", Text())]:\n'
+        f'    return h{stage.helper}.transform("{stage.name}", {args})\n'
+    )
+
+
+def _pivot_stages_module(shape: Sequence[StageShape]) -> str:
+    helpers = sorted({stage.helper for stage in shape})
+    header = [
+        '"""Generated benchmark stages."""',
+        "",
+        "from typing import Annotated",
+        "",
+        f"from helpers import {', '.join(f'h{i}' for i in helpers)}",
+        "from pivot.loaders import Text",
+        "from pivot.outputs import Dep, Out",
+        "",
+    ]
+    bodies = [_pivot_stage(stage) for stage in shape]
+    return "\n".join(header) + "\n\n" + "\n\n".join(bodies)
+
+
+def _pivot_pipeline_module(shape: Sequence[StageShape]) -> str:
+    lines = [
+        '"""Generated benchmark pipeline."""',
+        "",
+        "import stages",
+        "from pivot import Pipeline",
+        "",
+        'pipeline = Pipeline("bench")',
+    ]
+    lines += [f'pipeline.register(stages.{s.name}, name="{s.name}")' for s in shape]
+    return "\n".join(lines) + "\n"
+
+
+def generate_pivot(
+    root: Path, n: int, pivot_cmd: Sequence[str], env: Mapping[str, str] | None = None
+) -> None:
+    """Write a Pivot project of N stages in `root` (created), `pivot init` it and commit."""
+    shape = build_shape(n)
+    root.mkdir(parents=True)
+    _write_shared(root, shape)
+    _write(root / "stages.py", _pivot_stages_module(shape))
+    _write(root / "pipeline.py", _pivot_pipeline_module(shape))
+    _git_init(root)
+    _run([*pivot_cmd, "init"], root, env)
+    _git_commit(root)
+
+
+# --- DVC ------------------------------------------------------------------------------------
+
+_DVC_SCRIPT = '''"""Run one generated benchmark stage: bench_stage.py NAME HELPER OUTPUT INPUT..."""
+
+import importlib
+import os
+import sys
+
+
+def main(name: str, helper: str, output: str, *inputs: str) -> None:
+    texts = []
+    for path in inputs:
+        with open(path) as handle:
+            texts.append(handle.read())
+    result = importlib.import_module(f"helpers.h{helper}").transform(name, *texts)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, "w") as handle:
+        handle.write(result)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
+'''
+
+
+def _dvc_stage(stage: StageShape) -> str:
+    command = shlex.join(
+        ["python", "bench_stage.py", stage.name, str(stage.helper), stage.output, *stage.inputs]
+    )
+    deps = ["bench_stage.py", helper_path(stage.helper), *stage.inputs]
+    lines = [f"  {stage.name}:", f"    cmd: {command}", "    deps:"]
+    lines += [f"      - {dep}" for dep in deps]
+    lines += ["    outs:", f"      - {stage.output}"]
+    return "\n".join(lines)
+
+
+def _dvc_yaml(shape: Sequence[StageShape]) -> str:
+    return "stages:\n" + "\n".join(_dvc_stage(stage) for stage in shape) + "\n"
+
+
+def generate_dvc(
+    root: Path, n: int, dvc_cmd: Sequence[str], env: Mapping[str, str] | None = None
+) -> None:
+    """Write the same N-stage project for DVC in `root` (created), `dvc init` it and commit."""
+    shape = build_shape(n)
+    root.mkdir(parents=True)
+    _write_shared(root, shape)
+    _write(root / "bench_stage.py", _DVC_SCRIPT)
+    _write(root / "dvc.yaml", _dvc_yaml(shape))
+    _git_init(root)
+    _run([*dvc_cmd, "init", "-q"], root, env)
+    _run([*dvc_cmd, "config", "core.analytics", "false"], root, env)
+    _git_commit(root)
+
+
+# --- git and processes ------------------------------------------------------------------------
+
+
+def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> None:
+    full_env = {**(os.environ if env is None else env), **_GIT_ENV}
+    completed = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"{shlex.join(argv)} failed in {cwd} with exit code {completed.returncode}:\n"
+            f"{completed.stdout}{completed.stderr}"
+        )
+
+
+def _git_init(root: Path) -> None:
+    _run(["git", "init", "-q", "-b", "main"], root)
+
+
+def _git_commit(root: Path) -> None:
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-q", "-m", "generated benchmark project"], root)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write one benchmark project.")
+    parser.add_argument("root", type=Path, help="directory to create")
+    parser.add_argument("--n", type=int, default=10, help="number of stages")
+    parser.add_argument("--tool", choices=("pivot", "dvc"), default="pivot")
+    parser.add_argument("--cmd", default=None, help="the tool's command (default: on PATH)")
+    args = parser.parse_args(argv)
+    command = shlex.split(args.cmd) if args.cmd else [args.tool]
+    generate = generate_pivot if args.tool == "pivot" else generate_dvc
+    generate(args.root, args.n, command)
+    print(f"wrote a {args.n}-stage {args.tool} project in {args.root}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

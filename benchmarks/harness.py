@@ -1,0 +1,377 @@
+"""Benchmark harness: time Pivot (and DVC, when present) on generated pipelines, and hashing.
+
+Every pipeline operation is a whole process timed by wall clock. For each size N and each
+repeat, a fresh copy of the generated project runs, in order: first full `repro`, no-op
+`repro`, `status`, `repro` after editing one leaf input, `repro` after editing one helper.
+Pivot and DVC alternate repeat by repeat so that both see the same machine conditions.
+Prints a markdown table to stdout and writes JSON to benchmarks/results/<timestamp>.json.
+Imports Pivot only for the hashing part (pivot.store.hashing).
+
+    python benchmarks/harness.py --sizes 3 --repeats 1 --no-dvc --no-hashing   # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import importlib.util
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import generate
+import report
+from report import Measurement
+
+__all__ = ["Tool", "main"]
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+_STDERR_TAIL = 600
+
+
+@dataclasses.dataclass(frozen=True)
+class Tool:
+    """How to drive one tool: its command, environment and project generator."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    generator: Callable[[Path, int, Sequence[str], Mapping[str, str]], None]
+    repro_args: tuple[str, ...] = ("repro",)
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **dict(self.env)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One timed process: wall seconds, or the reason it failed."""
+
+    seconds: float
+    failure: str | None
+
+
+class Collector:
+    """Accumulates samples during the run; `measurements()` freezes them."""
+
+    def __init__(self) -> None:
+        self._samples: dict[tuple[str, str, str, int], list[float]] = {}
+        self._failures: dict[tuple[str, str, str, int], list[str]] = {}
+        self.failed = False
+
+    def add(self, key: tuple[str, str, str, int], sample: Sample) -> None:
+        self._samples.setdefault(key, [])
+        self._failures.setdefault(key, [])
+        if sample.failure is None:
+            self._samples[key].append(sample.seconds)
+        else:
+            self._failures[key].append(sample.failure)
+            self.failed = True
+
+    def measurements(self) -> list[Measurement]:
+        return [
+            Measurement(*key, samples=tuple(samples), failures=tuple(self._failures[key]))
+            for key, samples in self._samples.items()
+        ]
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def time_process(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Sample:
+    """Run `argv` to completion and return its wall time, or why it failed."""
+    start = time.perf_counter()
+    completed = subprocess.run(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    if completed.returncode == 0:
+        return Sample(seconds, None)
+    tail = (completed.stdout + completed.stderr).strip()[-_STDERR_TAIL:]
+    return Sample(seconds, f"`{shlex.join(argv)}` exited {completed.returncode}: {tail}")
+
+
+def _pivot_tool(spec: str | None) -> Tool:
+    if spec:
+        return Tool("pivot", tuple(shlex.split(spec)), (), generate.generate_pivot)
+    for candidate in (REPO_ROOT / ".venv" / "bin" / "pivot", shutil.which("pivot")):
+        if candidate and Path(candidate).is_file():
+            return Tool("pivot", (str(candidate),), (), generate.generate_pivot)
+    pythonpath = os.pathsep.join(
+        filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")])
+    )
+    argv = (sys.executable, "-c", "import sys; from pivot.cli.main import main; sys.exit(main())")
+    return Tool("pivot", argv, (("PYTHONPATH", pythonpath),), generate.generate_pivot)
+
+
+def _python_shim(workdir: Path) -> Path:
+    """A directory whose `python` is this interpreter, for DVC stage commands."""
+    shim = workdir / "bin"
+    shim.mkdir(parents=True, exist_ok=True)
+    link = shim / "python"
+    if not link.exists():
+        link.symlink_to(sys.executable)
+    return shim
+
+
+def _dvc_tool(spec: str | None, enabled: bool, workdir: Path) -> Tool | None:
+    if not enabled:
+        return None
+    argv: tuple[str, ...] | None = tuple(shlex.split(spec)) if spec else None
+    venv_dvc = BENCH_DIR / ".venv-dvc" / "bin" / "dvc"
+    if argv is None and venv_dvc.is_file():
+        argv = (str(venv_dvc),)
+    if argv is None and importlib.util.find_spec("dvc") is not None:
+        argv = (sys.executable, "-m", "dvc")
+    if argv is None and (found := shutil.which("dvc")):
+        argv = (found,)
+    if argv is None:
+        print("DVC not found (run benchmarks/run.sh to make its venv): Pivot only", file=sys.stderr)
+        return None
+    path = os.pathsep.join([str(_python_shim(workdir)), os.environ.get("PATH", "")])
+    env = (("PATH", path), ("DVC_NO_ANALYTICS", "1"))
+    return Tool("dvc", argv, env, generate.generate_dvc)
+
+
+def _version(tool: Tool | None) -> str | None:
+    if tool is None:
+        return None
+    completed = subprocess.run(
+        [*tool.argv, "--version"], env=tool.environment(), capture_output=True, text=True
+    )
+    return completed.stdout.strip() or None
+
+
+# --- pipeline operations ------------------------------------------------------------------------
+
+
+def _operation_argv(tool: Tool, op: str, jobs: int | None) -> list[str]:
+    if op == "status":
+        return [*tool.argv, "status"]
+    extra = ["-j", str(jobs)] if jobs and tool.name == "pivot" else []
+    return [*tool.argv, *tool.repro_args, *extra]
+
+
+def _prepare(op: str, project: Path, n: int, serial: int) -> None:
+    if op == "leaf":
+        generate.edit_leaf_input(project, n, serial)
+    elif op == "helper":
+        generate.edit_helper(project, serial)
+
+
+def _run_sequence(
+    tool: Tool, project: Path, n: int, ops: Sequence[str], collector: Collector, jobs: int | None
+) -> None:
+    """Time the operations on one fresh project; `full` always runs, timed only if asked."""
+    env = tool.environment()
+    for serial, op in enumerate(report.OPERATIONS, start=1):
+        if op != "full" and op not in ops:
+            continue
+        _prepare(op, project, n, serial)
+        sample = time_process(_operation_argv(tool, op, jobs), project, env)
+        print(f"  {tool.name} N={n} {op}: {_describe(sample)}", file=sys.stderr)
+        if op in ops or sample.failure is not None:
+            collector.add(("pipeline", tool.name, op, n), sample)
+        if sample.failure is not None:
+            return  # later operations would measure a broken project
+
+
+def _describe(sample: Sample) -> str:
+    if sample.failure is None:
+        return f"{sample.seconds:.3f} s"
+    return "FAILED " + sample.failure.splitlines()[0][:200]
+
+
+def _template(tool: Tool, n: int, workdir: Path, collector: Collector) -> Path | None:
+    template = workdir / f"template-{tool.name}-{n}"
+    if template.exists():
+        return template
+    try:
+        tool.generator(template, n, tool.argv, tool.environment())
+    except RuntimeError as error:
+        collector.add(("pipeline", tool.name, "generate", n), Sample(0.0, str(error)[:1000]))
+        print(f"  {tool.name} N={n}: generation failed: {error}", file=sys.stderr)
+        shutil.rmtree(template, ignore_errors=True)
+        return None
+    return template
+
+
+def _repeats_for(tool: Tool, n: int, config: argparse.Namespace) -> int:
+    if tool.name == "dvc":
+        if n not in config.dvc_sizes:
+            return 0
+        return config.dvc_repeats.get(n, config.repeats)
+    return config.repeats
+
+
+def run_pipelines(
+    tools: Sequence[Tool], config: argparse.Namespace, workdir: Path, collector: Collector
+) -> None:
+    """For each size, alternate the tools repeat by repeat on fresh copies of their template."""
+    for n in config.sizes:
+        templates = {t.name: _template(t, n, workdir, collector) for t in tools}
+        most = max((_repeats_for(t, n, config) for t in tools), default=0)
+        for repeat in range(most):
+            for tool in tools:
+                template = templates[tool.name]
+                if template is None or repeat >= _repeats_for(tool, n, config):
+                    continue
+                project = workdir / f"run-{tool.name}-{n}-{repeat}"
+                shutil.copytree(template, project, symlinks=True)
+                _run_sequence(tool, project, n, config.ops, collector, config.jobs)
+                if not config.keep:
+                    shutil.rmtree(project, ignore_errors=True)
+
+
+def run_startup(tools: Sequence[Tool], repeats: int, workdir: Path, collector: Collector) -> None:
+    """Time `--help` of each tool and a bare interpreter start, as whole processes."""
+    commands = [("python", "-c pass", [sys.executable, "-c", "pass"], dict(os.environ))]
+    for tool in tools:
+        commands.append((tool.name, "help", [*tool.argv, "--help"], tool.environment()))
+    for _ in range(repeats):
+        for subject, op, argv, env in commands:
+            collector.add(("startup", subject, op, 0), time_process(argv, workdir, env))
+
+
+# --- configuration and main --------------------------------------------------------------------
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _size_repeats(text: str) -> dict[int, int]:
+    pairs = (part.split(":") for part in text.split(",") if part.strip())
+    return {int(size): int(count) for size, count in pairs}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=_int_list, default=[10, 200, 1000], help="e.g. 10,200")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per operation (Pivot)")
+    parser.add_argument(
+        "--ops", type=lambda t: [op for op in t.split(",") if op], default=list(report.OPERATIONS),
+        help=f"subset of {','.join(report.OPERATIONS)}",
+    )  # fmt: skip
+    parser.add_argument("--pivot", default=None, help="Pivot command (default .venv/bin/pivot)")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="pass -j to pivot repro")
+    parser.add_argument("--dvc", default=None, help="DVC command (default benchmarks/.venv-dvc)")
+    parser.add_argument("--no-dvc", dest="use_dvc", action="store_false")
+    parser.add_argument("--dvc-sizes", type=_int_list, default=None, help="default: --sizes")
+    parser.add_argument(
+        "--dvc-repeats", type=_size_repeats, default={}, help="per size, e.g. 1000:1"
+    )
+    parser.add_argument("--hashing", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--hash-bytes", type=int, default=1 << 30, help="large file size")
+    parser.add_argument("--hash-files", type=int, default=10_000, help="number of small files")
+    parser.add_argument("--hash-repeats", type=int, default=3)
+    parser.add_argument("--startup-repeats", type=int, default=None, help="default max(5, R)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temp directory")
+    parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    args = parser.parse_args(argv)
+    unknown = set(args.ops) - set(report.OPERATIONS)
+    if unknown:
+        parser.error(f"unknown operations {sorted(unknown)}; choose from {list(report.OPERATIONS)}")
+    if args.dvc_sizes is None:
+        args.dvc_sizes = list(args.sizes)
+    return args
+
+
+def _git_commit() -> str:
+    completed = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "src"],
+        capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    return completed.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(timestamp: str, dvc: Tool | None) -> dict[str, object]:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "timestamp": timestamp,
+        "cpus": cpus,
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pivot_commit": _git_commit(),
+        "dvc_version": _version(dvc),
+    }
+
+
+def _config_json(config: argparse.Namespace, tools: Sequence[Tool]) -> dict[str, object]:
+    data = {key: value for key, value in vars(config).items() if key not in ("out", "workdir")}
+    data["dvc_repeats"] = {str(k): v for k, v in config.dvc_repeats.items()}
+    data["commands"] = {tool.name: list(tool.argv) for tool in tools}
+    return data
+
+
+def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
+    collector = Collector()
+    pivot = _pivot_tool(config.pivot)
+    dvc = _dvc_tool(config.dvc, config.use_dvc, workdir)
+    tools = [tool for tool in (pivot, dvc) if tool is not None]
+    machine = machine_info(timestamp, dvc)
+    run_startup(tools, config.startup_repeats or max(5, config.repeats), workdir, collector)
+    run_pipelines(tools, config, workdir, collector)
+    measurements = collector.measurements()
+    if config.hashing:
+        measurements += _hashing(config, workdir)
+    out = config.out or BENCH_DIR / "results" / f"{timestamp}.json"
+    report.write_json(out, measurements, machine, _config_json(config, tools))
+    print(report.render_markdown(measurements, machine))
+    print(f"JSON written to {out}", file=sys.stderr)
+    return 1 if collector.failed else 0
+
+
+def _hashing(config: argparse.Namespace, workdir: Path) -> list[Measurement]:
+    import hashing_bench
+
+    if str(REPO_ROOT / "src") not in sys.path:
+        sys.path.append(str(REPO_ROOT / "src"))  # only used when pivot is not installed
+    data = workdir / "hashing"
+    data.mkdir()
+    try:
+        return hashing_bench.measure_hashing(
+            data, config.hash_bytes, config.hash_files, config.hash_repeats
+        )
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if config.workdir is not None:
+        config.workdir.mkdir(parents=True, exist_ok=True)
+        return _run_all(config, config.workdir, timestamp)
+    with tempfile.TemporaryDirectory(prefix="pivot-bench-") as name:
+        return _run_all(config, Path(name), timestamp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

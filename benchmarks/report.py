@@ -1,0 +1,253 @@
+"""Results of a benchmark run as values, rendered as markdown tables and JSON; imports no Pivot.
+
+A `Measurement` is one timed thing (an operation of one tool at one size, a start-up command,
+a hashing method) with all its samples; `render_markdown` puts Pivot and DVC side by side
+with the targets and the peer figures, `write_json` keeps everything for run-to-run comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "OPERATIONS",
+    "PEER_DVC_367",
+    "TARGETS",
+    "Measurement",
+    "render_markdown",
+    "write_json",
+]
+
+# operation key -> label, in the order they run on one project
+OPERATIONS: dict[str, str] = {
+    "full": "first full `repro`",
+    "noop": "no-op `repro`",
+    "status": "`status`, nothing changed",
+    "leaf": "`repro` after editing one leaf input",
+    "helper": "`repro` after editing a helper used by 1/10 of stages",
+}
+
+# Pivot's targets in seconds, keyed by (operation, N); N=0 means any size
+TARGETS: dict[tuple[str, int], float] = {
+    ("full", 200): 2.5,
+    ("noop", 200): 0.25,
+    ("noop", 1000): 0.6,
+    ("status", 200): 0.25,
+    ("status", 1000): 0.6,
+    ("leaf", 200): 0.4,
+    ("help", 0): 0.15,
+}
+PER_STAGE_TARGET_MS = 5.0
+
+# DVC 3.67 figures measured earlier on this kind of machine, in seconds
+PEER_DVC_367: dict[tuple[str, int], float] = {
+    ("full", 10): 0.96,
+    ("noop", 10): 0.51,
+    ("status", 10): 0.37,
+    ("leaf", 10): 0.81,
+    ("full", 200): 47.5,
+    ("noop", 200): 2.02,
+    ("status", 200): 1.00,
+    ("leaf", 200): 4.81,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """All samples (seconds) of one timed thing, and the failures met while timing it."""
+
+    section: str  # "pipeline", "startup" or "hashing"
+    subject: str  # the tool ("pivot", "dvc", "python"), or for hashing the data set
+    op: str
+    n: int
+    samples: tuple[float, ...]
+    failures: tuple[str, ...] = ()
+    size_bytes: int = 0
+    files: int = 0
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["median"] = self.median
+        data["min"] = min(self.samples) if self.samples else None
+        data["max"] = max(self.samples) if self.samples else None
+        return data
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _cell(measurement: Measurement | None) -> str:
+    if measurement is None:
+        return "-"
+    if not measurement.samples:
+        return "FAILED" if measurement.failures else "-"
+    cell = _seconds(statistics.median(measurement.samples))
+    if len(measurement.samples) > 1:
+        cell += f" ({_seconds(min(measurement.samples))}-{_seconds(max(measurement.samples))})"
+    if measurement.failures:
+        cell += f" [{len(measurement.failures)} failed]"
+    return cell
+
+
+def _ratio(pivot: Measurement | None, dvc: Measurement | None) -> str:
+    if pivot is None or dvc is None or pivot.median is None or dvc.median is None:
+        return "-"
+    return f"{pivot.median / dvc.median:.3f} (DVC {dvc.median / pivot.median:.1f}x slower)"
+
+
+def _target(op: str, n: int, pivot: Measurement | None) -> str:
+    target = TARGETS.get((op, n))
+    if target is None:
+        return "-"
+    verdict = ""
+    if pivot is not None and pivot.median is not None:
+        verdict = " ok" if pivot.median < target else " MISSED"
+    return f"< {_seconds(target)}{verdict}"
+
+
+def _index(measurements: Sequence[Measurement]) -> dict[tuple[str, str, str, int], Measurement]:
+    return {(m.section, m.subject, m.op, m.n): m for m in measurements}
+
+
+def _pipeline_table(measurements: Sequence[Measurement]) -> list[str]:
+    found = _index(measurements)
+    sizes = sorted({m.n for m in measurements if m.section == "pipeline"})
+    lines = [
+        "| N | operation | Pivot median (min-max) | DVC median (min-max) | Pivot/DVC "
+        "| Pivot target | DVC 3.67 earlier |",
+        "|---:|---|---|---|---|---|---|",
+    ]
+    for n in sizes:
+        for op, label in OPERATIONS.items():
+            pivot = found.get(("pipeline", "pivot", op, n))
+            dvc = found.get(("pipeline", "dvc", op, n))
+            if pivot is None and dvc is None:
+                continue
+            peer = PEER_DVC_367.get((op, n))
+            lines.append(
+                f"| {n} | {label} | {_cell(pivot)} | {_cell(dvc)} | {_ratio(pivot, dvc)} "
+                f"| {_target(op, n, pivot)} | {_seconds(peer) if peer else '-'} |"
+            )
+        lines.append(_per_stage_row(found, n))
+    return [line for line in lines if line]
+
+
+def _per_stage_row(found: Mapping[tuple[str, str, str, int], Measurement], n: int) -> str:
+    def per_stage(tool: str) -> float | None:
+        full = found.get(("pipeline", tool, "full", n))
+        noop = found.get(("pipeline", tool, "noop", n))
+        if full is None or noop is None or full.median is None or noop.median is None:
+            return None
+        return (full.median - noop.median) / n * 1000
+
+    pivot, dvc = per_stage("pivot"), per_stage("dvc")
+    if pivot is None and dvc is None:
+        return ""
+    verdict = "" if pivot is None else (" ok" if pivot < PER_STAGE_TARGET_MS else " MISSED")
+    pivot_cell = "-" if pivot is None else f"{pivot:.2f} ms"
+    dvc_cell = "-" if dvc is None else f"{dvc:.2f} ms"
+    return (
+        f"| {n} | full `repro` cost per stage, (full - no-op) / N | {pivot_cell} | {dvc_cell} "
+        f"| - | < {PER_STAGE_TARGET_MS:.0f} ms{verdict} | - |"
+    )
+
+
+def _startup_table(measurements: Sequence[Measurement]) -> list[str]:
+    rows = [m for m in measurements if m.section == "startup"]
+    lines = ["| command | median (min-max) | target |", "|---|---|---|"]
+    for m in rows:
+        target = TARGETS.get((m.op, 0)) if m.subject == "pivot" else None
+        verdict = ""
+        if target is not None and m.median is not None:
+            verdict = " ok" if m.median < target else " MISSED"
+        target_cell = f"< {_seconds(target)}{verdict}" if target is not None else "-"
+        lines.append(f"| {m.subject}: `{m.op}` | {_cell(m)} | {target_cell} |")
+    return lines
+
+
+def _throughput(m: Measurement) -> str:
+    if m.median is None or m.median <= 0:
+        return "-"
+    parts = [f"{m.size_bytes / m.median / 1e6:,.0f} MB/s"]
+    if m.files > 1:
+        parts.append(f"{m.files / m.median:,.0f} files/s")
+    return ", ".join(parts)
+
+
+def _hashing_table(measurements: Sequence[Measurement]) -> list[str]:
+    rows = [m for m in measurements if m.section == "hashing"]
+    raw = {(m.subject, m.op.split(" ")[-1]): m for m in rows if m.op.startswith("raw read")}
+    lines = [
+        "| data | method | median (min-max) | throughput | time / raw read (same cache) |",
+        "|---|---|---|---|---|",
+    ]
+    for m in rows:
+        reference = raw.get((m.subject, m.op.split(" ")[-1]))
+        relative = "-"
+        if reference is not None and reference.median and m.median is not None:
+            relative = f"{m.median / reference.median:.2f}x"
+        lines.append(f"| {m.subject} | {m.op} | {_cell(m)} | {_throughput(m)} | {relative} |")
+    return lines
+
+
+def _failure_lines(measurements: Sequence[Measurement]) -> list[str]:
+    counts: dict[tuple[str, str, int, str], int] = {}
+    for m in measurements:
+        for failure in m.failures:
+            key = (m.subject, m.op, m.n, failure)
+            counts[key] = counts.get(key, 0) + 1
+    lines = []
+    for (subject, op, n, failure), count in counts.items():
+        times = f" ({count} times)" if count > 1 else ""
+        where = f" N={n}" if n else ""
+        lines.append(f"- {subject} {op}{where}{times}:\n\n```\n{failure}\n```")
+    return lines
+
+
+def render_markdown(measurements: Sequence[Measurement], machine: Mapping[str, Any]) -> str:
+    """The run as markdown: a heading line about the machine, then one table per section."""
+    parts = [
+        f"Benchmark of {machine.get('timestamp', '?')} on {machine.get('cpus', '?')} CPUs "
+        f"({machine.get('cpu_model', '?')}), Python {machine.get('python', '?')}, "
+        f"Pivot {machine.get('pivot_commit', '?')}, DVC {machine.get('dvc_version') or 'absent'}.",
+    ]
+    sections = (
+        ("pipeline", "Pipeline operations (whole-process wall time)", _pipeline_table),
+        ("startup", "Start-up (whole-process wall time)", _startup_table),
+        ("hashing", "Hashing (in-process)", _hashing_table),
+    )
+    for key, title, table in sections:
+        section = [m for m in measurements if m.section == key]
+        if section:
+            parts += ["", f"### {title}", "", *table(section)]
+    failures = _failure_lines(measurements)
+    if failures:
+        parts += ["", "### Failures", "", *failures]
+    return "\n".join(parts) + "\n"
+
+
+def write_json(
+    path: Path, measurements: Sequence[Measurement], machine: Mapping[str, Any], config: Any
+) -> None:
+    """Write the whole run to `path` atomically (temp file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "schema": 1,
+        "machine": dict(machine),
+        "config": config,
+        "measurements": [m.as_json() for m in measurements],
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)

@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -246,6 +245,8 @@ def _run_all(function: Callable[[_Item], None], items: Sequence[_Item]) -> None:
         for item in items:
             function(item)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only paid for when used
+
     with ThreadPoolExecutor() as pool:
         for _ in pool.map(function, items):
             pass

@@ -86,13 +86,16 @@ class StateDB:
         """Write buffered records in one short transaction."""
         with self._lock:
             files, values = self._pending_files, self._pending_values
+            if not (files or values):
+                return
+            connection = self._connection_or_none()
             self._pending_files, self._pending_values = {}, {}
-            if not (files or values) or self._connection is None:
+            if connection is None:
                 return
             rows = [(path, *row) for path, row in files.items()]
             items = [(namespace, key, value) for (namespace, key), value in values.items()]
             with self._guard():
-                self._write(self._connection, rows, items)
+                self._write(connection, rows, items)
 
     # --- file hashes --------------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class StateDB:
     def record(self, path: Path, st: os.stat_result, digest: str) -> None:
         """Remember that `path` with the (inode, size, mtime_ns) of `st` hashes to `digest`."""
         with self._lock:
+            if self._disabled:
+                return
             self._pending_files[_path_key(path)] = (st.st_ino, st.st_size, st.st_mtime_ns, digest)
             self._flush_if_large()
 
@@ -131,6 +136,8 @@ class StateDB:
     def set_value(self, namespace: str, key: str, value: bytes) -> None:
         """Store `value` under (namespace, key) (written on the next flush)."""
         with self._lock:
+            if self._disabled:
+                return
             self._pending_values[(namespace, key)] = bytes(value)
             self._flush_if_large()
 

@@ -1,0 +1,138 @@
+"""Atomic writes leave either the old file or the new one, and never a temp file behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pivot.store import fs
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+def test_atomic_write_bytes_creates_parents_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "out.bin"
+    fs.atomic_write_bytes(target, b"\x00data")
+    assert target.read_bytes() == b"\x00data"
+    assert _names(target.parent) == ["out.bin"]
+
+
+def test_atomic_write_text_is_utf8_without_newline_translation(tmp_path: Path) -> None:
+    target = tmp_path / "t.txt"
+    fs.atomic_write_text(target, "héllo\r\nworld\n")
+    assert target.read_bytes() == "héllo\r\nworld\n".encode()
+
+
+def test_atomic_write_replaces_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("old")
+    fs.atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_atomic_output_yields_temp_in_same_directory(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "data.csv"
+    with fs.atomic_output(target) as temp:
+        assert temp.parent == target.parent
+        assert fs.is_temp_name(temp.name)
+        assert temp.name.startswith(".data.csv.")
+        assert not temp.exists()
+        temp.write_text("x")
+        assert not target.exists()
+    assert target.read_text() == "x"
+    assert _names(target.parent) == ["data.csv"]
+
+
+@pytest.mark.parametrize("error", [ValueError("boom"), KeyboardInterrupt()])
+def test_atomic_output_on_error_keeps_old_file_and_deletes_temp(
+    tmp_path: Path, error: BaseException
+) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(type(error)), fs.atomic_output(target) as temp:
+        temp.write_text("half-writ")
+        raise error
+    assert target.read_text() == "old"
+    assert _names(tmp_path) == ["out.txt"]
+
+
+def test_atomic_output_removes_a_temp_directory_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "dir_out"
+    with pytest.raises(RuntimeError), fs.atomic_output(target) as temp:
+        (temp / "nested").mkdir(parents=True)
+        (temp / "nested" / "f").write_text("x")
+        raise RuntimeError
+    assert _names(tmp_path) == []
+
+
+def test_atomic_output_when_caller_wrote_nothing_raises_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(FileNotFoundError), fs.atomic_output(tmp_path / "never"):
+        pass
+    assert _names(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (".data.csv.0123456789abcdef.tmp", True),
+        (".x.fedcba9876543210.tmp", True),
+        ("data.csv", False),
+        (".data.csv.tmp", False),
+        (".hidden", False),
+        ("data.0123456789abcdef.tmp", False),
+    ],
+)
+def test_is_temp_name(name: str, expected: bool) -> None:
+    assert fs.is_temp_name(name) is expected
+
+
+def test_temp_path_for_is_fresh_each_time(tmp_path: Path) -> None:
+    target = tmp_path / "x"
+    assert fs.temp_path_for(target) != fs.temp_path_for(target)
+
+
+def test_make_readonly_clears_every_write_bit(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("x")
+    os.chmod(target, 0o666)
+    fs.make_readonly(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+
+
+def test_remove_path_handles_file_symlink_tree_and_missing(tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+    kept.write_text("target")
+    link = tmp_path / "link"
+    link.symlink_to(kept)
+    fs.remove_path(link)
+    assert not link.is_symlink()
+    assert kept.read_text() == "target"
+
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f").write_text("x")
+    (tree / "a" / "dirlink").symlink_to(tmp_path / "other", target_is_directory=True)
+    os.chmod(tree / "a" / "b", 0o500)
+    fs.remove_path(tree)
+    assert not tree.exists()
+
+    fs.remove_path(kept)
+    assert not kept.exists()
+    fs.remove_path(tmp_path / "missing")
+
+
+def test_remove_path_does_not_follow_a_symlink_to_a_directory(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "f").write_text("x")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    fs.remove_path(link)
+    assert (real / "f").read_text() == "x"

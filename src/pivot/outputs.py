@@ -109,7 +109,7 @@ class Out(Generic[W]):
 class Metric(Out[Any]):
     """Small JSON metrics kept in git: loader defaults to JSON(), not cached by default."""
 
-    loader: loaders.Writer[Any] | None = loaders.JSON()
+    loader: loaders.Writer[Any] | None = loaders.JSON()  # noqa: RUF009 (frozen: safe to share)
     cache: bool = False
 
     def __post_init__(self) -> None:

@@ -342,14 +342,17 @@ def _override_paths(value: Any, *, stage: str, key: str, which: str) -> outputs.
     )
 
 
-def _fit_shape(declared: outputs.PathSpec, given: outputs.PathSpec, *, stage: str, key: str,
-               which: str) -> outputs.PathSpec:
+def _fit_shape(
+    declared: outputs.PathSpec, given: outputs.PathSpec, *, stage: str, key: str, which: str
+) -> outputs.PathSpec:
     if isinstance(declared, str) and not isinstance(given, str):
         raise OverrideError(
             f"stage '{stage}': {which}['{key}'] gives {len(given)} paths for a single-path "
             "annotation; give one path, or declare a list in the annotation"
         )
-    if isinstance(declared, tuple) and (not isinstance(given, list | tuple) or len(given) != len(declared)):
+    if isinstance(declared, tuple) and (
+        not isinstance(given, list | tuple) or len(given) != len(declared)
+    ):
         raise OverrideError(
             f"stage '{stage}': {which}['{key}'] must give exactly {len(declared)} paths (the "
             f"annotation is a fixed-length tuple), got {given!r}"
@@ -371,7 +374,11 @@ def _build_deps(inputs: _Inputs, overrides: Mapping[str, Any], stage: str) -> li
             f"stage '{stage}': {which} names unknown dependency '{unknown[0]}'."
             + _suggest(unknown[0], list(inputs.deps))
         )
-    missing = [n for n, m in inputs.deps.items() if isinstance(m, outputs.PlaceholderDep) and n not in overrides]
+    missing = [
+        n
+        for n, m in inputs.deps.items()
+        if isinstance(m, outputs.PlaceholderDep) and n not in overrides
+    ]
     if missing:
         hint = "".join(_suggest(name, list(overrides)) for name in missing if overrides)
         raise PlaceholderDepError(
@@ -390,14 +397,20 @@ def _build_deps(inputs: _Inputs, overrides: Mapping[str, Any], stage: str) -> li
         path = marker.path if not isinstance(marker, outputs.PlaceholderDep) else None
         if name in overrides:
             given = _override_paths(overrides[name], stage=stage, key=name, which=which)
-            path = given if path is None else _fit_shape(path, given, stage=stage, key=name, which=which)
+            path = (
+                given
+                if path is None
+                else _fit_shape(path, given, stage=stage, key=name, which=which)
+            )
         assert path is not None
         paths, shape = _paths_of(path, stage=stage, role=f"dependency '{name}'")
         deps.append(DepSpec(name, paths, shape, marker.loader, incremental))
     return deps
 
 
-def _override_out(marker: outputs.Out[Any], value: Any, *, stage: str, key: str) -> outputs.Out[Any]:
+def _override_out(
+    marker: outputs.Out[Any], value: Any, *, stage: str, key: str
+) -> outputs.Out[Any]:
     which = "out_path_overrides"
     if isinstance(marker, outputs.IncrementalOut):
         raise OverrideError(
@@ -414,7 +427,9 @@ def _override_out(marker: outputs.Out[Any], value: Any, *, stage: str, key: str)
             )
         if "cache" in value:
             if not isinstance(value["cache"], bool):
-                raise OverrideError(f"stage '{stage}': {which}['{key}']['cache'] must be True or False")
+                raise OverrideError(
+                    f"stage '{stage}': {which}['{key}']['cache'] must be True or False"
+                )
             changes["cache"] = value["cache"]
         value = value.get("path")
     if value is not None:
@@ -426,8 +441,9 @@ def _override_out(marker: outputs.Out[Any], value: Any, *, stage: str, key: str)
         raise OverrideError(f"stage '{stage}': {which}['{key}']: {error}") from None
 
 
-def _build_outs(declared: dict[str, outputs.Out[Any]], overrides: Mapping[str, Any],
-                single: bool, stage: str) -> list[OutSpec]:
+def _build_outs(
+    declared: dict[str, outputs.Out[Any]], overrides: Mapping[str, Any], single: bool, stage: str
+) -> list[OutSpec]:
     which = "out_path_overrides"
     if single and len(overrides) > 1:
         raise OverrideError(
@@ -438,7 +454,8 @@ def _build_outs(declared: dict[str, outputs.Out[Any]], overrides: Mapping[str, A
     unknown = [key for key in overrides if key not in declared]
     if unknown:
         raise OverrideError(
-            f"stage '{stage}': {which} names unknown output '{unknown[0]}'." + _suggest(unknown[0], list(declared))
+            f"stage '{stage}': {which} names unknown output '{unknown[0]}'."
+            + _suggest(unknown[0], list(declared))
         )
     outs = []
     for name, marker in declared.items():
@@ -446,7 +463,9 @@ def _build_outs(declared: dict[str, outputs.Out[Any]], overrides: Mapping[str, A
             marker = _override_out(marker, overrides[name], stage=stage, key=name)
         paths, shape = _paths_of(marker.path, stage=stage, role=f"output '{name}'")
         assert marker.loader is not None
-        outs.append(OutSpec(name, paths, shape, _out_kind(marker), marker.loader, marker.cache, marker))
+        outs.append(
+            OutSpec(name, paths, shape, _out_kind(marker), marker.loader, marker.cache, marker)
+        )
     return outs
 
 
@@ -572,38 +591,56 @@ def extract_spec(
 
 
 def _fail(stage: str, message: str) -> OutputValidationError:
-    return OutputValidationError(f"stage '{stage}' returned an invalid value: {message}. Nothing was written")
+    return OutputValidationError(
+        f"stage '{stage}' returned an invalid value: {message}. Nothing was written"
+    )
 
 
 def _directory_key(key: Any, out: OutSpec, stage: str) -> str:
     where = f"DirectoryOut '{out.paths[0]}'"
     if not isinstance(key, str) or not key.strip("/"):
-        raise _fail(stage, f"{where} key {key!r} is empty or not a string; use names like 'task_a.json'")
+        raise _fail(
+            stage, f"{where} key {key!r} is empty or not a string; use names like 'task_a.json'"
+        )
     if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
-        raise _fail(stage, f"{where} key {key!r} is an absolute path; use a path relative to the directory")
+        raise _fail(
+            stage, f"{where} key {key!r} is an absolute path; use a path relative to the directory"
+        )
     parts = key.replace("\\", "/").split("/")
     if ".." in parts:
-        raise _fail(stage, f"{where} key {key!r} contains '..'; keys must stay inside the directory")
+        raise _fail(
+            stage, f"{where} key {key!r} contains '..'; keys must stay inside the directory"
+        )
     if any(part == "" for part in parts):
         raise _fail(stage, f"{where} key {key!r} has an empty name part; remove the extra '/'")
     normal = posixpath.normpath("/".join(parts))
     if not posixpath.splitext(posixpath.basename(normal))[1]:
-        raise _fail(stage, f"DirectoryOut key must have extension: {key!r} in {where}; use e.g. '{key}.json'")
+        raise _fail(
+            stage,
+            f"DirectoryOut key must have extension: {key!r} in {where}; use e.g. '{key}.json'",
+        )
     return normal
 
 
 def _directory_writes(out: OutSpec, value: Any, stage: str) -> list[OutputWrite]:
     if not isinstance(value, Mapping):
-        raise _fail(stage, f"DirectoryOut '{out.paths[0]}' needs a dict of {{file name: value}}, got {type(value).__name__}")
+        raise _fail(
+            stage,
+            f"DirectoryOut '{out.paths[0]}' needs a dict of {{file name: value}}, got {type(value).__name__}",
+        )
     if not value:
-        raise _fail(stage, f"DirectoryOut '{out.paths[0]}' got an empty dict; return at least one file")
+        raise _fail(
+            stage, f"DirectoryOut '{out.paths[0]}' got an empty dict; return at least one file"
+        )
     by_name: dict[str, str] = {}
     by_folded: dict[str, str] = {}
     writes = []
     for key, item in value.items():
         normal = _directory_key(key, out, stage)
         if normal in by_name:
-            raise _fail(stage, f"DirectoryOut keys {by_name[normal]!r} and {key!r} name the same file")
+            raise _fail(
+                stage, f"DirectoryOut keys {by_name[normal]!r} and {key!r} name the same file"
+            )
         if normal.casefold() in by_folded:
             raise _fail(
                 stage,
@@ -621,9 +658,15 @@ def _out_writes(out: OutSpec, value: Any, stage: str) -> list[OutputWrite]:
     if out.shape is Shape.SINGLE:
         return [OutputWrite(out, out.paths[0], value)]
     if not isinstance(value, list | tuple):
-        raise _fail(stage, f"output '{out.name}' declares {len(out.paths)} paths, so it needs a list, got {type(value).__name__}")
+        raise _fail(
+            stage,
+            f"output '{out.name}' declares {len(out.paths)} paths, so it needs a list, got {type(value).__name__}",
+        )
     if len(value) != len(out.paths):
-        raise _fail(stage, f"output '{out.name}' declares {len(out.paths)} paths but got {len(value)} values")
+        raise _fail(
+            stage,
+            f"output '{out.name}' declares {len(out.paths)} paths but got {len(value)} values",
+        )
     return [OutputWrite(out, path, item) for path, item in zip(out.paths, value, strict=True)]
 
 
@@ -634,7 +677,10 @@ def expand_return_value(spec: StageSpec, value: Any) -> tuple[OutputWrite, ...]:
     if spec.single_output:
         return tuple(_out_writes(spec.outs[0], value, spec.name))
     if not isinstance(value, Mapping):
-        raise _fail(spec.name, f"expected a dict with keys {[o.name for o in spec.outs]}, got {type(value).__name__}")
+        raise _fail(
+            spec.name,
+            f"expected a dict with keys {[o.name for o in spec.outs]}, got {type(value).__name__}",
+        )
     names = {out.name for out in spec.outs}
     missing = sorted(names - set(value))
     extra = sorted(str(key) for key in set(value) - names)
@@ -642,4 +688,6 @@ def expand_return_value(spec: StageSpec, value: Any) -> tuple[OutputWrite, ...]:
         raise _fail(spec.name, f"missing key(s) {missing}; return every field of the TypedDict")
     if extra:
         raise _fail(spec.name, f"unexpected key(s) {extra}; declared outputs are {sorted(names)}")
-    return tuple(write for out in spec.outs for write in _out_writes(out, value[out.name], spec.name))
+    return tuple(
+        write for out in spec.outs for write in _out_writes(out, value[out.name], spec.name)
+    )

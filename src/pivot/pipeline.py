@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pivot.errors import OutputConflictError, StageNameError
-from pivot.spec import StageSpec, extract_spec
+from pivot.spec import StageSpec, check_module_level, extract_spec
 
 __all__ = ["Pipeline"]
 
@@ -49,14 +49,13 @@ def _check_outputs(new: StageSpec, existing: Mapping[str, StageSpec]) -> None:
                         f"'{other.name}'. Each file has one producer: use out_path_overrides to "
                         "give one of them another path"
                     )
-                inner, outer = (path, taken) if taken.endswith("/") else (taken, path)
-                if outer.endswith("/") and _within(inner, outer):
-                    owner = other.name if outer == taken else new.name
-                    raise OutputConflictError(
-                        f"output {inner!r} lies inside directory output {outer!r} of stage "
-                        f"'{owner}' (stages '{new.name}' and '{other.name}'). Move it outside "
-                        "that directory"
-                    )
+                for inner, outer, owner in ((path, taken, other), (taken, path, new)):
+                    if outer.endswith("/") and _within(inner, outer):
+                        raise OutputConflictError(
+                            f"output {inner!r} lies inside directory output {outer!r} of stage "
+                            f"'{owner.name}' (stages '{new.name}' and '{other.name}'). Move it "
+                            "outside that directory"
+                        )
 
 
 class Pipeline:
@@ -100,6 +99,7 @@ class Pipeline:
     ) -> StageSpec:
         """Validate `func` as a stage and add it; every definition error is raised here."""
         stage_name = name if name is not None else getattr(func, "__name__", repr(func))
+        check_module_level(func, what="stage", stage=stage_name)  # before the name: '<lambda>'
         _check_name(stage_name)
         if stage_name in self._stages:
             raise StageNameError(

@@ -27,6 +27,7 @@ from pivot.errors import (
     OverrideError,
     PathEscapeError,
     PipelineConfigError,
+    PivotError,
     PlaceholderDepError,
     TypeHintError,
 )
@@ -207,13 +208,16 @@ def _paths_of(spec: outputs.PathSpec, *, stage: str, role: str) -> tuple[tuple[s
 
 
 def _resolve_hints(obj: Any, *, stage: str, what: str) -> dict[str, Any]:
+    label = getattr(obj, "__qualname__", obj)
     try:
         return typing.get_type_hints(obj, include_extras=True)
-    except (NameError, AttributeError, TypeError) as error:
+    except PivotError as error:  # a marker in a string annotation rejected its arguments
+        raise type(error)(f"stage '{stage}': {error}") from None
+    except (NameError, AttributeError, TypeError, SyntaxError) as error:
         raise TypeHintError(
-            f"stage '{stage}': Failed to resolve type hints for {what} "
-            f"{getattr(obj, '__qualname__', obj)}: {error}. Define every class used in the hints "
-            "(TypedDicts, params classes, loaders) at module level and import the names it uses"
+            f"stage '{stage}': Failed to resolve type hints for {label}: {error}. Define every "
+            f"class used in the {what}'s hints (TypedDicts, params classes, loaders) at module "
+            "level and import the names it uses"
         ) from None
 
 
@@ -366,25 +370,36 @@ def _fit_shape(
     return given
 
 
+def _placeholder_message(stage: str, missing: list[str], unknown: list[str]) -> str:
+    """Name every PlaceholderDep without a path; point at override keys that look like typos."""
+    example = ", ".join(f"{name!r}: 'path/to/file'" for name in missing)
+    typos = [
+        f"{key!r} looks like a typo for {close[0]!r}"
+        for key in unknown
+        if (close := difflib.get_close_matches(key, missing, n=1))
+    ]
+    hint = f" ({'; '.join(typos)})" if typos else ""
+    return (
+        f"stage '{stage}': PlaceholderDep requires override for "
+        f"{', '.join(repr(name) for name in missing)}{hint}: pass "
+        f"dep_path_overrides={{{example}}} to register()"
+    )
+
+
 def _build_deps(inputs: _Inputs, overrides: Mapping[str, Any], stage: str) -> list[DepSpec]:
     which = "dep_path_overrides"
     unknown = [key for key in overrides if key not in inputs.deps]
-    if unknown:
-        raise OverrideError(
-            f"stage '{stage}': {which} names unknown dependency '{unknown[0]}'."
-            + _suggest(unknown[0], list(inputs.deps))
-        )
     missing = [
         n
         for n, m in inputs.deps.items()
         if isinstance(m, outputs.PlaceholderDep) and n not in overrides
     ]
     if missing:
-        hint = "".join(_suggest(name, list(overrides)) for name in missing if overrides)
-        raise PlaceholderDepError(
-            f"stage '{stage}': PlaceholderDep requires override for {', '.join(repr(m) for m in missing)}: "
-            f"pass dep_path_overrides={{{', '.join(repr(m) + ': ' + repr('path/to/file') for m in missing)}}} "
-            f"to register().{hint}"
+        raise PlaceholderDepError(_placeholder_message(stage, missing, unknown))
+    if unknown:
+        raise OverrideError(
+            f"stage '{stage}': {which} names unknown dependency '{unknown[0]}'."
+            + _suggest(unknown[0], list(inputs.deps))
         )
     deps = []
     for name, marker in inputs.deps.items():

@@ -4,15 +4,15 @@ The public surface. Names resolve on first use (PEP 562) so that `pivot --help` 
 pydantic; `from pivot import Out` works as usual.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from pivot import errors
 from pivot.errors import *  # noqa: F403  (the exception tree is public)
 
-if TYPE_CHECKING:
+# Helpers are imported under private names so that the module's public names are exactly
+# `__all__` (tests/unit/test_public_api.py pins it).
+if _typing.TYPE_CHECKING:
     from pivot import loaders, outputs, pipeline, stage_def
     from pivot.outputs import Dep, DirectoryOut, IncrementalOut, Metric, Out, PlaceholderDep, Plot
     from pivot.pipeline import Pipeline
@@ -53,11 +53,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
     elif name in _MODULES:
-        value = importlib.import_module(f"pivot.{name}")
+        value = _importlib.import_module(f"pivot.{name}")
     else:
         raise AttributeError(f"module 'pivot' has no attribute {name!r}")
     globals()[name] = value

@@ -76,6 +76,17 @@ def _write_text(path: pathlib.Path, text: str) -> None:
     fs.atomic_write_text(path, text)
 
 
+_COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+
+
+def _csv_compression(path: pathlib.Path) -> dict[str, str] | None:
+    """The pandas compression options that `read_csv` would infer from `path`'s suffix."""
+    method = _COMPRESSION_BY_SUFFIX.get(path.suffix.lower())
+    if method is None:
+        return None
+    return {"method": method, "archive_name": path.stem} if method == "zip" else {"method": method}
+
+
 @dataclasses.dataclass(frozen=True)
 class CSV(Loader["pandas.DataFrame", "pandas.DataFrame"]):
     """A pandas DataFrame as CSV; the index is written only when `index_col` is set."""
@@ -90,8 +101,12 @@ class CSV(Loader["pandas.DataFrame", "pandas.DataFrame"]):
         return pandas.read_csv(path, index_col=self.index_col, sep=self.sep, dtype=self.dtype)
 
     def save(self, data: pandas.DataFrame, path: pathlib.Path) -> None:
+        # The temp file's name ends in '.tmp': name the compression that `load` infers from `path`.
+        compression = _csv_compression(path)
         with fs.atomic_output(path) as tmp:
-            data.to_csv(tmp, sep=self.sep, index=self.index_col is not None)
+            data.to_csv(
+                tmp, sep=self.sep, index=self.index_col is not None, compression=compression
+            )
 
     def empty(self) -> pandas.DataFrame:
         import pandas

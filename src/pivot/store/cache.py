@@ -64,9 +64,15 @@ class Cache:
         blob = self.blob_path(digest)
         if blob.is_file():
             return
-        with fs.atomic_output(blob) as temp:
-            self._copy(Path(path), temp, allow_reflink=True)
-            os.chmod(temp, _BLOB_MODE)
+        try:
+            with fs.atomic_output(blob) as temp:
+                self._copy(Path(path), temp, allow_reflink=True)
+                os.chmod(temp, _BLOB_MODE)
+        except OSError as error:
+            raise StoreError(
+                f"cannot store '{path}' in the cache as {blob} ({error}). Fix: check that the "
+                f"file exists and the free space and permissions of '{self.files_dir}'."
+            ) from error
 
     def add_bytes(self, data: bytes) -> str:
         """Store `data` as a blob and return its hash."""

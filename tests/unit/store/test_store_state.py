@@ -219,3 +219,31 @@ def test_unusable_state_db_disables_itself_and_pivot_carries_on(tmp_path: Path) 
         assert state.lookup(target, st) is None
         assert state.get_value("ns", "k") is None
         assert FileHasher(state).hash_file(target) == hashing.hash_bytes(b"data")
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from pivot.store.state import StateDB
+db_path, name = Path(sys.argv[1]), sys.argv[2]
+for round_number in range(20):
+    with StateDB(db_path) as state:
+        for index in range(50):
+            state.set_value(name, f"{round_number}-{index}", b"x")
+"""
+
+
+def test_several_processes_write_concurrently(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db_path = tmp_path / "state.db"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(db_path), name])
+        for name in ("first", "second")
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    keys = [f"{round_number}-{index}" for round_number in range(20) for index in range(50)]
+    with StateDB(db_path) as state:
+        assert len(state.get_values("first", keys)) == 1000
+        assert len(state.get_values("second", keys)) == 1000

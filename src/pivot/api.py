@@ -1,0 +1,226 @@
+"""Library facade: init / status / repro / run / checkout / commit, returning values.
+
+Public module. The CLI is a thin layer over these functions. Imports of Pivot: everything below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pivot import discovery, graph, plan, project
+from pivot.errors import PivotError
+from pivot.execute import executors, runner
+from pivot.execute.events import Event, EventSink, RunStatus
+from pivot.execute.runner import RunReport
+from pivot.plan import Action, Context, Plan
+from pivot.project import Project
+from pivot.store import lock
+from pivot.store.cache import Cache
+from pivot.store.lock import DepEntry, OutEntry
+from pivot.store.state import StateDB
+
+__all__ = [
+    "CheckoutReport",
+    "checkout",
+    "commit",
+    "init",
+    "open_context",
+    "repro",
+    "run",
+    "status",
+]
+
+
+def init(directory: Path | str = ".", *, force: bool = False) -> Project:
+    """Create a project in `directory`."""
+    return project.init_project(Path(directory), force=force)
+
+
+@contextlib.contextmanager
+def _in_directory(path: Path) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextlib.contextmanager
+def open_context(start: Path | str | None = None) -> Iterator[Context]:
+    """Find the project, load its pipeline, build the graph once, open the state db."""
+    proj = project.load_project(Path(start) if start is not None else None)
+    with _in_directory(proj.root):
+        pipeline = discovery.load_pipeline(proj)
+        dag = graph.build_graph(pipeline.stages, proj.root)
+        with StateDB(proj.state_db_path) as state:
+            yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
+
+
+def _select(ctx: Context, targets: Sequence[str], *, upstream: bool) -> tuple[str, ...]:
+    if not targets:
+        return ctx.graph.order
+    if upstream:
+        return ctx.graph.with_upstream(targets)
+    ctx.graph.check_known(targets)
+    wanted = set(targets)
+    return tuple(name for name in ctx.graph.order if name in wanted)
+
+
+def status(targets: Sequence[str] = (), *, start: Path | str | None = None) -> Plan:
+    """What `repro` would do, and why (no stage runs, nothing is written but the state db)."""
+    with open_context(start) as ctx:
+        return plan.make_plan(ctx, _select(ctx, targets, upstream=True))
+
+
+def _epoch(decided: Plan) -> str:
+    codes = {step.stage: dict(step.code) for step in decided.steps}
+    return hashlib.sha256(json.dumps(codes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _parallel_width(ctx: Context, decided: Plan) -> int:
+    """How many RUN steps could run at once at most (widest level of the RUN sub-DAG)."""
+    level: dict[str, int] = {}
+    for step in decided.by_action(Action.RUN):
+        ups = [level[up] for up in ctx.graph.upstream[step.stage] if up in level]
+        level[step.stage] = 1 + max(ups, default=0)
+    counts: dict[int, int] = {}
+    for value in level.values():
+        counts[value] = counts.get(value, 0) + 1
+    return max(counts.values(), default=0)
+
+
+def _execute(ctx: Context, decided: Plan, *, jobs: int | None, keep_going: bool, emit: EventSink) -> RunReport:
+    requested = jobs or ctx.project.config.jobs or executors.available_cpus()
+    workers = min(requested, _parallel_width(ctx, decided))
+    executor = executors.make_executor(workers, _epoch(decided))
+    return runner.run_plan(ctx, decided, executor, keep_going=keep_going, emit=emit)
+
+
+def _ignore(event: Event) -> None:
+    return None
+
+
+def _skipped_report(decided: Plan) -> RunReport:
+    results = tuple(runner.StageResult(s.stage, RunStatus.SKIPPED, ()) for s in decided.steps)
+    return RunReport(results, decided.warnings)
+
+
+def repro(
+    targets: Sequence[str] = (),
+    *,
+    force: bool = False,
+    jobs: int | None = None,
+    keep_going: bool = False,
+    emit: EventSink = _ignore,
+    start: Path | str | None = None,
+    upstream: bool = True,
+) -> tuple[Plan, RunReport]:
+    """Bring `targets` (default: every stage) and their upstream up to date."""
+    with open_context(start) as ctx:
+        selected = _select(ctx, targets, upstream=upstream)
+        decided = plan.make_plan(ctx, selected, force=selected if force else ())
+        if decided.nothing_to_do:
+            return decided, _skipped_report(decided)
+        return decided, _execute(ctx, decided, jobs=jobs, keep_going=keep_going, emit=emit)
+
+
+def run(stages: Sequence[str], **options: object) -> tuple[Plan, RunReport]:
+    """Run only `stages` (no upstream); their dependencies must already exist."""
+    if not stages:
+        raise PivotError("`pivot run` needs at least one stage name; use `pivot repro` for all")
+    return repro(stages, upstream=False, **options)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckoutReport:
+    restored: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+def _targets_to_stages(ctx: Context, targets: Sequence[str]) -> tuple[str, ...]:
+    if not targets:
+        return ctx.graph.order
+    names = []
+    for target in targets:
+        if target in ctx.graph.stages:
+            names.append(target)
+            continue
+        producers = graph.stages_producing(ctx.graph.stages, target.rstrip("/"))
+        if not producers:
+            ctx.graph.check_known([target])
+        names.extend(sorted(producers))
+    return tuple(dict.fromkeys(names))
+
+
+def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) -> CheckoutReport:
+    """Restore recorded outputs of stages (or of the stages producing the given paths)."""
+    restored, unchanged = [], []
+    with open_context(start) as ctx:
+        for name in _targets_to_stages(ctx, targets):
+            spec = ctx.graph.stages[name]
+            entry = lock.read_lock(plan.lock_file_for(ctx.project, spec))
+            if entry is None:
+                raise PivotError(
+                    f"stage '{name}' has never run, so there is nothing to check out; run `pivot repro {name}`"
+                )
+            stale = [o for o in entry.outs if (plan.hash_path(ctx.hasher, ctx.project.root, o.path) or ("",))[0] != o.hash]
+            if stale:
+                runner.restore_outputs(ctx, entry)
+                restored.append(name)
+            else:
+                unchanged.append(name)
+    return CheckoutReport(tuple(restored), tuple(unchanged))
+
+
+def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:
+    spec = ctx.graph.stages[name]
+    entries = []
+    for out in spec.outs:
+        for path in out.paths:
+            found = plan.hash_path(ctx.hasher, ctx.project.root, path)
+            if found is None:
+                raise PivotError(
+                    f"cannot commit stage '{name}': output '{path}' does not exist. Create it or run "
+                    f"`pivot repro {name}`"
+                )
+            digest, is_directory = found
+            full = ctx.project.root / path
+            if out.cache and is_directory:
+                ctx.cache.add_directory(full, ctx.hasher.hash_directory(full)[1])
+            elif out.cache:
+                ctx.cache.add_file(full, digest)
+            entries.append(OutEntry(path=path, hash=digest, cache=out.cache, is_directory=is_directory))
+    return tuple(entries)
+
+
+def _current_deps(ctx: Context, name: str) -> tuple[DepEntry, ...]:
+    entries = []
+    for path in ctx.graph.stages[name].dep_paths:
+        found = plan.hash_path(ctx.hasher, ctx.project.root, path)
+        if found is None:
+            raise PivotError(f"cannot commit stage '{name}': dependency '{path}' does not exist")
+        entries.append(DepEntry(path=path, hash=found[0]))
+    return tuple(entries)
+
+
+def commit(stages: Sequence[str] = (), *, start: Path | str | None = None) -> tuple[str, ...]:
+    """Record the workspace outputs, deps, params and current code as the stages' result.
+
+    The escape hatch for "I changed the code but the outputs are still right": nothing runs.
+    """
+    committed = []
+    with open_context(start) as ctx:
+        names = _select(ctx, stages, upstream=False)
+        decided = plan.make_plan(ctx, names)
+        for step in decided.steps:
+            outs = _current_outputs(ctx, step.stage)
+            runner.commit_outputs(ctx, step, _current_deps(ctx, step.stage), outs)
+            committed.append(step.stage)
+    return tuple(committed)

@@ -1,0 +1,175 @@
+"""The `pivot` command: parse options, call one `pivot.api` function, render the result.
+
+Imports only click at start-up; the engine is imported when a command runs (fast `--help`).
+Exit codes: 0 success, 1 a stage failed, 2 usage or project error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_STAGE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _handle_errors(func: F) -> F:
+    """Turn PivotError into a one-line message and exit 2; Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pivot.errors import PivotError
+
+        try:
+            return func(*args, **kwargs)
+        except PivotError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.secho(
+                "\nInterrupted: running stages were stopped and nothing they half-wrote was "
+                "recorded. Run `pivot repro` again to continue.",
+                fg="yellow",
+                err=True,
+            )
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pivot", prog_name="pivot")
+def cli() -> None:
+    """Pivot: typed Python pipelines that re-run exactly what changed."""
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Rewrite the config of an existing project.")
+@_handle_errors
+def init(force: bool) -> None:
+    """Make the current directory a Pivot project (.pivot/, .pivotignore)."""
+    from pivot import api
+
+    project = api.init(".", force=force)
+    click.echo(f"Initialised a Pivot project in {project.root}. Next: write pipeline.py, then `pivot repro`.")
+
+
+def _run_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                         help="Stages to run in parallel (default: CPUs available)."),
+            click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date."),
+            click.option("-k", "--keep-going", is_flag=True,
+                         help="After a failure, keep running stages that do not depend on it."),
+            click.option("-n", "--dry-run", is_flag=True, help="Show what would run, run nothing."),
+            click.option("--explain", is_flag=True, help="Show every reason in detail (implies nothing runs "
+                         "only with --dry-run)."),
+            click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _reproduce(stages: tuple[str, ...], *, upstream: bool, jobs: int | None, force: bool,
+               keep_going: bool, dry_run: bool, explain: bool, as_json: bool) -> None:
+    from pivot import api
+    from pivot.cli import render
+
+    if dry_run:
+        decided = api.status(stages) if upstream else _status_only(stages)
+        if as_json:
+            return render.dump_json(render.plan_json(decided))
+        return render.print_plan(decided, explain=explain)
+    reporter = render.ConsoleReporter(quiet=as_json)
+    decided, report = api.repro(stages, force=force, jobs=jobs, keep_going=keep_going,
+                                emit=reporter, upstream=upstream)
+    if as_json:
+        render.dump_json(render.report_json(report))
+    else:
+        if explain:
+            render.print_plan(decided, explain=True, verb="will")
+        render.print_report(report)
+    if not report.ok:
+        sys.exit(EXIT_STAGE_FAILED)
+
+
+def _status_only(stages: tuple[str, ...]) -> Any:
+    from pivot import api, plan
+
+    with api.open_context() as ctx:
+        ctx.graph.check_known(stages)
+        return plan.make_plan(ctx, [name for name in ctx.graph.order if name in stages])
+
+
+@cli.command()
+@click.argument("stages", nargs=-1)
+@_run_options
+@_handle_errors
+def repro(stages: tuple[str, ...], **options: Any) -> None:
+    """Bring STAGES (default: all) and everything they depend on up to date."""
+    _reproduce(stages, upstream=True, **options)
+
+
+@cli.command()
+@click.argument("stages", nargs=-1, required=True)
+@_run_options
+@_handle_errors
+def run(stages: tuple[str, ...], **options: Any) -> None:
+    """Run only STAGES, not their upstream (their inputs must exist)."""
+    _reproduce(stages, upstream=False, **options)
+
+
+@cli.command()
+@click.argument("stages", nargs=-1)
+@click.option("--explain", is_flag=True, help="Show every reason in detail, with file:line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@_handle_errors
+def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
+    """Show which stages are stale and why (what `pivot repro` would do)."""
+    from pivot import api
+    from pivot.cli import render
+
+    decided = api.status(stages)
+    if as_json:
+        return render.dump_json(render.plan_json(decided))
+    render.print_plan(decided, explain=explain)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@_handle_errors
+def checkout(targets: tuple[str, ...]) -> None:
+    """Restore outputs from the cache (TARGETS: stage names or output paths; default: all)."""
+    from pivot import api
+
+    result = api.checkout(targets)
+    for name in result.restored:
+        click.echo(f"restored outputs of '{name}'")
+    click.echo(f"{len(result.restored)} stage(s) restored, {len(result.unchanged)} already in place.")
+
+
+@cli.command()
+@click.argument("stages", nargs=-1)
+@_handle_errors
+def commit(stages: tuple[str, ...]) -> None:
+    """Record the current outputs, inputs, params and code of STAGES without running them."""
+    from pivot import api
+
+    for name in api.commit(stages):
+        click.echo(f"committed '{name}'")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="pivot")

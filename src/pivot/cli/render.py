@@ -1,0 +1,132 @@
+"""Rendering plans, events and run reports for the terminal and as JSON. Never runs anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from pivot.execute.events import Event, RunStatus, StageFinished, StageStarted
+from pivot.execute.runner import RunReport
+from pivot.plan import Action, Plan
+
+__all__ = ["ConsoleReporter", "plan_json", "print_plan", "print_report", "report_json"]
+
+_MARK = {
+    RunStatus.RAN: ("done", "green"),
+    RunStatus.RESTORED: ("restored", "cyan"),
+    RunStatus.FAILED: ("FAILED", "red"),
+    RunStatus.BLOCKED: ("not run", "yellow"),
+    RunStatus.SKIPPED: ("up to date", "white"),
+}
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+def print_plan(decided: Plan, *, explain: bool, verb: str = "would") -> None:
+    """One line per stage that would run or restore; --explain adds every reason's details."""
+    _warn(decided.warnings)
+    active = [step for step in decided.steps if step.action is not Action.SKIP]
+    for step in active:
+        label = "run" if step.action is Action.RUN else "restore"
+        click.echo(f"{click.style(step.stage, bold=True)}: {verb} {label}")
+        for reason in step.reasons:
+            click.echo(f"    {reason.summary}")
+            if explain:
+                for detail in reason.details:
+                    click.echo(f"        {detail}")
+        if explain and step.packages:
+            packages = ", ".join(f"{name}=={version}" for name, version in sorted(step.packages.items()))
+            click.echo(f"    third-party packages reached: {packages}")
+    if explain:
+        for step in decided.steps:
+            if step.action is Action.SKIP:
+                click.echo(f"{step.stage}: up to date")
+    skipped = len(decided.steps) - len(active)
+    if not active:
+        click.echo(f"Everything is up to date ({skipped} stage{'s' if skipped != 1 else ''}).")
+    else:
+        click.echo(f"{len(active)} stage(s) {verb} run or restore, {skipped} up to date.")
+
+
+def plan_json(decided: Plan) -> dict[str, Any]:
+    return {
+        "stages": {
+            step.stage: {
+                "action": step.action.value,
+                "reasons": [reason.summary for reason in step.reasons],
+                "details": [d for reason in step.reasons for d in reason.details],
+                "packages": dict(step.packages),
+            }
+            for step in decided.steps
+        },
+        "warnings": list(decided.warnings),
+    }
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "stages": {
+            result.stage: {
+                "status": result.status.value,
+                "reasons": list(result.reasons),
+                "duration": round(result.duration, 4),
+                "error": result.error,
+                "output": result.output,
+            }
+            for result in report.results
+        },
+        "warnings": list(report.warnings),
+        "ok": report.ok,
+    }
+
+
+def dump_json(value: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+class ConsoleReporter:
+    """Prints a line when a stage starts and when it finishes (progress on long runs)."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+
+    def __call__(self, event: Event) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, StageStarted):
+            click.echo(f"[{event.index}/{event.total}] {event.stage} ...")
+        elif isinstance(event, StageFinished):
+            word, color = _MARK[event.status]
+            timing = f" ({event.duration:.2f}s)" if event.status is RunStatus.RAN else ""
+            click.echo(f"[{event.index}/{event.total}] {event.stage} {click.style(word, fg=color)}{timing}")
+
+
+def print_report(report: RunReport) -> None:
+    """The summary after a run: counts, then each failure with its captured output."""
+    _warn(report.warnings)
+    counts: dict[RunStatus, int] = {}
+    for result in report.results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    ran, restored = counts.get(RunStatus.RAN, 0), counts.get(RunStatus.RESTORED, 0)
+    skipped, failed = counts.get(RunStatus.SKIPPED, 0), counts.get(RunStatus.FAILED, 0)
+    blocked = counts.get(RunStatus.BLOCKED, 0)
+    if ran == restored == failed == blocked == 0:
+        click.echo(f"Everything is up to date ({skipped} stage{'s' if skipped != 1 else ''}); nothing ran.")
+        return
+    click.echo(f"Ran {ran}, restored {restored}, up to date {skipped}" + (f", not run {blocked}" if blocked else "") + ".")
+    for result in report.failed:
+        click.secho(f"\n✗ {result.stage}", fg="red", bold=True, err=True)
+        if result.output.strip():
+            click.echo("--- captured output ---", err=True)
+            click.echo(result.output.rstrip(), err=True)
+            click.echo("--- end of output ---", err=True)
+        click.echo(result.error.rstrip(), err=True)
+    if report.failed:
+        names = ", ".join(result.stage for result in report.failed)
+        click.secho(f"\n{len(report.failed)} stage(s) failed: {names}", fg="red", err=True)

@@ -1,0 +1,72 @@
+"""One executor interface, serial first: in-process (`-j 1`, tests, debuggers) and a warm loky pool.
+
+Imports of Pivot: the worker only.
+"""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from pivot.execute import worker
+from pivot.execute.worker import Outcome, StageTask
+
+__all__ = ["Executor", "PoolExecutor", "SerialExecutor", "available_cpus", "make_executor"]
+
+
+class Executor(Protocol):
+    """Runs stage tasks; `shutdown(kill=True)` stops running work at once (Ctrl-C)."""
+
+    def submit(self, task: StageTask) -> Future[Outcome]: ...
+
+    def shutdown(self, *, kill: bool = False) -> None: ...
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (cgroup and affinity aware)."""
+    from loky import cpu_count
+
+    return max(1, int(cpu_count()))
+
+
+class SerialExecutor:
+    """Runs each task in this process when submitted."""
+
+    def __init__(self, epoch: str) -> None:
+        self.epoch = epoch
+
+    def submit(self, task: StageTask) -> Future[Outcome]:
+        future: Future[Outcome] = Future()
+        worker.enter_project(task.root, self.epoch, forget_old_code=False)
+        future.set_result(worker.execute_stage(task))
+        return future
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        return None
+
+
+class PoolExecutor:
+    """A reusable loky pool: workers stay warm (imports survive) across stages and runs."""
+
+    def __init__(self, jobs: int, epoch: str) -> None:
+        from loky import get_reusable_executor
+
+        self.epoch = epoch
+        self._pool: Any = get_reusable_executor(max_workers=jobs, timeout=600, reuse="auto")
+
+    def submit(self, task: StageTask) -> Future[Outcome]:
+        payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        future: Future[Outcome] = self._pool.submit(worker.run_pickled_task, task.root, self.epoch, payload)
+        return future
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        if kill:
+            self._pool.shutdown(wait=True, kill_workers=True)
+
+
+def make_executor(jobs: int, epoch: str) -> Executor:
+    """Serial for one job, otherwise the warm pool."""
+    if jobs <= 1:
+        return SerialExecutor(epoch)
+    return PoolExecutor(jobs, epoch)

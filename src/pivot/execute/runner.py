@@ -1,0 +1,216 @@
+"""Carry out a Plan: restore in-process, dispatch RUN steps as their upstream completes, commit locks.
+
+A stage's lock is written only after its outputs are in the cache (the commit point). On Ctrl-C
+the pool is killed and nothing running is recorded. Imports of Pivot: plan, graph, execute, store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+from pivot.errors import PivotError
+from pivot.execute.events import EventSink, RunStatus, StageFinished, StageStarted
+from pivot.execute.executors import Executor
+from pivot.execute.worker import Outcome, StageTask
+from pivot.plan import Action, Context, Plan, Step, hash_path, lock_file_for
+from pivot.spec import StageSpec
+from pivot.store import lock
+from pivot.store.lock import DepEntry, LockEntry, OutEntry
+
+__all__ = ["RunReport", "StageResult", "commit_outputs", "restore_outputs", "run_plan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    stage: str
+    status: RunStatus
+    reasons: tuple[str, ...]
+    duration: float = 0.0
+    output: str = ""
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunReport:
+    """Per-stage results in plan order, and whether the run was interrupted."""
+
+    results: tuple[StageResult, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> tuple[StageResult, ...]:
+        return tuple(r for r in self.results if r.status is RunStatus.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.status in (RunStatus.FAILED, RunStatus.BLOCKED) for r in self.results)
+
+
+def _dep_entries(ctx: Context, spec: StageSpec) -> tuple[DepEntry, ...] | str:
+    """Hash the dependencies as the stage is about to read them; an error text if one is missing."""
+    entries = []
+    for path in spec.dep_paths:
+        found = hash_path(ctx.hasher, ctx.project.root, path)
+        if found is None:
+            return (
+                f"stage '{spec.name}': dependency '{path}' does not exist. Run the stage that "
+                "produces it (`pivot repro` runs upstream stages too) or create the file"
+            )
+        entries.append(DepEntry(path=path, hash=found[0]))
+    return tuple(entries)
+
+
+def _record_outputs_state(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
+    """Remember the output hashes in the state db so the next status does not re-read them."""
+    root = ctx.project.root
+    for out in outs:
+        full = root / out.path
+        if out.is_directory:
+            ctx.hasher.hash_directory(full)
+        else:
+            ctx.state.record(full, os.stat(full), out.hash)
+
+
+def commit_outputs(ctx: Context, step: Step, deps: tuple[DepEntry, ...], outs: tuple[OutEntry, ...]) -> None:
+    """The commit point: outputs are already in the cache; write the lock atomically."""
+    spec = ctx.graph.stages[step.stage]
+    entry = LockEntry(stage=spec.name, code=dict(step.code), params=dict(step.params), deps=deps, outs=outs)
+    lock.write_lock(lock_file_for(ctx.project, spec), entry)
+    _record_outputs_state(ctx, outs)
+
+
+def restore_outputs(ctx: Context, entry: LockEntry) -> None:
+    """Put a stage's recorded outputs back in the workspace from the cache."""
+    root = ctx.project.root
+    for out in entry.outs:
+        if out.is_directory:
+            ctx.cache.restore_directory(out.hash, root / out.path)
+        elif out.cache:
+            ctx.cache.restore_file(out.hash, root / out.path)
+    _record_outputs_state(ctx, tuple(out for out in entry.outs if out.cache))
+
+
+def _upstream_reran_identically(step: Step, deps: tuple[DepEntry, ...]) -> bool:
+    """Early cut-off: a stage stale only because upstream would run, whose inputs came out
+    byte-identical (and whose outputs are intact), need not run."""
+    if step.previous is None or any(reason.kind != "upstream" for reason in step.reasons):
+        return False
+    return set(step.previous.deps) == set(deps) and step.outputs_intact
+
+
+@dataclasses.dataclass
+class _Run:
+    """Mutable bookkeeping of one execution (local to `run_plan`)."""
+
+    ctx: Context
+    plan: Plan
+    executor: Executor
+    keep_going: bool
+    emit: EventSink
+    results: dict[str, StageResult] = dataclasses.field(default_factory=dict)
+    running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...]]] = dataclasses.field(default_factory=dict)
+    stopping: bool = False
+    counter: int = 0
+    index: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return len([s for s in self.plan.steps if s.action is not Action.SKIP])
+
+    def finish(self, step: Step, status: RunStatus, duration: float = 0.0, output: str = "", error: str = "") -> None:
+        self.results[step.stage] = StageResult(
+            step.stage, status, tuple(r.summary for r in step.reasons), duration, output, error
+        )
+        if step.stage in self.index:
+            index = self.index[step.stage]
+            self.emit(StageFinished(step.stage, status, index, self.total, duration, output, error))
+
+    def upstream_state(self, step: Step) -> str:
+        """'ready', 'wait' or 'blocked' for a step, from its upstream steps in this plan."""
+        ups = self.ctx.graph.upstream[step.stage]
+        states = [self.results.get(up) for up in ups if any(s.stage == up for s in self.plan.steps)]
+        if any(r is not None and r.status in (RunStatus.FAILED, RunStatus.BLOCKED) for r in states):
+            return "blocked"
+        return "wait" if any(r is None for r in states) else "ready"
+
+    def start(self, step: Step) -> None:
+        self.counter += 1
+        self.index[step.stage] = self.counter
+        self.emit(StageStarted(step.stage, self.counter, self.total))
+        if step.action is Action.RESTORE:
+            return self._restore(step)
+        deps = _dep_entries(self.ctx, self.ctx.graph.stages[step.stage])
+        if isinstance(deps, str):
+            return self.finish(step, RunStatus.FAILED, error=deps)
+        if _upstream_reran_identically(step, deps):
+            return self.finish(step, RunStatus.SKIPPED, error="upstream re-ran with identical outputs")
+        future = self.executor.submit(self._task(step))
+        self.running[future] = (step, deps)
+        if future.done():  # the serial executor: take the result now so fail-fast stops at once
+            self.collect(future)
+
+    def _restore(self, step: Step) -> None:
+        assert step.previous is not None
+        try:
+            restore_outputs(self.ctx, step.previous)
+        except PivotError as error:
+            return self.finish(step, RunStatus.FAILED, error=f"stage '{step.stage}': {error}")
+        self.finish(step, RunStatus.RESTORED)
+
+    def _task(self, step: Step) -> StageTask:
+        spec = self.ctx.graph.stages[step.stage]
+        previous: Mapping[str, str] = {}
+        if step.previous is not None:
+            previous = {out.path: out.hash for out in step.previous.outs if out.cache}
+        project = self.ctx.project
+        return StageTask(spec, str(project.root), str(project.cache_dir), project.config.link_modes,
+                         {path: previous[path] for path in spec.out_paths if path in previous})
+
+    def collect(self, future: Future[Outcome]) -> None:
+        step, deps = self.running.pop(future)
+        outcome = future.result()
+        if not outcome.ok:
+            self.finish(step, RunStatus.FAILED, outcome.duration, outcome.output, outcome.error)
+            self.stopping = self.stopping or not self.keep_going
+            return
+        commit_outputs(self.ctx, step, deps, outcome.outs)
+        self.finish(step, RunStatus.RAN, outcome.duration, outcome.output)
+
+
+def _schedule(run: _Run) -> None:
+    todo = [step for step in run.plan.steps if step.stage not in run.results]
+    for step in todo:
+        if step.action is Action.SKIP:
+            run.finish(step, RunStatus.SKIPPED)
+            continue
+        if step.stage in {s.stage for s, _ in run.running.values()}:
+            continue
+        state = run.upstream_state(step)
+        if state == "blocked" or (run.stopping and state != "wait"):
+            run.finish(step, RunStatus.BLOCKED, error="not run: an upstream stage failed" if state == "blocked"
+                       else "not run: the run stopped after a failure (use --keep-going)")
+        elif state == "ready" and not run.stopping:
+            run.start(step)
+
+
+def run_plan(ctx: Context, plan: Plan, executor: Executor, *, keep_going: bool, emit: EventSink) -> RunReport:
+    """Execute every RUN/RESTORE step, as parallel as the DAG and executor allow."""
+    run = _Run(ctx, plan, executor, keep_going, emit)
+    try:
+        _schedule(run)
+        while run.running:
+            done, _ = wait(list(run.running), return_when=FIRST_COMPLETED)
+            for future in done:
+                run.collect(future)
+            _schedule(run)
+        _schedule(run)
+    except BaseException:
+        executor.shutdown(kill=True)
+        raise
+    finally:
+        ctx.state.flush()
+    ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
+    return RunReport(ordered, plan.warnings)

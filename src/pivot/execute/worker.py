@@ -1,0 +1,220 @@
+"""The worker: carry out one RUN step (load deps, call the stage, save, hash and cache outputs).
+
+Runs in a pool process or in-process. It never decides staleness and never lets a user
+exception escape: every failure comes back as an `Outcome` holding formatted text.
+Imports of Pivot: spec, loaders, store, errors; never plan, api or cli.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import pickle
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pivot.errors import LoaderError, PivotError
+from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec, expand_return_value
+from pivot.store import fs, hashing
+from pivot.store.cache import Cache
+from pivot.store.lock import OutEntry
+
+__all__ = ["Outcome", "StageTask", "execute_stage", "run_pickled_task"]
+
+_PIVOT_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageTask:
+    """Everything a worker needs for one stage; pickled in the main process."""
+
+    spec: StageSpec
+    root: str
+    cache_dir: str
+    link_modes: tuple[str, ...]
+    incremental: Mapping[str, str]  # IncrementalOut path -> previous hash in the cache
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What happened: outputs recorded on success, a formatted error on failure."""
+
+    stage: str
+    ok: bool
+    outs: tuple[OutEntry, ...]
+    duration: float
+    output: str
+    error: str = ""
+
+
+class _StageError(Exception):
+    """A failure already formatted for the user."""
+
+
+# --- process set-up -------------------------------------------------------------------------
+
+_loaded: dict[str, str] = {}  # this worker process's project root and code epoch
+
+
+def _is_user_module(module: Any, root: str) -> bool:
+    filename = getattr(module, "__file__", None) or ""
+    return filename.startswith(root + os.sep) and "site-packages" not in filename
+
+
+def enter_project(root: str, epoch: str, *, forget_old_code: bool = True) -> None:
+    """Make `root` the cwd and first on sys.path; in a pool worker, forget user modules of older
+    code (another project, or code edited since this warm worker imported it)."""
+    if forget_old_code and (_loaded.get("root") != root or _loaded.get("epoch") != epoch):
+        old_root = _loaded.get("root", root)
+        for name, module in list(sys.modules.items()):
+            if _is_user_module(module, old_root) or _is_user_module(module, root):
+                del sys.modules[name]
+        if old_root in sys.path:
+            sys.path.remove(old_root)
+        _loaded.update(root=root, epoch=epoch)
+    if not sys.path or sys.path[0] != root:
+        sys.path.insert(0, root)
+    os.chdir(root)
+
+
+def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
+    """Pool entry point: set up the process for the project, then unpickle and run the task."""
+    enter_project(root, epoch)
+    started = time.perf_counter()
+    try:
+        task: StageTask = pickle.loads(payload)
+    except Exception as error:
+        return Outcome("?", False, (), time.perf_counter() - started, "",
+                       f"could not load the stage in a worker process: {type(error).__name__}: {error}")
+    return execute_stage(task)
+
+
+# --- the stage ------------------------------------------------------------------------------
+
+
+def _user_traceback(error: BaseException) -> str:
+    """The traceback from the first frame of user code on (Pivot's own frames dropped)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PIVOT_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def _guard(stage: str, doing: str) -> Callable[[Callable[[], Any]], Any]:
+    def call(action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except PivotError as error:
+            raise _StageError(str(error)) from None
+        except Exception as error:
+            raise _StageError(f"stage '{stage}' failed {doing}:\n{_user_traceback(error)}") from None
+
+    return call
+
+
+def _prepare_outputs(task: StageTask, cache: Cache) -> None:
+    """Remove previous outputs; restore IncrementalOut files as private writable copies."""
+    root = Path(task.root)
+    for out in task.spec.outs:
+        for path in out.paths:
+            fs.remove_path(root / path)
+            previous = task.incremental.get(path)
+            if out.kind is OutKind.INCREMENTAL and previous and cache.has(previous):
+                cache.restore_file(previous, root / path, writable=True)
+
+
+def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:
+    if dep.incremental:
+        path = root / dep.paths[0]
+        loader: Any = dep.loader
+        return loader.load(path) if path.exists() else loader.empty()
+    for path in dep.paths:
+        if not (root / path).exists():
+            raise _StageError(
+                f"stage '{stage}': dependency '{dep.name}' file '{path}' does not exist. Run the "
+                "stage that produces it (`pivot repro` runs upstream stages) or create the file"
+            )
+    values = [dep.loader.load(root / path) for path in dep.paths]
+    if dep.shape is Shape.SINGLE:
+        return values[0]
+    return values if dep.shape is Shape.LIST else tuple(values)
+
+
+def _call(task: StageTask) -> Any:
+    spec, root = task.spec, Path(task.root)
+    kwargs: dict[str, Any] = {}
+    if spec.params_arg is not None and spec.params is not None:
+        kwargs[spec.params_arg] = spec.params.model_copy(deep=True)
+    for dep in spec.deps:
+        kwargs[dep.name] = _guard(spec.name, f"loading dependency '{dep.name}' ({', '.join(dep.paths)})")(
+            lambda dep=dep: _load_dep(dep, root, spec.name))
+    return _guard(spec.name, "in the stage function")(lambda: spec.func(**kwargs))
+
+
+def _save(task: StageTask, result: Any) -> None:
+    spec, root = task.spec, Path(task.root)
+    writes = _guard(spec.name, "validating its return value")(lambda: expand_return_value(spec, result))
+    for write in writes:
+        target = root / write.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write.out.loader.save(write.value, target)
+        except LoaderError as error:
+            raise _StageError(f"stage '{spec.name}': {error}") from None
+        except Exception as error:
+            raise _StageError(
+                f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
+                f"failed; check the value returned for '{write.out.name}':\n{_user_traceback(error)}"
+            ) from None
+
+
+def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntry:
+    full = root / path
+    if out.kind is OutKind.DIRECTORY:
+        if not full.is_dir():
+            raise _StageError(f"directory output '{path}' was not created")
+        files = hashing.list_files(full)
+        digests = hashing.hash_files([file for _, file in files])
+        manifest = hashing.DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
+        digest = cache.add_directory(full, manifest) if out.cache else hashing.manifest_hash(manifest)
+        return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=True)
+    if not full.is_file():
+        raise _StageError(
+            f"output '{path}' does not exist after the stage ran (declared in '{out.name}'); "
+            "make sure the stage returns a value for it or, for PathOnly, writes the file"
+        )
+    digest = hashing.hash_file(full)
+    if out.cache:
+        cache.add_file(full, digest)
+    return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=False)
+
+
+@contextlib.contextmanager
+def _captured() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        yield buffer
+
+
+def execute_stage(task: StageTask) -> Outcome:
+    """Run one stage end to end; failures come back as values, never as exceptions."""
+    started = time.perf_counter()
+    cache = Cache(Path(task.cache_dir), task.link_modes)
+    root = Path(task.root)
+    with _captured() as output:
+        try:
+            _prepare_outputs(task, cache)
+            _save(task, _call(task))
+            outs = tuple(_record_output(out, path, root, cache) for out in task.spec.outs for path in out.paths)
+        except _StageError as error:
+            return Outcome(task.spec.name, False, (), time.perf_counter() - started, output.getvalue(), str(error))
+        except PivotError as error:
+            return Outcome(task.spec.name, False, (), time.perf_counter() - started, output.getvalue(),
+                           f"stage '{task.spec.name}': {error}")
+    return Outcome(task.spec.name, True, outs, time.perf_counter() - started, output.getvalue())

@@ -1,0 +1,140 @@
+"""The DAG of stages: built once from output paths to dependency paths; topo order and selection.
+
+Imports of Pivot: `pivot.spec`, `pivot.errors`. Never imports plan, execute or store.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import graphlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from pivot.errors import CycleError, MissingDependencyError, UnknownStageError
+from pivot.spec import StageSpec
+
+__all__ = ["Graph", "build_graph", "producers_of", "stages_producing"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Graph:
+    """Stages in topological order with their direct upstream/downstream stage names."""
+
+    stages: Mapping[str, StageSpec]
+    order: tuple[str, ...]
+    upstream: Mapping[str, frozenset[str]]
+    downstream: Mapping[str, frozenset[str]]
+
+    def with_upstream(self, targets: Sequence[str]) -> tuple[str, ...]:
+        """`targets` and everything they depend on, in topological order."""
+        self.check_known(targets)
+        wanted: set[str] = set()
+        todo = list(targets)
+        while todo:
+            name = todo.pop()
+            if name not in wanted:
+                wanted.add(name)
+                todo.extend(self.upstream[name])
+        return tuple(name for name in self.order if name in wanted)
+
+    def with_downstream(self, names: Iterable[str]) -> frozenset[str]:
+        """`names` and everything that depends on them."""
+        found: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo.extend(self.downstream[name])
+        return frozenset(found)
+
+    def check_known(self, names: Iterable[str]) -> None:
+        import difflib
+
+        for name in names:
+            if name not in self.stages:
+                close = difflib.get_close_matches(name, list(self.stages), n=3)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                raise UnknownStageError(
+                    f"unknown stage '{name}'.{hint} Run `pivot status` to list the stages"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outputs:
+    """Index of every declared output path -> producing stage."""
+
+    files: Mapping[str, str]
+    directories: Mapping[str, str]  # "dir/" -> stage
+    sorted_paths: tuple[str, ...]
+
+
+def _index_outputs(stages: Mapping[str, StageSpec]) -> _Outputs:
+    files: dict[str, str] = {}
+    directories: dict[str, str] = {}
+    for spec in stages.values():
+        for path in spec.out_paths:
+            (directories if path.endswith("/") else files)[path] = spec.name
+    return _Outputs(files, directories, tuple(sorted([*files, *directories])))
+
+
+def producers_of(path: str, index: _Outputs) -> set[str]:
+    """Stages that write `path`, a file or directory inside it, or a directory holding it."""
+    found: set[str] = set()
+    if path in index.files:
+        found.add(index.files[path])
+    as_dir = path if path.endswith("/") else path + "/"
+    if as_dir in index.directories:
+        found.add(index.directories[as_dir])
+    parts = path.rstrip("/").split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth]) + "/"
+        if parent in index.directories:
+            found.add(index.directories[parent])
+    start = bisect.bisect_left(index.sorted_paths, as_dir)
+    for candidate in index.sorted_paths[start:]:
+        if not candidate.startswith(as_dir):
+            break
+        found.add(index.files.get(candidate) or index.directories[candidate])
+    return found
+
+
+def stages_producing(stages: Mapping[str, StageSpec], path: str) -> set[str]:
+    """Stages whose outputs are `path`, lie inside it, or contain it."""
+    return producers_of(path, _index_outputs(stages))
+
+
+def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:
+    """Connect stages by paths; raise on cycles and on missing, unproduced dependencies."""
+    index = _index_outputs(stages)
+    upstream: dict[str, set[str]] = {name: set() for name in stages}
+    for spec in stages.values():
+        for path in spec.dep_paths:
+            producers = producers_of(path, index) - {spec.name}
+            if not producers and not os.path.exists(root / path):
+                raise MissingDependencyError(
+                    f"stage '{spec.name}' depends on '{path}', which does not exist and no stage "
+                    "produces it. Create the file, fix the path, or add a stage that outputs it"
+                )
+            upstream[spec.name] |= producers
+    sorter = graphlib.TopologicalSorter(upstream)
+    try:
+        order = tuple(sorter.static_order())
+    except graphlib.CycleError as error:
+        cycle = " -> ".join(error.args[1])
+        raise CycleError(
+            f"stages depend on each other in a cycle: {cycle}. Break it by removing one of "
+            "these dependencies (a stage that updates its own output should use IncrementalOut)"
+        ) from None
+    downstream: dict[str, set[str]] = {name: set() for name in stages}
+    for name, ups in upstream.items():
+        for up in ups:
+            downstream[up].add(name)
+    return Graph(
+        stages=dict(stages),
+        order=order,
+        upstream={name: frozenset(ups) for name, ups in upstream.items()},
+        downstream={name: frozenset(downs) for name, downs in downstream.items()},
+    )

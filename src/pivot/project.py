@@ -1,0 +1,153 @@
+"""The project: its root (the top-most directory holding `.pivot/`), layout and configuration.
+
+A `Project` value is found once and passed down; nothing here is global. Imports of Pivot:
+`pivot.errors` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from pivot.errors import AlreadyInitializedError, ConfigError, NotInitializedError
+
+__all__ = ["Config", "Project", "find_root", "init_project", "load_project"]
+
+PIVOT_DIR = ".pivot"
+LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
+
+_DEFAULT_CONFIG = """\
+# Pivot project configuration (committed).
+cache:
+  # How outputs are placed in the workspace from the cache, tried in order.
+  # reflink and copy never let a workspace edit touch the cache; hardlink/symlink save space.
+  link: [reflink, copy]
+# Parallel stages for `pivot repro` (null: the number of CPUs available to this process).
+jobs: null
+fingerprint:
+  # Also record versions of third-party packages a stage's code reaches.
+  packages: false
+"""
+
+_GITIGNORE = "/cache/\n/state.db\n/state.db-*\n/tmp/\n"
+
+_PIVOTIGNORE = """\
+# Paths Pivot never treats as data (gitignore syntax).
+.git/
+__pycache__/
+*.pyc
+.venv/
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings from `.pivot/config.yaml`, validated."""
+
+    link_modes: tuple[str, ...] = ("reflink", "copy")
+    jobs: int | None = None
+    fingerprint_packages: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+    """A Pivot project rooted at `root`."""
+
+    root: Path
+    config: Config
+
+    @property
+    def pivot_dir(self) -> Path:
+        return self.root / PIVOT_DIR
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.pivot_dir / "cache"
+
+    @property
+    def state_db_path(self) -> Path:
+        return self.pivot_dir / "state.db"
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.pivot_dir / "stages"
+
+    @property
+    def pipeline_file(self) -> Path:
+        return self.root / "pipeline.py"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The top-most ancestor of `start` (default: cwd) that holds `.pivot/`."""
+    here = Path(os.path.abspath(start or Path.cwd()))
+    found = [p for p in (here, *here.parents) if (p / PIVOT_DIR).is_dir()]
+    if not found:
+        raise NotInitializedError(
+            f"not a Pivot project: no {PIVOT_DIR}/ in {here} or any parent directory. "
+            "Run `pivot init` in your project's root directory"
+        )
+    return found[-1]
+
+
+def _read_config(path: Path) -> Config:
+    if not path.exists():
+        return Config()
+    import yaml
+
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}. Fix it or re-run `pivot init --force`") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
+    return _parse_config(data, path)
+
+
+def _parse_config(data: dict[str, Any], path: Path) -> Config:
+    unknown = set(data) - {"cache", "jobs", "fingerprint", "remotes"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; known: cache, jobs, fingerprint")
+    link = (data.get("cache") or {}).get("link", ["reflink", "copy"])
+    if isinstance(link, str):
+        link = [link]
+    if not isinstance(link, list) or not link or any(mode not in LINK_MODES for mode in link):
+        raise ConfigError(f"{path}: cache.link must be a list of {list(LINK_MODES)}, got {link!r}")
+    jobs = data.get("jobs")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise ConfigError(f"{path}: jobs must be a positive integer or null, got {jobs!r}")
+    packages = (data.get("fingerprint") or {}).get("packages", False)
+    if not isinstance(packages, bool):
+        raise ConfigError(f"{path}: fingerprint.packages must be true or false, got {packages!r}")
+    return Config(link_modes=tuple(link), jobs=jobs, fingerprint_packages=packages)
+
+
+def load_project(start: Path | None = None) -> Project:
+    """Find the project above `start` and read its config."""
+    root = find_root(start)
+    return Project(root=root, config=_read_config(root / PIVOT_DIR / "config.yaml"))
+
+
+def init_project(directory: Path, *, force: bool = False) -> Project:
+    """Create `.pivot/` (config, stages/, .gitignore) and `.pivotignore` in `directory`."""
+    root = Path(os.path.abspath(directory))
+    pivot_dir = root / PIVOT_DIR
+    if pivot_dir.exists() and not force:
+        raise AlreadyInitializedError(
+            f"{root} is already a Pivot project ({PIVOT_DIR}/ exists). Use `pivot init --force` "
+            "to rewrite its config (lock files and cache are kept)"
+        )
+    (pivot_dir / "stages").mkdir(parents=True, exist_ok=True)
+    (pivot_dir / "cache").mkdir(exist_ok=True)
+    _write_if_missing(pivot_dir / "config.yaml", _DEFAULT_CONFIG, overwrite=force)
+    _write_if_missing(pivot_dir / ".gitignore", _GITIGNORE, overwrite=force)
+    _write_if_missing(root / ".pivotignore", _PIVOTIGNORE, overwrite=False)
+    return load_project(root)
+
+
+def _write_if_missing(path: Path, text: str, *, overwrite: bool) -> None:
+    if overwrite or not path.exists():
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)

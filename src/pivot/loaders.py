@@ -186,7 +186,7 @@ class Text(Loader[str, str]):
     """A UTF-8 string."""
 
     def load(self, path: pathlib.Path) -> str:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")  # exactly what save wrote: no newline translation
 
     def save(self, data: str, path: pathlib.Path) -> None:
         _write_text(path, data)

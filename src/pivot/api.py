@@ -96,7 +96,9 @@ def _parallel_width(ctx: Context, decided: Plan) -> int:
     return max(counts.values(), default=0)
 
 
-def _execute(ctx: Context, decided: Plan, *, jobs: int | None, keep_going: bool, emit: EventSink) -> RunReport:
+def _execute(
+    ctx: Context, decided: Plan, *, jobs: int | None, keep_going: bool, emit: EventSink
+) -> RunReport:
     requested = jobs or ctx.project.config.jobs or executors.available_cpus()
     workers = min(requested, _parallel_width(ctx, decided))
     executor = executors.make_executor(workers, _epoch(decided))
@@ -170,7 +172,11 @@ def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) ->
                 raise PivotError(
                     f"stage '{name}' has never run, so there is nothing to check out; run `pivot repro {name}`"
                 )
-            stale = [o for o in entry.outs if (plan.hash_path(ctx.hasher, ctx.project.root, o.path) or ("",))[0] != o.hash]
+            stale = [
+                o
+                for o in entry.outs
+                if (plan.hash_path(ctx.hasher, ctx.project.root, o.path) or ("",))[0] != o.hash
+            ]
             if stale:
                 runner.restore_outputs(ctx, entry)
                 restored.append(name)
@@ -196,7 +202,9 @@ def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:
                 ctx.cache.add_directory(full, ctx.hasher.hash_directory(full)[1])
             elif out.cache:
                 ctx.cache.add_file(full, digest)
-            entries.append(OutEntry(path=path, hash=digest, cache=out.cache, is_directory=is_directory))
+            entries.append(
+                OutEntry(path=path, hash=digest, cache=out.cache, is_directory=is_directory)
+            )
     return tuple(entries)
 
 

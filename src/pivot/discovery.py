@@ -34,14 +34,20 @@ def _forget_user_modules(root: Path) -> None:
     prefix = str(root) + "/"
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None) or ""
-        if name == PIPELINE_MODULE or (filename.startswith(prefix) and "site-packages" not in filename):
+        if name == PIPELINE_MODULE or (
+            filename.startswith(prefix) and "site-packages" not in filename
+        ):
             del sys.modules[name]
     importlib.invalidate_caches()
 
 
 def _user_traceback(error: BaseException, path: Path) -> str:
     frames = traceback.extract_tb(error.__traceback__)
-    keep = [frame for frame in frames if "importlib" not in frame.filename and "/pivot/" not in frame.filename]
+    keep = [
+        frame
+        for frame in frames
+        if "importlib" not in frame.filename and "/pivot/" not in frame.filename
+    ]
     lines = traceback.format_list(keep or frames)
     return "".join(lines) + "".join(traceback.format_exception_only(type(error), error))
 

@@ -43,9 +43,10 @@ def _normalise_paths(marker: object, path: Any) -> PathSpec:
         if not path:
             raise AnnotationError(f"{kind} was given an empty path list: give at least one path")
         items = [_normalise_paths(marker, item) for item in path]
-        if not all(isinstance(item, str) for item in items):
+        texts = [item for item in items if isinstance(item, str)]
+        if len(texts) != len(items):
             raise AnnotationError(f"{kind} path lists hold plain paths, not nested lists: {path!r}")
-        return items if isinstance(path, list) else tuple(items)  # type: ignore[return-value]
+        return texts if isinstance(path, list) else tuple(texts)
     raise AnnotationError(
         f"{kind} path must be a string, a list or a tuple of strings, got {type(path).__name__}: "
         f"{path!r}"

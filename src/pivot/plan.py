@@ -135,7 +135,9 @@ def _fingerprint_extra(spec: StageSpec) -> dict[str, object]:
 
 
 def fingerprint_of(ctx: Context, spec: StageSpec) -> fingerprint.Fingerprint:
-    if not hasattr(fingerprint, "fingerprint_stage"):  # TEMPORARY until the fingerprint package lands
+    if not hasattr(
+        fingerprint, "fingerprint_stage"
+    ):  # TEMPORARY until the fingerprint package lands
         import hashlib
         import inspect
         from types import SimpleNamespace
@@ -168,7 +170,9 @@ def hash_path(hasher: FileHasher, root: Path, path: str) -> tuple[str, bool] | N
 # --- reasons ----------------------------------------------------------------------------------
 
 
-def _code_reason(old: Mapping[str, str], new: Mapping[str, str], locations: Mapping[str, str]) -> Reason | None:
+def _code_reason(
+    old: Mapping[str, str], new: Mapping[str, str], locations: Mapping[str, str]
+) -> Reason | None:
     changed = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
     if not changed:
         return None
@@ -182,10 +186,14 @@ def _code_reason(old: Mapping[str, str], new: Mapping[str, str], locations: Mapp
 
 
 def _params_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> Reason | None:
-    fields = sorted(name for name in set(old) | set(new) if old.get(name, "<unset>") != new.get(name, "<unset>"))
+    fields = sorted(
+        name for name in set(old) | set(new) if old.get(name, "<unset>") != new.get(name, "<unset>")
+    )
     if not fields:
         return None
-    details = tuple(f"{name}: {old.get(name, '<unset>')!r} -> {new.get(name, '<unset>')!r}" for name in fields)
+    details = tuple(
+        f"{name}: {old.get(name, '<unset>')!r} -> {new.get(name, '<unset>')!r}" for name in fields
+    )
     return Reason("params", f"params changed: {', '.join(fields)}", details)
 
 
@@ -227,7 +235,9 @@ class _Planner:
         """The hash a (non-running) producer's lock records for `path`, or a file in its
         directory output; None when no lock says."""
         parts = path.split("/")
-        candidates = [path] + ["/".join(parts[:depth]) + "/" for depth in range(len(parts) - 1, 0, -1)]
+        candidates = [path] + [
+            "/".join(parts[:depth]) + "/" for depth in range(len(parts) - 1, 0, -1)
+        ]
         for candidate in candidates:
             producer = self.producer_of.get(candidate)
             entry = self.previous(self.ctx.graph.stages[producer]) if producer else None
@@ -240,7 +250,7 @@ class _Planner:
                 files = self.ctx.cache.load_manifest(recorded[candidate].hash).as_dict()
             except CacheCorruptError:
                 return None
-            return files.get(path[len(candidate):])
+            return files.get(path[len(candidate) :])
         return None
 
     def expected_dep_hash(self, path: str) -> str | None:
@@ -280,24 +290,44 @@ class _Planner:
         self.warnings.extend(print_.warnings)
         params = current_params(spec)
         entry = self.previous(spec)
-        base: dict[str, Any] = dict(code=print_.manifest, locations=print_.locations, params=params,
-                    previous=entry, packages=print_.packages)
+        base: dict[str, Any] = dict(
+            code=print_.manifest,
+            locations=print_.locations,
+            params=params,
+            previous=entry,
+            packages=print_.packages,
+        )
         reasons: list[Reason] = []
         if spec.name in self.force:
             reasons.append(Reason("forced", "forced"))
         if entry is None:
             reasons.append(Reason("new", "no previous run"))
             return Step(spec.name, Action.RUN, tuple(reasons), **base)
-        reasons += [r for r in (_code_reason(entry.code, print_.manifest, print_.locations),
-                                _params_reason(entry.params, params)) if r]
-        running = sorted(up for up in self.ctx.graph.upstream[spec.name]
-                         if up in self.steps and self.steps[up].action is Action.RUN)
+        reasons += [
+            r
+            for r in (
+                _code_reason(entry.code, print_.manifest, print_.locations),
+                _params_reason(entry.params, params),
+            )
+            if r
+        ]
+        running = sorted(
+            up
+            for up in self.ctx.graph.upstream[spec.name]
+            if up in self.steps and self.steps[up].action is Action.RUN
+        )
         if running:
-            reasons.append(Reason("upstream", f"upstream stage(s) will run: {', '.join(running)}", tuple(running)))
+            reasons.append(
+                Reason(
+                    "upstream", f"upstream stage(s) will run: {', '.join(running)}", tuple(running)
+                )
+            )
             if len(reasons) == 1:
                 base["outputs_intact"] = not self.output_problems(spec, entry)[0]
         else:
-            dep_reason = _paths_reason("deps", "dependencies changed", self.changed_deps(spec, entry))
+            dep_reason = _paths_reason(
+                "deps", "dependencies changed", self.changed_deps(spec, entry)
+            )
             reasons += [dep_reason] if dep_reason else []
         if reasons:
             return Step(spec.name, Action.RUN, tuple(reasons), **base)
@@ -305,9 +335,13 @@ class _Planner:
         if not problems:
             return Step(spec.name, Action.SKIP, (), **base)
         if restorable:
-            reason = _paths_reason("restore", "outputs missing or modified, restoring from cache", problems)
+            reason = _paths_reason(
+                "restore", "outputs missing or modified, restoring from cache", problems
+            )
             return Step(spec.name, Action.RESTORE, (reason,) if reason else (), **base)
-        reason = _paths_reason("outputs", "outputs missing or modified and not in the cache", problems)
+        reason = _paths_reason(
+            "outputs", "outputs missing or modified and not in the cache", problems
+        )
         return Step(spec.name, Action.RUN, (reason,) if reason else (), **base)
 
 

@@ -99,7 +99,9 @@ def _read_config(path: Path) -> Config:
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}. Fix it or re-run `pivot init --force`") from None
+        raise ConfigError(
+            f"{path} is not valid YAML: {error}. Fix it or re-run `pivot init --force`"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
     return _parse_config(data, path)
@@ -108,7 +110,9 @@ def _read_config(path: Path) -> Config:
 def _parse_config(data: dict[str, Any], path: Path) -> Config:
     unknown = set(data) - {"cache", "jobs", "fingerprint", "remotes"}
     if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; known: cache, jobs, fingerprint")
+        raise ConfigError(
+            f"{path}: unknown setting(s) {sorted(unknown)}; known: cache, jobs, fingerprint"
+        )
     link = (data.get("cache") or {}).get("link", ["reflink", "copy"])
     if isinstance(link, str):
         link = [link]

@@ -507,7 +507,7 @@ def _check_incremental(deps: list[DepSpec], outs: list[OutSpec], single: bool, s
                 f"stage '{stage}': IncrementalOut path mismatch for '{dep.name}': input "
                 f"{dep.paths[0]!r} vs output {out.paths[0]!r}. Use the same path in both annotations"
             )
-        if out.loader != dep.loader:
+        if typing.cast(object, out.loader) != dep.loader:
             raise IncrementalOutError(
                 f"stage '{stage}': IncrementalOut loader mismatch for '{dep.name}': input "
                 f"{dep.loader!r} vs output {out.loader!r}. Use the same loader in both annotations"

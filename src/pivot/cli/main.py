@@ -60,20 +60,36 @@ def init(force: bool) -> None:
     from pivot import api
 
     project = api.init(".", force=force)
-    click.echo(f"Initialised a Pivot project in {project.root}. Next: write pipeline.py, then `pivot repro`.")
+    click.echo(
+        f"Initialised a Pivot project in {project.root}. Next: write pipeline.py, then `pivot repro`."
+    )
 
 
 def _run_options(func: F) -> F:
     for option in reversed(
         [
-            click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-                         help="Stages to run in parallel (default: CPUs available)."),
-            click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date."),
-            click.option("-k", "--keep-going", is_flag=True,
-                         help="After a failure, keep running stages that do not depend on it."),
+            click.option(
+                "-j",
+                "--jobs",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Stages to run in parallel (default: CPUs available).",
+            ),
+            click.option(
+                "-f", "--force", is_flag=True, help="Run the selected stages even if up to date."
+            ),
+            click.option(
+                "-k",
+                "--keep-going",
+                is_flag=True,
+                help="After a failure, keep running stages that do not depend on it.",
+            ),
             click.option("-n", "--dry-run", is_flag=True, help="Show what would run, run nothing."),
-            click.option("--explain", is_flag=True, help="Show every reason in detail (implies nothing runs "
-                         "only with --dry-run)."),
+            click.option(
+                "--explain",
+                is_flag=True,
+                help="Show every reason in detail (implies nothing runs only with --dry-run).",
+            ),
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
         ]
     ):
@@ -81,8 +97,17 @@ def _run_options(func: F) -> F:
     return func
 
 
-def _reproduce(stages: tuple[str, ...], *, upstream: bool, jobs: int | None, force: bool,
-               keep_going: bool, dry_run: bool, explain: bool, as_json: bool) -> None:
+def _reproduce(
+    stages: tuple[str, ...],
+    *,
+    upstream: bool,
+    jobs: int | None,
+    force: bool,
+    keep_going: bool,
+    dry_run: bool,
+    explain: bool,
+    as_json: bool,
+) -> None:
     from pivot import api
     from pivot.cli import render
 
@@ -92,8 +117,9 @@ def _reproduce(stages: tuple[str, ...], *, upstream: bool, jobs: int | None, for
             return render.dump_json(render.plan_json(decided))
         return render.print_plan(decided, explain=explain)
     reporter = render.ConsoleReporter(quiet=as_json)
-    decided, report = api.repro(stages, force=force, jobs=jobs, keep_going=keep_going,
-                                emit=reporter, upstream=upstream)
+    decided, report = api.repro(
+        stages, force=force, jobs=jobs, keep_going=keep_going, emit=reporter, upstream=upstream
+    )
     if as_json:
         render.dump_json(render.report_json(report))
     else:
@@ -156,7 +182,9 @@ def checkout(targets: tuple[str, ...]) -> None:
     result = api.checkout(targets)
     for name in result.restored:
         click.echo(f"restored outputs of '{name}'")
-    click.echo(f"{len(result.restored)} stage(s) restored, {len(result.unchanged)} already in place.")
+    click.echo(
+        f"{len(result.restored)} stage(s) restored, {len(result.unchanged)} already in place."
+    )
 
 
 @cli.command()

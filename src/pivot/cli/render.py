@@ -41,7 +41,9 @@ def print_plan(decided: Plan, *, explain: bool, verb: str = "would") -> None:
                 for detail in reason.details:
                     click.echo(f"        {detail}")
         if explain and step.packages:
-            packages = ", ".join(f"{name}=={version}" for name, version in sorted(step.packages.items()))
+            packages = ", ".join(
+                f"{name}=={version}" for name, version in sorted(step.packages.items())
+            )
             click.echo(f"    third-party packages reached: {packages}")
     if explain:
         for step in decided.steps:
@@ -104,7 +106,9 @@ class ConsoleReporter:
         elif isinstance(event, StageFinished):
             word, color = _MARK[event.status]
             timing = f" ({event.duration:.2f}s)" if event.status is RunStatus.RAN else ""
-            click.echo(f"[{event.index}/{event.total}] {event.stage} {click.style(word, fg=color)}{timing}")
+            click.echo(
+                f"[{event.index}/{event.total}] {event.stage} {click.style(word, fg=color)}{timing}"
+            )
 
 
 def print_report(report: RunReport) -> None:
@@ -117,9 +121,15 @@ def print_report(report: RunReport) -> None:
     skipped, failed = counts.get(RunStatus.SKIPPED, 0), counts.get(RunStatus.FAILED, 0)
     blocked = counts.get(RunStatus.BLOCKED, 0)
     if ran == restored == failed == blocked == 0:
-        click.echo(f"Everything is up to date ({skipped} stage{'s' if skipped != 1 else ''}); nothing ran.")
+        click.echo(
+            f"Everything is up to date ({skipped} stage{'s' if skipped != 1 else ''}); nothing ran."
+        )
         return
-    click.echo(f"Ran {ran}, restored {restored}, up to date {skipped}" + (f", not run {blocked}" if blocked else "") + ".")
+    click.echo(
+        f"Ran {ran}, restored {restored}, up to date {skipped}"
+        + (f", not run {blocked}" if blocked else "")
+        + "."
+    )
     for result in report.failed:
         click.secho(f"\n✗ {result.stage}", fg="red", bold=True, err=True)
         if result.output.strip():

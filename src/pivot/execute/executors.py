@@ -57,7 +57,9 @@ class PoolExecutor:
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
-        future: Future[Outcome] = self._pool.submit(worker.run_pickled_task, task.root, self.epoch, payload)
+        future: Future[Outcome] = self._pool.submit(
+            worker.run_pickled_task, task.root, self.epoch, payload
+        )
         return future
 
     def shutdown(self, *, kill: bool = False) -> None:

@@ -74,10 +74,14 @@ def _record_outputs_state(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
             ctx.state.record(full, os.stat(full), out.hash)
 
 
-def commit_outputs(ctx: Context, step: Step, deps: tuple[DepEntry, ...], outs: tuple[OutEntry, ...]) -> None:
+def commit_outputs(
+    ctx: Context, step: Step, deps: tuple[DepEntry, ...], outs: tuple[OutEntry, ...]
+) -> None:
     """The commit point: outputs are already in the cache; write the lock atomically."""
     spec = ctx.graph.stages[step.stage]
-    entry = LockEntry(stage=spec.name, code=dict(step.code), params=dict(step.params), deps=deps, outs=outs)
+    entry = LockEntry(
+        stage=spec.name, code=dict(step.code), params=dict(step.params), deps=deps, outs=outs
+    )
     lock.write_lock(lock_file_for(ctx.project, spec), entry)
     _record_outputs_state(ctx, outs)
 
@@ -111,7 +115,9 @@ class _Run:
     keep_going: bool
     emit: EventSink
     results: dict[str, StageResult] = dataclasses.field(default_factory=dict)
-    running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...]]] = dataclasses.field(default_factory=dict)
+    running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...]]] = dataclasses.field(
+        default_factory=dict
+    )
     stopping: bool = False
     counter: int = 0
     index: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -120,7 +126,14 @@ class _Run:
     def total(self) -> int:
         return len([s for s in self.plan.steps if s.action is not Action.SKIP])
 
-    def finish(self, step: Step, status: RunStatus, duration: float = 0.0, output: str = "", error: str = "") -> None:
+    def finish(
+        self,
+        step: Step,
+        status: RunStatus,
+        duration: float = 0.0,
+        output: str = "",
+        error: str = "",
+    ) -> None:
         self.results[step.stage] = StageResult(
             step.stage, status, tuple(r.summary for r in step.reasons), duration, output, error
         )
@@ -146,7 +159,9 @@ class _Run:
         if isinstance(deps, str):
             return self.finish(step, RunStatus.FAILED, error=deps)
         if _upstream_reran_identically(step, deps):
-            return self.finish(step, RunStatus.SKIPPED, error="upstream re-ran with identical outputs")
+            return self.finish(
+                step, RunStatus.SKIPPED, error="upstream re-ran with identical outputs"
+            )
         future = self.executor.submit(self._task(step))
         self.running[future] = (step, deps)
         if future.done():  # the serial executor: take the result now so fail-fast stops at once
@@ -166,8 +181,13 @@ class _Run:
         if step.previous is not None:
             previous = {out.path: out.hash for out in step.previous.outs if out.cache}
         project = self.ctx.project
-        return StageTask(spec, str(project.root), str(project.cache_dir), project.config.link_modes,
-                         {path: previous[path] for path in spec.out_paths if path in previous})
+        return StageTask(
+            spec,
+            str(project.root),
+            str(project.cache_dir),
+            project.config.link_modes,
+            {path: previous[path] for path in spec.out_paths if path in previous},
+        )
 
     def collect(self, future: Future[Outcome]) -> None:
         step, deps = self.running.pop(future)
@@ -190,13 +210,20 @@ def _schedule(run: _Run) -> None:
             continue
         state = run.upstream_state(step)
         if state == "blocked" or (run.stopping and state != "wait"):
-            run.finish(step, RunStatus.BLOCKED, error="not run: an upstream stage failed" if state == "blocked"
-                       else "not run: the run stopped after a failure (use --keep-going)")
+            run.finish(
+                step,
+                RunStatus.BLOCKED,
+                error="not run: an upstream stage failed"
+                if state == "blocked"
+                else "not run: the run stopped after a failure (use --keep-going)",
+            )
         elif state == "ready" and not run.stopping:
             run.start(step)
 
 
-def run_plan(ctx: Context, plan: Plan, executor: Executor, *, keep_going: bool, emit: EventSink) -> RunReport:
+def run_plan(
+    ctx: Context, plan: Plan, executor: Executor, *, keep_going: bool, emit: EventSink
+) -> RunReport:
     """Execute every RUN/RESTORE step, as parallel as the DAG and executor allow."""
     run = _Run(ctx, plan, executor, keep_going, emit)
     try:

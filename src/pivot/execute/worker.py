@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import os
 import pickle
@@ -17,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pivot.errors import LoaderError, PivotError
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec, expand_return_value
@@ -26,6 +27,8 @@ from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
 
 __all__ = ["Outcome", "StageTask", "execute_stage", "run_pickled_task"]
+
+T = TypeVar("T")
 
 _PIVOT_DIR = str(Path(__file__).resolve().parent.parent)
 
@@ -90,8 +93,14 @@ def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
     try:
         task: StageTask = pickle.loads(payload)
     except Exception as error:
-        return Outcome("?", False, (), time.perf_counter() - started, "",
-                       f"could not load the stage in a worker process: {type(error).__name__}: {error}")
+        return Outcome(
+            "?",
+            False,
+            (),
+            time.perf_counter() - started,
+            "",
+            f"could not load the stage in a worker process: {type(error).__name__}: {error}",
+        )
     return execute_stage(task)
 
 
@@ -106,16 +115,16 @@ def _user_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
-def _guard(stage: str, doing: str) -> Callable[[Callable[[], Any]], Any]:
-    def call(action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except PivotError as error:
-            raise _StageError(str(error)) from None
-        except Exception as error:
-            raise _StageError(f"stage '{stage}' failed {doing}:\n{_user_traceback(error)}") from None
-
-    return call
+def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
+    """Run `action`; turn any failure into a `_StageError` with the user's traceback."""
+    try:
+        return action()
+    except _StageError:
+        raise
+    except PivotError as error:
+        raise _StageError(str(error)) from None
+    except Exception as error:
+        raise _StageError(f"stage '{stage}' failed {doing}:\n{_user_traceback(error)}") from None
 
 
 def _prepare_outputs(task: StageTask, cache: Cache) -> None:
@@ -134,10 +143,10 @@ def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:
         path = root / dep.paths[0]
         loader: Any = dep.loader
         return loader.load(path) if path.exists() else loader.empty()
-    for path in dep.paths:
-        if not (root / path).exists():
+    for relative in dep.paths:
+        if not (root / relative).exists():
             raise _StageError(
-                f"stage '{stage}': dependency '{dep.name}' file '{path}' does not exist. Run the "
+                f"stage '{stage}': dependency '{dep.name}' file '{relative}' does not exist. Run the "
                 "stage that produces it (`pivot repro` runs upstream stages) or create the file"
             )
     values = [dep.loader.load(root / path) for path in dep.paths]
@@ -152,14 +161,20 @@ def _call(task: StageTask) -> Any:
     if spec.params_arg is not None and spec.params is not None:
         kwargs[spec.params_arg] = spec.params.model_copy(deep=True)
     for dep in spec.deps:
-        kwargs[dep.name] = _guard(spec.name, f"loading dependency '{dep.name}' ({', '.join(dep.paths)})")(
-            lambda dep=dep: _load_dep(dep, root, spec.name))
-    return _guard(spec.name, "in the stage function")(lambda: spec.func(**kwargs))
+        doing = f"loading dependency '{dep.name}' ({', '.join(dep.paths)})"
+        kwargs[dep.name] = _guarded(
+            spec.name, doing, functools.partial(_load_dep, dep, root, spec.name)
+        )
+    return _guarded(spec.name, "in the stage function", functools.partial(spec.func, **kwargs))
 
 
 def _save(task: StageTask, result: Any) -> None:
     spec, root = task.spec, Path(task.root)
-    writes = _guard(spec.name, "validating its return value")(lambda: expand_return_value(spec, result))
+    writes = _guarded(
+        spec.name,
+        "validating its return value",
+        functools.partial(expand_return_value, spec, result),
+    )
     for write in writes:
         target = root / write.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +197,9 @@ def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntr
         files = hashing.list_files(full)
         digests = hashing.hash_files([file for _, file in files])
         manifest = hashing.DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
-        digest = cache.add_directory(full, manifest) if out.cache else hashing.manifest_hash(manifest)
+        digest = (
+            cache.add_directory(full, manifest) if out.cache else hashing.manifest_hash(manifest)
+        )
         return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=True)
     if not full.is_file():
         raise _StageError(
@@ -211,10 +228,27 @@ def execute_stage(task: StageTask) -> Outcome:
         try:
             _prepare_outputs(task, cache)
             _save(task, _call(task))
-            outs = tuple(_record_output(out, path, root, cache) for out in task.spec.outs for path in out.paths)
+            outs = tuple(
+                _record_output(out, path, root, cache)
+                for out in task.spec.outs
+                for path in out.paths
+            )
         except _StageError as error:
-            return Outcome(task.spec.name, False, (), time.perf_counter() - started, output.getvalue(), str(error))
+            return Outcome(
+                task.spec.name,
+                False,
+                (),
+                time.perf_counter() - started,
+                output.getvalue(),
+                str(error),
+            )
         except PivotError as error:
-            return Outcome(task.spec.name, False, (), time.perf_counter() - started, output.getvalue(),
-                           f"stage '{task.spec.name}': {error}")
+            return Outcome(
+                task.spec.name,
+                False,
+                (),
+                time.perf_counter() - started,
+                output.getvalue(),
+                f"stage '{task.spec.name}': {error}",
+            )
     return Outcome(task.spec.name, True, outs, time.perf_counter() - started, output.getvalue())

@@ -34,28 +34,38 @@ def _check_name(name: str) -> None:
         )
 
 
-def _within(path: str, directory: str) -> bool:
-    return path.startswith(directory) and path != directory
+def _parents(path: str) -> list[str]:
+    parts = path.rstrip("/").split("/")
+    return ["/".join(parts[:depth]) + "/" for depth in range(1, len(parts))]
 
 
-def _check_outputs(new: StageSpec, existing: Mapping[str, StageSpec]) -> None:
-    """Two stages may not share an output, nor write inside another's output directory."""
-    for other in existing.values():
-        for path in new.out_paths:
-            for taken in other.out_paths:
-                if path == taken:
-                    raise OutputConflictError(
-                        f"output {path!r} of stage '{new.name}' is already specified in stage "
-                        f"'{other.name}'. Each file has one producer: use out_path_overrides to "
-                        "give one of them another path"
-                    )
-                for inner, outer, owner in ((path, taken, other), (taken, path, new)):
-                    if outer.endswith("/") and _within(inner, outer):
-                        raise OutputConflictError(
-                            f"output {inner!r} lies inside directory output {outer!r} of stage "
-                            f"'{owner.name}' (stages '{new.name}' and '{other.name}'). Move it "
-                            "outside that directory"
-                        )
+def _conflict(path: str, taken: str, new: str, other: str) -> OutputConflictError:
+    if path == taken:
+        return OutputConflictError(
+            f"output {path!r} of stage '{new}' is already specified in stage '{other}'. Each file "
+            "has one producer: use out_path_overrides to give one of them another path"
+        )
+    inner, outer = (path, taken) if taken.endswith("/") else (taken, path)
+    return OutputConflictError(
+        f"output {inner!r} lies inside directory output {outer!r} (stages '{new}' and "
+        f"'{other}'). Move it outside that directory"
+    )
+
+
+def _check_outputs(new: StageSpec, owners: Mapping[str, str]) -> None:
+    """Two stages may not share an output, nor write inside another's output directory.
+
+    `owners` maps every output path already registered to its stage (one lookup per parent
+    directory, so registering N stages stays linear).
+    """
+    for path in new.out_paths:
+        for taken in [path, *_parents(path)]:
+            if taken in owners and (taken == path or taken.endswith("/")):
+                raise _conflict(path, taken, new.name, owners[taken])
+        if path.endswith("/"):
+            inside = next((p for p in owners if p.startswith(path)), None)
+            if inside is not None:
+                raise _conflict(path, inside, new.name, owners[inside])
 
 
 class Pipeline:
@@ -65,6 +75,7 @@ class Pipeline:
         self.name = name
         self.root = Path(root).resolve() if root is not None else _caller_root(2)
         self._stages: dict[str, StageSpec] = {}
+        self._owners: dict[str, str] = {}  # output path -> stage name
 
     @property
     def state_dir(self) -> Path:
@@ -114,9 +125,13 @@ class Pipeline:
             out_path_overrides=out_path_overrides,
             state_dir=self.state_dir,
         )
-        _check_outputs(spec, self._stages)
-        self._stages[stage_name] = spec
+        _check_outputs(spec, self._owners)
+        self._add(spec)
         return spec
+
+    def _add(self, spec: StageSpec) -> None:
+        self._stages[spec.name] = spec
+        self._owners.update(dict.fromkeys(spec.out_paths, spec.name))
 
     def include(self, other: Pipeline) -> None:
         """Copy `other`'s stages in as they are now (point-in-time, deep copy, same state dir)."""
@@ -127,13 +142,15 @@ class Pipeline:
         if not isinstance(other, Pipeline):
             raise TypeError(f"include() takes a Pipeline, got {type(other).__name__}")
         incoming = copy.deepcopy(other._stages)
-        added: dict[str, StageSpec] = {}
-        for stage_name, spec in incoming.items():
-            if stage_name in self._stages:
-                raise StageNameError(
-                    f"stage '{stage_name}' already exists in pipeline '{self.name}' (including "
-                    f"pipeline '{other.name}'). Rename it with register(..., name=...) in one of them"
-                )
-            _check_outputs(spec, {**self._stages, **added})
-            added[stage_name] = spec
-        self._stages.update(added)
+        clash = next((name for name in incoming if name in self._stages), None)
+        if clash is not None:
+            raise StageNameError(
+                f"stage '{clash}' already exists in pipeline '{self.name}' (including pipeline "
+                f"'{other.name}'). Rename it with register(..., name=...) in one of them"
+            )
+        owners = dict(self._owners)
+        for spec in incoming.values():
+            _check_outputs(spec, owners)
+            owners.update(dict.fromkeys(spec.out_paths, spec.name))
+        for spec in incoming.values():
+            self._add(spec)

@@ -92,12 +92,18 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def _read_config(path: Path) -> Config:
-    if not path.exists():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return Config()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    if text == _DEFAULT_CONFIG:
+        return Config()  # the file `pivot init` wrote: skip importing a YAML parser
     import yaml
 
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data: Any = yaml.safe_load(text) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(
             f"{path} is not valid YAML: {error}. Fix it or re-run `pivot init --force`"

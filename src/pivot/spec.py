@@ -16,7 +16,7 @@ import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pivot import loaders, outputs
 from pivot.errors import (
@@ -31,7 +31,9 @@ from pivot.errors import (
     PlaceholderDepError,
     TypeHintError,
 )
-from pivot.stage_def import StageParams
+
+if TYPE_CHECKING:
+    from pivot.stage_def import StageParams
 
 __all__ = [
     "DepSpec",
@@ -232,7 +234,14 @@ def _first_marker(hint: Any, kinds: tuple[type, ...]) -> Any:
 
 
 def _is_params_class(hint: Any) -> bool:
-    return isinstance(hint, type) and issubclass(hint, StageParams) and hint is not StageParams
+    # pydantic is heavy to import: when pivot.stage_def was never imported, no hint can be a
+    # StageParams subclass, so there is nothing to check (keeps no-op runs of param-less
+    # pipelines fast).
+    stage_def = sys.modules.get("pivot.stage_def")
+    if stage_def is None or not isinstance(hint, type):
+        return False
+    base = stage_def.StageParams
+    return issubclass(hint, base) and hint is not base
 
 
 # --- extraction -----------------------------------------------------------------------------

@@ -626,6 +626,8 @@ def _directory_key(key: Any, out: OutSpec, stage: str) -> str:
         raise _fail(
             stage, f"{where} key {key!r} is empty or not a string; use names like 'task_a.json'"
         )
+    if "\x00" in key:  # the OS would refuse it mid-way through the writes
+        raise _fail(stage, f"{where} key {key!r} contains a NUL character; remove it")
     if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
         raise _fail(
             stage, f"{where} key {key!r} is an absolute path; use a path relative to the directory"

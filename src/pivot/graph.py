@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import graphlib
+import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -106,10 +107,25 @@ def stages_producing(stages: Mapping[str, StageSpec], path: str) -> set[str]:
     return producers_of(path, _index_outputs(stages))
 
 
+def _cycle_message(cycle: list[str], via: Mapping[tuple[str, str], str]) -> str:
+    """Name the stages of a cycle and the path behind each edge (graphlib lists each stage
+    before the one that depends on it)."""
+    edges = [
+        f"'{after}' reads '{via[(after, before)]}' from '{before}'"
+        for before, after in itertools.pairwise(cycle)
+    ]
+    return (
+        f"stages depend on each other in a cycle: {' -> '.join(cycle)} ({'; '.join(edges)}). "
+        "Break it by removing one of these dependencies (a stage that updates its own output "
+        "should use IncrementalOut)"
+    )
+
+
 def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:
     """Connect stages by paths; raise on cycles and on missing, unproduced dependencies."""
     index = _index_outputs(stages)
     upstream: dict[str, set[str]] = {name: set() for name in stages}
+    via: dict[tuple[str, str], str] = {}  # (stage, upstream stage) -> a path making that edge
     for spec in stages.values():
         for path in spec.dep_paths:
             producers = producers_of(path, index) - {spec.name}
@@ -119,15 +135,13 @@ def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:
                     "produces it. Create the file, fix the path, or add a stage that outputs it"
                 )
             upstream[spec.name] |= producers
+            for producer in producers:
+                via.setdefault((spec.name, producer), path)
     sorter = graphlib.TopologicalSorter(upstream)
     try:
         order = tuple(sorter.static_order())
     except graphlib.CycleError as error:
-        cycle = " -> ".join(error.args[1])
-        raise CycleError(
-            f"stages depend on each other in a cycle: {cycle}. Break it by removing one of "
-            "these dependencies (a stage that updates its own output should use IncrementalOut)"
-        ) from None
+        raise CycleError(_cycle_message(list(error.args[1]), via)) from None
     downstream: dict[str, set[str]] = {name: set() for name in stages}
     for name, ups in upstream.items():
         for up in ups:

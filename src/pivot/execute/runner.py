@@ -6,6 +6,7 @@ the pool is killed and nothing running is recorded. Imports of Pivot: plan, grap
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -107,7 +108,11 @@ def _upstream_reran_identically(step: Step, deps: tuple[DepEntry, ...]) -> bool:
 
 @dataclasses.dataclass
 class _Run:
-    """Mutable bookkeeping of one execution (local to `run_plan`)."""
+    """Mutable bookkeeping of one execution (local to `run_plan`).
+
+    Each step waits on a count of unfinished upstream steps; finishing a step releases its
+    downstream, so scheduling N stages costs O(N + edges).
+    """
 
     ctx: Context
     plan: Plan
@@ -121,10 +126,20 @@ class _Run:
     stopping: bool = False
     counter: int = 0
     index: dict[str, int] = dataclasses.field(default_factory=dict)
+    ready: collections.deque[Step] = dataclasses.field(default_factory=collections.deque)
+    pending: dict[str, int] = dataclasses.field(default_factory=dict)
+    poisoned: set[str] = dataclasses.field(default_factory=set)
+    steps: dict[str, Step] = dataclasses.field(default_factory=dict)
+    total: int = 0
 
-    @property
-    def total(self) -> int:
-        return len([s for s in self.plan.steps if s.action is not Action.SKIP])
+    def __post_init__(self) -> None:
+        self.steps = {step.stage: step for step in self.plan.steps}
+        self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
+        upstream = self.ctx.graph.upstream
+        for step in self.plan.steps:
+            self.pending[step.stage] = sum(1 for up in upstream[step.stage] if up in self.steps)
+            if self.pending[step.stage] == 0:
+                self.ready.append(step)
 
     def finish(
         self,
@@ -140,14 +155,27 @@ class _Run:
         if step.stage in self.index:
             index = self.index[step.stage]
             self.emit(StageFinished(step.stage, status, index, self.total, duration, output, error))
+        failed = status in (RunStatus.FAILED, RunStatus.BLOCKED)
+        for down in self.ctx.graph.downstream[step.stage]:
+            if down not in self.steps:
+                continue
+            if failed:
+                self.poisoned.add(down)
+            self.pending[down] -= 1
+            if self.pending[down] == 0:
+                self.ready.append(self.steps[down])
 
-    def upstream_state(self, step: Step) -> str:
-        """'ready', 'wait' or 'blocked' for a step, from its upstream steps in this plan."""
-        ups = self.ctx.graph.upstream[step.stage]
-        states = [self.results.get(up) for up in ups if any(s.stage == up for s in self.plan.steps)]
-        if any(r is not None and r.status in (RunStatus.FAILED, RunStatus.BLOCKED) for r in states):
-            return "blocked"
-        return "wait" if any(r is None for r in states) else "ready"
+    def dispatch(self, step: Step) -> None:
+        """Start a ready step, or settle it without running (skip, blocked, stopped)."""
+        if step.action is Action.SKIP:
+            self.finish(step, RunStatus.SKIPPED)
+        elif step.stage in self.poisoned:
+            self.finish(step, RunStatus.BLOCKED, error="not run: an upstream stage failed")
+        elif self.stopping:
+            message = "not run: the run stopped after a failure (use --keep-going)"
+            self.finish(step, RunStatus.BLOCKED, error=message)
+        else:
+            self.start(step)
 
     def start(self, step: Step) -> None:
         self.counter += 1
@@ -200,40 +228,19 @@ class _Run:
         self.finish(step, RunStatus.RAN, outcome.duration, outcome.output)
 
 
-def _schedule(run: _Run) -> None:
-    todo = [step for step in run.plan.steps if step.stage not in run.results]
-    for step in todo:
-        if step.action is Action.SKIP:
-            run.finish(step, RunStatus.SKIPPED)
-            continue
-        if step.stage in {s.stage for s, _ in run.running.values()}:
-            continue
-        state = run.upstream_state(step)
-        if state == "blocked" or (run.stopping and state != "wait"):
-            run.finish(
-                step,
-                RunStatus.BLOCKED,
-                error="not run: an upstream stage failed"
-                if state == "blocked"
-                else "not run: the run stopped after a failure (use --keep-going)",
-            )
-        elif state == "ready" and not run.stopping:
-            run.start(step)
-
-
 def run_plan(
     ctx: Context, plan: Plan, executor: Executor, *, keep_going: bool, emit: EventSink
 ) -> RunReport:
     """Execute every RUN/RESTORE step, as parallel as the DAG and executor allow."""
     run = _Run(ctx, plan, executor, keep_going, emit)
     try:
-        _schedule(run)
-        while run.running:
-            done, _ = wait(list(run.running), return_when=FIRST_COMPLETED)
-            for future in done:
-                run.collect(future)
-            _schedule(run)
-        _schedule(run)
+        while run.ready or run.running:
+            while run.ready:
+                run.dispatch(run.ready.popleft())
+            if run.running:
+                done, _ = wait(list(run.running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    run.collect(future)
     except BaseException:
         executor.shutdown(kill=True)
         raise

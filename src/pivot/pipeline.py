@@ -45,7 +45,7 @@ def _conflict(path: str, taken: str, new: str, other: str) -> OutputConflictErro
             f"output {path!r} of stage '{new}' is already specified in stage '{other}'. Each file "
             "has one producer: use out_path_overrides to give one of them another path"
         )
-    inner, outer = (path, taken) if taken.endswith("/") else (taken, path)
+    inner, outer = (path, taken) if path.startswith(taken) else (taken, path)
     return OutputConflictError(
         f"output {inner!r} lies inside directory output {outer!r} (stages '{new}' and "
         f"'{other}'). Move it outside that directory"

@@ -39,6 +39,7 @@ __all__ = [
     "build_shape",
     "edit_helper",
     "edit_leaf_input",
+    "expected_runs",
     "generate_dvc",
     "generate_pivot",
     "helper_path",
@@ -105,6 +106,28 @@ def leaf_input_to_edit(n: int) -> str:
     return _leaf_input((n - 1) // GROUP)
 
 
+def _downstream(shape: Sequence[StageShape], changed: set[str]) -> int:
+    """How many stages read, directly or not, one of the `changed` paths."""
+    count = 0
+    for stage in shape:  # topological order
+        if changed.intersection(stage.inputs):
+            changed.add(stage.output)
+            count += 1
+    return count
+
+
+def expected_runs(op: str, n: int) -> int:
+    """How many stages a correct tool runs for operation `op` on a fresh N-stage project."""
+    shape = build_shape(n)
+    if op == "full":
+        return n
+    if op == "leaf":
+        return _downstream(shape, {leaf_input_to_edit(n)})
+    if op == "helper":
+        return sum(1 for stage in shape if stage.helper == HELPER_TO_EDIT)
+    return 0
+
+
 def helper_path(index: int) -> str:
     return f"helpers/h{index}.py"
 
@@ -134,7 +157,7 @@ def _write_shared(root: Path, shape: Sequence[StageShape]) -> None:
     for group in range(groups):
         _write(root / _leaf_input(group), f"leaf input {group}\n" * 4)
     _write(root / "helpers" / "__init__.py", "")
-    for index in range(min(GROUP, len(shape))):
+    for index in range(GROUP):
         _write(root / helper_path(index), _HELPER.format(index=index))
 
 
@@ -300,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cmd", default=None, help="the tool's command (default: on PATH)")
     args = parser.parse_args(argv)
     command = shlex.split(args.cmd) if args.cmd else [args.tool]
+    if Path(command[0]).exists():
+        command[0] = str(Path(command[0]).resolve())  # the tool runs in the new project
     generate = generate_pivot if args.tool == "pivot" else generate_dvc
     generate(args.root, args.n, command)
     print(f"wrote a {args.n}-stage {args.tool} project in {args.root}", file=sys.stderr)

@@ -66,20 +66,34 @@ class Collector:
     def __init__(self) -> None:
         self._samples: dict[tuple[str, str, str, int], list[float]] = {}
         self._failures: dict[tuple[str, str, str, int], list[str]] = {}
+        self._runs: dict[tuple[str, str, str, int], list[int]] = {}
+        self._expected: dict[tuple[str, str, str, int], int] = {}
         self.failed = False
 
-    def add(self, key: tuple[str, str, str, int], sample: Sample) -> None:
+    def add(
+        self, key: tuple[str, str, str, int], sample: Sample, runs: tuple[int, int] | None = None
+    ) -> None:
+        """Record a sample; `runs` is (stages that ran, stages expected to run)."""
         self._samples.setdefault(key, [])
         self._failures.setdefault(key, [])
-        if sample.failure is None:
-            self._samples[key].append(sample.seconds)
-        else:
+        if sample.failure is not None:
             self._failures[key].append(sample.failure)
             self.failed = True
+            return
+        self._samples[key].append(sample.seconds)
+        if runs is not None:
+            self._runs.setdefault(key, []).append(runs[0])
+            self._expected[key] = runs[1]
 
     def measurements(self) -> list[Measurement]:
         return [
-            Measurement(*key, samples=tuple(samples), failures=tuple(self._failures[key]))
+            Measurement(
+                *key,
+                samples=tuple(samples),
+                failures=tuple(self._failures[key]),
+                stages_run=tuple(self._runs.get(key, ())),
+                stages_expected=self._expected.get(key),
+            )
             for key, samples in self._samples.items()
         ]
 
@@ -100,9 +114,17 @@ def time_process(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Sample:
     return Sample(seconds, f"`{shlex.join(argv)}` exited {completed.returncode}: {tail}")
 
 
+def _command(spec: str) -> tuple[str, ...]:
+    """Split a command line; a relative program path becomes absolute (tools run elsewhere)."""
+    argv = shlex.split(spec)
+    if Path(argv[0]).exists():
+        argv[0] = str(Path(argv[0]).resolve())
+    return tuple(argv)
+
+
 def _pivot_tool(spec: str | None) -> Tool:
     if spec:
-        return Tool("pivot", tuple(shlex.split(spec)), (), generate.generate_pivot)
+        return Tool("pivot", _command(spec), (), generate.generate_pivot)
     for candidate in (REPO_ROOT / ".venv" / "bin" / "pivot", shutil.which("pivot")):
         if candidate and Path(candidate).is_file():
             return Tool("pivot", (str(candidate),), (), generate.generate_pivot)
@@ -126,7 +148,7 @@ def _python_shim(workdir: Path) -> Path:
 def _dvc_tool(spec: str | None, enabled: bool, workdir: Path) -> Tool | None:
     if not enabled:
         return None
-    argv: tuple[str, ...] | None = tuple(shlex.split(spec)) if spec else None
+    argv: tuple[str, ...] | None = _command(spec) if spec else None
     venv_dvc = BENCH_DIR / ".venv-dvc" / "bin" / "dvc"
     if argv is None and venv_dvc.is_file():
         argv = (str(venv_dvc),)
@@ -177,12 +199,27 @@ def _run_sequence(
         if op != "full" and op not in ops:
             continue
         _prepare(op, project, n, serial)
+        before = _output_stamps(project)
         sample = time_process(_operation_argv(tool, op, jobs), project, env)
-        print(f"  {tool.name} N={n} {op}: {_describe(sample)}", file=sys.stderr)
+        runs = (_changed(before, _output_stamps(project)), generate.expected_runs(op, n))
+        print(f"  {tool.name} N={n} {op}: {_describe(sample)}, ran {runs[0]}", file=sys.stderr)
         if op in ops or sample.failure is not None:
-            collector.add(("pipeline", tool.name, op, n), sample)
+            collector.add(("pipeline", tool.name, op, n), sample, runs)
         if sample.failure is not None:
             return  # later operations would measure a broken project
+
+
+def _output_stamps(project: Path) -> dict[str, int]:
+    """mtime_ns of every stage output: a stage that ran rewrote its output."""
+    out = project / "out"
+    if not out.is_dir():
+        return {}
+    with os.scandir(out) as entries:
+        return {e.name: e.stat().st_mtime_ns for e in entries if e.name.endswith(".txt")}
+
+
+def _changed(before: Mapping[str, int], after: Mapping[str, int]) -> int:
+    return sum(1 for name, stamp in after.items() if before.get(name) != stamp)
 
 
 def _describe(sample: Sample) -> str:
@@ -263,6 +300,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"subset of {','.join(report.OPERATIONS)}",
     )  # fmt: skip
     parser.add_argument("--pivot", default=None, help="Pivot command (default .venv/bin/pivot)")
+    parser.add_argument("--no-pivot", dest="use_pivot", action="store_false", help="DVC only")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="pass -j to pivot repro")
     parser.add_argument("--dvc", default=None, help="DVC command (default benchmarks/.venv-dvc)")
     parser.add_argument("--no-dvc", dest="use_dvc", action="store_false")
@@ -278,6 +316,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp directory")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    parser.add_argument(
+        "--dont-write-bytecode", action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE if set (default: unset it, as users' machines do)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     unknown = set(args.ops) - set(report.OPERATIONS)
     if unknown:
@@ -320,7 +362,12 @@ def machine_info(timestamp: str, dvc: Tool | None) -> dict[str, object]:
         "python": platform.python_version(),
         "pivot_commit": _git_commit(),
         "dvc_version": _version(dvc),
+        "load_average_at_start": _load_average(),
     }
+
+
+def _load_average() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def _config_json(config: argparse.Namespace, tools: Sequence[Tool]) -> dict[str, object]:
@@ -332,7 +379,7 @@ def _config_json(config: argparse.Namespace, tools: Sequence[Tool]) -> dict[str,
 
 def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
     collector = Collector()
-    pivot = _pivot_tool(config.pivot)
+    pivot = _pivot_tool(config.pivot) if config.use_pivot else None
     dvc = _dvc_tool(config.dvc, config.use_dvc, workdir)
     tools = [tool for tool in (pivot, dvc) if tool is not None]
     machine = machine_info(timestamp, dvc)
@@ -341,11 +388,13 @@ def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
     measurements = collector.measurements()
     if config.hashing:
         measurements += _hashing(config, workdir)
+    machine["load_average_at_end"] = _load_average()
     out = config.out or BENCH_DIR / "results" / f"{timestamp}.json"
     report.write_json(out, measurements, machine, _config_json(config, tools))
     print(report.render_markdown(measurements, machine))
     print(f"JSON written to {out}", file=sys.stderr)
-    return 1 if collector.failed else 0
+    wrong = [m for m in measurements if any(r != m.stages_expected for r in m.stages_run)]
+    return 1 if collector.failed or wrong else 0
 
 
 def _hashing(config: argparse.Namespace, workdir: Path) -> list[Measurement]:
@@ -365,6 +414,9 @@ def _hashing(config: argparse.Namespace, workdir: Path) -> list[Measurement]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    if not config.dont_write_bytecode:
+        # without .pyc files every process recompiles the generated stages.py and helpers
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     if config.workdir is not None:
         config.workdir.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,8 @@ class Measurement:
     failures: tuple[str, ...] = ()
     size_bytes: int = 0
     files: int = 0
+    stages_run: tuple[int, ...] = ()  # per sample: outputs rewritten by the operation
+    stages_expected: int | None = None  # what a correct tool runs
 
     @property
     def median(self) -> float | None:
@@ -97,6 +99,10 @@ def _cell(measurement: Measurement | None) -> str:
         cell += f" ({_seconds(min(measurement.samples))}-{_seconds(max(measurement.samples))})"
     if measurement.failures:
         cell += f" [{len(measurement.failures)} failed]"
+    wrong = sorted({r for r in measurement.stages_run if r != measurement.stages_expected})
+    if wrong:
+        ran = "/".join(str(r) for r in wrong)
+        cell += f" [ran {ran} stages, expected {measurement.stages_expected}]"
     return cell
 
 
@@ -215,12 +221,27 @@ def _failure_lines(measurements: Sequence[Measurement]) -> list[str]:
     return lines
 
 
+def _wrong_work_lines(measurements: Sequence[Measurement]) -> list[str]:
+    lines = []
+    for m in measurements:
+        wrong = [r for r in m.stages_run if r != m.stages_expected]
+        if wrong:
+            lines.append(
+                f"- {m.subject} N={m.n} {OPERATIONS.get(m.op, m.op)}: rewrote {wrong} outputs "
+                f"in {len(wrong)} of {len(m.stages_run)} runs; a correct run rewrites "
+                f"{m.stages_expected}"
+            )
+    return lines
+
+
 def render_markdown(measurements: Sequence[Measurement], machine: Mapping[str, Any]) -> str:
     """The run as markdown: a heading line about the machine, then one table per section."""
     parts = [
         f"Benchmark of {machine.get('timestamp', '?')} on {machine.get('cpus', '?')} CPUs "
         f"({machine.get('cpu_model', '?')}), Python {machine.get('python', '?')}, "
-        f"Pivot {machine.get('pivot_commit', '?')}, DVC {machine.get('dvc_version') or 'absent'}.",
+        f"Pivot {machine.get('pivot_commit', '?')}, DVC {machine.get('dvc_version') or 'absent'}; "
+        f"load average {machine.get('load_average_at_start')} at start, "
+        f"{machine.get('load_average_at_end')} at end.",
     ]
     sections = (
         ("pipeline", "Pipeline operations (whole-process wall time)", _pipeline_table),
@@ -234,6 +255,9 @@ def render_markdown(measurements: Sequence[Measurement], machine: Mapping[str, A
     failures = _failure_lines(measurements)
     if failures:
         parts += ["", "### Failures", "", *failures]
+    wrong = _wrong_work_lines(measurements)
+    if wrong:
+        parts += ["", "### Wrong amount of work (the timing measures something else)", "", *wrong]
     return "\n".join(parts) + "\n"
 
 

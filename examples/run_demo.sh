@@ -10,7 +10,8 @@ repo="$(dirname "$here")"
 work="${PIVOT_DEMO_DIR:-$repo/build/demo}"
 marker=".pivot-demo"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 command -v pivot >/dev/null || {
@@ -69,6 +70,12 @@ echo "--- metrics/train.json"
 cat metrics/train.json
 echo "--- history/evaluations.jsonl (one line per evaluate run)"
 cat history/evaluations.jsonl
+
+step "Change a helper that only 'evaluate' uses (mlkit/evaluation.py: scores rounded to 3 digits)"
+sed -i.bak 's/round(numerator \/ denominator, 4)/round(numerator \/ denominator, 3)/' mlkit/evaluation.py
+rm -f mlkit/evaluation.py.bak
+grep -n "round(numerator" mlkit/evaluation.py
+run pivot status --explain
 
 step "Done"
 echo "The demo project, its outputs and .pivot/ are in: $work"

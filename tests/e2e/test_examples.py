@@ -214,3 +214,15 @@ def test_the_examples_own_unit_tests_pass(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_helper_used_by_one_stage_reruns_only_that_stage(fresh: Path) -> None:
+    before = lock_bytes(fresh)
+    edit(
+        fresh / "mlkit" / "evaluation.py",
+        "round(numerator / denominator, 4)",
+        "round(numerator / denominator, 3)",
+    )
+    pivot(fresh, "repro")
+    after = lock_bytes(fresh)
+    assert [stage for stage in STAGES if after[stage] != before[stage]] == ["evaluate"]

@@ -31,8 +31,10 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -
     axes.set_xticks(ticks, labels=list(classes))
     axes.set_yticks(ticks, labels=list(classes))
     axes.set(xlabel="predicted", ylabel="true", title="Confusion matrix (test set)")
+    largest = max(max(counts) for counts in matrix)
     for row, counts in enumerate(matrix):
         for column, count in enumerate(counts):
-            axes.text(column, row, str(count), ha="center", va="center")
+            colour = "white" if count > largest / 2 else "black"
+            axes.text(column, row, str(count), ha="center", va="center", color=colour)
     figure.tight_layout()
     return figure

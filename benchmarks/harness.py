@@ -18,6 +18,7 @@ import datetime
 import importlib.util
 import os
 import platform
+import resource
 import shlex
 import shutil
 import subprocess
@@ -54,10 +55,12 @@ class Tool:
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """One timed process: wall seconds, or the reason it failed."""
+    """One timed process: wall seconds, CPU seconds (user + system, with reaped children),
+    or the reason it failed."""
 
     seconds: float
     failure: str | None
+    cpu: float = 0.0
 
 
 class Collector:
@@ -65,6 +68,7 @@ class Collector:
 
     def __init__(self) -> None:
         self._samples: dict[tuple[str, str, str, int], list[float]] = {}
+        self._cpu: dict[tuple[str, str, str, int], list[float]] = {}
         self._failures: dict[tuple[str, str, str, int], list[str]] = {}
         self._runs: dict[tuple[str, str, str, int], list[int]] = {}
         self._expected: dict[tuple[str, str, str, int], int] = {}
@@ -81,6 +85,7 @@ class Collector:
             self.failed = True
             return
         self._samples[key].append(sample.seconds)
+        self._cpu.setdefault(key, []).append(sample.cpu)
         if runs is not None:
             self._runs.setdefault(key, []).append(runs[0])
             self._expected[key] = runs[1]
@@ -90,6 +95,7 @@ class Collector:
             Measurement(
                 *key,
                 samples=tuple(samples),
+                cpu_samples=tuple(self._cpu.get(key, ())),
                 failures=tuple(self._failures[key]),
                 stages_run=tuple(self._runs.get(key, ())),
                 stages_expected=self._expected.get(key),
@@ -102,14 +108,17 @@ class Collector:
 
 
 def time_process(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Sample:
-    """Run `argv` to completion and return its wall time, or why it failed."""
+    """Run `argv` to completion and return its wall and CPU time, or why it failed."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     completed = subprocess.run(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     if completed.returncode == 0:
-        return Sample(seconds, None)
+        return Sample(seconds, None, cpu)
     tail = (completed.stdout + completed.stderr).strip()[-_STDERR_TAIL:]
     return Sample(seconds, f"`{shlex.join(argv)}` exited {completed.returncode}: {tail}")
 
@@ -224,7 +233,7 @@ def _changed(before: Mapping[str, int], after: Mapping[str, int]) -> int:
 
 def _describe(sample: Sample) -> str:
     if sample.failure is None:
-        return f"{sample.seconds:.3f} s"
+        return f"{sample.seconds:.3f} s (CPU {sample.cpu:.3f} s)"
     return "FAILED " + sample.failure.splitlines()[0][:200]
 
 

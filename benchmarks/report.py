@@ -67,6 +67,7 @@ class Measurement:
     op: str
     n: int
     samples: tuple[float, ...]
+    cpu_samples: tuple[float, ...] = ()  # user + system seconds of the process and its children
     failures: tuple[str, ...] = ()
     size_bytes: int = 0
     files: int = 0
@@ -82,6 +83,7 @@ class Measurement:
         data["median"] = self.median
         data["min"] = min(self.samples) if self.samples else None
         data["max"] = max(self.samples) if self.samples else None
+        data["cpu_median"] = statistics.median(self.cpu_samples) if self.cpu_samples else None
         return data
 
 
@@ -104,6 +106,12 @@ def _cell(measurement: Measurement | None) -> str:
         ran = "/".join(str(r) for r in wrong)
         cell += f" [ran {ran} stages, expected {measurement.stages_expected}]"
     return cell
+
+
+def _cpu_cell(measurement: Measurement | None) -> str:
+    if measurement is None or not measurement.cpu_samples:
+        return "-"
+    return _seconds(statistics.median(measurement.cpu_samples))
 
 
 def _ratio(pivot: Measurement | None, dvc: Measurement | None) -> str:
@@ -131,8 +139,8 @@ def _pipeline_table(measurements: Sequence[Measurement]) -> list[str]:
     sizes = sorted({m.n for m in measurements if m.section == "pipeline"})
     lines = [
         "| N | operation | Pivot median (min-max) | DVC median (min-max) | Pivot/DVC "
-        "| Pivot target | DVC 3.67 earlier |",
-        "|---:|---|---|---|---|---|---|",
+        "| Pivot target | DVC 3.67 earlier | Pivot CPU | DVC CPU |",
+        "|---:|---|---|---|---|---|---|---:|---:|",
     ]
     for n in sizes:
         for op, label in OPERATIONS.items():
@@ -143,7 +151,8 @@ def _pipeline_table(measurements: Sequence[Measurement]) -> list[str]:
             peer = PEER_DVC_367.get((op, n))
             lines.append(
                 f"| {n} | {label} | {_cell(pivot)} | {_cell(dvc)} | {_ratio(pivot, dvc)} "
-                f"| {_target(op, n, pivot)} | {_seconds(peer) if peer else '-'} |"
+                f"| {_target(op, n, pivot)} | {_seconds(peer) if peer else '-'} "
+                f"| {_cpu_cell(pivot)} | {_cpu_cell(dvc)} |"
             )
         lines.append(_per_stage_row(found, n))
     return [line for line in lines if line]
@@ -165,20 +174,20 @@ def _per_stage_row(found: Mapping[tuple[str, str, str, int], Measurement], n: in
     dvc_cell = "-" if dvc is None else f"{dvc:.2f} ms"
     return (
         f"| {n} | full `repro` cost per stage, (full - no-op) / N | {pivot_cell} | {dvc_cell} "
-        f"| - | < {PER_STAGE_TARGET_MS:.0f} ms{verdict} | - |"
+        f"| - | < {PER_STAGE_TARGET_MS:.0f} ms{verdict} | - | - | - |"
     )
 
 
 def _startup_table(measurements: Sequence[Measurement]) -> list[str]:
     rows = [m for m in measurements if m.section == "startup"]
-    lines = ["| command | median (min-max) | target |", "|---|---|---|"]
+    lines = ["| command | median (min-max) | target | CPU |", "|---|---|---|---:|"]
     for m in rows:
         target = TARGETS.get((m.op, 0)) if m.subject == "pivot" else None
         verdict = ""
         if target is not None and m.median is not None:
             verdict = " ok" if m.median < target else " MISSED"
         target_cell = f"< {_seconds(target)}{verdict}" if target is not None else "-"
-        lines.append(f"| {m.subject}: `{m.op}` | {_cell(m)} | {target_cell} |")
+        lines.append(f"| {m.subject}: `{m.op}` | {_cell(m)} | {target_cell} | {_cpu_cell(m)} |")
     return lines
 
 

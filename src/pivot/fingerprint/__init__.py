@@ -1,1 +1,29 @@
-"""Code identity of a stage: what it runs, as a manifest of name -> hash."""
+"""Code identity of a stage: what it runs, as a manifest of entry name -> hash.
+
+The manifest changes when, and only when, the behaviour of a stage's code can: its function,
+every user function, class, method and module-level value it reaches (from normalised
+source, so comments, docstrings and formatting do not count), and the `extra` objects the
+caller adds (loaders, params classes). Library code is named, never hashed. Manifests are
+cached by the (mtime_ns, size) of every source file read. See docs/code-change-detection.md.
+Must not import the plan, execution, CLI or store layers.
+"""
+
+from pivot.fingerprint.cache import ManifestCache
+from pivot.fingerprint.sources import SourceStats
+from pivot.fingerprint.stage import (
+    Fingerprint,
+    StageRequest,
+    fingerprint_stage,
+    fingerprint_stages,
+    get_stage_fingerprint,
+)
+
+__all__ = [
+    "Fingerprint",
+    "ManifestCache",
+    "SourceStats",
+    "StageRequest",
+    "fingerprint_stage",
+    "fingerprint_stages",
+    "get_stage_fingerprint",
+]

@@ -1,0 +1,392 @@
+"""Nodes for each kind of item: a function, class, method, module, module-level value or extra.
+
+Code is fingerprinted from its normalised source (`syntax.dump`) plus what the names it reads
+resolve to; values from their canonical text (`values`). Imports nothing of ours but siblings.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import sys
+import types
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pivot.fingerprint import syntax
+from pivot.fingerprint.model import (
+    Collector,
+    Item,
+    Node,
+    Scope,
+    digest_of,
+    function_entry_name,
+    global_names,
+    module_path,
+    package_of,
+)
+from pivot.fingerprint.origin import is_pivot_name, module_file
+
+if TYPE_CHECKING:
+    from pivot.fingerprint.reach import Reach
+
+__all__ = ["build_node"]
+
+
+def build_node(reach: Reach, item: Item) -> Node:
+    builder = _BUILDERS[item.kind]
+    return builder(reach, item)
+
+
+# --- functions --------------------------------------------------------------------------------
+
+
+def _function_node(reach: Reach, item: Item) -> Node:
+
+    func = item.obj
+    assert isinstance(func, types.FunctionType)
+    found = Collector()
+    func_code = func.__code__
+    path = os.path.abspath(func_code.co_filename)
+    module_name = str(func.__globals__.get("__name__") or func.__module__)
+    entry = f"{item.kind}:{function_entry_name(func)}"
+    found.files.add(path)
+    found.files.update(reach.sources.closure(module_name))
+    definitions = _locate_function(reach, path, func_code)
+    scope = Scope(
+        namespace=func.__globals__,
+        module_name=module_name,
+        package=package_of(module_name),
+        closure=_closure(func),
+        imports={i.name: i for i in syntax.local_imports(_bodies(definitions))},
+        global_names=global_names(func_code),
+    )
+    if definitions:
+        text = "|".join(syntax.dump(d) for d in definitions)
+        bound = _definition_bindings(reach, scope, definitions, found)
+        line = definitions[0].lineno  # type: ignore[attr-defined]
+    else:
+        found.warnings.append(
+            f"source of {entry} was not found; it is fingerprinted by its bytecode"
+        )
+        text = code_text(func_code)
+        chains = [(name,) for name in sorted(scope.global_names or ())]
+        bound = reach.bindings(scope, chains, found, call_time=False)
+        line = func_code.co_firstlineno
+    wrapped = func.__dict__.get("__wrapped__")
+    if wrapped is not None:
+        bound.add(f"__wrapped__={reach.describe(wrapped, found) or 'value'}")
+    captured = _captured(reach, func, found, entry)
+    digest = digest_of(text, *sorted(bound), *captured)
+    return found.node(entry, digest, (path, line))
+
+
+def _locate_function(reach: Reach, path: str, func_code: types.CodeType) -> list[ast.AST]:
+    parsed = reach.sources.syntax(path)
+    if parsed is None:
+        return []
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    named = parsed.definitions.get(func_code.co_qualname, ())
+    candidates: list[ast.AST] = [d for d in named if isinstance(d, kinds)]
+    if len(candidates) > 1:
+        exact = [d for d in candidates if syntax.first_line(d) == func_code.co_firstlineno]
+        candidates = exact or candidates
+    return candidates
+
+
+def _bodies(definitions: Iterable[ast.AST]) -> list[ast.AST]:
+    return [b for d in definitions for b in syntax.function_parts(d).body]
+
+
+def _definition_bindings(
+    reach: Reach, scope: Scope, definitions: Iterable[ast.AST], found: Collector
+) -> set[str]:
+    bound: set[str] = set()
+    for definition in definitions:
+        parts = syntax.function_parts(definition)
+        bound |= reach.bindings(scope, syntax.name_chains(parts.outer), found, call_time=False)
+        hints = syntax.name_chains(parts.annotations, annotation=True)
+        bound |= reach.bindings(scope, hints, found, call_time=False)
+        bound |= reach.bindings(scope, syntax.name_chains(parts.body), found, call_time=True)
+    return bound
+
+
+def _closure(func: types.FunctionType) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:  # an empty cell: the variable is not bound yet
+            continue
+    return values
+
+
+def _captured(reach: Reach, func: types.FunctionType, found: Collector, entry: str) -> list[str]:
+    """Closure variables and default values: fixed when the function was made, not in its source."""
+    texts: list[str] = []
+    for name, value in sorted(_closure(func).items()):
+        texts.append(
+            f"closure:{name}={reach.encode(value, found, f'closure variable {name!r} of {entry}')}"
+        )
+    if func.__defaults__:
+        texts.append("defaults=" + reach.encode(func.__defaults__, found, f"a default of {entry}"))
+    if func.__kwdefaults__:
+        defaults = dict(sorted(func.__kwdefaults__.items()))
+        texts.append("kwdefaults=" + reach.encode(defaults, found, f"a default of {entry}"))
+    return texts
+
+
+def code_text(func_code: types.CodeType) -> str:
+    """Bytecode, constants and names of a code object (no line numbers), for code with no source."""
+    consts = []
+    for const in func_code.co_consts:
+        if isinstance(const, types.CodeType):
+            consts.append(code_text(const))
+        elif isinstance(const, frozenset):
+            consts.append(repr(sorted(map(repr, const))))
+        else:
+            consts.append(repr(const))
+    fields = (
+        func_code.co_code.hex(),
+        consts,
+        func_code.co_names,
+        func_code.co_varnames,
+        func_code.co_freevars,
+        func_code.co_cellvars,
+        func_code.co_argcount,
+        func_code.co_posonlyargcount,
+        func_code.co_kwonlyargcount,
+        func_code.co_flags,
+    )
+    return repr(fields)
+
+
+# --- classes and methods ----------------------------------------------------------------------
+
+
+def class_syntax(
+    reach: Reach, cls: type
+) -> tuple[str | None, list[syntax.ClassParts], ast.AST | None]:
+    """The file, the ClassDef parts, or else the top-level statement that made the class."""
+    module = sys.modules.get(cls.__module__)
+    path = module_file(module) if isinstance(module, types.ModuleType) else None
+    parsed = reach.sources.syntax(path) if path is not None else None
+    if parsed is None:
+        return path, [], None
+    nodes = [d for d in parsed.definitions.get(cls.__qualname__, ()) if isinstance(d, ast.ClassDef)]
+    first = getattr(cls, "__firstlineno__", None)  # Python 3.13+
+    if len(nodes) > 1 and isinstance(first, int):
+        nodes = [n for n in nodes if syntax.first_line(n) == first] or nodes
+    if nodes:
+        return path, [syntax.class_parts(n) for n in nodes], None
+    return path, [], _binding_statement(parsed.tree, cls.__qualname__)
+
+
+def _binding_statement(tree: ast.Module, name: str) -> ast.AST | None:
+    """`Point = namedtuple(...)`, `Color = Enum(...)`: the assignment that made a class."""
+    for statement in tree.body:
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return statement
+    return None
+
+
+def _class_node(reach: Reach, item: Item) -> Node:
+
+    cls = item.obj
+    assert isinstance(cls, type)
+    found = Collector()
+    module_name = cls.__module__
+    entry = f"class:{module_name}.{cls.__qualname__}"
+    path, parts, statement = class_syntax(reach, cls)
+    if path is not None:
+        found.files.add(path)
+    found.files.update(reach.sources.closure(module_name))
+    scope = Scope(
+        namespace=vars(sys.modules[module_name]),
+        module_name=module_name,
+        package=package_of(module_name),
+    )
+    bound: set[str] = set()
+    line = 0
+    if parts:
+        text = "|".join(syntax.dump(p.shell) for p in parts)
+        for part in parts:
+            bound |= reach.bindings(
+                scope, syntax.name_chains(part.expressions), found, call_time=False
+            )
+            hints = syntax.name_chains(part.annotations, annotation=True)
+            bound |= reach.bindings(scope, hints, found, call_time=False)
+        for name in dict.fromkeys(n for p in parts for n in p.methods):
+            found.children.append(Item("method", cls, name=name))
+        line = parts[0].shell.lineno
+    elif statement is not None:
+        text = syntax.dump(statement)
+        bound |= reach.bindings(scope, syntax.name_chains([statement]), found, call_time=False)
+        line = statement.lineno  # type: ignore[attr-defined]
+    else:
+        found.warnings.append(f"source of {entry} was not found; only its name is fingerprinted")
+        text = f"nosource:{cls.__qualname__}"
+    for base in (*cls.__mro__[1:], type(cls)):
+        bound.add(f"base={reach.describe(base, found)}")
+    digest = digest_of(text, *sorted(bound))
+    return found.node(entry, digest, (path, line) if path else None)
+
+
+def _method_node(reach: Reach, item: Item) -> Node:
+
+    cls = item.obj
+    assert isinstance(cls, type)
+    found = Collector()
+    module_name = cls.__module__
+    entry = f"method:{module_name}.{cls.__qualname__}.{item.name}"
+    path, parts, _statement = class_syntax(reach, cls)
+    definitions = [d for p in parts for d in p.methods.get(item.name, ())]
+    own, wrappers = _method_functions(cls, item.name)
+    if path is not None:
+        found.files.add(path)
+    closure: dict[str, object] = {}
+    for func in own:
+        closure.update(_closure(func))
+    names = frozenset().union(*(global_names(f.__code__) for f in own)) if own else None
+    scope = Scope(
+        namespace=vars(sys.modules[module_name]),
+        module_name=module_name,
+        package=package_of(module_name),
+        closure=closure,
+        imports={i.name: i for i in syntax.local_imports(_bodies(definitions))},
+        global_names=names,
+    )
+    text = "|".join(syntax.dump(d) for d in definitions)
+    bound = _definition_bindings(reach, scope, definitions, found)
+    bound |= {f"wrapper={reach.describe(w, found)}" for w in wrappers}
+    captured = [t for f in own for t in _captured(reach, f, found, entry)]
+    digest = digest_of(text, *sorted(bound), *captured)
+    line = definitions[0].lineno if definitions else 0  # type: ignore[attr-defined]
+    return found.node(entry, digest, (path, line) if path else None)
+
+
+def _method_functions(
+    cls: type, name: str
+) -> tuple[list[types.FunctionType], list[types.FunctionType]]:
+    """Functions behind `cls.name`: those compiled from the method itself, and user wrappers."""
+    own: list[types.FunctionType] = []
+    wrappers: list[types.FunctionType] = []
+    pending: list[object] = [cls.__dict__.get(name)]
+    qualname = f"{cls.__qualname__}.{name}"
+    while pending:
+        value = pending.pop()
+        if value is None:
+            continue
+        if isinstance(value, types.FunctionType):
+            (own if value.__code__.co_qualname == qualname else wrappers).append(value)
+            pending.append(value.__dict__.get("__wrapped__"))
+        elif isinstance(value, (staticmethod, classmethod)):
+            pending.append(value.__func__)
+        elif isinstance(value, property):
+            pending += [value.fget, value.fset, value.fdel]
+        elif isinstance(value, (functools.cached_property, functools.partialmethod)):
+            pending.append(value.func)
+        else:
+            try:
+                pending.append(vars(value).get("__wrapped__"))
+            except TypeError:
+                continue
+    return own, wrappers
+
+
+# --- modules, values, extras ------------------------------------------------------------------
+
+
+def _module_node(reach: Reach, item: Item) -> Node:
+    """A user module used as a value (not `module.attr`): all of it counts."""
+
+    module = item.obj
+    assert isinstance(module, types.ModuleType)
+    found = Collector()
+    path = module_file(module)
+    found.files.update(reach.sources.closure(module.__name__))
+    parsed = reach.sources.syntax(path) if path is not None else None
+    text = syntax.dump(parsed.tree) if parsed is not None else "nosource"
+    bound: list[str] = []
+    for name, value in list(vars(module).items()):
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        target = reach.describe(value, found)
+        if target is None:
+            found.children.append(Item("value", value, module.__name__, name))
+            target = f"const:{module.__name__}.{name}"
+        bound.append(f"{name}={target}")
+    digest = digest_of(text, *sorted(bound))
+    return found.node(f"module:{module.__name__}", digest, (path, 1) if path else None)
+
+
+def _value_node(reach: Reach, item: Item) -> Node:
+
+    found = Collector()
+    entry = f"const:{item.owner}.{item.name}"
+    found.files.update(reach.sources.closure(item.owner))
+    text = reach.encode(item.obj, found, f"global {item.owner}.{item.name}")
+    path = module_path(item.owner)
+    parsed = reach.sources.syntax(path) if path is not None else None
+    line = parsed.bindings.get(item.name, 0) if parsed is not None else 0
+    return found.node(entry, digest_of(text), (path, line) if path else None)
+
+
+def _extra_node(reach: Reach, item: Item) -> Node:
+    """A caller-given object (a loader instance, a params class): its values plus its class code."""
+
+    found = Collector()
+    obj = item.obj
+    cls = obj if isinstance(obj, type) else type(obj)
+    label = f"{item.name} ({cls.__qualname__})"
+    text = [reach.encode(obj, found, label)]
+    if isinstance(obj, type):
+        text.append(reach.encode(_field_defaults(obj), found, f"a default of {label}"))
+    location: tuple[str, int] | None = None
+    links: tuple[Item, ...] = ()
+    if is_pivot_name(cls.__module__):
+        text.append(f"pivot=={reach.origins.pivot_version()}")
+        location = _library_location(reach, cls, found)
+    elif reach.is_user_class(cls):
+        links = (Item("class", cls),)
+    return found.node(item.name, digest_of(*text), location, links)
+
+
+def _field_defaults(cls: type) -> list[tuple[str, object, object]]:
+    """Defaults of a pydantic model's fields (a StageParams class), computed values included."""
+    fields = cls.__dict__.get("__pydantic_fields__") or getattr(cls, "model_fields", None)
+    if not isinstance(fields, dict):
+        return []
+    out = []
+    for name, info in fields.items():
+        default = getattr(info, "default", None)
+        if type(default).__name__ == "PydanticUndefinedType":
+            default = "<required>"
+        out.append((name, default, getattr(info, "default_factory", None)))
+    return out
+
+
+def _library_location(reach: Reach, cls: type, found: Collector) -> tuple[str, int] | None:
+    """Where a Pivot built-in is defined; its file is a source, so upgrades are noticed."""
+    module = sys.modules.get(cls.__module__)
+    path = module_file(module) if isinstance(module, types.ModuleType) else None
+    if path is None:
+        return None
+    found.files.add(path)
+    parsed = reach.sources.syntax(path)
+    nodes = parsed.definitions.get(cls.__qualname__, ()) if parsed is not None else ()
+    return path, (nodes[0].lineno if nodes else 0)  # type: ignore[attr-defined]
+
+
+_BUILDERS = {
+    "stage": _function_node,
+    "func": _function_node,
+    "class": _class_node,
+    "method": _method_node,
+    "module": _module_node,
+    "value": _value_node,
+    "extra": _extra_node,
+}

@@ -1,0 +1,117 @@
+"""Where code comes from: user code (fingerprinted from its source) or library code (named only).
+
+A module is user code when its file is a `.py` file outside the interpreter's stdlib and
+site-packages directories; built-ins, extensions and Pivot's own package are library code.
+Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import sysconfig
+from types import ModuleType
+
+__all__ = ["Distribution", "Origins", "is_pivot_name", "module_file", "top_level_name"]
+
+_LIBRARY_DIR_NAMES = frozenset({"site-packages", "dist-packages"})
+_PIVOT_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+_NOT_THIRD_PARTY = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+
+Distribution = tuple[str, str]  # (distribution name, version)
+
+
+def is_pivot_name(module_name: str) -> bool:
+    return module_name == "pivot" or module_name.startswith("pivot.")
+
+
+def top_level_name(module_name: str) -> str:
+    return module_name.partition(".")[0]
+
+
+class Origins:
+    """Classifies files and modules as user or library code, and names distributions; one per run."""
+
+    def __init__(self) -> None:
+        self._roots = _library_roots()
+        self._files: dict[str, bool] = {}
+        self._distributions: dict[str, Distribution | None] = {}
+        self._by_import_name: dict[str, list[str]] | None = None
+        self._pivot_version: str | None = None
+
+    def is_user_file(self, path: str) -> bool:
+        known = self._files.get(path)
+        if known is None:
+            known = self._files[path] = self._classify(path)
+        return known
+
+    def _classify(self, path: str) -> bool:
+        if not path.endswith((".py", ".pyw")) or path.startswith("<"):
+            return False
+        real = os.path.realpath(path)
+        if _LIBRARY_DIR_NAMES.intersection(real.split(os.sep)):
+            return False
+        return not any(real == root or real.startswith(root + os.sep) for root in self._roots)
+
+    def is_user_module(self, module: ModuleType) -> bool:
+        name = getattr(module, "__name__", "")
+        if not isinstance(name, str) or is_pivot_name(name):
+            return False
+        path = module_file(module)
+        return path is not None and self.is_user_file(path)
+
+    def distribution(self, import_name: str) -> Distribution | None:
+        """The installed distribution providing top-level module `import_name`, if third-party."""
+        if import_name in self._distributions:
+            return self._distributions[import_name]
+        found = None
+        if import_name not in _NOT_THIRD_PARTY and not is_pivot_name(import_name):
+            found = self._find_distribution(import_name)
+        self._distributions[import_name] = found
+        return found
+
+    def _find_distribution(self, import_name: str) -> Distribution | None:
+        import importlib.metadata as metadata  # only when a fingerprint is computed, not on cache hits
+
+        try:
+            dist = metadata.distribution(import_name)
+            provided = (dist.read_text("top_level.txt") or import_name).split()
+            if import_name in provided:
+                return str(dist.metadata["Name"]), str(dist.version)
+        except metadata.PackageNotFoundError:
+            pass
+        if self._by_import_name is None:
+            self._by_import_name = dict(metadata.packages_distributions())
+        names = self._by_import_name.get(import_name)
+        if not names:
+            return None
+        try:
+            return names[0], metadata.version(names[0])
+        except metadata.PackageNotFoundError:
+            return None
+
+    def pivot_version(self) -> str:
+        if self._pivot_version is None:
+            import importlib.metadata as metadata
+
+            try:
+                self._pivot_version = metadata.version("pivot")
+            except metadata.PackageNotFoundError:
+                self._pivot_version = "unknown"
+        return self._pivot_version
+
+
+def module_file(module: ModuleType) -> str | None:
+    path = getattr(module, "__file__", None)
+    return os.path.abspath(path) if isinstance(path, str) else None
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    candidates = [paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    candidates += list(getattr(site, "getsitepackages", list)())
+    candidates.append(getattr(site, "getusersitepackages", str)())
+    candidates.append(_PIVOT_DIR)
+    roots = {os.path.realpath(c).rstrip(os.sep) for c in candidates if c}
+    return tuple(sorted(roots))

@@ -1,0 +1,251 @@
+"""What a stage's code can reach: the walk over items, naming code-like objects, resolving names.
+
+`Reach` walks from a stage function to every function, class, method, module-level value and
+module it can get to, memoising one `Node` per item for a whole run; `code` builds the nodes.
+Imports nothing of ours but sibling modules.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import importlib.util
+import os
+import sys
+import types
+from collections.abc import Iterable
+
+from pivot.fingerprint import code
+from pivot.fingerprint.model import Collector, Item, Node, Scope, function_entry_name
+from pivot.fingerprint.origin import is_pivot_name, top_level_name
+from pivot.fingerprint.sources import Sources, absolute_import
+from pivot.fingerprint.syntax import Chain, LocalImport
+from pivot.fingerprint.values import Unhashable, encode_value
+
+__all__ = ["Reach"]
+
+_MISSING = object()
+
+
+class Reach:
+    """Walks from stage functions to every node they reach; nodes are memoised for one run."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self.origins = sources.origins
+        self._memo: dict[tuple[str, int, str, str], Node] = {}
+
+    def walk(self, roots: Iterable[Item]) -> list[Node]:
+        """Every node reachable from `roots`, breadth first (a deterministic order)."""
+        seen: set[tuple[str, int, str, str]] = set()
+        found: list[Node] = []
+        queue = collections.deque(roots)
+        while queue:
+            item = queue.popleft()
+            key = item.key()
+            if key in seen:
+                continue
+            seen.add(key)
+            node = self.node(item)
+            found.append(node)
+            queue.extend(node.children)
+        return found
+
+    def node(self, item: Item) -> Node:
+        key = item.key()
+        known = self._memo.get(key)
+        if known is None:
+            known = self._memo[key] = code.build_node(self, item)
+        return known
+
+    def known(self, item: Item) -> Node | None:
+        return self._memo.get(item.key())
+
+    # --- naming code-like objects ---------------------------------------------------------
+
+    def describe(self, obj: object, found: Collector) -> str | None:
+        """A stable name for a module, class or function (queued if user code); None for data."""
+        if isinstance(obj, types.ModuleType):
+            return self._describe_module(obj, found)
+        if isinstance(obj, type):
+            return self._describe_class(obj, found)
+        if isinstance(obj, types.FunctionType):
+            own = self._describe_function(obj, found)
+            wrapped = obj.__dict__.get("__wrapped__")
+            if wrapped is None:
+                return own
+            return f"wrapper({own},{self.describe(wrapped, found) or 'value'})"
+        if isinstance(obj, types.BuiltinFunctionType):
+            owner = obj.__self__
+            if owner is None or isinstance(owner, types.ModuleType):
+                found.library(obj.__module__)
+                return f"libfunc:{obj.__module__}.{obj.__qualname__}"
+            return None
+        if isinstance(obj, _DESCRIPTORS):
+            owner_class = obj.__objclass__
+            found.library(owner_class.__module__)
+            return f"libfunc:{owner_class.__module__}.{obj.__qualname__}"
+        return self._describe_wrapper(obj, found)
+
+    def _describe_module(self, module: types.ModuleType, found: Collector) -> str:
+        if self.origins.is_user_module(module):
+            found.children.append(Item("module", module))
+            return f"module:{module.__name__}"
+        found.library(module.__name__)
+        return f"libmod:{module.__name__}"
+
+    def _describe_class(self, cls: type, found: Collector) -> str:
+        module_name = str(getattr(cls, "__module__", ""))
+        if self.is_user_class(cls):
+            found.children.append(Item("class", cls))
+            return f"class:{module_name}.{cls.__qualname__}"
+        found.library(module_name)
+        if is_pivot_name(module_name):
+            return f"pivot:{cls.__qualname__}"
+        return f"libtype:{module_name}.{cls.__qualname__}"
+
+    def _describe_function(self, func: types.FunctionType, found: Collector) -> str:
+        if self.is_user_function(func):
+            found.children.append(Item("func", func))
+            return f"func:{function_entry_name(func)}"
+        module_name = func.__module__
+        found.library(module_name)
+        if isinstance(module_name, str) and is_pivot_name(module_name):
+            return f"pivot:{func.__qualname__}"
+        return f"libfunc:{module_name}.{func.__qualname__}"
+
+    def _describe_wrapper(self, obj: object, found: Collector) -> str | None:
+        """A library callable wrapping user code (e.g. `functools.lru_cache`)."""
+        try:
+            wrapped = vars(obj).get("__wrapped__")
+        except TypeError:
+            return None
+        if wrapped is None or not callable(obj):
+            return None
+        kind = self.describe(type(obj), found)
+        return f"wrapper({kind},{self.describe(wrapped, found) or 'value'})"
+
+    def is_user_class(self, cls: type) -> bool:
+        module = sys.modules.get(str(getattr(cls, "__module__", "")))
+        return isinstance(module, types.ModuleType) and self.origins.is_user_module(module)
+
+    def is_user_function(self, func: types.FunctionType) -> bool:
+        module_name = func.__globals__.get("__name__")
+        if isinstance(module_name, str) and is_pivot_name(module_name):
+            return False
+        return self.origins.is_user_file(os.path.abspath(func.__code__.co_filename))
+
+    # --- values ---------------------------------------------------------------------------
+
+    def encode(self, value: object, found: Collector, label: str) -> str:
+        """The canonical text of `value`; an unhashable one becomes a warning naming `label`."""
+        try:
+            return encode_value(value, lambda obj: self.describe(obj, found))
+        except Unhashable as error:
+            kind = type(value)
+            found.warnings.append(
+                f"{label}{error.where} cannot be fingerprinted: {error.reason}; changes to it "
+                "will not re-run the stage (make it plain data, or pass it as a param or a Dep)"
+            )
+            return f"unhashable:{kind.__module__}.{kind.__qualname__}"
+
+    # --- names ----------------------------------------------------------------------------
+
+    def bindings(
+        self, scope: Scope, chains: Iterable[Chain], found: Collector, *, call_time: bool
+    ) -> set[str]:
+        """`chain=target` for each name chain read; `call_time` chains may be locals."""
+        out: set[str] = set()
+        for chain in chains:
+            described = self.resolve(scope, chain, found, call_time=call_time)
+            if described is not None:
+                out.add(described)
+        return out
+
+    def resolve(
+        self, scope: Scope, chain: Chain, found: Collector, *, call_time: bool
+    ) -> str | None:
+        root = chain[0]
+        start: object = _MISSING
+        if call_time and scope.global_names is not None and root not in scope.global_names:
+            if root in scope.imports:
+                start = self._import_target(scope.imports[root], scope.package, found)
+            if start is _MISSING:
+                return None  # a local, parameter or closure variable (closures are hashed whole)
+        elif root in scope.namespace:
+            start = scope.namespace[root]
+        elif call_time and root in scope.imports:
+            start = self._import_target(scope.imports[root], scope.package, found)
+        if start is _MISSING:
+            return None  # a builtin, or a name that does not exist
+        return self._follow(start, chain, scope.module_name, found)
+
+    def _follow(self, obj: object, chain: Chain, owner: str, found: Collector) -> str | None:
+        """Walk `a.b.c` through user modules; stop at the first object that is not one."""
+        used, name = 1, chain[0]
+        while used < len(chain) and isinstance(obj, types.ModuleType):
+            if not self.origins.is_user_module(obj):
+                break
+            found.files.update(self.sources.closure(obj.__name__))
+            attribute = _module_attribute(obj, chain[used])
+            if attribute is _MISSING:
+                return None
+            owner, name, obj = obj.__name__, chain[used], attribute
+            used += 1
+        target = self.describe(obj, found)
+        if target is None:
+            found.children.append(Item("value", obj, owner, name))
+            target = f"const:{owner}.{name}"
+        return f"{'.'.join(chain[:used])}={target}"
+
+    def _import_target(self, local: LocalImport, package: str, found: Collector) -> object:
+        base = absolute_import(local.module, local.level, package)
+        if not base:
+            return _MISSING
+        module = self._load(base, found)
+        if local.attr is None or module is _MISSING:
+            return module
+        attribute = getattr(module, local.attr, _MISSING)
+        if attribute is _MISSING:
+            return self._load(f"{base}.{local.attr}", found)
+        return attribute
+
+    def _load(self, name: str, found: Collector) -> object:
+        """A module imported inside a function: user modules are imported, libraries only named."""
+        module = sys.modules.get(name)
+        if module is not None:
+            return module
+        try:
+            spec = importlib.util.find_spec(top_level_name(name))
+        except (ImportError, ValueError):
+            spec = None
+        origin = getattr(spec, "origin", None)
+        if not isinstance(origin, str) or not self.origins.is_user_file(os.path.abspath(origin)):
+            found.library(name)
+            return _MISSING
+        try:
+            return importlib.import_module(name)
+        except Exception as error:  # user code failing to import: report, do not crash
+            found.warnings.append(
+                f"module {name!r} could not be imported to fingerprint it: {error!r}"
+            )
+            return _MISSING
+
+
+_DESCRIPTORS = (
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+)
+
+
+def _module_attribute(module: types.ModuleType, name: str) -> object:
+    try:
+        found = getattr(module, name, _MISSING)
+    except Exception:  # a module __getattr__ raising something odd
+        found = _MISSING
+    if found is _MISSING:
+        found = sys.modules.get(f"{module.__name__}.{name}", _MISSING)
+    return found

@@ -1,0 +1,166 @@
+"""Source files read by a fingerprint: their memoised stats, their parsed syntax, import closures.
+
+Imports nothing of ours but the sibling `origin` and `syntax` modules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from types import ModuleType
+
+from pivot.fingerprint.origin import Origins, module_file
+from pivot.fingerprint.syntax import ImportRef, ModuleSyntax, parse_module
+
+__all__ = ["MISSING_STAT", "SourceStats", "Sources", "absolute_import", "process_start_ns"]
+
+MISSING_STAT = (-1, -1)
+# A file whose mtime is this close to the moment its code was loaded may be rewritten within the
+# same timestamp tick: a manifest read from it is used, but not cached.
+_RACY_NS = 100_000_000
+_RACY_WHOLE_SECOND_NS = 2_000_000_000
+
+
+class SourceStats:
+    """`os.stat` (mtime_ns, size) of source files, memoised for one run: make one per run.
+
+    `loaded_ns` is a `time.time_ns()` taken before the user's code was imported (default: this
+    process's start time); files modified after it are reported as not settled.
+    """
+
+    __slots__ = ("_stats", "loaded_ns")
+
+    def __init__(self, *, loaded_ns: int | None = None) -> None:
+        self._stats: dict[str, tuple[int, int]] = {}
+        self.loaded_ns = process_start_ns() if loaded_ns is None else loaded_ns
+
+    def get(self, path: str) -> tuple[int, int]:
+        found = self._stats.get(path)
+        if found is None:
+            try:
+                result = os.stat(path)
+            except OSError:
+                found = MISSING_STAT
+            else:
+                found = (result.st_mtime_ns, result.st_size)
+            self._stats[path] = found
+        return found
+
+    def is_settled(self, path: str) -> bool:
+        """Whether the file was last written well before its code was loaded (safe to cache)."""
+        mtime_ns, _size = self.get(path)
+        if mtime_ns < 0:
+            return True
+        whole_second = mtime_ns % 1_000_000_000 == 0
+        margin = _RACY_WHOLE_SECOND_NS if whole_second else _RACY_NS
+        return mtime_ns < self.loaded_ns - margin
+
+
+def process_start_ns() -> int:
+    """Wall-clock start of this process (Linux /proc), else now."""
+    now = time.time_ns()
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rpartition(b")")[2].split()
+        ticks = int(fields[19])
+        since_boot_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    started_since_boot_ns = ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    # ticks are coarse (10 ms at most): round the start down by one more tick's worth
+    return now - (since_boot_ns - started_since_boot_ns) - 10_000_000
+
+
+class Sources:
+    """Parsed user modules and their import closures, memoised for one run."""
+
+    def __init__(self, stats: SourceStats, origins: Origins) -> None:
+        self.stats = stats
+        self.origins = origins
+        self._syntax: dict[str, ModuleSyntax | None] = {}
+        self._edges: dict[str, tuple[str, ...]] = {}
+        self._closures: dict[str, frozenset[str]] = {}
+
+    def syntax(self, path: str) -> ModuleSyntax | None:
+        """The parsed file (stat taken before reading), or None if unreadable."""
+        if path in self._syntax:
+            return self._syntax[path]
+        self.stats.get(path)
+        try:
+            with open(path, "rb") as handle:
+                parsed: ModuleSyntax | None = parse_module(handle.read(), path)
+        except (OSError, SyntaxError, ValueError):
+            parsed = None
+        self._syntax[path] = parsed
+        return parsed
+
+    def closure(self, module_name: str) -> frozenset[str]:
+        """Files of the user modules `module_name` imports, transitively, with parent packages.
+
+        A value read from a module may have been computed from any of them at import time.
+        """
+        known = self._closures.get(module_name)
+        if known is not None:
+            return known
+        files: set[str] = set()
+        seen: set[str] = set()
+        pending = [module_name]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            module = sys.modules.get(name)
+            if not isinstance(module, ModuleType) or not self.origins.is_user_module(module):
+                continue
+            path = module_file(module)
+            if path is not None:
+                files.add(path)
+            pending.extend(self._imported_by(name, module, path))
+        result = self._closures[module_name] = frozenset(files)
+        return result
+
+    def _imported_by(self, name: str, module: ModuleType, path: str | None) -> tuple[str, ...]:
+        known = self._edges.get(name)
+        if known is not None:
+            return known
+        found: list[str] = []
+        parent = name.rpartition(".")[0]
+        if parent:
+            found.append(parent)
+        parsed = self.syntax(path) if path is not None else None
+        package = _package_of(module)
+        for ref in parsed.imports if parsed is not None else ():
+            found.extend(_imported_names(ref, package))
+        result = self._edges[name] = tuple(n for n in dict.fromkeys(found) if n in sys.modules)
+        return result
+
+
+def _package_of(module: ModuleType) -> str:
+    package = getattr(module, "__package__", None)
+    if isinstance(package, str):
+        return package
+    name = str(getattr(module, "__name__", ""))
+    return name if hasattr(module, "__path__") else name.rpartition(".")[0]
+
+
+def absolute_import(module: str, level: int, package: str) -> str | None:
+    """`from {'.' * level}{module} import ...` seen from `package`, as an absolute module name."""
+    if level == 0:
+        return module
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts) or not parts:
+        return None
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join([*base, module] if module else base)
+
+
+def _imported_names(ref: ImportRef, package: str) -> list[str]:
+    base = absolute_import(ref.module, ref.level, package)
+    if not base:
+        return []
+    prefixes = base.split(".")
+    names = [".".join(prefixes[: i + 1]) for i in range(len(prefixes))]
+    names += [f"{base}.{attr}" for attr in ref.names]
+    return names

@@ -1,0 +1,210 @@
+"""The fingerprint of a stage: its manifest, assembled from what its code reaches, cached by sources.
+
+Imports nothing of ours but sibling modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pivot.fingerprint.cache import ManifestCache, Stored, cache_key, is_fresh, pack, unpack
+from pivot.fingerprint.model import Item, Node, digest_of
+from pivot.fingerprint.origin import Origins, module_file
+from pivot.fingerprint.reach import Reach
+from pivot.fingerprint.sources import Sources, SourceStats
+
+__all__ = [
+    "Fingerprint",
+    "StageRequest",
+    "fingerprint_stage",
+    "fingerprint_stages",
+    "get_stage_fingerprint",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fingerprint:
+    """A stage's code identity: entry name -> hash, and what explains and validates it."""
+
+    manifest: Mapping[str, str]
+    locations: Mapping[str, str]  # entry -> "relative/file.py:LINE"
+    sources: tuple[tuple[str, int, int], ...]  # every source file read: (abs path, mtime_ns, size)
+    packages: Mapping[str, str]  # third-party distributions reached -> version
+    warnings: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class StageRequest:
+    """One stage to fingerprint in a batch: `extra` maps caller-chosen entry names to objects."""
+
+    stage_name: str
+    func: Callable[..., Any]
+    extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+
+def get_stage_fingerprint(func: Callable[..., Any]) -> dict[str, str]:
+    """The manifest of a stage function: entry name -> hash of what its code is made of."""
+    name = str(getattr(func, "__qualname__", func))
+    return dict(fingerprint_stage(func, stage_name=name).manifest)
+
+
+def fingerprint_stage(
+    func: Callable[..., Any],
+    *,
+    stage_name: str,
+    extra: Mapping[str, object] = types.MappingProxyType({}),
+    cache: ManifestCache | None = None,
+    root: Path | None = None,
+    include_packages: bool = False,
+    stats: SourceStats | None = None,
+) -> Fingerprint:
+    """The fingerprint of one stage; see `fingerprint_stages` to share work across stages."""
+    request = StageRequest(stage_name, func, extra)
+    found = fingerprint_stages(
+        [request], cache=cache, root=root, include_packages=include_packages, stats=stats
+    )
+    return found[stage_name]
+
+
+def fingerprint_stages(
+    requests: Sequence[StageRequest],
+    *,
+    cache: ManifestCache | None = None,
+    root: Path | None = None,
+    include_packages: bool = False,
+    stats: SourceStats | None = None,
+) -> dict[str, Fingerprint]:
+    """Fingerprints of many stages, by stage name, with one stat per source file for the batch.
+
+    A cached manifest is used while all its source files are unchanged; otherwise it is
+    computed (sharing parsed modules and nodes between stages) and cached when its files are
+    settled (not written right before the code was loaded, see `SourceStats`).
+    """
+    stats = stats if stats is not None else SourceStats()
+    assembler: _Assembler | None = None
+    results: dict[str, Fingerprint] = {}
+    for request in requests:
+        key = ""
+        if cache is not None:
+            key = cache_key(
+                request.func, request.extra, include_packages=include_packages, root=root
+            )
+            stored = _cached(cache, key, stats)
+            if stored is not None:
+                results[request.stage_name] = _fingerprint(stored, request.stage_name)
+                continue
+        assembler = assembler or _Assembler(stats, root, include_packages)
+        stored, settled = assembler.assemble(request)
+        if cache is not None and settled:
+            cache.put(key, pack(stored))
+        results[request.stage_name] = _fingerprint(stored, request.stage_name)
+    return results
+
+
+def _cached(cache: ManifestCache, key: str, stats: SourceStats) -> Stored | None:
+    data = cache.get(key)
+    if data is None:
+        return None
+    stored = unpack(data)
+    return stored if stored is not None and is_fresh(stored, stats) else None
+
+
+def _fingerprint(stored: Stored, stage_name: str) -> Fingerprint:
+    return Fingerprint(
+        manifest=dict(stored.manifest),
+        locations=dict(stored.locations),
+        sources=stored.sources,
+        packages=dict(stored.packages),
+        warnings=tuple(f"stage {stage_name!r}: {w}" for w in stored.warnings),
+    )
+
+
+class _Assembler:
+    """Computes manifests for one run, sharing parsed sources and nodes between stages."""
+
+    def __init__(self, stats: SourceStats, root: Path | None, include_packages: bool) -> None:
+        self.stats = stats
+        self.origins = Origins()
+        self.reach = Reach(Sources(stats, self.origins))
+        self.root = os.path.abspath(root) if root is not None else None
+        self.include_packages = include_packages
+
+    def assemble(self, request: StageRequest) -> tuple[Stored, bool]:
+        """The stored form of a stage's fingerprint, and whether its sources are settled."""
+        nodes = self.reach.walk(self._roots(request))
+        digests: dict[str, set[str]] = {}
+        locations: dict[str, str] = {}
+        files: set[str] = set()
+        warnings: dict[str, None] = {}
+        top_levels: set[str] = set()
+        for node in nodes:
+            digests.setdefault(node.entry, set()).add(self._digest(node))
+            if node.location is not None and node.entry not in locations:
+                locations[node.entry] = self._location(*node.location)
+            files |= node.files
+            warnings.update(dict.fromkeys(node.warnings))
+            top_levels |= node.packages
+        manifest = {e: min(d) if len(d) == 1 else digest_of(*sorted(d)) for e, d in digests.items()}
+        packages = self._packages(top_levels, files)
+        if self.include_packages:
+            manifest.update({f"package:{n}": digest_of(f"{n}=={v}") for n, v in packages.items()})
+        stored = Stored(
+            manifest=tuple(sorted(manifest.items())),
+            locations=tuple(sorted(locations.items())),
+            sources=tuple(sorted((p, *self.stats.get(p)) for p in files)),
+            packages=tuple(sorted(packages.items())),
+            warnings=tuple(warnings),
+        )
+        return stored, all(self.stats.is_settled(p) for p in files)
+
+    def _roots(self, request: StageRequest) -> list[Item]:
+        """The stage function (unwrapped), a user wrapper around it, and the extra objects."""
+        func: object = request.func
+        underlying = func
+        while isinstance(getattr(underlying, "__wrapped__", None), types.FunctionType):
+            underlying = underlying.__wrapped__  # type: ignore[attr-defined]
+        if isinstance(underlying, types.FunctionType):
+            roots = [Item("stage", underlying)]
+        else:  # not a function (discovery rejects these): fingerprint it as a value
+            name = str(getattr(func, "__qualname__", type(func).__qualname__))
+            roots = [Item("value", func, str(getattr(func, "__module__", "?")), name)]
+        wrapper = underlying is not func and isinstance(func, types.FunctionType)
+        if wrapper and self.reach.is_user_function(func):  # type: ignore[arg-type]
+            roots.append(Item("func", func))
+        roots += [Item("extra", obj, name=name) for name, obj in sorted(request.extra.items())]
+        return roots
+
+    def _digest(self, node: Node) -> str:
+        """An extra entry also changes with the code of its class and that class's methods."""
+        if not node.links:
+            return node.digest
+        linked = []
+        for item in node.links:
+            class_node = self.reach.node(item)
+            linked.append(class_node.digest)
+            linked += [self.reach.node(c).digest for c in class_node.children if c.kind == "method"]
+        return digest_of(node.digest, *linked)
+
+    def _location(self, path: str, line: int) -> str:
+        shown = os.path.relpath(path, self.root) if self.root is not None else path
+        return f"{Path(shown).as_posix()}:{line}"
+
+    def _packages(self, top_levels: set[str], files: set[str]) -> dict[str, str]:
+        """Distributions reached -> version; their top-level module files become sources."""
+        packages: dict[str, str] = {}
+        for name in sorted(top_levels):
+            found = self.origins.distribution(name)
+            if found is None:
+                continue
+            packages[found[0]] = found[1]
+            module = sys.modules.get(name)
+            path = module_file(module) if isinstance(module, types.ModuleType) else None
+            if path is not None:
+                files.add(path)
+        return packages

@@ -1,0 +1,360 @@
+"""Syntax of user source without cosmetics: normalised dumps, a definition index, name chains, imports.
+
+Pure functions over `ast`; imports nothing of ours. Line numbers are read only to locate a
+definition or report where it is, never put into a dump.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "ClassParts",
+    "FunctionParts",
+    "ImportRef",
+    "LocalImport",
+    "ModuleSyntax",
+    "class_parts",
+    "dump",
+    "first_line",
+    "function_parts",
+    "local_imports",
+    "name_chains",
+    "parse_module",
+]
+
+_SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "kind"})
+_STATEMENT_LISTS = frozenset({"body", "orelse", "finalbody"})
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+Chain = tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportRef:
+    """One imported module as written: `import a.b` -> ("a.b", (), 0); `from .x import y` -> ("x", ("y",), 1)."""
+
+    module: str
+    names: tuple[str, ...]
+    level: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalImport:
+    """A name bound by an import inside a function: `name` is module `module`, or its attribute `attr`."""
+
+    name: str
+    module: str
+    attr: str | None
+    level: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleSyntax:
+    """A parsed module: its definitions by qualified name, its top-level binding lines, its imports."""
+
+    definitions: Mapping[str, tuple[ast.AST, ...]]
+    bindings: Mapping[str, int]
+    imports: tuple[ImportRef, ...]
+    tree: ast.Module
+
+
+def parse_module(source: bytes, filename: str) -> ModuleSyntax:
+    """Parse `source`; raises SyntaxError/ValueError like `ast.parse`."""
+    tree = ast.parse(source, filename)
+    definitions: dict[str, list[ast.AST]] = {}
+    _index(tree, "", definitions)
+    return ModuleSyntax(
+        definitions={name: tuple(nodes) for name, nodes in definitions.items()},
+        bindings=_top_level_bindings(tree),
+        imports=tuple(_imports(tree)),
+        tree=tree,
+    )
+
+
+def first_line(node: ast.AST) -> int:
+    """The line where a definition starts, decorators included (as `co_firstlineno` counts it)."""
+    lines = [getattr(node, "lineno", 0)]
+    lines += [d.lineno for d in getattr(node, "decorator_list", ())]
+    return min(lines)
+
+
+# --- dumps ------------------------------------------------------------------------------------
+
+
+def dump(node: ast.AST) -> str:
+    """A canonical text of `node`: no positions, comments, docstrings, no-op statements or `pass`."""
+    out: list[str] = []
+    _dump(node, out)
+    return "".join(out)
+
+
+def _dump(value: object, out: list[str]) -> None:
+    if isinstance(value, ast.AST):
+        out.append(type(value).__name__)
+        out.append("(")
+        for field in value._fields:
+            if field in _SKIPPED_FIELDS:
+                continue
+            item = getattr(value, field, None)
+            if item is None or item == []:
+                continue
+            if field in _STATEMENT_LISTS and isinstance(item, list):
+                item = _effective_statements(item)
+            out.append(field)
+            out.append("=")
+            _dump(item, out)
+            out.append(",")
+        out.append(")")
+    elif isinstance(value, list):
+        out.append("[")
+        for item in value:
+            _dump(item, out)
+            out.append(",")
+        out.append("]")
+    else:
+        out.append(repr(value))
+
+
+def _effective_statements(statements: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements minus docstrings, bare constants and `pass`; a lone `pass` if nothing is left."""
+    kept = [s for s in statements if not _is_no_op(s)]
+    return kept or [ast.Pass()]
+
+
+def _is_no_op(statement: ast.AST) -> bool:
+    if isinstance(statement, ast.Pass):
+        return True
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+
+
+# --- definitions ------------------------------------------------------------------------------
+
+
+def _index(node: ast.AST, prefix: str, out: dict[str, list[ast.AST]]) -> None:
+    """Record every def/class/lambda under its `__qualname__`, as CPython computes it."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, _DEFINITIONS):
+            name = "<lambda>" if isinstance(child, ast.Lambda) else child.name
+            qualname = prefix + name
+            out.setdefault(qualname, []).append(child)
+            inner = qualname + ("." if isinstance(child, ast.ClassDef) else ".<locals>.")
+            _index(child, inner, out)
+        else:
+            _index(child, prefix, out)
+
+
+def _top_level_bindings(tree: ast.Module) -> dict[str, int]:
+    """Module-scope name -> line of its last binding (assignment, import, def, class, for, with)."""
+    found: dict[str, int] = {}
+    for statement in _module_scope_statements(tree.body):
+        for name in _bound_names(statement):
+            found[name] = statement.lineno
+    return found
+
+
+def _module_scope_statements(statements: list[ast.stmt]) -> Iterable[ast.stmt]:
+    for statement in statements:
+        yield statement
+        if isinstance(statement, (*_FUNCTIONS, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            nested = getattr(statement, field, None)
+            if isinstance(nested, list):
+                for item in nested:
+                    if isinstance(item, (ast.ExceptHandler, ast.match_case)):
+                        yield from _module_scope_statements(item.body)
+                    elif isinstance(item, ast.stmt):
+                        yield from _module_scope_statements([item])
+
+
+def _bound_names(statement: ast.stmt) -> Iterable[str]:
+    if isinstance(statement, (*_FUNCTIONS, ast.ClassDef)):
+        yield statement.name
+    elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+        for alias in statement.names:
+            yield alias.asname or alias.name.split(".")[0]
+    else:
+        targets: list[ast.AST] = []
+        if isinstance(statement, ast.Assign):
+            targets = list(statement.targets)
+        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+            targets = [statement.target]
+        elif isinstance(statement, (ast.With, ast.AsyncWith)):
+            targets = [i.optional_vars for i in statement.items if i.optional_vars is not None]
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    yield node.id
+
+
+def _imports(tree: ast.Module) -> Iterable[ImportRef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield ImportRef(alias.name, (), 0)
+        elif isinstance(node, ast.ImportFrom):
+            names = tuple(alias.name for alias in node.names if alias.name != "*")
+            yield ImportRef(node.module or "", names, node.level)
+
+
+def local_imports(nodes: Iterable[ast.AST]) -> tuple[LocalImport, ...]:
+    """Names bound by `import` statements anywhere inside `nodes` (a function body)."""
+    found: list[LocalImport] = []
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        found.append(LocalImport(alias.asname, alias.name, None, 0))
+                    else:
+                        top = alias.name.split(".")[0]
+                        found.append(LocalImport(top, top, None, 0))
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        name = alias.asname or alias.name
+                        found.append(LocalImport(name, node.module or "", alias.name, node.level))
+    return tuple(found)
+
+
+# --- parts of definitions ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionParts:
+    """Expressions of a def: evaluated where it is defined (`outer`, `annotations`) or when called."""
+
+    outer: tuple[ast.AST, ...]
+    annotations: tuple[ast.AST, ...]
+    body: tuple[ast.AST, ...]
+
+
+def function_parts(node: ast.AST) -> FunctionParts:
+    """Split a FunctionDef/AsyncFunctionDef/Lambda into its definition-time and call-time parts."""
+    args = getattr(node, "args", None)
+    outer: list[ast.AST] = list(getattr(node, "decorator_list", ()))
+    annotations: list[ast.AST] = []
+    if isinstance(args, ast.arguments):
+        outer += args.defaults
+        outer += [d for d in args.kw_defaults if d is not None]
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        every += [a for a in (args.vararg, args.kwarg) if a is not None]
+        annotations += [a.annotation for a in every if a.annotation is not None]
+    returns = getattr(node, "returns", None)
+    if returns is not None:
+        annotations.append(returns)
+    body = getattr(node, "body", [])
+    return FunctionParts(
+        tuple(outer), tuple(annotations), tuple(body if isinstance(body, list) else [body])
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassParts:
+    """A class without its methods (`shell`, dumped as the class entry) and its methods by name."""
+
+    shell: ast.ClassDef
+    expressions: tuple[ast.AST, ...]
+    annotations: tuple[ast.AST, ...]
+    methods: Mapping[str, tuple[ast.AST, ...]]
+
+
+def class_parts(node: ast.ClassDef) -> ClassParts:
+    methods: dict[str, list[ast.AST]] = {}
+    rest: list[ast.stmt] = []
+    annotations: list[ast.AST] = []
+    for statement in node.body:
+        if isinstance(statement, _FUNCTIONS):
+            methods.setdefault(statement.name, []).append(statement)
+            continue
+        rest.append(statement)
+        if isinstance(statement, ast.AnnAssign):
+            annotations.append(statement.annotation)
+    shell = copy.copy(node)
+    shell.body = rest
+    expressions: list[ast.AST] = [*node.bases, *node.keywords, *node.decorator_list]
+    expressions += [s.value for s in rest if isinstance(s, ast.AnnAssign) and s.value is not None]
+    expressions += [s for s in rest if not isinstance(s, ast.AnnAssign)]
+    return ClassParts(
+        shell=shell,
+        expressions=tuple(expressions),
+        annotations=tuple(annotations),
+        methods={name: tuple(nodes) for name, nodes in methods.items()},
+    )
+
+
+# --- name chains ------------------------------------------------------------------------------
+
+
+def name_chains(nodes: Iterable[ast.AST], *, annotation: bool = False) -> list[Chain]:
+    """Every `a`, `a.b.c` read in `nodes`, longest chain only; annotations also read string hints."""
+    out: list[Chain] = []
+    for node in nodes:
+        _collect(node, out, annotation)
+    return out
+
+
+def _collect(node: ast.AST, out: list[Chain], annotation: bool) -> None:
+    if isinstance(node, ast.Attribute):
+        chain = _attribute_chain(node)
+        if chain is not None:
+            out.append(chain)
+        else:
+            _collect(node.value, out, annotation)
+        return
+    if isinstance(node, ast.Name):
+        if not isinstance(node.ctx, ast.Store):
+            out.append((node.id,))
+        return
+    if annotation and isinstance(node, ast.Constant) and isinstance(node.value, str):
+        _collect_string_hint(node.value, out)
+        return
+    if annotation and isinstance(node, ast.Subscript):
+        _collect_subscript_hint(node, out)
+        return
+    for child in ast.iter_child_nodes(node):
+        _collect(child, out, annotation)
+
+
+def _attribute_chain(node: ast.Attribute) -> Chain | None:
+    names: list[str] = []
+    current: ast.AST = node
+    while isinstance(current, ast.Attribute):
+        names.append(current.attr)
+        current = current.value
+    if not isinstance(current, ast.Name):
+        return None
+    names.append(current.id)
+    return tuple(reversed(names))
+
+
+def _collect_string_hint(text: str, out: list[Chain]) -> None:
+    try:
+        expression = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return
+    _collect(expression.body, out, True)
+
+
+def _collect_subscript_hint(node: ast.Subscript, out: list[Chain]) -> None:
+    """`Annotated[T, meta]` reads hint strings only in `T`; `Literal[...]` strings are values."""
+    _collect(node.value, out, True)
+    head = (
+        node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+    )
+    items = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+    if head == "Literal":
+        for item in items:
+            _collect(item, out, False)
+    elif head == "Annotated" and items:
+        _collect(items[0], out, True)
+        for item in items[1:]:
+            _collect(item, out, False)
+    else:
+        for item in items:
+            _collect(item, out, True)

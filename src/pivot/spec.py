@@ -267,6 +267,11 @@ def _read_inputs(func: Callable[..., Any], hints: dict[str, Any], stage: str) ->
                 f"stage '{stage}': parameter '{param.name}' is *args/**kwargs; declare each "
                 "input as its own annotated parameter"
             )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise AnnotationError(
+                f"stage '{stage}': parameter '{param.name}' is positional-only, but Pivot passes "
+                "inputs by name; remove the '/' from the signature"
+            )
         hint = hints.get(param.name)
         if _is_params_class(hint) and params_arg is None:
             params_arg, params_cls = param.name, hint

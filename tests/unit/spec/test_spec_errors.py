@@ -216,6 +216,12 @@ def test_var_args(pipeline: Pipeline) -> None:
     assert "*args" in message
 
 
+def test_positional_only_parameter(pipeline: Pipeline) -> None:
+    message = _register_error(pipeline, bad.positional_only, errors.AnnotationError)
+    assert "parameter 'data' is positional-only" in message
+    assert "remove the '/'" in message
+
+
 # --- paths ------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ to a helper in `mlkit/` re-runs exactly the stages it affects.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,18 @@ OUTPUT_FILES = (
 )
 CLASS_REPORTS = ("alba.json", "lutea.json", "rubra.json")
 HISTORY = "history/evaluations.jsonl"
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def cli_env() -> dict[str, str]:
+    """Subprocess environment: our sources importable, no bytecode (files are edited between
+    runs, possibly within the same second), headless plots, no colour codes."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")]))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.setdefault("MPLBACKEND", "Agg")
+    env["NO_COLOR"] = "1"
+    return env
 
 
 def pivot(project: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
@@ -41,9 +54,11 @@ def pivot(project: Path, *args: str, expect: int = 0) -> subprocess.CompletedPro
     result = subprocess.run(
         [sys.executable, "-m", "pivot", *args],
         cwd=project,
+        env=cli_env(),
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert result.returncode == expect, (
         f"`pivot {' '.join(args)}` exited {result.returncode}, expected {expect}\n"
@@ -92,6 +107,13 @@ def snapshot(project: Path) -> dict[str, tuple[int, int]]:
         str(path.relative_to(project)): (path.stat().st_mtime_ns, path.stat().st_size)
         for path in files
     }
+
+
+def repro_and_list_ran(project: Path) -> list[str]:
+    """Run `pivot repro --json`; the stages it reports as run, in pipeline order."""
+    report = json.loads(pivot(project, "repro", "--json").stdout)
+    assert report["ok"] is True
+    return [stage for stage in STAGES if report["stages"][stage]["status"] == "ran"]
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -167,7 +189,7 @@ def test_metrics_are_sane(ran: Path) -> None:
 
 def test_second_repro_runs_nothing(ran: Path) -> None:
     outputs, locks = snapshot(ran), lock_bytes(ran)
-    pivot(ran, "repro")
+    assert repro_and_list_ran(ran) == []
     assert snapshot(ran) == outputs
     assert lock_bytes(ran) == locks
     assert len(history(ran)) == 1
@@ -180,7 +202,7 @@ def test_param_change_reruns_train_and_evaluate_only(fresh: Path) -> None:
         "params=TrainParams(epochs=200)",
         "params=TrainParams(epochs=400)",
     )
-    pivot(fresh, "repro")
+    assert repro_and_list_ran(fresh) == ["train", "evaluate"]
     after = lock_bytes(fresh)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["train", "evaluate"]
     assert lock(fresh, "train")["params"]["epochs"] == 400
@@ -190,7 +212,7 @@ def test_param_change_reruns_train_and_evaluate_only(fresh: Path) -> None:
 def test_helper_change_reruns_the_stages_that_call_it(fresh: Path) -> None:
     before = lock_bytes(fresh)
     edit(fresh / "mlkit" / "model.py", "raw.std(axis=0) + 1e-12", "raw.std(axis=0) + 1e-9")
-    pivot(fresh, "repro")
+    assert repro_and_list_ran(fresh) == ["train", "evaluate"]
     after = lock_bytes(fresh)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["train", "evaluate"]
     assert len(history(fresh)) == 2
@@ -209,6 +231,7 @@ def test_the_examples_own_unit_tests_pass(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=project,
+        env=cli_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -223,6 +246,6 @@ def test_helper_used_by_one_stage_reruns_only_that_stage(fresh: Path) -> None:
         "round(numerator / denominator, 4)",
         "round(numerator / denominator, 3)",
     )
-    pivot(fresh, "repro")
+    assert repro_and_list_ran(fresh) == ["evaluate"]
     after = lock_bytes(fresh)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["evaluate"]

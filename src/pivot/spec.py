@@ -584,6 +584,19 @@ def _resolve_params(inputs: _Inputs, params: Any, stage: str) -> StageParams | N
     )
 
 
+def _check_loader(loader: Any, stage: str) -> None:
+    """Loaders are module-level frozen dataclasses: importable, picklable, compared by value."""
+    cls = type(loader)
+    check_module_level(cls, what="loader class", stage=stage)
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen:
+        raise AnnotationError(
+            f"stage '{stage}': loader class {cls.__module__}.{cls.__qualname__} is not a frozen "
+            "dataclass. Decorate it with @dataclasses.dataclass(frozen=True): loaders are "
+            "compared by value (IncrementalOut input vs output), pickled and fingerprinted"
+        )
+
+
 def extract_spec(
     func: Callable[..., Any],
     *,
@@ -600,10 +613,10 @@ def extract_spec(
     declared, single = _read_outputs(func, hints, name)
     deps = _build_deps(inputs, dep_path_overrides or {}, name)
     outs = _build_outs(declared, out_path_overrides or {}, single, name)
+    for loader in [d.loader for d in deps] + [o.loader for o in outs]:
+        _check_loader(loader, name)
     _check_incremental(deps, outs, single, name)
     _check_own_paths(deps, outs, name)
-    for loader in [d.loader for d in deps] + [o.loader for o in outs]:
-        check_module_level(type(loader), what="loader class", stage=name)
     return StageSpec(
         name=name,
         func=func,

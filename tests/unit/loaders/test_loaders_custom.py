@@ -12,7 +12,7 @@ import types
 import pytest
 
 from pivot import loaders
-from pivot.errors import NotModuleLevelError
+from pivot.errors import AnnotationError, NotModuleLevelError
 from pivot.pipeline import Pipeline
 from tests.fixtures import defs_loaders
 
@@ -95,3 +95,26 @@ def test_a_custom_loader_must_be_a_frozen_dataclass_to_be_hashable_and_equal() -
     assert defs_loaders.Upper("!") != defs_loaders.Upper()
     with pytest.raises(dataclasses.FrozenInstanceError):
         defs_loaders.Upper().suffix = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("stage", "cls"),
+    [
+        (defs_loaders.uses_plain_loader_incrementally, "PlainLoader"),
+        (defs_loaders.uses_mutable_writer, "MutableWriter"),
+    ],
+)
+def test_loader_that_is_not_a_frozen_dataclass_is_rejected(
+    tmp_path: pathlib.Path, stage: object, cls: str
+) -> None:
+    with pytest.raises(AnnotationError) as info:
+        Pipeline("custom", root=tmp_path).register(stage)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert f"stage '{stage.__name__}'" in message  # type: ignore[attr-defined]
+    assert f"defs_loaders.{cls} is not a frozen dataclass" in message
+    assert "@dataclasses.dataclass(frozen=True)" in message
+
+
+def test_subclass_of_a_builtin_loader_is_accepted(tmp_path: pathlib.Path) -> None:
+    spec = Pipeline("custom", root=tmp_path).register(defs_loaders.uses_builtin_subclass)
+    assert spec.outs[0].loader == defs_loaders.JSONWithSuffix()

@@ -14,10 +14,12 @@ if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-command -v pivot >/dev/null || {
+found="$(command -v pivot)" || {
     echo "run_demo.sh: 'pivot' is not on PATH; run 'make demo' or 'pip install -e .[matplotlib]'" >&2
     exit 2
 }
+pivot_bin="$(cd "$(dirname "$found")" && pwd)/$(basename "$found")"  # still found after the cd below
+pivot() { "$pivot_bin" "$@"; }
 if [[ -e "$work" && ! -e "$work/$marker" ]]; then
     echo "run_demo.sh: $work exists and was not made by this script; remove it or set PIVOT_DEMO_DIR" >&2
     exit 2

@@ -249,3 +249,25 @@ def test_helper_used_by_one_stage_reruns_only_that_stage(fresh: Path) -> None:
     assert repro_and_list_ran(fresh) == ["evaluate"]
     after = lock_bytes(fresh)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["evaluate"]
+
+
+def test_demo_script_runs_and_leaves_the_example_clean(tmp_path: Path) -> None:
+    """`make demo` runs examples/run_demo.sh with the venv's bin first on PATH."""
+    before = sorted(str(path.relative_to(EXAMPLE)) for path in EXAMPLE.rglob("*"))
+    env = cli_env()
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PIVOT_DEMO_DIR"] = str(tmp_path / "demo")
+    result = subprocess.run(
+        ["bash", str(EXAMPLE.parent / "run_demo.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Everything is up to date" in result.stdout
+    assert f"are in: {tmp_path / 'demo'}" in result.stdout
+    assert len(history(tmp_path / "demo")) == 2
+    after = sorted(str(path.relative_to(EXAMPLE)) for path in EXAMPLE.rglob("*"))
+    assert after == before, "the demo wrote into examples/ml"

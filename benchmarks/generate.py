@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -44,6 +45,7 @@ __all__ = [
     "generate_pivot",
     "helper_path",
     "leaf_input_to_edit",
+    "run_dvc_stages_directly",
 ]
 
 GROUP = 10
@@ -276,6 +278,22 @@ def _dvc_stage(stage: StageShape) -> str:
 
 def _dvc_yaml(shape: Sequence[StageShape]) -> str:
     return "stages:\n" + "\n".join(_dvc_stage(stage) for stage in shape) + "\n"
+
+
+_RUN_ALL = """import json, sys
+sys.path.insert(0, ".")
+import bench_stage
+for args in json.loads(sys.argv[1]):
+    bench_stage.main(*args)
+"""
+
+
+def run_dvc_stages_directly(root: Path, n: int, python: str = "python") -> None:
+    """Do every stage's work in one process, in order, without DVC (then `dvc commit` them)."""
+    calls = [
+        [stage.name, str(stage.helper), stage.output, *stage.inputs] for stage in build_shape(n)
+    ]
+    _run([python, "-c", _RUN_ALL, json.dumps(calls)], root)
 
 
 def generate_dvc(

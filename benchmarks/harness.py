@@ -199,14 +199,32 @@ def _prepare(op: str, project: Path, n: int, serial: int) -> None:
         generate.edit_helper(project, serial)
 
 
+def _commit_instead_of_full(tool: Tool, project: Path, n: int) -> Sample:
+    """Bring a DVC project to its reproduced state without `dvc repro` (untimed)."""
+    try:
+        generate.run_dvc_stages_directly(project, n, sys.executable)
+    except RuntimeError as error:
+        return Sample(0.0, str(error)[-_STDERR_TAIL:])
+    sample = time_process([*tool.argv, "commit", "-f", "-q"], project, tool.environment())
+    print(f"  {tool.name} N={n} full: replaced by direct run + commit", file=sys.stderr)
+    return sample
+
+
 def _run_sequence(
-    tool: Tool, project: Path, n: int, ops: Sequence[str], collector: Collector, jobs: int | None
+    tool: Tool, project: Path, n: int, config: argparse.Namespace, collector: Collector
 ) -> None:
     """Time the operations on one fresh project; `full` always runs, timed only if asked."""
     env = tool.environment()
+    ops, jobs = config.ops, config.jobs
     for serial, op in enumerate(report.OPERATIONS, start=1):
         if op != "full" and op not in ops:
             continue
+        if op == "full" and tool.name == "dvc" and n in config.dvc_commit_sizes:
+            sample = _commit_instead_of_full(tool, project, n)
+            if sample.failure is None:
+                continue
+            collector.add(("pipeline", tool.name, "commit", n), sample)
+            return
         _prepare(op, project, n, serial)
         before = _output_stamps(project)
         sample = time_process(_operation_argv(tool, op, jobs), project, env)
@@ -273,7 +291,7 @@ def run_pipelines(
                     continue
                 project = workdir / f"run-{tool.name}-{n}-{repeat}"
                 shutil.copytree(template, project, symlinks=True)
-                _run_sequence(tool, project, n, config.ops, collector, config.jobs)
+                _run_sequence(tool, project, n, config, collector)
                 if not config.keep:
                     shutil.rmtree(project, ignore_errors=True)
 
@@ -317,6 +335,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dvc-repeats", type=_size_repeats, default={}, help="per size, e.g. 1000:1"
     )
+    parser.add_argument(
+        "--dvc-commit-sizes", type=_int_list, default=[],
+        help="sizes where DVC's full repro is replaced (untimed) by running the stages' work "
+        "directly and `dvc commit -f`, e.g. 1000: its full repro is quadratic and takes an hour",
+    )  # fmt: skip
     parser.add_argument("--hashing", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--hash-bytes", type=int, default=1 << 30, help="large file size")
     parser.add_argument("--hash-files", type=int, default=10_000, help="number of small files")
@@ -399,11 +422,26 @@ def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
         measurements += _hashing(config, workdir)
     machine["load_average_at_end"] = _load_average()
     out = config.out or BENCH_DIR / "results" / f"{timestamp}.json"
-    report.write_json(out, measurements, machine, _config_json(config, tools))
-    print(report.render_markdown(measurements, machine))
+    notes = _notes(config, dvc)
+    report.write_json(out, measurements, machine, _config_json(config, tools), notes)
+    print(report.render_markdown(measurements, machine, notes))
     print(f"JSON written to {out}", file=sys.stderr)
     wrong = [m for m in measurements if any(r != m.stages_expected for r in m.stages_run)]
     return 1 if collector.failed or wrong else 0
+
+
+def _notes(config: argparse.Namespace, dvc: Tool | None) -> list[str]:
+    notes = []
+    if dvc is not None:
+        for n in sorted(set(config.dvc_commit_sizes) & set(config.sizes) & set(config.dvc_sizes)):
+            notes.append(
+                f"DVC N={n}: first full `repro` not run (DVC repro is quadratic in N; N=1000 takes about "
+                "an hour here); the "
+                "reproduced state was made by running the stages' work directly + `dvc commit -f`."
+            )
+    if not config.dont_write_bytecode:
+        notes.append("PYTHONDONTWRITEBYTECODE unset for the timed processes (.pyc files written).")
+    return notes
 
 
 def _hashing(config: argparse.Namespace, workdir: Path) -> list[Measurement]:

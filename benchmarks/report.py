@@ -243,7 +243,9 @@ def _wrong_work_lines(measurements: Sequence[Measurement]) -> list[str]:
     return lines
 
 
-def render_markdown(measurements: Sequence[Measurement], machine: Mapping[str, Any]) -> str:
+def render_markdown(
+    measurements: Sequence[Measurement], machine: Mapping[str, Any], notes: Sequence[str] = ()
+) -> str:
     """The run as markdown: a heading line about the machine, then one table per section."""
     parts = [
         f"Benchmark of {machine.get('timestamp', '?')} on {machine.get('cpus', '?')} CPUs "
@@ -261,6 +263,8 @@ def render_markdown(measurements: Sequence[Measurement], machine: Mapping[str, A
         section = [m for m in measurements if m.section == key]
         if section:
             parts += ["", f"### {title}", "", *table(section)]
+    if notes:
+        parts += ["", "### Notes", "", *(f"- {note}" for note in notes)]
     failures = _failure_lines(measurements)
     if failures:
         parts += ["", "### Failures", "", *failures]
@@ -271,7 +275,11 @@ def render_markdown(measurements: Sequence[Measurement], machine: Mapping[str, A
 
 
 def write_json(
-    path: Path, measurements: Sequence[Measurement], machine: Mapping[str, Any], config: Any
+    path: Path,
+    measurements: Sequence[Measurement],
+    machine: Mapping[str, Any],
+    config: Any,
+    notes: Sequence[str] = (),
 ) -> None:
     """Write the whole run to `path` atomically (temp file in the same directory, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +287,7 @@ def write_json(
         "schema": 1,
         "machine": dict(machine),
         "config": config,
+        "notes": list(notes),
         "measurements": [m.as_json() for m in measurements],
     }
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -81,12 +81,12 @@ def train(
         epochs=params.epochs,
         l2=params.l2,
     )
-    predicted = fitted.model.predict(train_set)
+    truth, predicted = train_set["species"].tolist(), fitted.model.predict(train_set)
     return {
         "model": fitted.model.to_dict(),
         "metrics": {
             "final_loss": round(fitted.losses[-1], 4),
-            "train_accuracy": round(evaluation.accuracy(train_set["species"], predicted), 4),
+            "train_accuracy": round(evaluation.accuracy(truth, predicted), 4),
             "rows": len(train_set),
         },
         "loss_curve": figures.loss_curve(fitted.losses),

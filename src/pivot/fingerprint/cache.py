@@ -51,8 +51,14 @@ def cache_key(
     include_packages: bool,
     root: Path | None,
 ) -> str:
-    """Stage function identity + options + a digest of the cheap values of the `extra` objects."""
-    identity = f"{getattr(func, '__module__', '?')}:{getattr(func, '__qualname__', '?')}"
+    """Stage function identity + options + a digest of the cheap values of the `extra` objects.
+
+    The identity includes the function's file: the same module name loaded from another file
+    (a moved package, another checkout) must not find the other file's manifest.
+    """
+    code = getattr(func, "__code__", None)
+    where = code.co_filename if isinstance(code, types.CodeType) else ""
+    identity = f"{getattr(func, '__module__', '?')}:{getattr(func, '__qualname__', '?')}@{where}"
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     parts = [
         f"fingerprint/{FORMAT}/{version}",

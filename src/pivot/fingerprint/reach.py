@@ -138,15 +138,19 @@ class Reach:
     # --- values ---------------------------------------------------------------------------
 
     def encode(self, value: object, found: Collector, label: str) -> str:
-        """The canonical text of `value`; an unhashable one becomes a warning naming `label`."""
-        try:
-            return encode_value(value, lambda obj: self.describe(obj, found))
-        except Unhashable as error:
-            kind = type(value)
+        """The canonical text of `value`; each part without a stable value becomes a warning."""
+
+        def report(error: Unhashable) -> None:
             found.warnings.append(
                 f"{label}{error.where} cannot be fingerprinted: {error.reason}; changes to it "
                 "will not re-run the stage (make it plain data, or pass it as a param or a Dep)"
             )
+
+        try:
+            return encode_value(value, lambda obj: self.describe(obj, found), report)
+        except Unhashable as error:
+            report(error)
+            kind = type(value)
             return f"unhashable:{kind.__module__}.{kind.__qualname__}"
 
     # --- names ----------------------------------------------------------------------------

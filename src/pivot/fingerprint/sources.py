@@ -23,17 +23,26 @@ _RACY_WHOLE_SECOND_NS = 2_000_000_000
 
 
 class SourceStats:
-    """`os.stat` (mtime_ns, size) of source files, memoised for one run: make one per run.
+    """The memo of one run: `os.stat` (mtime_ns, size) per source file, taken once.
 
-    `loaded_ns` is a `time.time_ns()` taken before the user's code was imported (default: this
-    process's start time); files modified after it are reported as not settled.
+    Make one per run (one plan) and pass it to every fingerprint call of that run; on a cache
+    miss it also keeps the run's parsed sources and reached nodes (`shared`). `loaded_ns` is a
+    `time.time_ns()` taken before the user's code was imported (default: this process's start
+    time); a file modified after it is not settled, so a manifest read from it is not cached.
     """
 
-    __slots__ = ("_stats", "loaded_ns")
+    __slots__ = ("_loaded_ns", "_stats", "shared")
 
     def __init__(self, *, loaded_ns: int | None = None) -> None:
         self._stats: dict[str, tuple[int, int]] = {}
-        self.loaded_ns = process_start_ns() if loaded_ns is None else loaded_ns
+        self._loaded_ns = loaded_ns
+        self.shared: dict[str, object] = {}
+
+    @property
+    def loaded_ns(self) -> int:
+        if self._loaded_ns is None:
+            self._loaded_ns = process_start_ns()
+        return self._loaded_ns
 
     def get(self, path: str) -> tuple[int, int]:
         found = self._stats.get(path)

@@ -125,13 +125,21 @@ def _fingerprint(stored: Stored, stage_name: str) -> Fingerprint:
     )
 
 
+def _reach(stats: SourceStats) -> Reach:
+    """The run's walker, kept in `stats` so that every call of a run shares parsed sources."""
+    reach = stats.shared.get("reach")
+    if not isinstance(reach, Reach):
+        reach = stats.shared["reach"] = Reach(Sources(stats, Origins()))
+    return reach
+
+
 class _Assembler:
     """Computes manifests for one run, sharing parsed sources and nodes between stages."""
 
     def __init__(self, stats: SourceStats, root: Path | None, include_packages: bool) -> None:
         self.stats = stats
-        self.origins = Origins()
-        self.reach = Reach(Sources(stats, self.origins))
+        self.reach = _reach(stats)
+        self.origins = self.reach.origins
         self.root = os.path.abspath(root) if root is not None else None
         self.include_packages = include_packages
 

@@ -37,9 +37,16 @@ def short_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def encode_value(value: object, describe: Describe) -> str:
-    """The canonical text of `value`; raises Unhashable with the path of the offending part."""
-    return _Encoder(describe).encode(value, 0, "")
+def encode_value(
+    value: object, describe: Describe, report: Callable[[Unhashable], None] | None = None
+) -> str:
+    """The canonical text of `value`.
+
+    A part with no stable value (a lock inside an object...) raises Unhashable naming its path;
+    with `report`, it is reported instead and stands in as its type name, so the rest of the
+    value still counts. A value too large or too deep always raises.
+    """
+    return _Encoder(describe, report).encode(value, 0, "")
 
 
 def _text(value: str) -> str:
@@ -70,8 +77,9 @@ _ATOMS: dict[type, Callable[[object], str]] = {
 
 
 class _Encoder:
-    def __init__(self, describe: Describe) -> None:
+    def __init__(self, describe: Describe, report: Callable[[Unhashable], None] | None) -> None:
         self.describe = describe
+        self.report = report
         self.count = 0
         self.active: dict[int, int] = {}
         self.keep: list[object] = []  # temporaries stay alive so their ids are not reused
@@ -157,7 +165,10 @@ class _Encoder:
         except Exception as error:  # any failure means "no stable value"
             kind = type(value)
             reason = f"a {kind.__module__}.{kind.__qualname__} has no stable value ({error})"
-            raise Unhashable(reason, where) from None
+            if self.report is None:
+                raise Unhashable(reason, where) from None
+            self.report(Unhashable(reason, where))
+            return f"unhashable:{kind.__module__}.{kind.__qualname__}"
         if isinstance(reduced, str):
             return f"global({self.encode(type(value), depth, where)},{reduced!r})"
         parts = list(reduced) + [None] * (6 - len(reduced))

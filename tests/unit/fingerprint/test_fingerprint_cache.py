@@ -1,0 +1,191 @@
+"""Cached manifests: used while every source file is unchanged, recomputed as soon as one changes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+
+import pytest
+
+from pivot.fingerprint import SourceStats, StageRequest, fingerprint_stage, fingerprint_stages
+
+PROJECT = {
+    "pipeline.py": """
+        import config
+        from helpers import scale
+
+
+        def stage(x):
+            return scale(x) + config.OFFSET
+
+
+        def other(x):
+            return x
+    """,
+    "helpers.py": """
+        from config import FACTOR
+
+
+        def scale(x):
+            return x * FACTOR
+    """,
+    "config/__init__.py": """
+        from config.base import BASE
+
+        OFFSET = 1
+        FACTOR = BASE * 2
+    """,
+    "config/base.py": """
+        BASE = 10
+    """,
+}
+
+
+class DictCache:
+    """A ManifestCache in memory that counts what it is asked."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.gets = 0
+        self.puts = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return self.data.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.puts += 1
+        self.data[key] = value
+
+
+def settled() -> SourceStats:
+    """Stats of a run whose code was loaded well after the files were written."""
+    return SourceStats(loaded_ns=time.time_ns() + 60 * 10**9)
+
+
+@pytest.fixture(autouse=True)
+def no_bytecode(monkeypatch):
+    """Files are rewritten in place within a second: never let Python reuse a stale .pyc."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+
+@pytest.fixture
+def project(projects):
+    directory = projects.new_directory()
+    projects.write(directory, PROJECT)
+    return directory
+
+
+def rewrite(directory, relative, old, new):
+    """Edit a file in place, with a later mtime (as an editor would)."""
+    path = directory / relative
+    before = path.stat().st_mtime_ns
+    path.write_text(path.read_text().replace(old, new))
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def test_a_cached_manifest_is_used_while_sources_are_unchanged(projects, project):
+    cache = DictCache()
+    first = projects.fingerprint_in(project, cache=cache, stats=settled())
+    second = projects.fingerprint_in(project, cache=cache, stats=settled())
+
+    assert cache.puts == 1
+    assert second == first
+    assert {os.path.basename(p) for p, _, _ in first.sources} == {
+        "pipeline.py",
+        "helpers.py",
+        "__init__.py",
+        "base.py",
+    }
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new", "entry"),
+    [
+        ("pipeline.py", "+ config.OFFSET", "- config.OFFSET", "stage:pipeline.stage"),
+        ("helpers.py", "x * FACTOR", "x * FACTOR * 2", "func:helpers.scale"),
+        ("config/__init__.py", "OFFSET = 1", "OFFSET = 2", "const:config.OFFSET"),
+        ("config/base.py", "BASE = 10", "BASE = 11", "const:helpers.FACTOR"),
+    ],
+    ids=[
+        "stage file",
+        "helper file",
+        "package init with data only",
+        "module a constant is computed from",
+    ],
+)
+def test_any_source_file_changing_invalidates_the_cached_manifest(
+    projects, project, relative, old, new, entry
+):
+    cache = DictCache()
+    before = projects.fingerprint_in(project, cache=cache, stats=settled())
+    rewrite(project, relative, old, new)
+
+    after = projects.fingerprint_in(project, cache=cache, stats=settled())
+
+    assert projects.changed(before, after) == {entry}
+    assert cache.puts == 2
+
+
+def test_a_manifest_from_files_written_just_before_loading_is_not_cached(projects, project):
+    cache = DictCache()
+    racy = SourceStats(loaded_ns=time.time_ns())
+
+    projects.fingerprint_in(project, cache=cache, stats=racy)
+
+    assert cache.puts == 0
+
+
+def test_a_different_extra_value_is_another_cache_entry(projects, project):
+    cache = DictCache()
+    text = textwrap.dedent(PROJECT["pipeline.py"]) + "\nSMALL = (1,)\nLARGE = (2,)\n"
+    projects.write(project, {"pipeline.py": text})
+
+    small = projects.fingerprint_in(
+        project, cache=cache, stats=settled(), extra={"e": "pipeline:SMALL"}
+    )
+    large = projects.fingerprint_in(
+        project, cache=cache, stats=settled(), extra={"e": "pipeline:LARGE"}
+    )
+
+    assert small.manifest["e"] != large.manifest["e"]
+    assert cache.puts == 2
+
+
+def test_a_damaged_cache_value_is_recomputed(projects, project):
+    cache = DictCache()
+    first = projects.fingerprint_in(project, cache=cache, stats=settled())
+    cache.data = {key: b"garbage" for key in cache.data}
+
+    assert projects.fingerprint_in(project, cache=cache, stats=settled()) == first
+
+
+def test_a_batch_gives_what_single_calls_give_and_shares_stats(projects, project):
+    sys.path.insert(0, str(project))
+    try:
+        import pipeline  # type: ignore[import-not-found]
+
+        stats = settled()
+        requests = [StageRequest("a", pipeline.stage), StageRequest("b", pipeline.other)]
+        batch = fingerprint_stages(requests, stats=stats)
+        single = fingerprint_stage(pipeline.stage, stage_name="a")
+    finally:
+        sys.path.remove(str(project))
+        for name in ("pipeline", "helpers", "config", "config.base"):
+            sys.modules.pop(name, None)
+
+    assert batch["a"] == single
+    assert set(batch["b"].manifest) == {"stage:pipeline.other"}
+
+
+def test_a_copy_at_another_path_never_gets_the_original_manifest(projects, project):
+    cache = DictCache()
+    original = projects.fingerprint_in(project, cache=cache, stats=settled())
+    copy = projects.new_directory()
+    projects.write(copy, projects.edit(PROJECT, "helpers.py", "x * FACTOR", "x * FACTOR + 1"))
+
+    copied = projects.fingerprint_in(copy, cache=cache, stats=settled())
+
+    assert projects.changed(original, copied) == {"func:helpers.scale"}

@@ -141,6 +141,10 @@ class E2EProject:
     def pivot(self, *args: str, expect: int | None = 0, cwd: Path | None = None) -> Cli:
         return run_pivot(cwd or self.root, *args, expect=expect)
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start `pivot *args` here in its own process group, without waiting."""
+        return start_pivot(self.root, *args)
+
     def repro_json(self, *args: str, expect: int | None = 0) -> dict[str, str]:
         """`pivot repro --json -j 1 *args` -> {stage: status}."""
         result = self.pivot("repro", "--json", "-j", "1", *args, expect=expect)

@@ -6,9 +6,13 @@ Imports of Pivot: `pivot.pipeline`, `pivot.project`, `pivot.errors`.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import os
 import sys
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pivot.errors import DiscoveryError, PivotError
 from pivot.pipeline import Pipeline
@@ -19,9 +23,43 @@ __all__ = ["PIPELINE_MODULE", "add_to_sys_path", "load_pipeline"]
 PIPELINE_MODULE = "pipeline"
 
 
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Always compiles the user's modules from source, never from `__pycache__`.
+
+    A .pyc is trusted when the source's mtime (whole seconds) and size match; an edit within
+    the same second that keeps the size would run stale bytecode while the fingerprint (read
+    from source) says the new code ran. Making `path_stats` fail skips the .pyc read and write.
+    """
+
+    def path_stats(self, path: str) -> Mapping[str, Any]:
+        raise OSError("Pivot compiles project modules from source")
+
+
+def _fresh_hook(root: str) -> Callable[[str], Any]:
+    details = (_FreshSourceLoader, importlib.machinery.SOURCE_SUFFIXES)
+    make_finder = importlib.machinery.FileFinder.path_hook(details)
+
+    def hook(path: str) -> Any:
+        if path != root and not path.startswith(root + os.sep):
+            raise ImportError("not a project directory")
+        if os.sep + "site-packages" in path or os.sep + ".venv" in path:
+            raise ImportError("installed packages keep their bytecode")
+        return make_finder(path)
+
+    hook.pivot_root = root  # type: ignore[attr-defined]
+    return hook
+
+
 def add_to_sys_path(root: Path) -> None:
-    """Put the project root first on sys.path so pipeline.py and the user's modules import."""
+    """Put the project root first on sys.path so pipeline.py and the user's modules import,
+    always from their current source (see `_FreshSourceLoader`)."""
     text = str(root)
+    if not any(getattr(hook, "pivot_root", None) == text for hook in sys.path_hooks):
+        sys.path_hooks.insert(0, _fresh_hook(text))
+        for cached in [
+            p for p in sys.path_importer_cache if p == text or p.startswith(text + os.sep)
+        ]:
+            del sys.path_importer_cache[cached]
     if not sys.path or sys.path[0] != text:
         if text in sys.path:
             sys.path.remove(text)

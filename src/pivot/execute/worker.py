@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pivot import discovery
 from pivot.errors import LoaderError, PivotError
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec, expand_return_value
 from pivot.store import fs, hashing
@@ -81,8 +82,7 @@ def enter_project(root: str, epoch: str, *, forget_old_code: bool = True) -> Non
         if old_root in sys.path:
             sys.path.remove(old_root)
         _loaded.update(root=root, epoch=epoch)
-    if not sys.path or sys.path[0] != root:
-        sys.path.insert(0, root)
+    discovery.add_to_sys_path(Path(root))
     os.chdir(root)
 
 

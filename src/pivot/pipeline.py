@@ -45,27 +45,53 @@ def _conflict(path: str, taken: str, new: str, other: str) -> OutputConflictErro
             f"output {path!r} of stage '{new}' is already specified in stage '{other}'. Each file "
             "has one producer: use out_path_overrides to give one of them another path"
         )
-    inner, outer = (path, taken) if path.startswith(taken) else (taken, path)
+    inner, outer = (path, taken) if path.startswith(taken.rstrip("/")) else (taken, path)
+    if outer.endswith("/"):
+        return OutputConflictError(
+            f"output {inner!r} lies inside directory output {outer!r} (stages '{new}' and "
+            f"'{other}'). Move it outside that directory"
+        )
     return OutputConflictError(
-        f"output {inner!r} lies inside directory output {outer!r} (stages '{new}' and "
-        f"'{other}'). Move it outside that directory"
+        f"output {outer!r} is a file, but output {inner!r} would need it to be a directory "
+        f"(stages '{new}' and '{other}'). Rename one of them (out_path_overrides)"
     )
 
 
-def _check_outputs(new: StageSpec, owners: Mapping[str, str]) -> None:
-    """Two stages may not share an output, nor write inside another's output directory.
+class _OutputIndex:
+    """Every registered output path -> its stage, and every parent directory of one -> a path
+    under it, so each check is a few dict lookups (registering N stages stays linear)."""
 
-    `owners` maps every output path already registered to its stage (one lookup per parent
-    directory, so registering N stages stays linear).
-    """
-    for path in new.out_paths:
-        for taken in [path, *_parents(path)]:
-            if taken in owners and (taken == path or taken.endswith("/")):
-                raise _conflict(path, taken, new.name, owners[taken])
-        if path.endswith("/"):
-            inside = next((p for p in owners if p.startswith(path)), None)
-            if inside is not None:
-                raise _conflict(path, inside, new.name, owners[inside])
+    def __init__(self) -> None:
+        self.owners: dict[str, str] = {}
+        self.under: dict[str, str] = {}  # "dir/" -> an output path inside it
+
+    def copy(self) -> _OutputIndex:
+        other = _OutputIndex()
+        other.owners, other.under = dict(self.owners), dict(self.under)
+        return other
+
+    def check(self, stage: str, path: str) -> None:
+        """Raise if `path` clashes with an output already indexed (any stage, this one too)."""
+        if path in self.owners:
+            raise _conflict(path, path, stage, self.owners[path])
+        for parent in _parents(path):
+            for taken in (parent, parent.rstrip("/")):  # a directory output, or a file there
+                if taken in self.owners:
+                    raise _conflict(path, taken, stage, self.owners[taken])
+        as_directory = path if path.endswith("/") else path + "/"
+        inside = self.under.get(as_directory)
+        if inside is not None:
+            raise _conflict(path, inside, stage, self.owners[inside])
+
+    def add(self, stage: str, path: str) -> None:
+        self.owners[path] = stage
+        for parent in _parents(path):
+            self.under.setdefault(parent, path)
+
+    def check_and_add(self, spec: StageSpec) -> None:
+        for path in spec.out_paths:
+            self.check(spec.name, path)
+            self.add(spec.name, path)
 
 
 class Pipeline:
@@ -75,7 +101,7 @@ class Pipeline:
         self.name = name
         self.root = Path(root).resolve() if root is not None else _caller_root(2)
         self._stages: dict[str, StageSpec] = {}
-        self._owners: dict[str, str] = {}  # output path -> stage name
+        self._outputs = _OutputIndex()
 
     @property
     def state_dir(self) -> Path:
@@ -125,13 +151,9 @@ class Pipeline:
             out_path_overrides=out_path_overrides,
             state_dir=self.state_dir,
         )
-        _check_outputs(spec, self._owners)
-        self._add(spec)
+        self._outputs.check_and_add(spec)
+        self._stages[stage_name] = spec
         return spec
-
-    def _add(self, spec: StageSpec) -> None:
-        self._stages[spec.name] = spec
-        self._owners.update(dict.fromkeys(spec.out_paths, spec.name))
 
     def include(self, other: Pipeline) -> None:
         """Copy `other`'s stages in as they are now (point-in-time, deep copy, same state dir)."""
@@ -148,9 +170,8 @@ class Pipeline:
                 f"stage '{clash}' already exists in pipeline '{self.name}' (including pipeline "
                 f"'{other.name}'). Rename it with register(..., name=...) in one of them"
             )
-        owners = dict(self._owners)
+        outputs = self._outputs.copy()
         for spec in incoming.values():
-            _check_outputs(spec, owners)
-            owners.update(dict.fromkeys(spec.out_paths, spec.name))
-        for spec in incoming.values():
-            self._add(spec)
+            outputs.check_and_add(spec)
+        self._outputs = outputs
+        self._stages.update(incoming)

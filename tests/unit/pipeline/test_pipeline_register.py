@@ -176,3 +176,24 @@ def test_registration_writes_nothing(tmp_path: pathlib.Path) -> None:
     pipeline = Pipeline("quiet", root=tmp_path)
     pipeline.register(defs_stages.all_kinds)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("order", ["file first", "inner first"])
+def test_a_file_output_where_another_stage_needs_a_directory(
+    pipeline: Pipeline, order: str
+) -> None:
+    stages = [defs_stages.produce_file_named_shared, defs_stages.produce_shared]
+    if order == "inner first":
+        stages.reverse()
+    message = _conflict(pipeline, *stages)
+    assert (
+        "output 'shared' is a file, but output 'shared/out.txt' would need it to be a directory"
+        in message
+    )
+    assert "'produce_file_named_shared'" in message and "'produce_shared'" in message
+
+
+def test_a_stage_writing_inside_its_own_directory_output(pipeline: Pipeline) -> None:
+    with pytest.raises(errors.OutputConflictError) as info:
+        pipeline.register(defs_stages.produce_inside_own_directory)
+    assert "'own/extra.txt' lies inside directory output 'own/'" in str(info.value)

@@ -88,12 +88,14 @@ def commit_outputs(
 
 
 def restore_outputs(ctx: Context, entry: LockEntry) -> None:
-    """Put a stage's recorded outputs back in the workspace from the cache."""
+    """Put a stage's recorded cached outputs back in the workspace (uncached ones are not there)."""
     root = ctx.project.root
     for out in entry.outs:
+        if not out.cache:
+            continue
         if out.is_directory:
             ctx.cache.restore_directory(out.hash, root / out.path)
-        elif out.cache:
+        else:
             ctx.cache.restore_file(out.hash, root / out.path)
     _record_outputs_state(ctx, tuple(out for out in entry.outs if out.cache))
 

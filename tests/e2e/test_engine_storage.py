@@ -321,3 +321,38 @@ def test_path_only_output_must_exist_after_the_call(project: E2EProject) -> None
     assert "report.txt" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
     assert not project.lock_path("write_report").exists()
+
+
+UNCACHED_DIRECTORY = """
+class Both(TypedDict):
+    listing: Annotated[dict[str, str], DirectoryOut("listing/", loaders.Text(), cache=False)]
+    summary: Annotated[str, Out("summary.txt", loaders.Text())]
+
+
+def both(raw: Annotated[str, Dep("raw.txt", loaders.Text())]) -> Both:
+    _ran("both")
+    return {"listing": {"a.txt": raw, "b.txt": raw * 2}, "summary": raw.upper()}
+
+
+pipeline = Pipeline("uncached_directory")
+pipeline.register(both)
+"""
+
+
+def test_uncached_directory_output_next_to_a_cached_one(project: E2EProject) -> None:
+    project.gen({"raw.txt": "q"})
+    project.pipeline(UNCACHED_DIRECTORY)
+    project.repro_json()
+    listing = project.out_hash("both", "listing/")
+    assert not project.blob(listing).exists()  # not even the manifest is cached
+
+    (project.root / "summary.txt").unlink()
+    assert project.repro_json() == {"both": "restored"}
+    (project.root / "summary.txt").unlink()
+    project.pivot("checkout")
+
+    assert project.read("summary.txt") == "Q"
+    assert project.read("listing/b.txt") == "qq"
+    assert project.runs() == ["both"]
+    shutil.rmtree(project.root / "listing")
+    assert project.repro_json() == {"both": "ran"}  # uncached and gone: only a run brings it back

@@ -29,7 +29,7 @@ __all__ = [
     "Reason",
     "Step",
     "current_params",
-    "fingerprint_of",
+    "fingerprints_of",
     "hash_path",
     "lock_file_for",
     "make_plan",
@@ -134,20 +134,11 @@ def _fingerprint_extra(spec: StageSpec) -> dict[str, object]:
     return extra
 
 
-def fingerprint_of(ctx: Context, spec: StageSpec) -> fingerprint.Fingerprint:
-    if not hasattr(
-        fingerprint, "fingerprint_stage"
-    ):  # TEMPORARY until the fingerprint package lands
-        import hashlib
-        import inspect
-        from types import SimpleNamespace
-
-        code = {"stage": hashlib.sha256(inspect.getsource(spec.func).encode()).hexdigest()}
-        return SimpleNamespace(manifest=code, locations={}, warnings=(), packages={})  # type: ignore[return-value]
-    return fingerprint.fingerprint_stage(
-        spec.func,
-        stage_name=spec.name,
-        extra=_fingerprint_extra(spec),
+def fingerprints_of(ctx: Context, specs: Sequence[StageSpec]) -> dict[str, fingerprint.Fingerprint]:
+    """Code fingerprints of many stages in one batch (one stat per source file, shared parses)."""
+    requests = [fingerprint.StageRequest(s.name, s.func, _fingerprint_extra(s)) for s in specs]
+    return fingerprint.fingerprint_stages(
+        requests,
         cache=_StateCache(ctx.state),
         root=ctx.project.root,
         include_packages=ctx.project.config.fingerprint_packages,
@@ -210,8 +201,11 @@ def _paths_reason(kind: str, label: str, paths: Sequence[str]) -> Reason | None:
 class _Planner:
     """Walks the selected stages in order, remembering the decisions already made upstream."""
 
-    def __init__(self, ctx: Context, force: frozenset[str]) -> None:
+    def __init__(
+        self, ctx: Context, force: frozenset[str], prints: Mapping[str, fingerprint.Fingerprint]
+    ) -> None:
         self.ctx = ctx
+        self.prints = prints
         self.force = force
         self.steps: dict[str, Step] = {}
         self.warnings: list[str] = []
@@ -286,7 +280,7 @@ class _Planner:
         return problems, restorable
 
     def decide(self, spec: StageSpec) -> Step:
-        print_ = fingerprint_of(self.ctx, spec)
+        print_ = self.prints[spec.name]
         self.warnings.extend(print_.warnings)
         params = current_params(spec)
         entry = self.previous(spec)
@@ -357,7 +351,8 @@ def _in_cache(cache: Cache, out: OutEntry) -> bool:
 
 def make_plan(ctx: Context, selected: Sequence[str], *, force: Sequence[str] = ()) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order)."""
-    planner = _Planner(ctx, frozenset(force))
+    prints = fingerprints_of(ctx, [ctx.graph.stages[name] for name in selected])
+    planner = _Planner(ctx, frozenset(force), prints)
     for name in selected:
         planner.steps[name] = planner.decide(ctx.graph.stages[name])
     return Plan(tuple(planner.steps.values()), tuple(dict.fromkeys(planner.warnings)))

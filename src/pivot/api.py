@@ -154,7 +154,7 @@ def _targets_to_stages(ctx: Context, targets: Sequence[str]) -> tuple[str, ...]:
         if target in ctx.graph.stages:
             names.append(target)
             continue
-        producers = graph.stages_producing(ctx.graph.stages, target.rstrip("/"))
+        producers = ctx.graph.producers(target.rstrip("/"))
         if not producers:
             ctx.graph.check_known([target])
         names.extend(sorted(producers))
@@ -211,10 +211,10 @@ def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:
 def _current_deps(ctx: Context, name: str) -> tuple[DepEntry, ...]:
     entries = []
     for path in ctx.graph.stages[name].dep_paths:
-        found = plan.hash_path(ctx.hasher, ctx.project.root, path)
+        found = plan.dep_hash(ctx, path)
         if found is None:
             raise PivotError(f"cannot commit stage '{name}': dependency '{path}' does not exist")
-        entries.append(DepEntry(path=path, hash=found[0]))
+        entries.append(DepEntry(path=path, hash=found))
     return tuple(entries)
 
 

@@ -16,7 +16,16 @@ from pathlib import Path
 from pivot.errors import CycleError, MissingDependencyError, UnknownStageError
 from pivot.spec import StageSpec
 
-__all__ = ["Graph", "build_graph", "producers_of", "stages_producing"]
+__all__ = ["Graph", "OutputIndex", "build_graph", "producers_of"]
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputIndex:
+    """Index of every declared output path -> producing stage."""
+
+    files: Mapping[str, str]
+    directories: Mapping[str, str]  # "dir/" -> stage
+    sorted_paths: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +36,11 @@ class Graph:
     order: tuple[str, ...]
     upstream: Mapping[str, frozenset[str]]
     downstream: Mapping[str, frozenset[str]]
+    outputs: OutputIndex
+
+    def producers(self, path: str) -> set[str]:
+        """Stages whose outputs are `path`, lie inside it, or contain it."""
+        return producers_of(path, self.outputs)
 
     def with_upstream(self, targets: Sequence[str]) -> tuple[str, ...]:
         """`targets` and everything they depend on, in topological order."""
@@ -63,25 +77,16 @@ class Graph:
                 )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Outputs:
-    """Index of every declared output path -> producing stage."""
-
-    files: Mapping[str, str]
-    directories: Mapping[str, str]  # "dir/" -> stage
-    sorted_paths: tuple[str, ...]
-
-
-def _index_outputs(stages: Mapping[str, StageSpec]) -> _Outputs:
+def _index_outputs(stages: Mapping[str, StageSpec]) -> OutputIndex:
     files: dict[str, str] = {}
     directories: dict[str, str] = {}
     for spec in stages.values():
         for path in spec.out_paths:
             (directories if path.endswith("/") else files)[path] = spec.name
-    return _Outputs(files, directories, tuple(sorted([*files, *directories])))
+    return OutputIndex(files, directories, tuple(sorted([*files, *directories])))
 
 
-def producers_of(path: str, index: _Outputs) -> set[str]:
+def producers_of(path: str, index: OutputIndex) -> set[str]:
     """Stages that write `path`, a file or directory inside it, or a directory holding it."""
     found: set[str] = set()
     if path in index.files:
@@ -100,11 +105,6 @@ def producers_of(path: str, index: _Outputs) -> set[str]:
             break
         found.add(index.files.get(candidate) or index.directories[candidate])
     return found
-
-
-def stages_producing(stages: Mapping[str, StageSpec], path: str) -> set[str]:
-    """Stages whose outputs are `path`, lie inside it, or contain it."""
-    return producers_of(path, _index_outputs(stages))
 
 
 def _cycle_message(cycle: list[str], via: Mapping[tuple[str, str], str]) -> str:
@@ -151,4 +151,5 @@ def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:
         order=order,
         upstream={name: frozenset(ups) for name, ups in upstream.items()},
         downstream={name: frozenset(downs) for name, downs in downstream.items()},
+        outputs=index,
     )

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pivot import fingerprint
+from pivot import project as project_module
 from pivot.errors import CacheCorruptError, LockFileError
 from pivot.graph import Graph
 from pivot.project import Project
@@ -29,6 +31,7 @@ __all__ = [
     "Reason",
     "Step",
     "current_params",
+    "dep_hash",
     "fingerprints_of",
     "hash_path",
     "lock_file_for",
@@ -96,6 +99,11 @@ class Context:
     def hasher(self) -> FileHasher:
         return FileHasher(self.state)
 
+    @functools.cached_property
+    def ignore(self) -> Callable[[str], bool] | None:
+        """`.pivotignore` as a predicate over project-relative paths (read on first use)."""
+        return project_module.ignore_matcher(self.project.root)
+
 
 class _StateCache:
     """The fingerprint layer's ManifestCache, backed by the state db's key-value table."""
@@ -145,17 +153,30 @@ def fingerprints_of(ctx: Context, specs: Sequence[StageSpec]) -> dict[str, finge
     )
 
 
-def hash_path(hasher: FileHasher, root: Path, path: str) -> tuple[str, bool] | None:
-    """(hash, is_directory) of a workspace path, or None when it does not exist."""
+def hash_path(
+    hasher: FileHasher, root: Path, path: str, ignore: Callable[[str], bool] | None = None
+) -> tuple[str, bool] | None:
+    """(hash, is_directory) of a workspace path, or None when it does not exist. In a
+    directory, files whose project-relative path `ignore` accepts are left out."""
     full = root / path
     try:
         if path.endswith("/") or full.is_dir():
             if not full.is_dir():
                 return None
-            return hasher.hash_directory(full)[0], True
+            prefix = path.rstrip("/") + "/"
+            skip = (lambda relative: ignore(prefix + relative)) if ignore else None
+            return hasher.hash_directory(full, ignore=skip)[0], True
         return hasher.hash_file(full), False
     except FileNotFoundError:
         return None
+
+
+def dep_hash(ctx: Context, path: str) -> str | None:
+    """A dependency's workspace hash; `.pivotignore` applies inside directories no stage writes
+    (a stage's outputs are hashed whole, as their producer recorded them)."""
+    ignore = None if ctx.graph.producers(path) else ctx.ignore
+    found = hash_path(ctx.hasher, ctx.project.root, path, ignore)
+    return found[0] if found else None
 
 
 # --- reasons ----------------------------------------------------------------------------------
@@ -252,8 +273,7 @@ class _Planner:
         recorded = self.recorded_output_hash(path)
         if recorded is not None:
             return recorded
-        found = hash_path(self.hasher, self.ctx.project.root, path)
-        return found[0] if found else None
+        return dep_hash(self.ctx, path)
 
     def changed_deps(self, spec: StageSpec, entry: LockEntry) -> list[str]:
         recorded = {dep.path: dep.hash for dep in entry.deps}

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pivot.errors import AlreadyInitializedError, ConfigError, NotInitializedError
 
-__all__ = ["Config", "Project", "find_root", "init_project", "load_project"]
+__all__ = ["Config", "Project", "find_root", "ignore_matcher", "init_project", "load_project"]
 
 PIVOT_DIR = ".pivot"
 LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
@@ -77,6 +78,18 @@ class Project:
     @property
     def pipeline_file(self) -> Path:
         return self.root / "pipeline.py"
+
+
+def ignore_matcher(root: Path) -> Callable[[str], bool] | None:
+    """A predicate over project-relative POSIX paths from `.pivotignore` (gitignore syntax)."""
+    try:
+        lines = (root / ".pivotignore").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    return spec.match_file
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -16,7 +16,7 @@ from pivot.errors import PivotError
 from pivot.execute.events import EventSink, RunStatus, StageFinished, StageStarted
 from pivot.execute.executors import Executor
 from pivot.execute.worker import Outcome, StageTask
-from pivot.plan import Action, Context, Plan, Step, hash_path, lock_file_for
+from pivot.plan import Action, Context, Plan, Step, dep_hash, lock_file_for
 from pivot.spec import StageSpec
 from pivot.store import lock
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
@@ -54,13 +54,13 @@ def _dep_entries(ctx: Context, spec: StageSpec) -> tuple[DepEntry, ...] | str:
     """Hash the dependencies as the stage is about to read them; an error text if one is missing."""
     entries = []
     for path in spec.dep_paths:
-        found = hash_path(ctx.hasher, ctx.project.root, path)
+        found = dep_hash(ctx, path)
         if found is None:
             return (
                 f"stage '{spec.name}': dependency '{path}' does not exist. Run the stage that "
                 "produces it (`pivot repro` runs upstream stages too) or create the file"
             )
-        entries.append(DepEntry(path=path, hash=found[0]))
+        entries.append(DepEntry(path=path, hash=found))
     return tuple(entries)
 
 

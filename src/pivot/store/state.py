@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -290,9 +290,14 @@ class FileHasher:
                 self.state.record(path, stats[path], digest)
         return {path: known.get(path) or fresh[path] for path in stats}
 
-    def hash_directory(self, path: Path) -> tuple[str, DirectoryManifest]:
-        """(directory hash, manifest) of every file under `path` (see `hashing.list_files`)."""
+    def hash_directory(
+        self, path: Path, *, ignore: Callable[[str], bool] | None = None
+    ) -> tuple[str, DirectoryManifest]:
+        """(directory hash, manifest) of every file under `path` (see `hashing.list_files`),
+        leaving out files whose path relative to `path` `ignore` accepts."""
         files = hashing.list_files(Path(path))
+        if ignore is not None:
+            files = [(relative, file) for relative, file in files if not ignore(relative)]
         digests = self.hash_files(file for _relative, file in files)
         manifest = DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
         return hashing.manifest_hash(manifest), manifest

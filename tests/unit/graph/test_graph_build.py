@@ -145,8 +145,8 @@ STAGES = {
         ("elsewhere.txt", set()),
     ],
 )
-def test_stages_producing(path: str, producers: set[str]) -> None:
-    assert graph.stages_producing(STAGES, path) == producers
+def test_producers(path: str, producers: set[str], tmp_path: Path) -> None:
+    assert graph.build_graph(STAGES, tmp_path).producers(path) == producers
 
 
 def test_directory_and_file_dependencies_make_edges() -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import importlib.util
+import io
 import os
 import platform
 import resource
@@ -23,6 +25,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -129,6 +132,25 @@ def _command(spec: str) -> tuple[str, ...]:
     if Path(argv[0]).exists():
         argv[0] = str(Path(argv[0]).resolve())
     return tuple(argv)
+
+
+def _snapshot(rev: str, workdir: Path) -> Path:
+    """Extract src/pivot at commit `rev` (the shared working tree changes under a long run)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", rev, "src/pivot"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    target = workdir / "pivot-snapshot"
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    return target / "src"
+
+
+def _snapshot_tool(src: Path) -> Tool:
+    venv_python = REPO_ROOT / ".venv" / "bin" / "python"
+    python = str(venv_python) if venv_python.is_file() else sys.executable
+    argv = (python, "-c", "import sys; from pivot.cli.main import main; sys.exit(main())")
+    return Tool("pivot", argv, (("PYTHONPATH", str(src)),), generate.generate_pivot)
 
 
 def _pivot_tool(spec: str | None) -> Tool:
@@ -327,6 +349,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"subset of {','.join(report.OPERATIONS)}",
     )  # fmt: skip
     parser.add_argument("--pivot", default=None, help="Pivot command (default .venv/bin/pivot)")
+    parser.add_argument(
+        "--pivot-rev", default=None,
+        help="benchmark src/pivot as of this git commit (e.g. HEAD), extracted to the workdir and "
+        "run with .venv's python, instead of the live (shared, changing) working tree",
+    )  # fmt: skip
     parser.add_argument("--no-pivot", dest="use_pivot", action="store_false", help="DVC only")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="pass -j to pivot repro")
     parser.add_argument("--dvc", default=None, help="DVC command (default benchmarks/.venv-dvc)")
@@ -361,17 +388,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _git_commit() -> str:
+def _git_commit(rev: str, *, dirty: bool) -> str:
     completed = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", rev], capture_output=True, text=True
     )
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "src"],
-        capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    return completed.stdout.strip() + ("+dirty" if dirty else "")
+    changes = ""
+    if dirty:
+        changes = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "src"],
+            capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+    return completed.stdout.strip() + ("+dirty" if changes else "")
 
 
 def _cpu_model() -> str:
@@ -384,7 +411,9 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine_info(timestamp: str, dvc: Tool | None) -> dict[str, object]:
+def machine_info(
+    timestamp: str, dvc: Tool | None, pivot_rev: str, pivot_src: Path
+) -> dict[str, object]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "timestamp": timestamp,
@@ -392,10 +421,20 @@ def machine_info(timestamp: str, dvc: Tool | None) -> dict[str, object]:
         "cpu_model": _cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "pivot_commit": _git_commit(),
+        "pivot_commit": _git_commit(pivot_rev, dirty=pivot_src == REPO_ROOT / "src"),
         "dvc_version": _version(dvc),
         "load_average_at_start": _load_average(),
+        "pivot_source_digest": _source_digest(pivot_src),
     }
+
+
+def _source_digest(src: Path) -> str:
+    """Digest of src/pivot's files: tells whether Pivot's code changed during the run."""
+    digest = hashlib.sha256()
+    for path in sorted((src / "pivot").rglob("*.py")):
+        digest.update(path.relative_to(src).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _load_average() -> list[float] | None:
@@ -411,18 +450,24 @@ def _config_json(config: argparse.Namespace, tools: Sequence[Tool]) -> dict[str,
 
 def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
     collector = Collector()
-    pivot = _pivot_tool(config.pivot) if config.use_pivot else None
+    pivot_src = _snapshot(config.pivot_rev, workdir) if config.pivot_rev else REPO_ROOT / "src"
+    pivot = None
+    if config.use_pivot:
+        pivot = _snapshot_tool(pivot_src) if config.pivot_rev else _pivot_tool(config.pivot)
     dvc = _dvc_tool(config.dvc, config.use_dvc, workdir)
     tools = [tool for tool in (pivot, dvc) if tool is not None]
-    machine = machine_info(timestamp, dvc)
+    machine = machine_info(timestamp, dvc, config.pivot_rev or "HEAD", pivot_src)
     run_startup(tools, config.startup_repeats or max(5, config.repeats), workdir, collector)
     run_pipelines(tools, config, workdir, collector)
     measurements = collector.measurements()
     if config.hashing:
-        measurements += _hashing(config, workdir)
+        measurements += _hashing(config, workdir, pivot_src)
     machine["load_average_at_end"] = _load_average()
+    machine["pivot_source_digest_at_end"] = _source_digest(pivot_src)
     out = config.out or BENCH_DIR / "results" / f"{timestamp}.json"
     notes = _notes(config, dvc)
+    if machine["pivot_source_digest"] != machine["pivot_source_digest_at_end"]:
+        notes.insert(0, "Pivot's source (src/pivot) changed during the run: results mix versions.")
     report.write_json(out, measurements, machine, _config_json(config, tools), notes)
     print(report.render_markdown(measurements, machine, notes))
     print(f"JSON written to {out}", file=sys.stderr)
@@ -444,11 +489,13 @@ def _notes(config: argparse.Namespace, dvc: Tool | None) -> list[str]:
     return notes
 
 
-def _hashing(config: argparse.Namespace, workdir: Path) -> list[Measurement]:
+def _hashing(config: argparse.Namespace, workdir: Path, pivot_src: Path) -> list[Measurement]:
     import hashing_bench
 
-    if str(REPO_ROOT / "src") not in sys.path:
-        sys.path.append(str(REPO_ROOT / "src"))  # only used when pivot is not installed
+    if config.pivot_rev:
+        sys.path.insert(0, str(pivot_src))
+    elif str(pivot_src) not in sys.path:
+        sys.path.append(str(pivot_src))  # only used when pivot is not installed
     data = workdir / "hashing"
     data.mkdir()
     try:

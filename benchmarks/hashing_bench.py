@@ -136,7 +136,11 @@ def measure_hashing(
     large = workdir / "large.bin"
     _write_large(large, large_bytes)
     small = _write_small(workdir / "small", small_files)
-    large_label = f"{large_bytes / (1 << 30):g} GiB file"
+    large_label = (
+        f"{large_bytes / (1 << 30):g} GiB file"
+        if large_bytes >= 1 << 30
+        else f"{large_bytes / (1 << 20):.0f} MiB file"
+    )
     small_label = f"{small_files:,} small files"
     results = []
     for cold in (True, False):

@@ -20,7 +20,7 @@ from pivot.fingerprint.values import Unhashable, encode_value, short_digest
 
 __all__ = ["FORMAT", "ManifestCache", "Stored", "cache_key", "is_fresh", "pack", "unpack"]
 
-FORMAT = 1  # bump whenever what goes into a manifest changes
+FORMAT = 2  # bump whenever what goes into a manifest changes
 
 Source = tuple[str, int, int]
 

@@ -35,8 +35,33 @@ __all__ = ["build_node"]
 
 
 def build_node(reach: Reach, item: Item) -> Node:
-    builder = _BUILDERS[item.kind]
-    return builder(reach, item)
+    """The node of `item`; user objects that break introspection give a warning, not a crash."""
+    try:
+        return _BUILDERS[item.kind](reach, item)
+    except Exception as error:  # user code can do anything in __getattr__, __reduce__...
+        entry = entry_name(item)
+        found = Collector()
+        found.warnings.append(
+            f"{entry} could not be fingerprinted ({type(error).__name__}: {error}); changes to "
+            "it will not re-run the stage"
+        )
+        digest = digest_of("error", entry, type(error).__name__)
+        return found.node(entry, digest, None, failed=True)
+
+
+def entry_name(item: Item) -> str:
+    """The manifest entry of an item, from what it is (not from its node)."""
+    obj = item.obj
+    if item.kind in ("stage", "func") and isinstance(obj, types.FunctionType):
+        return f"{item.kind}:{function_entry_name(obj)}"
+    if item.kind in ("class", "method") and isinstance(obj, type):
+        name = f"{obj.__module__}.{obj.__qualname__}"
+        return f"class:{name}" if item.kind == "class" else f"method:{name}.{item.name}"
+    if item.kind == "module" and isinstance(obj, types.ModuleType):
+        return f"module:{obj.__name__}"
+    if item.kind == "value":
+        return f"const:{item.owner}.{item.name}"
+    return item.name or f"{item.kind}:{type(obj).__qualname__}"
 
 
 # --- functions --------------------------------------------------------------------------------
@@ -229,8 +254,9 @@ def _class_node(reach: Reach, item: Item) -> Node:
     else:
         found.warnings.append(f"source of {entry} was not found; only its name is fingerprinted")
         text = f"nosource:{cls.__qualname__}"
-    for base in (*cls.__mro__[1:], type(cls)):
-        bound.add(f"base={reach.describe(base, found)}")
+    for base in (*cls.__mro__[1:], type(cls)):  # library bases count as written in the source
+        if reach.is_user_class(base):
+            bound.add(f"base={reach.describe(base, found)}")
     digest = digest_of(text, *sorted(bound))
     return found.node(entry, digest, (path, line) if path else None)
 

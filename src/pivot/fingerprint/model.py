@@ -61,6 +61,7 @@ class Node:
     packages: frozenset[str]
     warnings: tuple[str, ...]
     links: tuple[Item, ...] = ()
+    failed: bool = False  # building it raised: usable, but not worth caching
 
 
 @dataclasses.dataclass
@@ -82,6 +83,8 @@ class Collector:
         digest: str,
         location: tuple[str, int] | None,
         links: tuple[Item, ...] = (),
+        *,
+        failed: bool = False,
     ) -> Node:
         return Node(
             entry=entry,
@@ -92,6 +95,7 @@ class Collector:
             packages=frozenset(self.packages),
             warnings=tuple(dict.fromkeys(self.warnings)),
             links=links,
+            failed=failed,
         )
 
 

@@ -118,7 +118,7 @@ class Reach:
         """A library callable wrapping user code (e.g. `functools.lru_cache`)."""
         try:
             wrapped = vars(obj).get("__wrapped__")
-        except TypeError:
+        except Exception:  # no __dict__, or one that raises: not a wrapper
             return None
         if wrapped is None or not callable(obj):
             return None
@@ -150,8 +150,10 @@ class Reach:
             return encode_value(value, lambda obj: self.describe(obj, found), report)
         except Unhashable as error:
             report(error)
-            kind = type(value)
-            return f"unhashable:{kind.__module__}.{kind.__qualname__}"
+        except Exception as error:  # a user object raising while being looked at
+            report(Unhashable(f"raised {type(error).__name__}: {error}"))
+        kind = type(value)
+        return f"unhashable:{kind.__module__}.{kind.__qualname__}"
 
     # --- names ----------------------------------------------------------------------------
 
@@ -161,7 +163,15 @@ class Reach:
         """`chain=target` for each name chain read; `call_time` chains may be locals."""
         out: set[str] = set()
         for chain in chains:
-            described = self.resolve(scope, chain, found, call_time=call_time)
+            try:
+                described = self.resolve(scope, chain, found, call_time=call_time)
+            except Exception as error:  # a user object raising while being looked at
+                name = ".".join(chain)
+                found.warnings.append(
+                    f"{name!r} (read in {scope.module_name}) could not be fingerprinted "
+                    f"({type(error).__name__}: {error}); changes to it will not re-run the stage"
+                )
+                described = f"{name}=error"
             if described is not None:
                 out.add(described)
         return out

@@ -99,7 +99,7 @@ class Sources:
         try:
             with open(path, "rb") as handle:
                 parsed: ModuleSyntax | None = parse_module(handle.read(), path)
-        except (OSError, SyntaxError, ValueError):
+        except Exception:  # unreadable, not Python, too deeply nested...: no source to use
             parsed = None
         self._syntax[path] = parsed
         return parsed

@@ -142,6 +142,7 @@ class _Assembler:
         self.origins = self.reach.origins
         self.root = os.path.abspath(root) if root is not None else None
         self.include_packages = include_packages
+        self.shown: dict[str, str] = {}  # file -> as shown in locations
 
     def assemble(self, request: StageRequest) -> tuple[Stored, bool]:
         """The stored form of a stage's fingerprint, and whether its sources are settled."""
@@ -169,7 +170,8 @@ class _Assembler:
             packages=tuple(sorted(packages.items())),
             warnings=tuple(warnings),
         )
-        return stored, all(self.stats.is_settled(p) for p in files)
+        failed = any(node.failed for node in nodes)
+        return stored, not failed and all(self.stats.is_settled(p) for p in files)
 
     def _roots(self, request: StageRequest) -> list[Item]:
         """The stage function (unwrapped), a user wrapper around it, and the extra objects."""
@@ -200,8 +202,11 @@ class _Assembler:
         return digest_of(node.digest, *linked)
 
     def _location(self, path: str, line: int) -> str:
-        shown = os.path.relpath(path, self.root) if self.root is not None else path
-        return f"{Path(shown).as_posix()}:{line}"
+        shown = self.shown.get(path)
+        if shown is None:
+            relative = os.path.relpath(path, self.root) if self.root is not None else path
+            shown = self.shown[path] = Path(relative).as_posix()
+        return f"{shown}:{line}"
 
     def _packages(self, top_levels: set[str], files: set[str]) -> dict[str, str]:
         """Distributions reached -> version; their top-level module files become sources."""

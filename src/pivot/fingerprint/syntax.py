@@ -67,11 +67,12 @@ def parse_module(source: bytes, filename: str) -> ModuleSyntax:
     """Parse `source`; raises SyntaxError/ValueError like `ast.parse`."""
     tree = ast.parse(source, filename)
     definitions: dict[str, list[ast.AST]] = {}
-    _index(tree, "", definitions)
+    imports: list[ImportRef] = []
+    _index(tree, "", definitions, imports)
     return ModuleSyntax(
         definitions={name: tuple(nodes) for name, nodes in definitions.items()},
         bindings=_top_level_bindings(tree),
-        imports=tuple(_imports(tree)),
+        imports=tuple(imports),
         tree=tree,
     )
 
@@ -135,17 +136,22 @@ def _is_no_op(statement: ast.AST) -> bool:
 # --- definitions ------------------------------------------------------------------------------
 
 
-def _index(node: ast.AST, prefix: str, out: dict[str, list[ast.AST]]) -> None:
-    """Record every def/class/lambda under its `__qualname__`, as CPython computes it."""
+def _index(
+    node: ast.AST, prefix: str, out: dict[str, list[ast.AST]], imports: list[ImportRef]
+) -> None:
+    """Record every def/class/lambda under its `__qualname__` (as CPython computes it), and
+    every import statement, in one pass."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, _DEFINITIONS):
             name = "<lambda>" if isinstance(child, ast.Lambda) else child.name
             qualname = prefix + name
             out.setdefault(qualname, []).append(child)
             inner = qualname + ("." if isinstance(child, ast.ClassDef) else ".<locals>.")
-            _index(child, inner, out)
-        else:
-            _index(child, prefix, out)
+            _index(child, inner, out, imports)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            imports.extend(_imports(child))
+        elif not isinstance(child, _NO_DEFINITIONS_INSIDE):
+            _index(child, prefix, out, imports)
 
 
 def _top_level_bindings(tree: ast.Module) -> dict[str, int]:
@@ -192,14 +198,17 @@ def _bound_names(statement: ast.stmt) -> Iterable[str]:
                     yield node.id
 
 
-def _imports(tree: ast.Module) -> Iterable[ImportRef]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield ImportRef(alias.name, (), 0)
-        elif isinstance(node, ast.ImportFrom):
-            names = tuple(alias.name for alias in node.names if alias.name != "*")
-            yield ImportRef(node.module or "", names, node.level)
+# Nodes that cannot contain a def, class or lambda: not worth visiting.
+_NO_DEFINITIONS_INSIDE = (ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.alias)
+
+
+def _imports(node: ast.Import | ast.ImportFrom) -> Iterable[ImportRef]:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield ImportRef(alias.name, (), 0)
+    else:
+        names = tuple(alias.name for alias in node.names if alias.name != "*")
+        yield ImportRef(node.module or "", names, node.level)
 
 
 def local_imports(nodes: Iterable[ast.AST]) -> tuple[LocalImport, ...]:

@@ -116,6 +116,10 @@ class _Encoder:
         if (kind is set or kind is frozenset) and isinstance(value, (set, frozenset)):
             members = sorted(self.encode(v, depth, f"{where}{{...}}") for v in value)
             return "S[" + ",".join(members) + "]"
+        state = getattr(value, "__dict__", None)
+        if type(state) is dict and _is_plain_object(kind):
+            # what pickling would save (the class and __dict__), without __reduce_ex__'s cost
+            return f"O({self.encode(kind, depth, where)},{self.state(state, depth, where)})"
         special = self.special(value, depth, where)
         return special if special is not None else self.reduced(value, depth, where)
 
@@ -195,6 +199,20 @@ class _Encoder:
         ):
             return "A2(" + ",".join(self.state(s, depth, where) for s in state) + ")"
         return self.encode(state, depth, where)
+
+
+def _is_plain_object(kind: type) -> bool:
+    """Instances that pickle as their class plus `__dict__` (most user classes, dataclasses)."""
+    if any(base.__dict__.get("__slots__") for base in kind.__mro__[:-1]):  # () is no slot
+        return False
+    return all(getattr(kind, name, None) is default for name, default in _OBJECT_PICKLING.items())
+
+
+# An instance whose class overrides none of these pickles as its class plus its __dict__.
+_OBJECT_PICKLING = {
+    name: getattr(object, name, None)
+    for name in ("__reduce_ex__", "__reduce__", "__getstate__", "__getattribute__", "__new__")
+}
 
 
 def _is_plain_ndarray(value: object) -> bool:

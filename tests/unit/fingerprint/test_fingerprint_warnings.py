@@ -64,3 +64,27 @@ def test_hashable_parts_next_to_an_unhashable_one_still_count(projects):
     edited = projects.edit(PROJECT, "pipeline.py", 'Holder("holder")', 'Holder("keeper")')
 
     assert projects.changes(PROJECT, edited) == {"const:pipeline.HOLDER"}
+
+
+def test_an_object_that_breaks_introspection_is_a_warning_not_a_crash(projects):
+    files = {
+        "pipeline.py": """
+            class Weird:
+                @property
+                def __dict__(self):
+                    raise RuntimeError("no introspection here")
+
+
+            WEIRD = Weird()
+
+
+            def stage():
+                return WEIRD
+        """
+    }
+
+    found = projects.fingerprint(files)
+
+    assert "const:pipeline.WEIRD" in found.manifest
+    assert len(found.warnings) == 1
+    assert "global pipeline.WEIRD cannot be fingerprinted: raised RuntimeError" in found.warnings[0]

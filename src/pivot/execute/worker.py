@@ -61,6 +61,11 @@ class _StageError(Exception):
     """A failure already formatted for the user."""
 
 
+# What user code may raise that fails its stage: `sys.exit()` in a stage or loader fails that
+# stage, not the whole run. KeyboardInterrupt still propagates (Ctrl-C stops the run).
+_USER_ERRORS = (Exception, SystemExit)
+
+
 # --- process set-up -------------------------------------------------------------------------
 
 _loaded: dict[str, str] = {}  # this worker process's project root and code epoch
@@ -123,7 +128,7 @@ def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
         raise
     except PivotError as error:
         raise _StageError(str(error)) from None
-    except Exception as error:
+    except _USER_ERRORS as error:
         raise _StageError(f"stage '{stage}' failed {doing}:\n{_user_traceback(error)}") from None
 
 
@@ -182,7 +187,7 @@ def _save(task: StageTask, result: Any) -> None:
             write.out.loader.save(write.value, target)
         except LoaderError as error:
             raise _StageError(f"stage '{spec.name}': {error}") from None
-        except Exception as error:
+        except _USER_ERRORS as error:
             raise _StageError(
                 f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
                 f"failed; check the value returned for '{write.out.name}':\n{_user_traceback(error)}"

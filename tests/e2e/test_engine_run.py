@@ -243,6 +243,37 @@ def test_two_failures_are_both_named(failing: E2EProject) -> None:
     assert "cannot handle 'good'" in result.stderr
 
 
+EXITING = """
+import sys
+
+
+def quits() -> Annotated[str, Out("quits.txt", loaders.Text())]:
+    sys.exit("giving up")
+
+
+def fine() -> Annotated[str, Out("fine.txt", loaders.Text())]:
+    _ran("fine")
+    return "fine"
+
+
+pipeline = Pipeline("exiting")
+pipeline.register(quits)
+pipeline.register(fine)
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sys_exit_in_a_stage_fails_only_that_stage(project: E2EProject, jobs: str) -> None:
+    project.pipeline(EXITING)
+
+    result = project.pivot("repro", "-j", jobs, "-k", expect=1)
+
+    assert "SystemExit: giving up" in result.stderr
+    assert "1 stage(s) failed: quits" in result.stderr
+    assert project.runs() == ["fine"]
+    assert project.lock_path("fine").is_file() and not project.lock_path("quits").exists()
+
+
 WRONG_RETURN = """
 def wrong() -> Annotated[dict, Out("wrong.json", loaders.JSON())]:
     return {"not": {1, 2}}

@@ -88,6 +88,14 @@ def test_user_exception_becomes_a_value_with_user_traceback(root: Path) -> None:
     assert "pivot/execute" not in outcome.error
 
 
+def test_sys_exit_in_a_stage_is_a_failed_outcome(root: Path) -> None:
+    outcome = worker.execute_stage(task_for(root, "exit_early"))
+
+    assert not outcome.ok
+    assert "SystemExit: stage gave up on 'ab'" in outcome.error
+    assert "in exit_early" in outcome.error
+
+
 def test_missing_dependency_is_a_failed_outcome(root: Path) -> None:
     outcome = worker.execute_stage(task_for(root, "train"))
 

@@ -36,6 +36,7 @@ class Origins:
     def __init__(self) -> None:
         self._roots = _library_roots()
         self._files: dict[str, bool] = {}
+        self._directories: dict[str, bool] = {}
         self._distributions: dict[str, Distribution | None] = {}
         self._by_import_name: dict[str, list[str]] | None = None
         self._pivot_version: str | None = None
@@ -49,6 +50,16 @@ class Origins:
     def _classify(self, path: str) -> bool:
         if not path.endswith((".py", ".pyw")) or path.startswith("<"):
             return False
+        return self.is_user_directory(path)
+
+    def is_user_directory(self, path: str) -> bool:
+        """Whether `path` lies outside the stdlib, site-packages and Pivot's own directories."""
+        known = self._directories.get(path)
+        if known is None:
+            known = self._directories[path] = self._outside_libraries(path)
+        return known
+
+    def _outside_libraries(self, path: str) -> bool:
         real = os.path.realpath(path)
         if _LIBRARY_DIR_NAMES.intersection(real.split(os.sep)):
             return False
@@ -59,7 +70,16 @@ class Origins:
         if not isinstance(name, str) or is_pivot_name(name):
             return False
         path = module_file(module)
-        return path is not None and self.is_user_file(path)
+        if path is not None:
+            return self.is_user_file(path)
+        # a namespace package (a directory without __init__.py): user code if one of its
+        # directories is
+        directories = getattr(module, "__path__", None)
+        try:
+            found = [str(d) for d in directories] if directories is not None else []
+        except TypeError:
+            return False
+        return any(self.is_user_directory(d) for d in found)
 
     def distribution(self, import_name: str) -> Distribution | None:
         """The installed distribution providing top-level module `import_name`, if third-party."""

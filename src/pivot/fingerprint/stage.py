@@ -6,6 +6,7 @@ Imports nothing of ours but sibling modules.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 import types
@@ -216,8 +217,20 @@ class _Assembler:
             if found is None:
                 continue
             packages[found[0]] = found[1]
-            module = sys.modules.get(name)
-            path = module_file(module) if isinstance(module, types.ModuleType) else None
-            if path is not None:
+            path = _package_file(name)
+            if path is not None:  # an upgrade rewrites it: the cached versions are then stale
                 files.add(path)
         return packages
+
+
+def _package_file(name: str) -> str | None:
+    """The file of a top-level library module, imported or not (never importing it)."""
+    module = sys.modules.get(name)
+    if isinstance(module, types.ModuleType):
+        return module_file(module)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None)
+    return os.path.abspath(origin) if isinstance(origin, str) and os.path.isabs(origin) else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 DATA = {
@@ -312,3 +314,41 @@ def test_package_versions_are_entries_only_when_asked(projects):
 
     assert found.manifest.keys() == {"stage:pipeline.stage", "package:numpy"}
     assert found.packages["numpy"] == __import__("numpy").__version__
+
+
+def test_a_namespace_package_chain_reaches_the_function(projects):
+    files = {
+        "pipeline.py": """
+            import tasks.steps
+
+
+            def stage():
+                return tasks.steps.run()
+        """,
+        "tasks/steps.py": """
+            def run():
+                return 1
+        """,
+    }
+    edited = projects.edit(files, "tasks/steps.py", "return 1", "return 2")
+
+    assert projects.changes(files, edited) == {"func:tasks.steps.run"}
+
+
+def test_a_library_imported_inside_a_stage_is_reported_not_imported(projects):
+    was_imported = "tomlkit" in sys.modules
+    files = {
+        "pipeline.py": """
+            def stage():
+                import tomlkit
+
+                return tomlkit.dumps({})
+        """
+    }
+
+    found = projects.fingerprint(files)
+
+    assert set(found.manifest) == {"stage:pipeline.stage"}
+    assert "tomlkit" in found.packages
+    assert any(path.endswith("tomlkit/__init__.py") for path, _, _ in found.sources)
+    assert ("tomlkit" in sys.modules) == was_imported

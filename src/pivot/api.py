@@ -73,10 +73,20 @@ def _select(ctx: Context, targets: Sequence[str], *, upstream: bool) -> tuple[st
     return tuple(name for name in ctx.graph.order if name in wanted)
 
 
-def status(targets: Sequence[str] = (), *, start: Path | str | None = None) -> Plan:
-    """What `repro` would do, and why (no stage runs, nothing is written but the state db)."""
+def status(
+    targets: Sequence[str] = (),
+    *,
+    force: bool = False,
+    upstream: bool = True,
+    start: Path | str | None = None,
+) -> Plan:
+    """What `repro` with the same options (`run`: upstream=False) would do, and why.
+
+    No stage runs and nothing is written but the state db.
+    """
     with open_context(start) as ctx:
-        return plan.make_plan(ctx, _select(ctx, targets, upstream=True))
+        selected = _select(ctx, targets, upstream=upstream)
+        return plan.make_plan(ctx, selected, force=selected if force else ())
 
 
 def _epoch(decided: Plan) -> str:

@@ -112,7 +112,7 @@ def _reproduce(
     from pivot.cli import render
 
     if dry_run:
-        decided = api.status(stages) if upstream else _status_only(stages)
+        decided = api.status(stages, force=force, upstream=upstream)
         if as_json:
             return render.dump_json(render.plan_json(decided))
         return render.print_plan(decided, explain=explain)
@@ -128,14 +128,6 @@ def _reproduce(
         render.print_report(report)
     if not report.ok:
         sys.exit(EXIT_STAGE_FAILED)
-
-
-def _status_only(stages: tuple[str, ...]) -> Any:
-    from pivot import api, plan
-
-    with api.open_context() as ctx:
-        ctx.graph.check_known(stages)
-        return plan.make_plan(ctx, [name for name in ctx.graph.order if name in stages])
 
 
 @cli.command()

@@ -157,6 +157,12 @@ def test_modified_output_is_restored_without_running(built: E2EProject) -> None:
 
 
 def test_forced_stages_run_with_reason(built: E2EProject) -> None:
+    dry = built.pivot("repro", "--dry-run", "--json", "--force", "train").json["stages"]
+    assert active(dry) == {"prepare": "run", "train": "run"}
+    assert all(value["reasons"][0] == "forced" for value in dry.values())
+    only = built.pivot("run", "report", "-n", "-f", "--json").json["stages"]
+    assert active(only) == {"report": "run"}
+
     result = built.pivot("repro", "--json", "-j", "1", "--force", "train")
 
     stages = result.json["stages"]
@@ -180,11 +186,9 @@ def test_editing_a_stage_function_reruns_it_and_downstream(built: E2EProject) ->
 
 
 MUTATIONS = {
-    "nothing": lambda p: None,
     "params": lambda p: write(p, "factor=2"),
     "dependency": lambda p: p.gen({"raw.txt": "zzz"}),
     "params, downstream cut off": lambda p: write(p, "label='y'"),
-    "same bytes rewritten": lambda p: p.gen({"raw.txt": "ab"}),
     "output deleted": lambda p: (p.root / "side.txt").unlink(),
     "downstream output modified": lambda p: p.gen({"report.json": "{}"}),
     "code": lambda p: write(p, pipeline=PIPELINE.replace("other[::-1]", "other.upper()")),

@@ -50,13 +50,19 @@ class PoolExecutor:
     """A reusable loky pool: workers stay warm (imports survive) across stages and runs."""
 
     def __init__(self, jobs: int, epoch: str) -> None:
+        self.epoch = epoch
+        self.jobs = jobs
+        self._pool: Any = self._reusable_pool()
+
+    def _reusable_pool(self) -> Any:
+        """The warm pool; a new one if a dead worker broke the previous one."""
         from loky import get_reusable_executor
 
-        self.epoch = epoch
-        self._pool: Any = get_reusable_executor(max_workers=jobs, timeout=600, reuse="auto")
+        return get_reusable_executor(max_workers=self.jobs, timeout=600, reuse="auto")
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pool = self._reusable_pool()
         future: Future[Outcome] = self._pool.submit(
             worker.run_pickled_task, task.root, self.epoch, payload
         )

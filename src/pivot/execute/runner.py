@@ -108,6 +108,15 @@ def _upstream_reran_identically(step: Step, deps: tuple[DepEntry, ...]) -> bool:
     return set(step.previous.deps) == set(deps) and step.outputs_intact
 
 
+def _executor_error(stage: str, error: Exception) -> str:
+    return (
+        f"stage '{stage}' could not be run in a worker process: {type(error).__name__}: {error}\n"
+        "A worker that dies fails the stages running beside it too: run `pivot repro` again (with "
+        "-j 1 to see a crash in this process). A stage that does not pickle needs its function, "
+        "params and loaders at module level."
+    )
+
+
 @dataclasses.dataclass
 class _Run:
     """Mutable bookkeeping of one execution (local to `run_plan`).
@@ -187,12 +196,15 @@ class _Run:
             return self._restore(step)
         deps = _dep_entries(self.ctx, self.ctx.graph.stages[step.stage])
         if isinstance(deps, str):
-            return self.finish(step, RunStatus.FAILED, error=deps)
+            return self.fail(step, deps)
         if _upstream_reran_identically(step, deps):
             return self.finish(
                 step, RunStatus.SKIPPED, error="upstream re-ran with identical outputs"
             )
-        future = self.executor.submit(self._task(step))
+        try:
+            future = self.executor.submit(self._task(step))
+        except Exception as error:  # e.g. the task does not pickle for a pool worker
+            return self.fail(step, _executor_error(step.stage, error))
         self.running[future] = (step, deps)
         if future.done():  # the serial executor: take the result now so fail-fast stops at once
             self.collect(future)
@@ -202,7 +214,7 @@ class _Run:
         try:
             restore_outputs(self.ctx, step.previous)
         except PivotError as error:
-            return self.finish(step, RunStatus.FAILED, error=f"stage '{step.stage}': {error}")
+            return self.fail(step, f"stage '{step.stage}': {error}")
         self.finish(step, RunStatus.RESTORED)
 
     def _task(self, step: Step) -> StageTask:
@@ -219,13 +231,18 @@ class _Run:
             {path: previous[path] for path in spec.out_paths if path in previous},
         )
 
+    def fail(self, step: Step, error: str, duration: float = 0.0, output: str = "") -> None:
+        self.finish(step, RunStatus.FAILED, duration, output, error)
+        self.stopping = self.stopping or not self.keep_going
+
     def collect(self, future: Future[Outcome]) -> None:
         step, deps = self.running.pop(future)
-        outcome = future.result()
+        try:
+            outcome = future.result()
+        except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
+            return self.fail(step, _executor_error(step.stage, error))
         if not outcome.ok:
-            self.finish(step, RunStatus.FAILED, outcome.duration, outcome.output, outcome.error)
-            self.stopping = self.stopping or not self.keep_going
-            return
+            return self.fail(step, outcome.error, outcome.duration, outcome.output)
         commit_outputs(self.ctx, step, deps, outcome.outs)
         self.finish(step, RunStatus.RAN, outcome.duration, outcome.output)
 

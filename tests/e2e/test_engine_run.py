@@ -274,6 +274,57 @@ def test_sys_exit_in_a_stage_fails_only_that_stage(project: E2EProject, jobs: st
     assert project.lock_path("fine").is_file() and not project.lock_path("quits").exists()
 
 
+WORKER_TROUBLE = """
+import dataclasses
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Shaped(loaders.Writer[str]):
+    shape: Callable[[str], str] = lambda text: text.upper()  # a lambda: does not pickle
+
+    def save(self, data: str, path: pathlib.Path) -> None:
+        path.write_text(self.shape(data))
+
+
+def dies() -> Annotated[str, Out("dies.txt", loaders.Text())]:
+    if pathlib.Path("crash.flag").exists():
+        os._exit(3)  # like a segfault or an OOM kill: the worker process is gone
+    _ran("dies")
+    return "survived"
+
+
+def unpicklable() -> Annotated[str, Out("shaped.txt", Shaped())]:
+    _ran("unpicklable")
+    return "shaped"
+
+
+pipeline = Pipeline("worker_trouble")
+pipeline.register(dies)
+pipeline.register(unpicklable)
+"""
+
+
+def test_dead_worker_and_unpicklable_stage_are_stage_failures(project: E2EProject) -> None:
+    project.gen({"crash.flag": ""})
+    project.pipeline(WORKER_TROUBLE)
+
+    result = project.pivot("repro", "-j", "2", "-k", "--json", expect=1)
+
+    stages = result.json["stages"]
+    assert {value["status"] for value in stages.values()} == {"failed"}
+    assert "TerminatedWorkerError" in stages["dies"]["error"]
+    assert "could not be run in a worker process" in stages["unpicklable"]["error"]
+    assert "lambda" in stages["unpicklable"]["error"]
+    assert project.runs() == []
+    (project.root / "crash.flag").unlink()
+    text = project.pivot("repro", "-j", "2", "-k", expect=1)
+    assert "Traceback (most recent call last)" not in text.stderr
+    assert "1 stage(s) failed: unpicklable" in text.stderr
+    assert project.repro_json() == {"dies": "skipped", "unpicklable": "ran"}  # -j 1: in-process
+    assert project.read("shaped.txt") == "SHAPED"
+
+
 WRONG_RETURN = """
 def wrong() -> Annotated[dict, Out("wrong.json", loaders.JSON())]:
     return {"not": {1, 2}}

@@ -1,6 +1,7 @@
 """The fingerprint of a stage: its manifest, assembled from what its code reaches, cached by sources.
 
-Imports nothing of ours but sibling modules.
+Imports of Pivot: its sibling modules, `spec` (to read a function's declared loaders) and
+`errors`; never plan, execute, api or cli.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pivot.errors import PivotError
 from pivot.fingerprint.cache import ManifestCache, Stored, cache_key, is_fresh, pack, unpack
 from pivot.fingerprint.model import Item, Node, digest_of
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.reach import Reach
 from pivot.fingerprint.sources import Sources, SourceStats
+from pivot.spec import extract_spec
 
 __all__ = [
     "Fingerprint",
@@ -50,9 +53,32 @@ class StageRequest:
 
 
 def get_stage_fingerprint(func: Callable[..., Any]) -> dict[str, str]:
-    """The manifest of a stage function: entry name -> hash of what its code is made of."""
+    """The manifest of a stage function: entry name -> hash of what its code is made of.
+
+    Besides the code and data it reaches, it holds the loader of each file its annotations
+    declare, by path (`loader:dep:data.csv`, `loader:out:model.pkl`), and its params class
+    (`params:module.Class`). A registered stage is fingerprinted by `fingerprint_stages`, with
+    the loaders and params of its registration (path overrides applied) as `extra`.
+    """
     name = str(getattr(func, "__qualname__", func))
-    return dict(fingerprint_stage(func, stage_name=name).manifest)
+    return dict(fingerprint_stage(func, stage_name=name, extra=declared_extra(func, name)).manifest)
+
+
+def declared_extra(func: Callable[..., Any], name: str) -> dict[str, object]:
+    """Loaders and params class a stage function's annotations declare; {} if they are unusable."""
+    try:
+        spec = extract_spec(func, name=name)
+    except PivotError:
+        return {}
+    extra: dict[str, object] = {}
+    for dep in spec.deps:
+        extra.update({f"loader:dep:{path}": dep.loader for path in dep.paths})
+    for out in spec.outs:
+        extra.update({f"loader:out:{path}": out.loader for path in out.paths})
+    if spec.params is not None:
+        cls = type(spec.params)
+        extra[f"params:{cls.__module__}.{cls.__qualname__}"] = cls
+    return extra
 
 
 def fingerprint_stage(

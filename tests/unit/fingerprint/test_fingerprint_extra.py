@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+from pivot.fingerprint import get_stage_fingerprint
+
 PROJECT = {
     "pipeline.py": """
         import dataclasses
@@ -103,3 +107,51 @@ def test_extra_objects_without_the_stage_using_them_are_still_fingerprinted(proj
         "params:pipeline.TrainParams",
         "class:pipeline.TrainParams",
     }
+
+
+DECLARED = {
+    "pipeline.py": """
+        from typing import Annotated, TypedDict
+
+        from pivot import loaders
+        from pivot.outputs import Dep, Out, PlaceholderDep
+        from pivot.stage_def import StageParams
+
+
+        class Params(StageParams):
+            rate: float = 0.5
+
+
+        class Outputs(TypedDict):
+            table: Annotated[dict, Out(["a.json", "b.json"], loaders.JSON())]
+
+
+        def stage(params: Params, text: Annotated[str, Dep("in.txt", loaders.Text())]) -> Outputs:
+            return {"table": [{}, {}]}
+
+
+        def placeholder(base: Annotated[str, PlaceholderDep(loaders.Text())]) -> Annotated[str, Out("o.txt", loaders.Text())]:
+            return base
+    """
+}
+
+
+def test_get_stage_fingerprint_holds_the_declared_loaders_by_path_and_the_params(projects):
+    directory = projects.new_directory()
+    projects.write(directory, DECLARED)
+    sys.path.insert(0, str(directory))
+    try:
+        import pipeline  # type: ignore[import-not-found]
+
+        manifest = get_stage_fingerprint(pipeline.stage)
+        placeholder = get_stage_fingerprint(pipeline.placeholder)
+    finally:
+        sys.path.remove(str(directory))
+        sys.modules.pop("pipeline", None)
+
+    assert {"loader:dep:in.txt", "loader:out:a.json", "loader:out:b.json"} <= set(manifest)
+    assert "params:pipeline.Params" in manifest
+    assert manifest["loader:out:a.json"] == manifest["loader:out:b.json"]
+    assert set(placeholder) == {
+        "stage:pipeline.placeholder"
+    }  # an unregistered placeholder: code only

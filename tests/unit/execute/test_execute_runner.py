@@ -155,6 +155,18 @@ def test_missing_dependency_at_run_time_fails_the_stage(tmp_path: Path) -> None:
     assert "'prepared.txt' does not exist" in result.error
 
 
+def test_missing_dependency_stops_a_fail_fast_run(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "prepare", "train", "side")
+
+    with api.open_context(root) as ctx:
+        decided = plan.make_plan(ctx, ["train", "side"])
+        report = runner.run_plan(
+            ctx, decided, executors.SerialExecutor("e"), keep_going=False, emit=lambda e: None
+        )
+
+    assert statuses(report) == {"train": RunStatus.FAILED, "side": RunStatus.BLOCKED}
+
+
 def test_path_only_output_not_written_fails_clearly(tmp_path: Path) -> None:
     root = make_project(tmp_path, "forget_path_only")
 

@@ -13,7 +13,7 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pivot.fingerprint import code
 from pivot.fingerprint.model import Collector, Item, Node, Scope, function_entry_name
@@ -72,9 +72,12 @@ class Reach:
         if isinstance(obj, types.FunctionType):
             own = self._describe_function(obj, found)
             wrapped = obj.__dict__.get("__wrapped__")
-            if wrapped is None:
-                return own
-            return f"wrapper({own},{self.describe(wrapped, found) or 'value'})"
+            if wrapped is not None:
+                own = f"wrapper({own},{self.describe(wrapped, found) or 'value'})"
+            registry = obj.__dict__.get("registry")  # functools.singledispatch implementations
+            if isinstance(registry, Mapping):
+                own += self._describe_registry(registry, found)
+            return own
         if isinstance(obj, types.BuiltinFunctionType):
             owner = obj.__self__
             if owner is None or isinstance(owner, types.ModuleType):
@@ -86,6 +89,13 @@ class Reach:
             found.library(owner_class.__module__)
             return f"libfunc:{owner_class.__module__}.{obj.__qualname__}"
         return self._describe_wrapper(obj, found)
+
+    def _describe_registry(self, registry: Mapping[object, object], found: Collector) -> str:
+        implementations = []
+        for kind, implementation in registry.items():
+            key = self.describe(kind, found) or type(kind).__qualname__
+            implementations.append(f"{key}:{self.describe(implementation, found) or 'value'}")
+        return "registry(" + ",".join(sorted(implementations)) + ")"
 
     def _describe_module(self, module: types.ModuleType, found: Collector) -> str:
         if self.origins.is_user_module(module):

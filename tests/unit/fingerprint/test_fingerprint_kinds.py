@@ -132,6 +132,8 @@ CODE = {
     "pipeline.py": """
         import functools
 
+        from formats import render
+
         import shapes
         from shapes import Circle, Square
 
@@ -152,7 +154,20 @@ CODE = {
             data = 1  # a local named like nothing global
             for helper in (Square.unit(), Circle.build().area):
                 data = helper
-            return cached(data), OPS["neg"](data), fetch(data), Square(2).perimeter
+            return cached(data), OPS["neg"](data), fetch(data), Square(2).perimeter, render(data)
+    """,
+    "formats.py": """
+        import functools
+
+
+        @functools.singledispatch
+        def render(value):
+            return str(value)
+
+
+        @render.register
+        def _(value: int):
+            return f"int {value}"
     """,
     "shapes.py": """
         import dataclasses
@@ -254,6 +269,12 @@ CODE_EDITS = {
         "SIDES = 4",
         "SIDES = 5",
         {"const:shapes.SIDES"},
+    ),
+    "singledispatch implementation": (
+        "formats.py",
+        'f"int {value}"',
+        'f"integer {value}"',
+        {"func:formats._"},
     ),
     "base class switched": (
         "shapes.py",

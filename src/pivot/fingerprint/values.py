@@ -115,7 +115,7 @@ class _Encoder:
             return "D[" + self.pairs(list(value.items()), depth, where, ordered=True) + "]"
         if (kind is set or kind is frozenset) and isinstance(value, (set, frozenset)):
             members = sorted(self.encode(v, depth, f"{where}{{...}}") for v in value)
-            return "S[" + ",".join(members) + "]"
+            return ("S[" if kind is set else "F[") + ",".join(members) + "]"
         state = getattr(value, "__dict__", None)
         if type(state) is dict and _is_plain_object(kind):
             # what pickling would save (the class and __dict__), without __reduce_ex__'s cost

@@ -1,7 +1,7 @@
-"""Nodes for each kind of item: a function, class, method, module, module-level value or extra.
+"""Nodes for code: a function, a class, a method; and the dispatch to every kind of node.
 
 Code is fingerprinted from its normalised source (`syntax.dump`) plus what the names it reads
-resolve to; values from their canonical text (`values`). Imports nothing of ours but siblings.
+resolve to (`data` does values). Imports nothing of ours but sibling modules.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from pivot.fingerprint import syntax
+from pivot.fingerprint import data, syntax
 from pivot.fingerprint.model import (
     Collector,
     Item,
@@ -23,10 +23,9 @@ from pivot.fingerprint.model import (
     digest_of,
     function_entry_name,
     global_names,
-    module_path,
     package_of,
 )
-from pivot.fingerprint.origin import is_pivot_name, module_file
+from pivot.fingerprint.origin import module_file
 
 if TYPE_CHECKING:
     from pivot.fingerprint.reach import Reach
@@ -323,96 +322,12 @@ def _method_functions(
     return own, wrappers
 
 
-# --- modules, values, extras ------------------------------------------------------------------
-
-
-def _module_node(reach: Reach, item: Item) -> Node:
-    """A user module used as a value (not `module.attr`): all of it counts."""
-
-    module = item.obj
-    assert isinstance(module, types.ModuleType)
-    found = Collector()
-    path = module_file(module)
-    found.files.update(reach.sources.closure(module.__name__))
-    parsed = reach.sources.syntax(path) if path is not None else None
-    text = syntax.dump(parsed.tree) if parsed is not None else "nosource"
-    bound: list[str] = []
-    for name, value in list(vars(module).items()):
-        if name.startswith("__") and name.endswith("__"):
-            continue
-        target = reach.describe(value, found)
-        if target is None:
-            found.children.append(Item("value", value, module.__name__, name))
-            target = f"const:{module.__name__}.{name}"
-        bound.append(f"{name}={target}")
-    digest = digest_of(text, *sorted(bound))
-    return found.node(f"module:{module.__name__}", digest, (path, 1) if path else None)
-
-
-def _value_node(reach: Reach, item: Item) -> Node:
-
-    found = Collector()
-    entry = f"const:{item.owner}.{item.name}"
-    found.files.update(reach.sources.closure(item.owner))
-    text = reach.encode(item.obj, found, f"global {item.owner}.{item.name}")
-    path = module_path(item.owner)
-    parsed = reach.sources.syntax(path) if path is not None else None
-    line = parsed.bindings.get(item.name, 0) if parsed is not None else 0
-    return found.node(entry, digest_of(text), (path, line) if path else None)
-
-
-def _extra_node(reach: Reach, item: Item) -> Node:
-    """A caller-given object (a loader instance, a params class): its values plus its class code."""
-
-    found = Collector()
-    obj = item.obj
-    cls = obj if isinstance(obj, type) else type(obj)
-    label = f"{item.name} ({cls.__qualname__})"
-    text = [reach.encode(obj, found, label)]
-    if isinstance(obj, type):
-        text.append(reach.encode(_field_defaults(obj), found, f"a default of {label}"))
-    location: tuple[str, int] | None = None
-    links: tuple[Item, ...] = ()
-    if is_pivot_name(cls.__module__):
-        text.append(f"pivot=={reach.origins.pivot_version()}")
-        location = _library_location(reach, cls, found)
-    elif reach.is_user_class(cls):
-        links = (Item("class", cls),)
-    return found.node(item.name, digest_of(*text), location, links)
-
-
-def _field_defaults(cls: type) -> list[tuple[str, object, object]]:
-    """Defaults of a pydantic model's fields (a StageParams class), computed values included."""
-    fields = cls.__dict__.get("__pydantic_fields__") or getattr(cls, "model_fields", None)
-    if not isinstance(fields, dict):
-        return []
-    out = []
-    for name, info in fields.items():
-        default = getattr(info, "default", None)
-        if type(default).__name__ == "PydanticUndefinedType":
-            default = "<required>"
-        out.append((name, default, getattr(info, "default_factory", None)))
-    return out
-
-
-def _library_location(reach: Reach, cls: type, found: Collector) -> tuple[str, int] | None:
-    """Where a Pivot built-in is defined; its file is a source, so upgrades are noticed."""
-    module = sys.modules.get(cls.__module__)
-    path = module_file(module) if isinstance(module, types.ModuleType) else None
-    if path is None:
-        return None
-    found.files.add(path)
-    parsed = reach.sources.syntax(path)
-    nodes = parsed.definitions.get(cls.__qualname__, ()) if parsed is not None else ()
-    return path, (nodes[0].lineno if nodes else 0)  # type: ignore[attr-defined]
-
-
 _BUILDERS = {
     "stage": _function_node,
     "func": _function_node,
     "class": _class_node,
     "method": _method_node,
-    "module": _module_node,
-    "value": _value_node,
-    "extra": _extra_node,
+    "module": data.module_node,
+    "value": data.value_node,
+    "extra": data.extra_node,
 }

@@ -67,7 +67,6 @@ def entry_name(item: Item) -> str:
 
 
 def _function_node(reach: Reach, item: Item) -> Node:
-
     func = item.obj
     assert isinstance(func, types.FunctionType)
     found = Collector()
@@ -218,7 +217,6 @@ def _binding_statement(tree: ast.Module, name: str) -> ast.AST | None:
 
 
 def _class_node(reach: Reach, item: Item) -> Node:
-
     cls = item.obj
     assert isinstance(cls, type)
     found = Collector()
@@ -261,7 +259,6 @@ def _class_node(reach: Reach, item: Item) -> Node:
 
 
 def _method_node(reach: Reach, item: Item) -> Node:
-
     cls = item.obj
     assert isinstance(cls, type)
     found = Collector()

@@ -22,7 +22,6 @@ __all__ = ["extra_node", "module_node", "value_node"]
 
 def module_node(reach: Reach, item: Item) -> Node:
     """A user module used as a value (not `module.attr`): all of it counts."""
-
     module = item.obj
     assert isinstance(module, types.ModuleType)
     found = Collector()
@@ -44,7 +43,6 @@ def module_node(reach: Reach, item: Item) -> Node:
 
 
 def value_node(reach: Reach, item: Item) -> Node:
-
     found = Collector()
     entry = f"const:{item.owner}.{item.name}"
     found.files.update(reach.sources.closure(item.owner))
@@ -57,7 +55,6 @@ def value_node(reach: Reach, item: Item) -> Node:
 
 def extra_node(reach: Reach, item: Item) -> Node:
     """A caller-given object (a loader instance, a params class): its values plus its class code."""
-
     found = Collector()
     obj = item.obj
     cls = obj if isinstance(obj, type) else type(obj)

@@ -5,6 +5,7 @@ Imports of Pivot: `pivot.pipeline`, `pivot.project`, `pivot.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.machinery
 import os
@@ -101,7 +102,9 @@ def load_pipeline(project: Project) -> Pipeline:
     add_to_sys_path(project.root)
     _forget_user_modules(project.root)
     try:
-        module = importlib.import_module(PIPELINE_MODULE)
+        # Import-time prints are diagnostics: stdout stays clean for `--json` output.
+        with contextlib.redirect_stdout(sys.stderr):
+            module = importlib.import_module(PIPELINE_MODULE)
     except PivotError:
         raise
     except Exception as error:

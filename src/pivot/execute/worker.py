@@ -96,7 +96,8 @@ def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
     enter_project(root, epoch)
     started = time.perf_counter()
     try:
-        task: StageTask = pickle.loads(payload)
+        with contextlib.redirect_stdout(sys.stderr):  # importing pipeline.py may print
+            task: StageTask = pickle.loads(payload)
     except Exception as error:
         return Outcome(
             "?",

@@ -169,3 +169,12 @@ def test_user_module_edit_is_seen_by_the_next_run(project: E2EProject) -> None:
     project.pivot("repro", "-j", "1", "--force")
 
     assert json.loads(project.read("tripled.json")) == {"value": 20}
+
+
+def test_prints_while_importing_the_pipeline_keep_json_output_clean(project: E2EProject) -> None:
+    project.pipeline('print("loading my pipeline")\n' + CWD_PIPELINE)
+
+    for args in (("status", "--json"), ("repro", "-n", "--json"), ("repro", "-j", "2", "--json")):
+        result = project.pivot(*args)
+        assert set(result.json["stages"]) == {"where_a", "where_b"}  # stdout is only JSON
+        assert "loading my pipeline" in result.stderr

@@ -296,11 +296,6 @@ def test_seed_000_closure_fails_at_registration(tmp_path: pathlib.Path) -> None:
     assert len(seed_000_nested.pipeline) == 0
 
 
-@pytest.mark.xfail(
-    reason="seed 000 asserts the output path is in the fingerprint manifest; "
-    "get_stage_fingerprint does not record outputs yet (reported to the lead)",
-    strict=True,
-)
 def test_seed_000_test_stage_execution() -> None:
     """Seed 000's `test_stage_execution`, verbatim but for the import it needs."""
     fingerprint = pytest.importorskip("pivot.fingerprint")

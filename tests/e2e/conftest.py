@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -111,7 +112,13 @@ def start_pivot(cwd: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """Let Ctrl-C (SIGINT) reach Python even if the test runner's process ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def git(cwd: Path, *args: str) -> None:

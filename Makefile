@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck importlint unit bench clean
+.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +27,27 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+	cd examples/ml && $(CURDIR)/$(BIN)/mypy --strict pipeline.py mlkit
 
 importlint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n auto -q
+PYTEST_ARGS ?=
 
-test: lint typecheck importlint unit
+unit: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
+
+# The unit tests again on Python 3.13 when this machine has it (pyenv), in its own venv.
+test-3.13:
+	@py="$$(pyenv prefix 3.13.0 2>/dev/null)/bin/python3"; \
+	if [ "$$py" != "/bin/python3" ] && [ -x "$$py" ]; then \
+		$(MAKE) --no-print-directory unit VENV=.venv313 PYTHON="$$py" PYTEST_ARGS=tests/unit; \
+	else echo "no Python 3.13 here (pyenv prefix 3.13.0): the 3.13 run is skipped"; fi
+
+test: lint typecheck importlint unit test-3.13
 
 bench:
 	bash benchmarks/run.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv313 .pytest_cache .mypy_cache .ruff_cache build

@@ -16,7 +16,7 @@ from pathlib import Path
 from pivot import discovery, graph, plan, project
 from pivot.errors import PivotError
 from pivot.execute import executors, runner
-from pivot.execute.events import Event, EventSink, RunStatus
+from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Context, Plan
 from pivot.project import Project
@@ -138,6 +138,7 @@ def repro(
     with open_context(start) as ctx:
         selected = _select(ctx, targets, upstream=upstream)
         decided = plan.make_plan(ctx, selected, force=selected if force else ())
+        emit(PlanReady(decided))
         if decided.nothing_to_do:
             return decided, _skipped_report(decided)
         return decided, _execute(ctx, decided, jobs=jobs, keep_going=keep_going, emit=emit)
@@ -152,8 +153,13 @@ def run(stages: Sequence[str], **options: object) -> tuple[Plan, RunReport]:
 
 @dataclasses.dataclass(frozen=True)
 class CheckoutReport:
+    """Stages whose cached outputs were put back, were already in place, or never ran; and
+    outputs that are missing or modified but not cached (only `pivot repro` can make them)."""
+
     restored: tuple[str, ...]
     unchanged: tuple[str, ...]
+    never_ran: tuple[str, ...] = ()
+    not_cached: tuple[str, ...] = ()
 
 
 def _targets_to_stages(ctx: Context, targets: Sequence[str]) -> tuple[str, ...]:
@@ -172,27 +178,36 @@ def _targets_to_stages(ctx: Context, targets: Sequence[str]) -> tuple[str, ...]:
 
 
 def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) -> CheckoutReport:
-    """Restore recorded outputs of stages (or of the stages producing the given paths)."""
-    restored, unchanged = [], []
+    """Restore recorded outputs of stages (or of the stages producing the given paths).
+
+    Without targets, stages that never ran are reported and passed over; a named one that
+    never ran is an error.
+    """
+    restored, unchanged, never_ran, not_cached = [], [], [], []
     with open_context(start) as ctx:
         for name in _targets_to_stages(ctx, targets):
-            spec = ctx.graph.stages[name]
-            entry = lock.read_lock(plan.lock_file_for(ctx.project, spec))
-            if entry is None:
+            entry = lock.read_lock(plan.lock_file_for(ctx.project, ctx.graph.stages[name]))
+            if entry is None and targets:
                 raise PivotError(
-                    f"stage '{name}' has never run, so there is nothing to check out; run `pivot repro {name}`"
+                    f"stage '{name}' has never run, so there is nothing to check out; "
+                    f"run `pivot repro {name}`"
                 )
+            if entry is None:
+                never_ran.append(name)
+                continue
+            root = ctx.project.root
             stale = [
                 o
                 for o in entry.outs
-                if (plan.hash_path(ctx.hasher, ctx.project.root, o.path) or ("",))[0] != o.hash
+                if (plan.hash_path(ctx.hasher, root, o.path) or ("",))[0] != o.hash
             ]
-            if stale:
+            not_cached += [o.path for o in stale if not o.cache]
+            if any(o.cache for o in stale):
                 runner.restore_outputs(ctx, entry)
                 restored.append(name)
-            else:
+            elif not stale:
                 unchanged.append(name)
-    return CheckoutReport(tuple(restored), tuple(unchanged))
+    return CheckoutReport(tuple(restored), tuple(unchanged), tuple(never_ran), tuple(not_cached))
 
 
 def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:

@@ -229,3 +229,13 @@ def test_status_dry_run_and_explain_announce_what_repro_does(
     )
     assert (mutation == "params, downstream cut off") == bool(cut_off)
     assert active(after) == {}
+
+
+def test_repro_explain_prints_the_reasons_before_the_first_stage_starts(built: E2EProject) -> None:
+    write(built, "factor=3")
+
+    lines = built.pivot("repro", "--explain", "-j", "1").stdout.splitlines()
+
+    announced = next(i for i, line in enumerate(lines) if "factor: 1 -> 3" in line)
+    first_start = next(i for i, line in enumerate(lines) if line.startswith("[1/"))
+    assert announced < first_start

@@ -356,3 +356,26 @@ def test_uncached_directory_output_next_to_a_cached_one(project: E2EProject) -> 
     assert project.runs() == ["both"]
     shutil.rmtree(project.root / "listing")
     assert project.repro_json() == {"both": "ran"}  # uncached and gone: only a run brings it back
+
+
+def test_checkout_of_everything_passes_over_stages_never_run(project: E2EProject) -> None:
+    project.gen({"raw.txt": "abc"})
+    project.pipeline(PIPELINE)
+    project.pivot("repro", "-j", "1", "produce")
+    (project.root / "out" / "table.json").unlink()
+
+    result = project.pivot("checkout")
+
+    assert "restored outputs of 'produce'" in result.stdout
+    assert "never run, nothing to restore: parts, consume" in result.stdout
+    assert json.loads(project.read("out/table.json")) == {"raw": "abc"}
+
+
+def test_checkout_names_uncached_outputs_it_cannot_restore(built: E2EProject) -> None:
+    (built.root / "out" / "scratch.txt").unlink()
+
+    result = built.pivot("checkout", "produce")
+
+    assert "'out/scratch.txt' is not cached, so it cannot be restored" in result.stdout
+    assert "restored outputs of 'produce'" not in result.stdout
+    assert not built.exists("out/scratch.txt")

@@ -88,7 +88,7 @@ def _run_options(func: F) -> F:
             click.option(
                 "--explain",
                 is_flag=True,
-                help="Show every reason in detail (implies nothing runs only with --dry-run).",
+                help="Show why each stage runs, in detail (file:line for code), before running.",
             ),
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
         ]
@@ -116,15 +116,13 @@ def _reproduce(
         if as_json:
             return render.dump_json(render.plan_json(decided))
         return render.print_plan(decided, explain=explain)
-    reporter = render.ConsoleReporter(quiet=as_json)
+    reporter = render.ConsoleReporter(quiet=as_json, explain=explain)
     decided, report = api.repro(
         stages, force=force, jobs=jobs, keep_going=keep_going, emit=reporter, upstream=upstream
     )
     if as_json:
         render.dump_json(render.report_json(report))
     else:
-        if explain:
-            render.print_plan(decided, explain=True, verb="will")
         render.print_report(report)
     if not report.ok:
         sys.exit(EXIT_STAGE_FAILED)
@@ -174,6 +172,12 @@ def checkout(targets: tuple[str, ...]) -> None:
     result = api.checkout(targets)
     for name in result.restored:
         click.echo(f"restored outputs of '{name}'")
+    for path in result.not_cached:
+        click.secho(
+            f"'{path}' is not cached, so it cannot be restored: run `pivot repro`", fg="yellow"
+        )
+    if result.never_ran:
+        click.echo(f"never run, nothing to restore: {', '.join(result.never_ran)}")
     click.echo(
         f"{len(result.restored)} stage(s) restored, {len(result.unchanged)} already in place."
     )

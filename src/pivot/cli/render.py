@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pivot.execute.events import Event, RunStatus, StageFinished, StageStarted
+from pivot.execute.events import Event, PlanReady, RunStatus, StageFinished, StageStarted
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Plan
 
@@ -93,15 +93,20 @@ def dump_json(value: dict[str, Any]) -> None:
 
 
 class ConsoleReporter:
-    """Prints a line when a stage starts and when it finishes (progress on long runs)."""
+    """Prints the plan when asked (`--explain`), then a line as each stage starts and finishes
+    (progress on long runs)."""
 
-    def __init__(self, *, quiet: bool = False) -> None:
+    def __init__(self, *, quiet: bool = False, explain: bool = False) -> None:
         self.quiet = quiet
+        self.explain = explain
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
             return
-        if isinstance(event, StageStarted):
+        if isinstance(event, PlanReady):
+            if self.explain:
+                print_plan(event.plan, explain=True, verb="will")
+        elif isinstance(event, StageStarted):
             click.echo(f"[{event.index}/{event.total}] {event.stage} ...")
         elif isinstance(event, StageFinished):
             word, color = _MARK[event.status]

@@ -9,7 +9,9 @@ import dataclasses
 import enum
 from collections.abc import Callable
 
-__all__ = ["Event", "EventSink", "RunStatus", "StageFinished", "StageStarted"]
+from pivot.plan import Plan
+
+__all__ = ["Event", "EventSink", "PlanReady", "RunStatus", "StageFinished", "StageStarted"]
 
 
 class RunStatus(enum.Enum):
@@ -20,6 +22,13 @@ class RunStatus(enum.Enum):
     RESTORED = "restored"
     FAILED = "failed"
     BLOCKED = "blocked"  # not run because an upstream stage failed or the run stopped early
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanReady:
+    """The plan is decided; execution starts next (`--explain` prints it here)."""
+
+    plan: Plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,5 +49,5 @@ class StageFinished:
     error: str = ""
 
 
-Event = StageStarted | StageFinished
+Event = PlanReady | StageStarted | StageFinished
 EventSink = Callable[[Event], None]

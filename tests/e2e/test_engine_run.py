@@ -357,3 +357,39 @@ def test_unsaveable_and_incomplete_return_values_fail_the_stage(project: E2EProj
     assert "'b'" in stages["partial"]["error"]
     assert not project.exists("a.txt")  # validated before any write
     assert not project.lock_path("wrong").exists() and not project.lock_path("partial").exists()
+
+
+NOISY = """
+import subprocess
+
+
+def noisy(raw: Annotated[str, Dep("raw.txt", loaders.Text())]) -> Annotated[str, Out("quiet.txt", loaders.Text())]:
+    print("from python")
+    subprocess.run(["echo", "from a subprocess"], check=True)
+    os.write(1, b"from file descriptor 1\\n")
+    os.write(2, b"from file descriptor 2\\n")
+    return raw
+
+
+pipeline = Pipeline("noisy")
+pipeline.register(noisy)
+pipeline.register(noisy, name="noisy_too", out_path_overrides={"quiet": "quiet_too.txt"})
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_everything_a_stage_prints_is_captured_in_order(project: E2EProject, jobs: str) -> None:
+    project.gen({"raw.txt": "x"})
+    project.pipeline(NOISY)
+
+    result = project.pivot("repro", "--json", "-j", jobs)
+
+    for name in ("noisy", "noisy_too"):  # two independent stages: -j 2 runs them in the pool
+        stage = result.json["stages"][name]  # stdout parsed as JSON: nothing leaked into it
+        assert stage["output"].splitlines() == [
+            "from python",
+            "from a subprocess",
+            "from file descriptor 1",
+            "from file descriptor 2",
+        ]
+    assert "from" not in result.stderr

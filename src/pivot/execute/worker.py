@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -219,16 +220,42 @@ def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntr
 
 
 @contextlib.contextmanager
-def _captured() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        yield buffer
+def _captured() -> Iterator[Callable[[], str]]:
+    """Capture everything the stage prints, at the file-descriptor level too (subprocesses, C
+    code), so nothing reaches Pivot's own stdout (e.g. `--json`). Yields a reader."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = (os.dup(1), os.dup(2))
+        text = io.TextIOWrapper(
+            os.fdopen(os.dup(sink.fileno()), "wb", buffering=0),
+            encoding="utf-8",
+            errors="replace",
+            write_through=True,
+        )
+
+        def read() -> str:
+            text.flush()
+            sink.seek(0)
+            return sink.read().decode("utf-8", errors="replace")
+
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                yield read
+        finally:
+            text.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
+            text.close()
 
 
-def execute_stage(task: StageTask) -> Outcome:
-    """Run one stage end to end; failures come back as values, never as exceptions."""
-    started = time.perf_counter()
-    cache = Cache(Path(task.cache_dir), task.link_modes)
+def _run_captured(task: StageTask, cache: Cache) -> tuple[tuple[OutEntry, ...] | str, str]:
+    """(output entries, or the error text) and what the stage printed."""
     root = Path(task.root)
     with _captured() as output:
         try:
@@ -240,21 +267,17 @@ def execute_stage(task: StageTask) -> Outcome:
                 for path in out.paths
             )
         except _StageError as error:
-            return Outcome(
-                task.spec.name,
-                False,
-                (),
-                time.perf_counter() - started,
-                output.getvalue(),
-                str(error),
-            )
+            return str(error), output()
         except PivotError as error:
-            return Outcome(
-                task.spec.name,
-                False,
-                (),
-                time.perf_counter() - started,
-                output.getvalue(),
-                f"stage '{task.spec.name}': {error}",
-            )
-    return Outcome(task.spec.name, True, outs, time.perf_counter() - started, output.getvalue())
+            return f"stage '{task.spec.name}': {error}", output()
+        return outs, output()
+
+
+def execute_stage(task: StageTask) -> Outcome:
+    """Run one stage end to end; failures come back as values, never as exceptions."""
+    started = time.perf_counter()
+    result, printed = _run_captured(task, Cache(Path(task.cache_dir), task.link_modes))
+    duration = time.perf_counter() - started
+    if isinstance(result, str):
+        return Outcome(task.spec.name, False, (), duration, printed, result)
+    return Outcome(task.spec.name, True, result, duration, printed)

@@ -372,6 +372,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--hash-files", type=int, default=10_000, help="number of small files")
     parser.add_argument("--hash-repeats", type=int, default=3)
     parser.add_argument("--startup-repeats", type=int, default=None, help="default max(5, R)")
+    parser.add_argument("--render", type=Path, default=None, help="only print a saved JSON run")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp directory")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects")
@@ -508,6 +509,10 @@ def _hashing(config: argparse.Namespace, workdir: Path, pivot_src: Path) -> list
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    if config.render is not None:
+        measurements, machine, notes = report.read_json(config.render)
+        print(report.render_markdown(measurements, machine, notes))
+        return 0
     if not config.dont_write_bytecode:
         # without .pyc files every process recompiles the generated stages.py and helpers
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

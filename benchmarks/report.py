@@ -20,6 +20,7 @@ __all__ = [
     "PEER_DVC_367",
     "TARGETS",
     "Measurement",
+    "read_json",
     "render_markdown",
     "write_json",
 ]
@@ -44,6 +45,7 @@ TARGETS: dict[tuple[str, int], float] = {
     ("help", 0): 0.15,
 }
 PER_STAGE_TARGET_MS = 5.0
+PER_STAGE_TARGET_N = 200  # the per-stage target is set for N=200 (pool start-up dominates N=10)
 
 # DVC 3.67 figures measured earlier on this kind of machine, in seconds
 PEER_DVC_367: dict[tuple[str, int], float] = {
@@ -169,12 +171,15 @@ def _per_stage_row(found: Mapping[tuple[str, str, str, int], Measurement], n: in
     pivot, dvc = per_stage("pivot"), per_stage("dvc")
     if pivot is None and dvc is None:
         return ""
-    verdict = "" if pivot is None else (" ok" if pivot < PER_STAGE_TARGET_MS else " MISSED")
+    target = "-"
+    if n == PER_STAGE_TARGET_N:
+        verdict = "" if pivot is None else (" ok" if pivot < PER_STAGE_TARGET_MS else " MISSED")
+        target = f"< {PER_STAGE_TARGET_MS:.0f} ms{verdict}"
     pivot_cell = "-" if pivot is None else f"{pivot:.2f} ms"
     dvc_cell = "-" if dvc is None else f"{dvc:.2f} ms"
     return (
         f"| {n} | full `repro` cost per stage, (full - no-op) / N | {pivot_cell} | {dvc_cell} "
-        f"| - | < {PER_STAGE_TARGET_MS:.0f} ms{verdict} | - | - | - |"
+        f"| - | {target} | - | - | - |"
     )
 
 
@@ -272,6 +277,19 @@ def render_markdown(
     if wrong:
         parts += ["", "### Wrong amount of work (the timing measures something else)", "", *wrong]
     return "\n".join(parts) + "\n"
+
+
+def read_json(path: Path) -> tuple[list[Measurement], dict[str, Any], list[str]]:
+    """Measurements, machine and notes of a JSON file written by `write_json`."""
+    document = json.loads(path.read_text())
+    fields = {field.name for field in dataclasses.fields(Measurement)}
+    measurements = []
+    for data in document["measurements"]:
+        values = {key: value for key, value in data.items() if key in fields}
+        for key in ("samples", "cpu_samples", "failures", "stages_run"):
+            values[key] = tuple(values.get(key, ()))
+        measurements.append(Measurement(**values))
+    return measurements, document["machine"], document.get("notes", [])
 
 
 def write_json(

@@ -88,6 +88,8 @@ class Reach:
             owner_class = obj.__objclass__
             found.library(owner_class.__module__)
             return f"libfunc:{owner_class.__module__}.{obj.__qualname__}"
+        if type(obj).__module__ in _TYPING_MODULES or isinstance(obj, _ALIASES):
+            return f"typing:{obj!r}"  # Annotated, Optional[int], list[str]: objects on 3.13
         return self._describe_wrapper(obj, found)
 
     def _describe_registry(self, registry: Mapping[object, object], found: Collector) -> str:
@@ -255,6 +257,9 @@ class Reach:
             )
             return _MISSING
 
+
+_TYPING_MODULES = frozenset({"typing", "typing_extensions"})
+_ALIASES = (types.GenericAlias, types.UnionType)
 
 _DESCRIPTORS = (
     types.MethodDescriptorType,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import cli_env
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = (
     ROOT / "README.md",
@@ -32,7 +33,6 @@ PAGES = (
     *sorted((ROOT / "examples").glob("*/README.md")),
 )
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console"})
-SRC = ROOT / "src"
 
 _OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _PATH_COMMENT = re.compile(r"^#\s*(?P<path>[\w.-]+(?:/[\w.-]+)*\.py)\s*$")
@@ -125,17 +125,6 @@ ALL_BLOCKS = [block for page in PAGES for block in read_blocks(page)]
 PYTHON_BLOCKS = [block for block in ALL_BLOCKS if block.language in ("python", "py")]
 SHELL_BLOCKS = [block for block in ALL_BLOCKS if block.language in SHELL_LANGUAGES]
 PROJECTS = [project for page in PAGES for project in read_projects(page)]
-
-
-def cli_env() -> dict[str, str]:
-    """Subprocess environment: our sources importable, no bytecode (files are edited between
-    runs, possibly within the same second), headless plots, no colour codes."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")]))
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.setdefault("MPLBACKEND", "Agg")
-    env["NO_COLOR"] = "1"
-    return env
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

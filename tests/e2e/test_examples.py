@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import cli_env
+
 pytest.importorskip("matplotlib")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ml"
@@ -35,18 +37,6 @@ OUTPUT_FILES = (
 )
 CLASS_REPORTS = ("alba.json", "lutea.json", "rubra.json")
 HISTORY = "history/evaluations.jsonl"
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def cli_env() -> dict[str, str]:
-    """Subprocess environment: our sources importable, no bytecode (files are edited between
-    runs, possibly within the same second), headless plots, no colour codes."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")]))
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.setdefault("MPLBACKEND", "Agg")
-    env["NO_COLOR"] = "1"
-    return env
 
 
 def pivot(project: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:

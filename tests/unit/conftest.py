@@ -1,4 +1,4 @@
-"""Engine tests here run pipelines in-process: undo what that does to this process's state."""
+"""Unit tests that run pipelines in-process: undo what that does to this process's state."""
 
 from __future__ import annotations
 

@@ -45,25 +45,12 @@ class Graph:
     def with_upstream(self, targets: Sequence[str]) -> tuple[str, ...]:
         """`targets` and everything they depend on, in topological order."""
         self.check_known(targets)
-        wanted: set[str] = set()
-        todo = list(targets)
-        while todo:
-            name = todo.pop()
-            if name not in wanted:
-                wanted.add(name)
-                todo.extend(self.upstream[name])
+        wanted = _reachable(targets, self.upstream)
         return tuple(name for name in self.order if name in wanted)
 
     def with_downstream(self, names: Iterable[str]) -> frozenset[str]:
         """`names` and everything that depends on them."""
-        found: set[str] = set()
-        todo = list(names)
-        while todo:
-            name = todo.pop()
-            if name not in found:
-                found.add(name)
-                todo.extend(self.downstream[name])
-        return frozenset(found)
+        return _reachable(names, self.downstream)
 
     def check_known(self, names: Iterable[str]) -> None:
         import difflib
@@ -75,6 +62,18 @@ class Graph:
                 raise UnknownStageError(
                     f"unknown stage '{name}'.{hint} Run `pivot status` to list the stages"
                 )
+
+
+def _reachable(start: Iterable[str], edges: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """`start` and every node reachable from it along `edges`."""
+    found: set[str] = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(edges[name])
+    return frozenset(found)
 
 
 def _index_outputs(stages: Mapping[str, StageSpec]) -> OutputIndex:

@@ -15,45 +15,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import hashlib
-import importlib.util
-import io
 import os
-import platform
 import resource
 import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import generate
 import report
+import tools
 from report import Measurement
+from tools import BENCH_DIR, REPO_ROOT, Tool
 
-__all__ = ["Tool", "main"]
+__all__ = ["main", "parse_args", "run_pipelines", "run_startup", "time_process"]
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
 _STDERR_TAIL = 600
-
-
-@dataclasses.dataclass(frozen=True)
-class Tool:
-    """How to drive one tool: its command, environment and project generator."""
-
-    name: str
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    generator: Callable[[Path, int, Sequence[str], Mapping[str, str]], None]
-    repro_args: tuple[str, ...] = ("repro",)
-
-    def environment(self) -> dict[str, str]:
-        return {**os.environ, **dict(self.env)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,84 +105,6 @@ def time_process(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Sample:
         return Sample(seconds, None, cpu)
     tail = (completed.stdout + completed.stderr).strip()[-_STDERR_TAIL:]
     return Sample(seconds, f"`{shlex.join(argv)}` exited {completed.returncode}: {tail}")
-
-
-def _command(spec: str) -> tuple[str, ...]:
-    """Split a command line; a relative program path becomes absolute (tools run elsewhere)."""
-    argv = shlex.split(spec)
-    if Path(argv[0]).exists():
-        argv[0] = str(Path(argv[0]).resolve())
-    return tuple(argv)
-
-
-def _snapshot(rev: str, workdir: Path) -> Path:
-    """Extract src/pivot at commit `rev` (the shared working tree changes under a long run)."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", rev, "src/pivot"],
-        capture_output=True, check=True,
-    )  # fmt: skip
-    target = workdir / "pivot-snapshot"
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(target, filter="data")
-    return target / "src"
-
-
-def _snapshot_tool(src: Path) -> Tool:
-    venv_python = REPO_ROOT / ".venv" / "bin" / "python"
-    python = str(venv_python) if venv_python.is_file() else sys.executable
-    argv = (python, "-c", "import sys; from pivot.cli.main import main; sys.exit(main())")
-    return Tool("pivot", argv, (("PYTHONPATH", str(src)),), generate.generate_pivot)
-
-
-def _pivot_tool(spec: str | None) -> Tool:
-    if spec:
-        return Tool("pivot", _command(spec), (), generate.generate_pivot)
-    for candidate in (REPO_ROOT / ".venv" / "bin" / "pivot", shutil.which("pivot")):
-        if candidate and Path(candidate).is_file():
-            return Tool("pivot", (str(candidate),), (), generate.generate_pivot)
-    pythonpath = os.pathsep.join(
-        filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")])
-    )
-    argv = (sys.executable, "-c", "import sys; from pivot.cli.main import main; sys.exit(main())")
-    return Tool("pivot", argv, (("PYTHONPATH", pythonpath),), generate.generate_pivot)
-
-
-def _python_shim(workdir: Path) -> Path:
-    """A directory whose `python` is this interpreter, for DVC stage commands."""
-    shim = workdir / "bin"
-    shim.mkdir(parents=True, exist_ok=True)
-    link = shim / "python"
-    if not link.exists():
-        link.symlink_to(sys.executable)
-    return shim
-
-
-def _dvc_tool(spec: str | None, enabled: bool, workdir: Path) -> Tool | None:
-    if not enabled:
-        return None
-    argv: tuple[str, ...] | None = _command(spec) if spec else None
-    venv_dvc = BENCH_DIR / ".venv-dvc" / "bin" / "dvc"
-    if argv is None and venv_dvc.is_file():
-        argv = (str(venv_dvc),)
-    if argv is None and importlib.util.find_spec("dvc") is not None:
-        argv = (sys.executable, "-m", "dvc")
-    if argv is None and (found := shutil.which("dvc")):
-        argv = (found,)
-    if argv is None:
-        print("DVC not found (run benchmarks/run.sh to make its venv): Pivot only", file=sys.stderr)
-        return None
-    path = os.pathsep.join([str(_python_shim(workdir)), os.environ.get("PATH", "")])
-    env = (("PATH", path), ("DVC_NO_ANALYTICS", "1"))
-    return Tool("dvc", argv, env, generate.generate_dvc)
-
-
-def _version(tool: Tool | None) -> str | None:
-    if tool is None:
-        return None
-    completed = subprocess.run(
-        [*tool.argv, "--version"], env=tool.environment(), capture_output=True, text=True
-    )
-    return completed.stdout.strip() or None
 
 
 # --- pipeline operations ------------------------------------------------------------------------
@@ -389,87 +292,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _git_commit(rev: str, *, dirty: bool) -> str:
-    completed = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", rev], capture_output=True, text=True
-    )
-    changes = ""
-    if dirty:
-        changes = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "src"],
-            capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
-    return completed.stdout.strip() + ("+dirty" if changes else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info(
-    timestamp: str, dvc: Tool | None, pivot_rev: str, pivot_src: Path
-) -> dict[str, object]:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "timestamp": timestamp,
-        "cpus": cpus,
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pivot_commit": _git_commit(pivot_rev, dirty=pivot_src == REPO_ROOT / "src"),
-        "dvc_version": _version(dvc),
-        "load_average_at_start": _load_average(),
-        "pivot_source_digest": _source_digest(pivot_src),
-    }
-
-
-def _source_digest(src: Path) -> str:
-    """Digest of src/pivot's files: tells whether Pivot's code changed during the run."""
-    digest = hashlib.sha256()
-    for path in sorted((src / "pivot").rglob("*.py")):
-        digest.update(path.relative_to(src).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def _load_average() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-def _config_json(config: argparse.Namespace, tools: Sequence[Tool]) -> dict[str, object]:
+def _config_json(config: argparse.Namespace, used: Sequence[Tool]) -> dict[str, object]:
     data = {key: value for key, value in vars(config).items() if key not in ("out", "workdir")}
     data["dvc_repeats"] = {str(k): v for k, v in config.dvc_repeats.items()}
-    data["commands"] = {tool.name: list(tool.argv) for tool in tools}
+    data["commands"] = {tool.name: list(tool.argv) for tool in used}
     return data
 
 
 def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
     collector = Collector()
-    pivot_src = _snapshot(config.pivot_rev, workdir) if config.pivot_rev else REPO_ROOT / "src"
-    pivot = None
-    if config.use_pivot:
-        pivot = _snapshot_tool(pivot_src) if config.pivot_rev else _pivot_tool(config.pivot)
-    dvc = _dvc_tool(config.dvc, config.use_dvc, workdir)
-    tools = [tool for tool in (pivot, dvc) if tool is not None]
-    machine = machine_info(timestamp, dvc, config.pivot_rev or "HEAD", pivot_src)
-    run_startup(tools, config.startup_repeats or max(5, config.repeats), workdir, collector)
-    run_pipelines(tools, config, workdir, collector)
+    snapshot = tools.snapshot_pivot(config.pivot_rev, workdir) if config.pivot_rev else None
+    pivot_src = snapshot or REPO_ROOT / "src"
+    pivot = tools.find_pivot(config.pivot, snapshot) if config.use_pivot else None
+    dvc = tools.find_dvc(config.dvc, config.use_dvc, workdir)
+    found = [tool for tool in (pivot, dvc) if tool is not None]
+    machine = tools.machine_info(timestamp, dvc, config.pivot_rev or "HEAD", pivot_src)
+    run_startup(found, config.startup_repeats or max(5, config.repeats), workdir, collector)
+    run_pipelines(found, config, workdir, collector)
     measurements = collector.measurements()
     if config.hashing:
         measurements += _hashing(config, workdir, pivot_src)
-    machine["load_average_at_end"] = _load_average()
-    machine["pivot_source_digest_at_end"] = _source_digest(pivot_src)
+    machine["load_average_at_end"] = tools.load_average()
+    machine["pivot_source_digest_at_end"] = tools.source_digest(pivot_src)
     out = config.out or BENCH_DIR / "results" / f"{timestamp}.json"
     notes = _notes(config, dvc)
     if machine["pivot_source_digest"] != machine["pivot_source_digest_at_end"]:
         notes.insert(0, "Pivot's source (src/pivot) changed during the run: results mix versions.")
-    report.write_json(out, measurements, machine, _config_json(config, tools), notes)
+    report.write_json(out, measurements, machine, _config_json(config, found), notes)
     print(report.render_markdown(measurements, machine, notes))
     print(f"JSON written to {out}", file=sys.stderr)
     wrong = [m for m in measurements if any(r != m.stages_expected for r in m.stages_run)]

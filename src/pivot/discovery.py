@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.machinery
+import importlib.util
+import marshal
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +26,36 @@ __all__ = ["PIPELINE_MODULE", "add_to_sys_path", "load_pipeline"]
 PIPELINE_MODULE = "pipeline"
 
 
-class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
-    """Always compiles the user's modules from source, never from `__pycache__`.
+_CHECKED_HASH_FLAGS = (0b11).to_bytes(4, "little")  # PEP 552: hash-based, checked on load
 
-    A .pyc is trusted when the source's mtime (whole seconds) and size match; an edit within
-    the same second that keeps the size would run stale bytecode while the fingerprint (read
-    from source) says the new code ran. Making `path_stats` fail skips the .pyc read and write.
+
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Loads the user's modules from bytecode only when it matches the source's content hash.
+
+    A default .pyc is trusted when the source's mtime (whole seconds) and size match, so an
+    edit within the same second that keeps the size would run stale bytecode while the
+    fingerprint (read from source) says the new code ran. This loader reads and writes
+    *checked hash-based* .pyc files (PEP 552) instead: always correct, and still no compile
+    of unchanged modules in every process.
     """
 
-    def path_stats(self, path: str) -> Mapping[str, Any]:
-        raise OSError("Pivot compiles project modules from source")
+    def get_code(self, fullname: str) -> Any:
+        source_path = self.get_filename(fullname)
+        source = self.get_data(source_path)
+        source_hash = importlib.util.source_hash(source)
+        cached = importlib.util.cache_from_source(source_path)
+        header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_FLAGS + source_hash
+        try:
+            data = self.get_data(cached)
+        except OSError:
+            data = b""
+        if data[:16] == header:
+            return marshal.loads(data[16:])
+        code = self.source_to_code(source, source_path)
+        if not sys.dont_write_bytecode:
+            with contextlib.suppress(OSError):
+                self.set_data(cached, header + marshal.dumps(code))
+        return code
 
 
 def _fresh_hook(root: str) -> Callable[[str], Any]:

@@ -1,0 +1,61 @@
+"""The user's modules always run as their source reads now, even with .pyc files around."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pivot import discovery, project
+
+PIPELINE = """
+from helpers import answer
+from pivot.pipeline import Pipeline
+
+pipeline = Pipeline("fresh")
+"""
+
+
+def _load_answer(root: Path) -> int:
+    found = discovery.load_pipeline(project.load_project(root))
+    assert found.name == "fresh"
+    return int(sys.modules["helpers"].answer())
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # the real default for users
+    monkeypatch.setattr(sys, "path_hooks", list(sys.path_hooks))
+    monkeypatch.setattr(sys, "path_importer_cache", dict(sys.path_importer_cache))
+    project.init_project(tmp_path)
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    (tmp_path / "helpers.py").write_text("def answer():\n    return 1\n")
+    yield tmp_path
+    sys.modules.pop("helpers", None)
+
+
+def test_an_edit_keeping_size_and_mtime_is_seen(root: Path) -> None:
+    helper = root / "helpers.py"
+    assert _load_answer(root) == 1
+    assert list((root / "__pycache__").glob("helpers.*.pyc")), "bytecode was cached"
+    before = helper.stat()
+
+    helper.write_text("def answer():\n    return 2\n")  # same size
+    os.utime(helper, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+
+    assert _load_answer(root) == 2
+
+
+def test_a_timestamp_pyc_left_by_plain_python_is_not_trusted(root: Path) -> None:
+    import py_compile
+
+    helper = root / "helpers.py"
+    pyc = py_compile.compile(str(helper), doraise=True)  # timestamp-based, as `import` writes
+    before = helper.stat()
+    helper.write_text("def answer():\n    return 3\n")
+    os.utime(helper, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert Path(pyc).exists()
+
+    assert _load_answer(root) == 3

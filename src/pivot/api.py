@@ -106,11 +106,26 @@ def _parallel_width(ctx: Context, decided: Plan) -> int:
     return max(counts.values(), default=0)
 
 
+POOL_START_SECONDS = 0.5
+"""About what starting worker processes costs here (interpreter, imports, the user's modules)."""
+
+
+def _quick(ctx: Context, decided: Plan) -> bool:
+    """True when every stage to run took, last time, less in total than starting a pool costs:
+    then running them in this process is faster than any parallel schedule."""
+    names = [step.stage for step in decided.by_action(Action.RUN)]
+    durations = runner.recorded_durations(ctx, names)
+    return len(durations) == len(names) and sum(durations.values()) < POOL_START_SECONDS
+
+
 def _execute(
     ctx: Context, decided: Plan, *, jobs: int | None, keep_going: bool, emit: EventSink
 ) -> RunReport:
-    requested = jobs or ctx.project.config.jobs or executors.available_cpus()
-    workers = min(requested, _parallel_width(ctx, decided))
+    workers = _parallel_width(ctx, decided)
+    if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
+        workers = 1
+    if workers > 1:
+        workers = min(workers, jobs or ctx.project.config.jobs or executors.available_cpus())
     executor = executors.make_executor(workers, _epoch(decided))
     return runner.run_plan(ctx, decided, executor, keep_going=keep_going, emit=emit)
 

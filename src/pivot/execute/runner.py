@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from pivot.errors import PivotError
@@ -21,7 +21,14 @@ from pivot.spec import StageSpec
 from pivot.store import lock
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 
-__all__ = ["RunReport", "StageResult", "commit_outputs", "restore_outputs", "run_plan"]
+__all__ = [
+    "RunReport",
+    "StageResult",
+    "commit_outputs",
+    "recorded_durations",
+    "restore_outputs",
+    "run_plan",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +105,15 @@ def restore_outputs(ctx: Context, entry: LockEntry) -> None:
         else:
             ctx.cache.restore_file(out.hash, root / out.path)
     _record_outputs_state(ctx, tuple(out for out in entry.outs if out.cache))
+
+
+DURATIONS = "stage-seconds"  # state db namespace: how long each stage's last run took
+
+
+def recorded_durations(ctx: Context, stages: Sequence[str]) -> dict[str, float]:
+    """Seconds each stage's last successful run took, for the stages this machine has run."""
+    found = ctx.state.get_values(DURATIONS, stages)
+    return {name: float(value.decode()) for name, value in found.items()}
 
 
 def _upstream_reran_identically(step: Step, deps: tuple[DepEntry, ...]) -> bool:
@@ -244,6 +260,7 @@ class _Run:
         if not outcome.ok:
             return self.fail(step, outcome.error, outcome.duration, outcome.output)
         commit_outputs(self.ctx, step, deps, outcome.outs)
+        self.ctx.state.set_value(DURATIONS, step.stage, f"{outcome.duration:.6f}".encode())
         self.finish(step, RunStatus.RAN, outcome.duration, outcome.output)
 
 

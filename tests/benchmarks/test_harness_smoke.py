@@ -1,0 +1,43 @@
+"""The benchmark harness stays runnable: a tiny Pivot-only run measures every operation and
+re-runs exactly the stages each operation should (speed goals themselves live in benchmarks/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "harness.py"),
+        "--sizes",
+        "10",
+        "--repeats",
+        "1",
+        "--no-dvc",
+        "--no-hashing",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+    ]
+
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "| 10 | no-op `repro`" in completed.stdout
+    measured = {m["op"]: m for m in json.loads(out.read_text())["measurements"] if m["n"] == 10}
+    assert set(measured) >= {"full", "noop", "status", "leaf", "helper"}
+    for op, expected in (("full", 10), ("noop", 0), ("status", 0), ("helper", 1)):
+        assert measured[op]["stages_run"] == [expected], op
+        assert measured[op]["failures"] == [], op

@@ -104,6 +104,14 @@ class Out(Generic[W]):
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", _normalise_paths(self, self.path))
         _require_loader(self, self.path, self.loader, loaders.Writer, "outputs")
+        paths = [self.path] if isinstance(self.path, str) else list(self.path)
+        directory = next((path for path in paths if path.endswith("/")), None)
+        if directory is not None and not isinstance(self, DirectoryOut):
+            raise AnnotationError(
+                f"{_describe(self, self.path)}: {directory!r} ends with '/', which names a "
+                f"directory. For files decided at run time use DirectoryOut({directory!r}, ...); "
+                "for one file drop the trailing '/'"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

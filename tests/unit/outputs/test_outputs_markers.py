@@ -196,3 +196,13 @@ def test_markers_compare_by_value() -> None:
     assert Out("a.csv", loaders.CSV()) == Out("a.csv", loaders.CSV())
     assert Out("a.csv", loaders.CSV()) != Out("a.csv", loaders.CSV(sep=";"))
     assert Out("a.csv", loaders.CSV()) != Out("a.csv", loaders.CSV(), cache=False)
+
+
+@pytest.mark.parametrize("marker", [Out, Plot, Metric])
+def test_a_file_output_path_ending_in_a_slash_points_to_directory_out(marker: Any) -> None:
+    path = "reports/" if marker is not Metric else ["a.json", "reports/"]
+    with pytest.raises(AnnotationError) as info:
+        marker(path, loaders.JSON())
+    message = str(info.value)
+    assert "'reports/' ends with '/'" in message
+    assert "DirectoryOut('reports/', ...)" in message

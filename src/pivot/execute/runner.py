@@ -175,10 +175,10 @@ class _Run:
         duration: float = 0.0,
         output: str = "",
         error: str = "",
+        note: str = "",
     ) -> None:
-        self.results[step.stage] = StageResult(
-            step.stage, status, tuple(r.summary for r in step.reasons), duration, output, error
-        )
+        reasons = tuple(r.summary for r in step.reasons) + ((note,) if note else ())
+        self.results[step.stage] = StageResult(step.stage, status, reasons, duration, output, error)
         if step.stage in self.index:
             index = self.index[step.stage]
             self.emit(StageFinished(step.stage, status, index, self.total, duration, output, error))
@@ -214,9 +214,8 @@ class _Run:
         if isinstance(deps, str):
             return self.fail(step, deps)
         if _upstream_reran_identically(step, deps):
-            return self.finish(
-                step, RunStatus.SKIPPED, error="upstream re-ran with identical outputs"
-            )
+            note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
+            return self.finish(step, RunStatus.SKIPPED, note=note)
         try:
             future = self.executor.submit(self._task(step))
         except Exception as error:  # e.g. the task does not pickle for a pool worker

@@ -247,15 +247,18 @@ class _Planner:
         return self._locks[spec.name]
 
     def recorded_output_hash(self, path: str) -> str | None:
-        """The hash a (non-running) producer's lock records for `path`, or a file in its
-        directory output; None when no lock says."""
+        """The hash a producer planned in this run (to skip or restore) records for `path`, or
+        for a file in its directory output; None when no such lock says. A producer outside the
+        selection (`pivot run B`) is not consulted: its outputs are used as they are on disk."""
         parts = path.split("/")
         candidates = [path] + [
             "/".join(parts[:depth]) + "/" for depth in range(len(parts) - 1, 0, -1)
         ]
         for candidate in candidates:
             producer = self.producer_of.get(candidate)
-            entry = self.previous(self.ctx.graph.stages[producer]) if producer else None
+            if producer not in self.steps:
+                continue
+            entry = self.previous(self.ctx.graph.stages[producer])
             recorded = {out.path: out for out in entry.outs} if entry else {}
             if candidate not in recorded:
                 continue

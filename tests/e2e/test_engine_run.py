@@ -87,6 +87,21 @@ def test_run_needs_stage_names_and_unknown_names_are_errors(chain: E2EProject) -
     assert chain.runs() == []
 
 
+def test_run_reads_upstream_outputs_as_they_are_on_disk(chain: E2EProject) -> None:
+    chain.repro_json()
+    chain.runs()
+    chain.gen({"prepared.txt": "edited by hand"})  # prepare's output, not through pivot
+
+    assert chain.pivot("run", "train", "--json").json["stages"]["train"]["status"] == "ran"
+    assert chain.runs() == ["train"]
+    assert json.loads(chain.read("model.json")) == {"text": "edited by hand"}
+
+    # repro looks upstream instead: prepare's output goes back to what its lock records
+    chain.gen({"prepared.txt": "edited again"})
+    assert chain.repro_json("train") == {"prepare": "restored", "train": "ran"}
+    assert json.loads(chain.read("model.json")) == {"text": "data!"}
+
+
 def test_force_reruns_up_to_date_stages(chain: E2EProject) -> None:
     chain.repro_json()
     chain.runs()

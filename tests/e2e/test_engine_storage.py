@@ -281,6 +281,24 @@ def test_incremental_out_deleted_from_workspace_is_rebuilt_from_the_cache(
     assert json.loads(project.read("state/log.json")) == {"entries": ["one", "two"]}
 
 
+def test_uncached_incremental_out_keeps_its_state_in_the_workspace(project: E2EProject) -> None:
+    uncached = INCREMENTAL.replace(
+        'IncrementalOut("state/log.json", loaders.JSON())]\n\n\ndef',
+        'IncrementalOut("state/log.json", loaders.JSON(), cache=False)]\n\n\ndef',
+    ).replace(
+        'log: Annotated[dict, IncrementalOut("state/log.json", loaders.JSON())]',
+        'log: Annotated[dict, IncrementalOut("state/log.json", loaders.JSON(), cache=False)]',
+    )
+    assert uncached.count("cache=False") == 2
+    project.pipeline(uncached)
+    for entry in ("one", "two"):
+        project.gen({"entry.txt": entry})
+        project.repro_json()
+
+    assert json.loads(project.read("state/log.json")) == {"entries": ["one", "two"]}
+    assert not project.blob(project.out_hash("accumulate", "state/log.json")).exists()
+
+
 PATH_ONLY = """
 class Written(TypedDict):
     report: Annotated[pathlib.Path, Out("report.txt", loaders.PathOnly())]

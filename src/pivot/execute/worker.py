@@ -135,14 +135,23 @@ def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
 
 
 def _prepare_outputs(task: StageTask, cache: Cache) -> None:
-    """Remove previous outputs; restore IncrementalOut files as private writable copies."""
+    """Remove previous outputs, so a stage never reads its own stale output by accident.
+
+    An IncrementalOut is the exception: its recorded previous value is restored from the cache
+    as a private writable copy (none recorded: removed, the stage starts from `empty()`); an
+    uncached one keeps its state only in the workspace file, which is left as it is.
+    """
     root = Path(task.root)
     for out in task.spec.outs:
         for path in out.paths:
-            fs.remove_path(root / path)
+            target = root / path
             previous = task.incremental.get(path)
-            if out.kind is OutKind.INCREMENTAL and previous and cache.has(previous):
-                cache.restore_file(previous, root / path, writable=True)
+            if out.kind is not OutKind.INCREMENTAL:
+                fs.remove_path(target)
+            elif previous and cache.has(previous):
+                cache.restore_file(previous, target, writable=True)
+            elif out.cache:
+                fs.remove_path(target)
 
 
 def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pivot import errors, graph
 from pivot.loaders import Text
-from pivot.outputs import Out
+from pivot.outputs import DirectoryOut, Out
 from pivot.pipeline import Pipeline
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from tests.fixtures import engine_stages
@@ -35,7 +35,7 @@ def spec(name: str, deps: Sequence[str] = (), outs: Sequence[str] = ()) -> Stage
                 OutKind.DIRECTORY if path.endswith("/") else OutKind.OUT,
                 Text(),
                 True,
-                Out(path, Text()),
+                (DirectoryOut if path.endswith("/") else Out)(path, Text()),
             )
             for i, path in enumerate(outs)
         ),

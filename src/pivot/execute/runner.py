@@ -76,10 +76,13 @@ def _record_outputs_state(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
     root = ctx.project.root
     for out in outs:
         full = root / out.path
-        if out.is_directory:
-            ctx.hasher.hash_directory(full)
-        else:
+        if not out.is_directory:
             ctx.state.record(full, os.stat(full), out.hash)
+        elif out.cache:  # the cached manifest already holds every file's hash: no re-read
+            for relative, digest in ctx.cache.load_manifest(out.hash):
+                ctx.state.record(full / relative, os.stat(full / relative), digest)
+        else:
+            ctx.hasher.hash_directory(full)
 
 
 def commit_outputs(

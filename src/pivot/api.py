@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pivot import discovery, graph, plan, project
-from pivot.errors import PivotError
+from pivot.errors import NoRecordError
 from pivot.execute import executors, runner
 from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
 from pivot.execute.runner import RunReport
@@ -162,7 +162,7 @@ def repro(
 def run(stages: Sequence[str], **options: object) -> tuple[Plan, RunReport]:
     """Run only `stages` (no upstream); their dependencies must already exist."""
     if not stages:
-        raise PivotError("`pivot run` needs at least one stage name; use `pivot repro` for all")
+        raise NoRecordError("`pivot run` needs at least one stage name; use `pivot repro` for all")
     return repro(stages, upstream=False, **options)  # type: ignore[arg-type]
 
 
@@ -203,7 +203,7 @@ def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) ->
         for name in _targets_to_stages(ctx, targets):
             entry = lock.read_lock(plan.lock_file_for(ctx.project, ctx.graph.stages[name]))
             if entry is None and targets:
-                raise PivotError(
+                raise NoRecordError(
                     f"stage '{name}' has never run, so there is nothing to check out; "
                     f"run `pivot repro {name}`"
                 )
@@ -232,7 +232,7 @@ def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:
         for path in out.paths:
             found = plan.hash_path(ctx.hasher, ctx.project.root, path)
             if found is None:
-                raise PivotError(
+                raise NoRecordError(
                     f"cannot commit stage '{name}': output '{path}' does not exist. Create it or run "
                     f"`pivot repro {name}`"
                 )
@@ -253,7 +253,7 @@ def _current_deps(ctx: Context, name: str) -> tuple[DepEntry, ...]:
     for path in ctx.graph.stages[name].dep_paths:
         found = plan.dep_hash(ctx, path)
         if found is None:
-            raise PivotError(f"cannot commit stage '{name}': dependency '{path}' does not exist")
+            raise NoRecordError(f"cannot commit stage '{name}': dependency '{path}' does not exist")
         entries.append(DepEntry(path=path, hash=found))
     return tuple(entries)
 

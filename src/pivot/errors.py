@@ -24,7 +24,8 @@
     │   ├── MissingDependencyError
     │   └── UnknownStageError (KeyError)
     ├── ExecutionError                      running stages failed (carries the failures)
-    │   └── StageFailedError
+    │   ├── StageFailedError
+    │   └── NoRecordError                   a command needs a run/file that is not there
     └── StoreError                          cache, lock files, state db
         ├── CacheCorruptError
         ├── LockFileError
@@ -48,6 +49,7 @@ __all__ = [
     "LoaderError",
     "LockFileError",
     "MissingDependencyError",
+    "NoRecordError",
     "NotInitializedError",
     "NotModuleLevelError",
     "OutputConflictError",
@@ -181,6 +183,10 @@ class ExecutionError(PivotError):
 
 class StageFailedError(ExecutionError):
     """A single stage raised; the message holds the user code's traceback."""
+
+
+class NoRecordError(ExecutionError):
+    """`run`, `checkout` or `commit` was asked for something that was never run or is missing."""
 
 
 # --- storage ----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.fixtures.seeds_data import write_seed_inputs
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import E2EProject
 
@@ -20,37 +22,6 @@ pytest.importorskip("pandas")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SEEDS = sorted(path.stem for path in FIXTURES.glob("seed_*.py"))
 
-_TABLE = "score,x,y\n0.2,1,3\n0.4,2,1\n0.9,3,2\n"
-_TABLES = [
-    "input.csv",
-    "data.csv",
-    "features.csv",
-    "raw.csv",
-    "new_data.csv",
-    "data/raw.csv",
-    "a.csv",
-    "b.csv",
-    "x.csv",
-    "y.csv",
-    "model_a/results.csv",
-]
-
-
-def _write_inputs(project: E2EProject) -> None:
-    """The data the seed snippets read (they leave it undefined)."""
-    project.gen(dict.fromkeys(_TABLES, _TABLE))
-    project.gen(
-        {
-            "records.json": json.dumps([{"id": 1}, {"id": 2}, {"id": 3}]),
-            "history.json": json.dumps([1.0, 0.5, 0.25]),
-        }
-    )
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    (project.root / "images").mkdir()
-    plt.imsave(project.root / "images" / "photo.png", np.zeros((4, 6, 3)))
-
 
 def test_seed_modules_exist() -> None:
     assert SEEDS, "tests/fixtures/seed_*.py are missing"
@@ -59,7 +30,7 @@ def test_seed_modules_exist() -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_seed_module_runs_end_to_end(project: E2EProject, seed: str) -> None:
     shutil.copyfile(FIXTURES / f"{seed}.py", project.root / "pipeline.py")
-    _write_inputs(project)
+    write_seed_inputs(project.root)
 
     first = project.pivot("repro", "-j", "1", "--json")
 

@@ -31,6 +31,7 @@ from pivot.loaders import (
 from pivot.pipeline import Pipeline
 from pivot.spec import Shape, StageSpec, expand_return_value
 from tests.fixtures import seed_000_nested, seed_000_test_stages
+from tests.fixtures.seeds_data import write_seed_inputs
 
 SEED_MODULES = sorted(
     info.name
@@ -396,30 +397,6 @@ def _run(pipeline: Pipeline, root: pathlib.Path) -> None:
             write.out.loader.save(write.value, target)
 
 
-def _write_inputs(root: pathlib.Path) -> None:
-    """The data the seed snippets read (they leave it undefined)."""
-    scores = pd.DataFrame({"score": [0.2, 0.4, 0.9], "x": [1, 2, 3], "y": [3, 1, 2]})
-    for name in [
-        "input.csv",
-        "data.csv",
-        "features.csv",
-        "raw.csv",
-        "new_data.csv",
-        "data/raw.csv",
-        "a.csv",
-        "b.csv",
-        "x.csv",
-        "y.csv",
-        "model_a/results.csv",
-    ]:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        scores.to_csv(root / name, index=False)
-    (root / "records.json").write_text(json.dumps([{"id": 1}, {"id": 2}, {"id": 3}]))
-    (root / "history.json").write_text(json.dumps([1.0, 0.5, 0.25]))
-    (root / "images").mkdir()
-    plt.imsave(root / "images" / "photo.png", np.zeros((4, 6, 3)))
-
-
 def _outputs(spec: StageSpec) -> list[str]:
     return [path for path in spec.out_paths if not path.endswith("/")]
 
@@ -430,7 +407,7 @@ def test_seed_pipelines_run_with_their_loaders(
 ) -> None:
     module_name, variable = key.split(":")
     pipeline = _pipelines(_module(module_name))[variable]
-    _write_inputs(tmp_path)
+    write_seed_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)  # stages run with the project root as working directory
     figures_before = set(plt.get_fignums())
     _run(pipeline, tmp_path)
@@ -453,7 +430,7 @@ def test_seed_outputs_have_the_documented_content(
         seed_002_shards,
     )
 
-    _write_inputs(tmp_path)
+    write_seed_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
     _run(seed_001_anatomy.pipeline, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"count": 2}  # threshold=0.3

@@ -1,7 +1,8 @@
 """StageSpec: the frozen value extracted once from a stage function, and its validation rules.
 
 Interprets the markers of `pivot.outputs` (one pass over `get_type_hints(include_extras=True)`),
-applies path overrides, and validates a stage's return value before anything is written.
+and applies path overrides; every definition error is raised here, at registration (the
+run-time check of a stage's return value is `pivot.returns`).
 Imports of Pivot: DEFINE modules and `pivot.errors`; never graph, plan, execute or store.
 """
 
@@ -23,7 +24,6 @@ from pivot.errors import (
     AnnotationError,
     IncrementalOutError,
     NotModuleLevelError,
-    OutputValidationError,
     OverrideError,
     PathEscapeError,
     PipelineConfigError,
@@ -39,11 +39,9 @@ __all__ = [
     "DepSpec",
     "OutKind",
     "OutSpec",
-    "OutputWrite",
     "Shape",
     "StageSpec",
     "check_module_level",
-    "expand_return_value",
     "extract_spec",
     "normalise_path",
 ]
@@ -114,15 +112,6 @@ class StageSpec:
     def dep_paths(self) -> tuple[str, ...]:
         """Paths that make DAG edges (the input side of an IncrementalOut makes none)."""
         return tuple(path for dep in self.deps if not dep.incremental for path in dep.paths)
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputWrite:
-    """One file to write after a stage returns: which output, where, and what value."""
-
-    out: OutSpec
-    path: str
-    value: Any
 
 
 # --- module-level checks --------------------------------------------------------------------
@@ -626,112 +615,4 @@ def extract_spec(
         outs=tuple(outs),
         single_output=single,
         state_dir=state_dir,
-    )
-
-
-# --- return value validation (run time, before anything is written) -------------------------
-
-
-def _fail(stage: str, message: str) -> OutputValidationError:
-    return OutputValidationError(
-        f"stage '{stage}' returned an invalid value: {message}. Nothing was written"
-    )
-
-
-def _directory_key(key: Any, out: OutSpec, stage: str) -> str:
-    where = f"DirectoryOut '{out.paths[0]}'"
-    if not isinstance(key, str) or not key.strip("/"):
-        raise _fail(
-            stage, f"{where} key {key!r} is empty or not a string; use names like 'task_a.json'"
-        )
-    if "\x00" in key:  # the OS would refuse it mid-way through the writes
-        raise _fail(stage, f"{where} key {key!r} contains a NUL character; remove it")
-    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
-        raise _fail(
-            stage, f"{where} key {key!r} is an absolute path; use a path relative to the directory"
-        )
-    parts = key.replace("\\", "/").split("/")
-    if ".." in parts:
-        raise _fail(
-            stage, f"{where} key {key!r} contains '..'; keys must stay inside the directory"
-        )
-    if any(part == "" for part in parts):
-        raise _fail(stage, f"{where} key {key!r} has an empty name part; remove the extra '/'")
-    normal = posixpath.normpath("/".join(parts))
-    if not posixpath.splitext(posixpath.basename(normal))[1]:
-        raise _fail(
-            stage,
-            f"DirectoryOut key must have extension: {key!r} in {where}; use e.g. '{key}.json'",
-        )
-    return normal
-
-
-def _directory_writes(out: OutSpec, value: Any, stage: str) -> list[OutputWrite]:
-    if not isinstance(value, Mapping):
-        raise _fail(
-            stage,
-            f"DirectoryOut '{out.paths[0]}' needs a dict of {{file name: value}}, got {type(value).__name__}",
-        )
-    if not value:
-        raise _fail(
-            stage, f"DirectoryOut '{out.paths[0]}' got an empty dict; return at least one file"
-        )
-    by_name: dict[str, str] = {}
-    by_folded: dict[str, str] = {}
-    writes = []
-    for key, item in value.items():
-        normal = _directory_key(key, out, stage)
-        if normal in by_name:
-            raise _fail(
-                stage, f"DirectoryOut keys {by_name[normal]!r} and {key!r} name the same file"
-            )
-        if normal.casefold() in by_folded:
-            raise _fail(
-                stage,
-                f"DirectoryOut keys {by_folded[normal.casefold()]!r} and {key!r} differ only in case "
-                "and would collide on case-insensitive file systems",
-            )
-        by_name[normal] = by_folded[normal.casefold()] = key
-        writes.append(OutputWrite(out, out.paths[0] + normal, item))
-    return writes
-
-
-def _out_writes(out: OutSpec, value: Any, stage: str) -> list[OutputWrite]:
-    if out.kind is OutKind.DIRECTORY:
-        return _directory_writes(out, value, stage)
-    if out.shape is Shape.SINGLE:
-        return [OutputWrite(out, out.paths[0], value)]
-    if not isinstance(value, list | tuple):
-        raise _fail(
-            stage,
-            f"output '{out.name}' declares {len(out.paths)} paths, so it needs a list, got {type(value).__name__}",
-        )
-    if len(value) != len(out.paths):
-        raise _fail(
-            stage,
-            f"output '{out.name}' declares {len(out.paths)} paths but got {len(value)} values",
-        )
-    return [OutputWrite(out, path, item) for path, item in zip(out.paths, value, strict=True)]
-
-
-def expand_return_value(spec: StageSpec, value: Any) -> tuple[OutputWrite, ...]:
-    """Validate a stage's return value completely, then list the files to write."""
-    if not spec.outs:
-        return ()
-    if spec.single_output:
-        return tuple(_out_writes(spec.outs[0], value, spec.name))
-    if not isinstance(value, Mapping):
-        raise _fail(
-            spec.name,
-            f"expected a dict with keys {[o.name for o in spec.outs]}, got {type(value).__name__}",
-        )
-    names = {out.name for out in spec.outs}
-    missing = sorted(names - set(value))
-    extra = sorted(str(key) for key in set(value) - names)
-    if missing:
-        raise _fail(spec.name, f"missing key(s) {missing}; return every field of the TypedDict")
-    if extra:
-        raise _fail(spec.name, f"unexpected key(s) {extra}; declared outputs are {sorted(names)}")
-    return tuple(
-        write for out in spec.outs for write in _out_writes(out, value[out.name], spec.name)
     )

@@ -29,7 +29,8 @@ from pivot.loaders import (
     Text,
 )
 from pivot.pipeline import Pipeline
-from pivot.spec import Shape, StageSpec, expand_return_value
+from pivot.returns import expand_return_value
+from pivot.spec import Shape, StageSpec
 from tests.fixtures import seed_000_nested, seed_000_test_stages
 from tests.fixtures.seeds_data import write_seed_inputs
 

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from pivot import discovery
 from pivot.errors import LoaderError, PivotError
-from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec, expand_return_value
+from pivot.returns import expand_return_value
+from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from pivot.store import fs, hashing
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry

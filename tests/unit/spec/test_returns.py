@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pivot.errors import OutputValidationError
-from pivot.spec import OutKind, OutputWrite, StageSpec, expand_return_value, extract_spec
+from pivot.returns import OutputWrite, expand_return_value
+from pivot.spec import OutKind, StageSpec, extract_spec
 from tests.fixtures import defs_stages
 
 REPORT = extract_spec(defs_stages.report, name="report")

@@ -300,9 +300,8 @@ def test_seed_000_closure_fails_at_registration(tmp_path: pathlib.Path) -> None:
 
 def test_seed_000_test_stage_execution() -> None:
     """Seed 000's `test_stage_execution`, verbatim but for the import it needs."""
-    fingerprint = pytest.importorskip("pivot.fingerprint")
-    if not hasattr(fingerprint, "get_stage_fingerprint"):
-        pytest.skip("pivot.fingerprint.get_stage_fingerprint is not written yet")
+    from pivot import fingerprint
+
     _test_stage = seed_000_test_stages._test_stage
 
     # Use the module-level definitions in tests

@@ -15,9 +15,15 @@ helper's no-op `revision` line changes its code but not its output, so exactly t
 using it re-run and nothing downstream does.
 
 Both tools get the same files under data/ and helpers/; Pivot gets `stages.py` (N module-level
-stage functions) and `pipeline.py`, DVC gets `dvc.yaml` whose stages run `bench_stage.py`, a tiny
-script doing the same work. Each project is a git repository with the tool initialised and one
-commit.
+stage functions; above 1000 stages, `stages.py` plus `stages_001.py`, ... of 1000 each, as a
+user would split them) and `pipeline.py`, DVC gets `dvc.yaml` whose stages run `bench_stage.py`,
+a tiny script doing the same work. Each project is a git repository with the tool initialised
+and one commit.
+
+`plain_script` is the baseline the ratios are taken against: one plain Python process that
+imports the same stage functions and does every stage's work in order (read the inputs, call
+the function, write the output), with no tool at all. `generate_cpu_pivot` writes the other
+shape: independent CPU-bound stages, to compare `-j 2` with `-j 1`.
 """
 
 from __future__ import annotations
@@ -30,25 +36,32 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "GROUP",
     "HELPER_TO_EDIT",
     "StageShape",
     "build_shape",
+    "cpu_iterations",
     "edit_helper",
     "edit_leaf_input",
     "expected_runs",
+    "generate_cpu_pivot",
     "generate_dvc",
     "generate_pivot",
     "helper_path",
     "leaf_input_to_edit",
+    "plain_script",
     "run_dvc_stages_directly",
+    "stage_module",
 ]
 
 GROUP = 10
+STAGES_PER_MODULE = 1000
 HELPER_TO_EDIT = 5  # fan-out stages: their output feeds only k=8, which does not re-run
 _ARG_NAMES = "abcd"
 
@@ -127,6 +140,8 @@ def expected_runs(op: str, n: int) -> int:
         return _downstream(shape, {leaf_input_to_edit(n)})
     if op == "helper":
         return sum(1 for stage in shape if stage.helper == HELPER_TO_EDIT)
+    if op == "plain":
+        return n  # the baseline rewrites every output
     return 0
 
 
@@ -197,6 +212,12 @@ def _pivot_stage(stage: StageShape) -> str:
     )
 
 
+def stage_module(index: int) -> str:
+    """The module defining stage `index`: `stages`, then `stages_001`, ... (1000 stages each)."""
+    part = index // STAGES_PER_MODULE
+    return "stages" if part == 0 else f"stages_{part:03d}"
+
+
 def _pivot_stages_module(shape: Sequence[StageShape]) -> str:
     helpers = sorted({stage.helper for stage in shape})
     header = [
@@ -214,15 +235,19 @@ def _pivot_stages_module(shape: Sequence[StageShape]) -> str:
 
 
 def _pivot_pipeline_module(shape: Sequence[StageShape]) -> str:
+    modules = list(dict.fromkeys(stage_module(i) for i in range(len(shape))))
     lines = [
         '"""Generated benchmark pipeline."""',
         "",
-        "import stages",
+        *(f"import {module}" for module in modules),
         "from pivot import Pipeline",
         "",
         'pipeline = Pipeline("bench")',
     ]
-    lines += [f'pipeline.register(stages.{s.name}, name="{s.name}")' for s in shape]
+    lines += [
+        f'pipeline.register({stage_module(i)}.{s.name}, name="{s.name}")'
+        for i, s in enumerate(shape)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -233,11 +258,113 @@ def generate_pivot(
     shape = build_shape(n)
     root.mkdir(parents=True)
     _write_shared(root, shape)
-    _write(root / "stages.py", _pivot_stages_module(shape))
+    for start in range(0, n, STAGES_PER_MODULE):
+        part = shape[start : start + STAGES_PER_MODULE]
+        _write(root / f"{stage_module(start)}.py", _pivot_stages_module(part))
     _write(root / "pipeline.py", _pivot_pipeline_module(shape))
+    _init_project(root, pivot_cmd, env)
+
+
+def _init_project(root: Path, pivot_cmd: Sequence[str], env: Mapping[str, str] | None) -> None:
     _git_init(root)
     _run([*pivot_cmd, "init"], root, env)
     _git_commit(root)
+
+
+_PLAIN = """\"\"\"The baseline: every stage's work in one plain Python process, no tool.\"\"\"
+
+import importlib, json, os, sys
+sys.path.insert(0, os.getcwd())
+for module, name, output, inputs in json.load(open(sys.argv[1])):
+    texts = []
+    for path in inputs:
+        with open(path) as handle:
+            texts.append(handle.read())
+    result = getattr(importlib.import_module(module), name)(*texts)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, "w") as handle:
+        handle.write(result)
+"""
+
+
+def plain_script(directory: Path, n: int) -> list[str]:
+    """Write the baseline script and its call list for N stages in `directory`; returns the
+    arguments to run it with (by a Python that can import Pivot, in the project's root)."""
+    calls = [
+        [stage_module(i), stage.name, stage.output, list(stage.inputs)]
+        for i, stage in enumerate(build_shape(n))
+    ]
+    script, listing = directory / "plain_baseline.py", directory / f"plain_calls_{n}.json"
+    _write(script, _PLAIN)
+    _write(listing, json.dumps(calls))
+    return [str(script), str(listing)]
+
+
+# --- CPU-bound stages (for -j 2 against -j 1) -------------------------------------------------
+
+_CPU_HELPER = '''"""Pure-Python CPU work of a fixed size (no I/O, holds the GIL)."""
+
+
+def burn(text: str, iterations: int) -> str:
+    value = len(text)
+    for i in range(iterations):
+        value = (value * 31 + i) % 1_000_003
+    return f"{value}\\n"
+'''
+
+
+def cpu_iterations(seconds: float) -> int:
+    """How many `burn` steps take about `seconds` of CPU in this interpreter (measured now)."""
+    namespace: dict[str, Any] = {}
+    exec(_CPU_HELPER, namespace)
+    probe = 200_000
+    started = time.process_time()
+    namespace["burn"]("", probe)
+    elapsed = max(time.process_time() - started, 1e-6)
+    return max(1, int(probe * seconds / elapsed))
+
+
+def _cpu_stage(index: int, iterations: int) -> str:
+    return (
+        f"def cpu{index:02d}(\n"
+        f'    text: Annotated[str, Dep("data/cpu_{index:02d}.txt", Text())],\n'
+        f') -> Annotated[str, Out("out/cpu_{index:02d}.txt", Text())]:\n'
+        f"    return cpu.burn(text, {iterations})\n"
+    )
+
+
+def generate_cpu_pivot(
+    root: Path,
+    stages: int,
+    iterations: int,
+    pivot_cmd: Sequence[str],
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """A Pivot project of `stages` independent stages, each `iterations` steps of CPU work."""
+    root.mkdir(parents=True)
+    _write(root / "helpers" / "__init__.py", "")
+    _write(root / "helpers" / "cpu.py", _CPU_HELPER)
+    header = [
+        '"""Generated CPU-bound benchmark stages."""',
+        "",
+        "from typing import Annotated",
+        "",
+        "from helpers import cpu",
+        "from pivot.loaders import Text",
+        "from pivot.outputs import Dep, Out",
+        "",
+    ]
+    bodies = []
+    for index in range(stages):
+        _write(root / f"data/cpu_{index:02d}.txt", f"cpu input {index}\n")
+        bodies.append(_cpu_stage(index, iterations))
+    _write(root / "stages.py", "\n".join(header) + "\n\n" + "\n\n".join(bodies))
+    registrations = [
+        f'pipeline.register(stages.cpu{i:02d}, name="cpu{i:02d}")' for i in range(stages)
+    ]
+    pipeline = ["import stages", "from pivot import Pipeline", "", 'pipeline = Pipeline("cpu")']
+    _write(root / "pipeline.py", "\n".join([*pipeline, *registrations]) + "\n")
+    _init_project(root, pivot_cmd, env)
 
 
 # --- DVC ------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Benchmark harness: time Pivot (and DVC, when present) on generated pipelines, and hashing.
 
-Every pipeline operation is a whole process timed by wall clock. For each size N and each
-repeat, a fresh copy of the generated project runs, in order: first full `repro`, no-op
-`repro`, `status`, `repro` after editing one leaf input, `repro` after editing one helper.
-Pivot and DVC alternate repeat by repeat so that both see the same machine conditions.
-Prints a markdown table to stdout and writes JSON to benchmarks/results/<timestamp>.json.
-Imports Pivot only for the hashing part (pivot.store.hashing).
+Every pipeline operation is a whole process timed by wall clock, with its peak resident memory.
+For each size N and each repeat, a fresh copy of the generated project runs, in order: first
+full `repro`, no-op `repro`, `status`, `repro` after editing one leaf input, `repro` after
+editing one helper, and (Pivot's project) the plain-Python baseline doing all the stages' work.
+Pivot and DVC alternate repeat by repeat so that both see the same machine conditions. Then
+CPU-bound independent stages run with `-j 1` and `-j 2`. Prints markdown tables to stdout and
+writes JSON to benchmarks/results/<timestamp>.json. Imports Pivot only for the hashing part
+(pivot.store.hashing).
 
     python benchmarks/harness.py --sizes 3 --repeats 1 --no-dvc --no-hashing   # seconds
 """
@@ -16,7 +18,6 @@ import argparse
 import dataclasses
 import datetime
 import os
-import resource
 import shlex
 import shutil
 import subprocess
@@ -35,16 +36,19 @@ from tools import BENCH_DIR, REPO_ROOT, Tool
 __all__ = ["main", "parse_args", "run_pipelines", "run_startup", "time_process"]
 
 _STDERR_TAIL = 600
+_DVC_LARGEST_DEFAULT = 1000  # DVC's full repro is quadratic: about an hour at N=1000 here
+_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
     """One timed process: wall seconds, CPU seconds (user + system, with reaped children),
-    or the reason it failed."""
+    peak resident bytes (of the largest process in its tree), or the reason it failed."""
 
     seconds: float
     failure: str | None
     cpu: float = 0.0
+    rss: int = 0
 
 
 class Collector:
@@ -53,6 +57,7 @@ class Collector:
     def __init__(self) -> None:
         self._samples: dict[tuple[str, str, str, int], list[float]] = {}
         self._cpu: dict[tuple[str, str, str, int], list[float]] = {}
+        self._rss: dict[tuple[str, str, str, int], list[int]] = {}
         self._failures: dict[tuple[str, str, str, int], list[str]] = {}
         self._runs: dict[tuple[str, str, str, int], list[int]] = {}
         self._expected: dict[tuple[str, str, str, int], int] = {}
@@ -70,6 +75,7 @@ class Collector:
             return
         self._samples[key].append(sample.seconds)
         self._cpu.setdefault(key, []).append(sample.cpu)
+        self._rss.setdefault(key, []).append(sample.rss)
         if runs is not None:
             self._runs.setdefault(key, []).append(runs[0])
             self._expected[key] = runs[1]
@@ -80,6 +86,7 @@ class Collector:
                 *key,
                 samples=tuple(samples),
                 cpu_samples=tuple(self._cpu.get(key, ())),
+                rss_samples=tuple(self._rss.get(key, ())),
                 failures=tuple(self._failures[key]),
                 stages_run=tuple(self._runs.get(key, ())),
                 stages_expected=self._expected.get(key),
@@ -92,25 +99,31 @@ class Collector:
 
 
 def time_process(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Sample:
-    """Run `argv` to completion and return its wall and CPU time, or why it failed."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    completed = subprocess.run(
-        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
-    if completed.returncode == 0:
-        return Sample(seconds, None, cpu)
-    tail = (completed.stdout + completed.stderr).strip()[-_STDERR_TAIL:]
-    return Sample(seconds, f"`{shlex.join(argv)}` exited {completed.returncode}: {tail}")
+    """Run `argv` to completion and return its wall and CPU time and peak resident memory
+    (`wait4` of that very process: CPU includes the children it reaped, the memory is the
+    largest of them and itself), or why it failed."""
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
+        if process.returncode == 0:
+            return Sample(seconds, None, cpu, usage.ru_maxrss * _MAXRSS_UNIT)
+        output.seek(0)
+        tail = output.read().decode(errors="replace").strip()[-_STDERR_TAIL:]
+    return Sample(seconds, f"`{shlex.join(argv)}` exited {process.returncode}: {tail}")
 
 
 # --- pipeline operations ------------------------------------------------------------------------
 
 
-def _operation_argv(tool: Tool, op: str, jobs: int | None) -> list[str]:
+def _operation_argv(tool: Tool, op: str, jobs: int | None, plain: Sequence[str]) -> list[str]:
+    if op == "plain":
+        return [tools.project_python(), *plain]
     if op == "status":
         return [*tool.argv, "status"]
     extra = ["-j", str(jobs)] if jobs and tool.name == "pivot" else []
@@ -141,9 +154,12 @@ def _run_sequence(
     """Time the operations on one fresh project; `full` always runs, timed only if asked."""
     env = tool.environment()
     ops, jobs = config.ops, config.jobs
+    plain = generate.plain_script(project.parent, n) if "plain" in ops else []
     for serial, op in enumerate(report.OPERATIONS, start=1):
         if op != "full" and op not in ops:
             continue
+        if op == "plain" and tool.name != "pivot":
+            continue  # the baseline runs once per repeat, in Pivot's project
         if op == "full" and tool.name == "dvc" and n in config.dvc_commit_sizes:
             sample = _commit_instead_of_full(tool, project, n)
             if sample.failure is None:
@@ -152,7 +168,7 @@ def _run_sequence(
             return
         _prepare(op, project, n, serial)
         before = _output_stamps(project)
-        sample = time_process(_operation_argv(tool, op, jobs), project, env)
+        sample = time_process(_operation_argv(tool, op, jobs, plain), project, env)
         runs = (_changed(before, _output_stamps(project)), generate.expected_runs(op, n))
         print(f"  {tool.name} N={n} {op}: {_describe(sample)}, ran {runs[0]}", file=sys.stderr)
         if op in ops or sample.failure is not None:
@@ -176,7 +192,7 @@ def _changed(before: Mapping[str, int], after: Mapping[str, int]) -> int:
 
 def _describe(sample: Sample) -> str:
     if sample.failure is None:
-        return f"{sample.seconds:.3f} s (CPU {sample.cpu:.3f} s)"
+        return f"{sample.seconds:.3f} s (CPU {sample.cpu:.3f} s, {sample.rss / 2**20:.0f} MiB)"
     return "FAILED " + sample.failure.splitlines()[0][:200]
 
 
@@ -221,6 +237,34 @@ def run_pipelines(
                     shutil.rmtree(project, ignore_errors=True)
 
 
+def run_parallel(
+    tool: Tool, config: argparse.Namespace, workdir: Path, collector: Collector
+) -> None:
+    """CPU-bound independent stages: a fresh full `repro -j 1` and `-j 2`, alternating."""
+    stages = config.cpu_stages
+    iterations = generate.cpu_iterations(config.cpu_seconds)
+    template = workdir / f"template-cpu-{stages}"
+    try:
+        generate.generate_cpu_pivot(template, stages, iterations, tool.argv, tool.environment())
+    except RuntimeError as error:
+        collector.add(("parallel", tool.name, "generate", stages), Sample(0.0, str(error)[:1000]))
+        return
+    for repeat in range(config.repeats):
+        for jobs in (1, 2):
+            project = workdir / f"run-cpu-{jobs}-{repeat}"
+            shutil.copytree(template, project, symlinks=True)
+            sample = time_process(
+                [*tool.argv, "repro", "-j", str(jobs)], project, tool.environment()
+            )
+            runs = (len(_output_stamps(project)), stages)
+            print(
+                f"  {tool.name} {stages} CPU-bound stages -j {jobs}: {_describe(sample)}",
+                file=sys.stderr,
+            )
+            collector.add(("parallel", tool.name, f"cpu-j{jobs}", stages), sample, runs)
+            shutil.rmtree(project, ignore_errors=True)
+
+
 def run_startup(tools: Sequence[Tool], repeats: int, workdir: Path, collector: Collector) -> None:
     """Time `--help` of each tool and a bare interpreter start, as whole processes."""
     commands = [("python", "-c pass", [sys.executable, "-c", "pass"], dict(os.environ))]
@@ -259,9 +303,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--no-pivot", dest="use_pivot", action="store_false", help="DVC only")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="pass -j to pivot repro")
+    parser.add_argument(
+        "--cpu-stages", type=int, default=8,
+        help="independent CPU-bound stages timed with -j 1 and -j 2 (0: skip that part)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cpu-seconds", type=float, default=0.5, help="CPU seconds of work per CPU-bound stage"
+    )
     parser.add_argument("--dvc", default=None, help="DVC command (default benchmarks/.venv-dvc)")
     parser.add_argument("--no-dvc", dest="use_dvc", action="store_false")
-    parser.add_argument("--dvc-sizes", type=_int_list, default=None, help="default: --sizes")
+    parser.add_argument(
+        "--dvc-sizes", type=_int_list, default=None,
+        help="sizes DVC runs at (default: those of --sizes up to 1000; DVC is quadratic)",
+    )  # fmt: skip
     parser.add_argument(
         "--dvc-repeats", type=_size_repeats, default={}, help="per size, e.g. 1000:1"
     )
@@ -288,7 +342,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown operations {sorted(unknown)}; choose from {list(report.OPERATIONS)}")
     if args.dvc_sizes is None:
-        args.dvc_sizes = list(args.sizes)
+        args.dvc_sizes = [n for n in args.sizes if n <= _DVC_LARGEST_DEFAULT]
     return args
 
 
@@ -309,6 +363,8 @@ def _run_all(config: argparse.Namespace, workdir: Path, timestamp: str) -> int:
     machine = tools.machine_info(timestamp, dvc, config.pivot_rev or "HEAD", pivot_src)
     run_startup(found, config.startup_repeats or max(5, config.repeats), workdir, collector)
     run_pipelines(found, config, workdir, collector)
+    if pivot is not None and config.cpu_stages > 0:
+        run_parallel(pivot, config, workdir, collector)
     measurements = collector.measurements()
     if config.hashing:
         measurements += _hashing(config, workdir, pivot_src)

@@ -2,7 +2,9 @@
 
 A `Measurement` is one timed thing (an operation of one tool at one size, a start-up command,
 a hashing method) with all its samples; `render_markdown` puts Pivot and DVC side by side
-with the targets and the peer figures, `write_json` keeps everything for run-to-run comparison.
+with the targets and the peer figures, shows Pivot's cost per stage against N with the ratio
+goals (against a plain Python process doing all the stages' work), and `write_json` keeps
+everything for run-to-run comparison.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ OPERATIONS: dict[str, str] = {
     "status": "`status`, nothing changed",
     "leaf": "`repro` after editing one leaf input",
     "helper": "`repro` after editing a helper used by 1/10 of stages",
+    "plain": "plain Python doing every stage's work (baseline, no tool)",
 }
 
 # Pivot's targets in seconds, keyed by (operation, N); N=0 means any size
@@ -42,10 +45,27 @@ TARGETS: dict[tuple[str, int], float] = {
     ("status", 200): 0.25,
     ("status", 1000): 0.6,
     ("leaf", 200): 0.4,
+    ("noop", 10_000): 0.7,
+    ("status", 10_000): 0.7,
+    ("noop", 100_000): 6.0,
+    ("status", 100_000): 6.0,
     ("help", 0): 0.15,
 }
 PER_STAGE_TARGET_MS = 5.0
 PER_STAGE_TARGET_N = 200  # the per-stage target is set for N=200 (pool start-up dominates N=10)
+
+# Goals of the scaling table (issue 16), checked at these sizes and above
+SCALE_GOAL_FROM_N = 10_000
+NOOP_MS_PER_STAGE_GOAL = 0.05  # no-op `repro` and `status`
+OWN_MS_PER_STAGE_GOAL = 0.5  # full `repro` minus the plain baseline, per stage
+# (operation, reference operation) -> the most operation/reference may be, at one size
+RATIO_GOALS: dict[tuple[str, str], float] = {
+    ("noop", "plain"): 1.0,
+    ("full", "plain"): 7.0,
+    ("helper", "noop"): 1.5,
+}
+NOOP_RSS_GOAL_BYTES = 2 * 10**9  # no-op at N=100,000
+PARALLEL_SPEEDUP_GOAL = 1.8  # -j 2 against -j 1 on CPU-bound stages
 
 # DVC 3.67 figures measured earlier on this kind of machine, in seconds
 PEER_DVC_367: dict[tuple[str, int], float] = {
@@ -70,6 +90,7 @@ class Measurement:
     n: int
     samples: tuple[float, ...]
     cpu_samples: tuple[float, ...] = ()  # user + system seconds of the process and its children
+    rss_samples: tuple[int, ...] = ()  # peak resident bytes of the process (or its largest child)
     failures: tuple[str, ...] = ()
     size_bytes: int = 0
     files: int = 0
@@ -86,6 +107,7 @@ class Measurement:
         data["min"] = min(self.samples) if self.samples else None
         data["max"] = max(self.samples) if self.samples else None
         data["cpu_median"] = statistics.median(self.cpu_samples) if self.cpu_samples else None
+        data["rss_max"] = max(self.rss_samples) if self.rss_samples else None
         return data
 
 
@@ -110,6 +132,16 @@ def _cell(measurement: Measurement | None) -> str:
         ran = "/".join(str(r) for r in wrong)
         cell += f" [ran {ran} stages, expected {measurement.stages_expected}]"
     return cell
+
+
+def _bytes(value: float) -> str:
+    return f"{value / 2**30:.2f} GiB" if value >= 2**30 else f"{value / 2**20:.0f} MiB"
+
+
+def _rss_cell(measurement: Measurement | None) -> str:
+    if measurement is None or not any(measurement.rss_samples):
+        return "-"
+    return _bytes(max(measurement.rss_samples))
 
 
 def _cpu_cell(measurement: Measurement | None) -> str:
@@ -143,8 +175,8 @@ def _pipeline_table(measurements: Sequence[Measurement]) -> list[str]:
     sizes = sorted({m.n for m in measurements if m.section == "pipeline"})
     lines = [
         "| N | operation | Pivot median (min-max) | DVC median (min-max) | Pivot/DVC "
-        "| Pivot target | DVC 3.67 earlier | Pivot CPU | DVC CPU |",
-        "|---:|---|---|---|---|---|---|---:|---:|",
+        "| Pivot target | DVC 3.67 earlier | Pivot CPU | DVC CPU | Pivot peak RSS |",
+        "|---:|---|---|---|---|---|---|---:|---:|---:|",
     ]
     for n in sizes:
         for op, label in OPERATIONS.items():
@@ -156,7 +188,7 @@ def _pipeline_table(measurements: Sequence[Measurement]) -> list[str]:
             lines.append(
                 f"| {n} | {label} | {_cell(pivot)} | {_cell(dvc)} | {_ratio(pivot, dvc)} "
                 f"| {_target(op, n, pivot)} | {_seconds(peer) if peer else '-'} "
-                f"| {_cpu_cell(pivot)} | {_cpu_cell(dvc)} |"
+                f"| {_cpu_cell(pivot)} | {_cpu_cell(dvc)} | {_rss_cell(pivot)} |"
             )
         lines.append(_per_stage_row(found, n))
     return [line for line in lines if line]
@@ -181,8 +213,112 @@ def _per_stage_row(found: Mapping[tuple[str, str, str, int], Measurement], n: in
     dvc_cell = "-" if dvc is None else f"{dvc:.2f} ms"
     return (
         f"| {n} | full `repro` cost per stage, (full - no-op) / N | {pivot_cell} | {dvc_cell} "
-        f"| - | {target} | - | - | - |"
+        f"| - | {target} | - | - | - | - |"
     )
+
+
+_PER_STAGE_OPS = ("noop", "status", "full", "helper", "plain")
+
+
+def _median_of(
+    found: Mapping[tuple[str, str, str, int], Measurement], op: str, n: int
+) -> float | None:
+    measurement = found.get(("pipeline", "pivot", op, n))
+    return None if measurement is None else measurement.median
+
+
+def _verdict(ok: bool) -> str:
+    return " ok" if ok else " MISSED"
+
+
+def _ratio_cell(
+    found: Mapping[tuple[str, str, str, int], Measurement], op: str, reference: str, n: int
+) -> str:
+    value, base = _median_of(found, op, n), _median_of(found, reference, n)
+    if value is None or not base:
+        return "-"
+    ratio = value / base
+    goal = RATIO_GOALS[(op, reference)]
+    return f"{ratio:.2f}x" + (_verdict(ratio <= goal) if n >= SCALE_GOAL_FROM_N else "")
+
+
+def _scale_row(found: Mapping[tuple[str, str, str, int], Measurement], n: int) -> str:
+    cells = []
+    for op in _PER_STAGE_OPS:
+        median = _median_of(found, op, n)
+        cell = "-" if median is None else f"{median / n * 1000:.3f}"
+        if median is not None and op in ("noop", "status") and n >= SCALE_GOAL_FROM_N:
+            cell += _verdict(median / n * 1000 <= NOOP_MS_PER_STAGE_GOAL)
+        cells.append(cell)
+    full, plain = _median_of(found, "full", n), _median_of(found, "plain", n)
+    own = "-"
+    if full is not None and plain is not None:
+        per_stage = (full - plain) / n * 1000
+        own = f"{per_stage:.3f}"
+        own += _verdict(per_stage <= OWN_MS_PER_STAGE_GOAL) if n >= SCALE_GOAL_FROM_N else ""
+    ratios = [_ratio_cell(found, op, ref, n) for op, ref in RATIO_GOALS]
+    noop = found.get(("pipeline", "pivot", "noop", n))
+    memory = _rss_cell(noop)
+    if memory != "-" and n >= 100_000 and noop is not None:
+        memory += _verdict(max(noop.rss_samples) < NOOP_RSS_GOAL_BYTES)
+    return f"| {n:,} | " + " | ".join([*cells, own, *ratios, memory]) + " |"
+
+
+def _fit(
+    found: Mapping[tuple[str, str, str, int], Measurement], op: str, sizes: Sequence[int]
+) -> str:
+    """Least-squares `a + b N` over the sizes measured (medians), as "a s + b ms per stage"."""
+    points = [(n, m) for n in sizes if (m := _median_of(found, op, n)) is not None]
+    if len(points) < 2:
+        return "-"
+    mean_n = statistics.fmean(n for n, _ in points)
+    mean_t = statistics.fmean(t for _, t in points)
+    spread = sum((n - mean_n) ** 2 for n, _ in points)
+    slope = sum((n - mean_n) * (t - mean_t) for n, t in points) / spread
+    return f"{mean_t - slope * mean_n:.2f} s + {slope * 1000:.3f} ms/stage"
+
+
+def _scale_table(measurements: Sequence[Measurement]) -> list[str]:
+    """Pivot's cost per stage against N, the ratio goals, and the no-op's memory."""
+    found = _index(measurements)
+    sizes = sorted({m.n for m in measurements if m.section == "pipeline" and m.subject == "pivot"})
+    if not sizes:
+        return []
+    ratio_heads = [f"{op} / {ref} (goal <= {goal:g}x)" for (op, ref), goal in RATIO_GOALS.items()]
+    heads = [
+        "N",
+        *(f"{op} ms/stage" for op in _PER_STAGE_OPS),
+        f"(full - plain) / N ms (goal <= {OWN_MS_PER_STAGE_GOAL:g})",
+        *ratio_heads,
+        "no-op peak RSS",
+    ]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---:|" * len(heads)]
+    lines += [_scale_row(found, n) for n in sizes]
+    fits = [_fit(found, op, sizes) for op in _PER_STAGE_OPS]
+    if any(fit != "-" for fit in fits):
+        lines.append("| fit over N | " + " | ".join(fits) + " |" + " - |" * (len(heads) - 6))
+    return lines
+
+
+def _parallel_table(measurements: Sequence[Measurement]) -> list[str]:
+    found = _index(measurements)
+    counts = sorted({m.n for m in measurements if m.section == "parallel"})
+    lines = [
+        "| stages | `repro -j 1` | `repro -j 2` | speed-up (-j 1 / -j 2) | goal | -j 1 CPU | -j 2 CPU |",
+        "|---:|---|---|---|---|---:|---:|",
+    ]
+    for n in counts:
+        one = found.get(("parallel", "pivot", "cpu-j1", n))
+        two = found.get(("parallel", "pivot", "cpu-j2", n))
+        speedup = "-"
+        if one and two and one.median and two.median:
+            value = one.median / two.median
+            speedup = f"{value:.2f}x{_verdict(value >= PARALLEL_SPEEDUP_GOAL)}"
+        lines.append(
+            f"| {n} | {_cell(one)} | {_cell(two)} | {speedup} | >= {PARALLEL_SPEEDUP_GOAL}x "
+            f"| {_cpu_cell(one)} | {_cpu_cell(two)} |"
+        )
+    return lines
 
 
 def _startup_table(measurements: Sequence[Measurement]) -> list[str]:
@@ -263,6 +399,12 @@ def render_markdown(
     ]
     sections = (
         ("pipeline", "Pipeline operations (whole-process wall time)", _pipeline_table),
+        (
+            "pipeline",
+            "Pivot per stage against N (medians / N; ratios in the same run)",
+            _scale_table,
+        ),
+        ("parallel", "CPU-bound independent stages, -j 2 against -j 1", _parallel_table),
         ("startup", "Start-up (whole-process wall time)", _startup_table),
         ("hashing", "Hashing (in-process)", _hashing_table),
     )
@@ -288,7 +430,7 @@ def read_json(path: Path) -> tuple[list[Measurement], dict[str, Any], list[str]]
     measurements = []
     for data in document["measurements"]:
         values = {key: value for key, value in data.items() if key in fields}
-        for key in ("samples", "cpu_samples", "failures", "stages_run"):
+        for key in ("samples", "cpu_samples", "rss_samples", "failures", "stages_run"):
             values[key] = tuple(values.get(key, ()))
         measurements.append(Measurement(**values))
     return measurements, document["machine"], document.get("notes", [])

@@ -30,6 +30,7 @@ __all__ = [
     "find_pivot",
     "load_average",
     "machine_info",
+    "project_python",
     "snapshot_pivot",
     "source_digest",
 ]
@@ -73,11 +74,18 @@ def snapshot_pivot(rev: str, workdir: Path) -> Path:
     return target / "src"
 
 
-def _snapshot_tool(src: Path) -> Tool:
+def project_python() -> str:
+    """The project's `.venv` interpreter (it imports Pivot), else this one."""
     venv_python = REPO_ROOT / ".venv" / "bin" / "python"
-    python = str(venv_python) if venv_python.is_file() else sys.executable
+    return str(venv_python) if venv_python.is_file() else sys.executable
+
+
+def _snapshot_tool(src: Path) -> Tool:
     return Tool(
-        "pivot", (python, "-c", _PIVOT_MAIN), (("PYTHONPATH", str(src)),), generate.generate_pivot
+        "pivot",
+        (project_python(), "-c", _PIVOT_MAIN),
+        (("PYTHONPATH", str(src)),),
+        generate.generate_pivot,
     )
 
 

@@ -1,5 +1,6 @@
-"""The benchmark harness stays runnable: a tiny Pivot-only run measures every operation and
-re-runs exactly the stages each operation should (speed goals themselves live in benchmarks/)."""
+"""The benchmark harness stays runnable: a tiny Pivot-only run measures every operation (the
+plain-Python baseline and the CPU-bound -j 1 / -j 2 shape too) and re-runs exactly the stages
+each operation should (speed goals themselves live in benchmarks/)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> N
         "1",
         "--no-dvc",
         "--no-hashing",
+        "--cpu-stages",
+        "2",
+        "--cpu-seconds",
+        "0.02",
         "--workdir",
         str(tmp_path / "work"),
         "--out",
@@ -36,8 +41,16 @@ def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> N
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "| 10 | no-op `repro`" in completed.stdout
-    measured = {m["op"]: m for m in json.loads(out.read_text())["measurements"] if m["n"] == 10}
-    assert set(measured) >= {"full", "noop", "status", "leaf", "helper"}
-    for op, expected in (("full", 10), ("noop", 0), ("status", 0), ("helper", 1)):
+    assert "| 10 | " in completed.stdout.split("Pivot per stage against N")[1]
+    measurements = json.loads(out.read_text())["measurements"]
+    measured = {m["op"]: m for m in measurements if m["n"] == 10}
+    assert set(measured) >= {"full", "noop", "status", "leaf", "helper", "plain"}
+    expected_runs = (("full", 10), ("noop", 0), ("status", 0), ("helper", 1), ("plain", 10))
+    for op, expected in expected_runs:
         assert measured[op]["stages_run"] == [expected], op
         assert measured[op]["failures"] == [], op
+    assert measured["noop"]["rss_max"] > 1_000_000
+    parallel = {m["op"]: m for m in measurements if m["section"] == "parallel"}
+    for op in ("cpu-j1", "cpu-j2"):
+        assert parallel[op]["stages_run"] == [2], op
+        assert parallel[op]["failures"] == [], op

@@ -1,4 +1,4 @@
-"""Library facade: init / status / repro / run / checkout / commit, returning values.
+"""Library facade: init / status / repro / run / checkout / commit / push / fetch / pull.
 
 Public module. The CLI is a thin layer over these functions. Imports of Pivot: everything below.
 """
@@ -10,16 +10,18 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pivot import discovery, graph, plan, project
+from pivot import discovery, graph, plan, project, sharing
 from pivot.errors import NoRecordError
 from pivot.execute import executors, runner
 from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Context, Plan
 from pivot.project import Project
+from pivot.remote.transfer import ProgressSink
+from pivot.sharing import SyncReport
 from pivot.store import lock
 from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, OutEntry
@@ -27,10 +29,19 @@ from pivot.store.state import StateDB
 
 __all__ = [
     "CheckoutReport",
+    "PullReport",
     "checkout",
     "commit",
+    "fetch",
     "init",
     "open_context",
+    "pull",
+    "push",
+    "remote_add",
+    "remote_default",
+    "remote_modify",
+    "remote_remove",
+    "remotes",
     "repro",
     "run",
     "status",
@@ -198,30 +209,34 @@ def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) ->
     Without targets, stages that never ran are reported and passed over; a named one that
     never ran is an error.
     """
-    restored, unchanged, never_ran, not_cached = [], [], [], []
     with open_context(start) as ctx:
-        for name in _targets_to_stages(ctx, targets):
-            entry = lock.read_lock(plan.lock_file_for(ctx.project, ctx.graph.stages[name]))
-            if entry is None and targets:
-                raise NoRecordError(
-                    f"stage '{name}' has never run, so there is nothing to check out; "
-                    f"run `pivot repro {name}`"
-                )
-            if entry is None:
-                never_ran.append(name)
-                continue
-            root = ctx.project.root
-            stale = [
-                o
-                for o in entry.outs
-                if (plan.hash_path(ctx.hasher, root, o.path) or ("",))[0] != o.hash
-            ]
-            not_cached += [o.path for o in stale if not o.cache]
-            if any(o.cache for o in stale):
-                runner.restore_outputs(ctx, entry)
-                restored.append(name)
-            elif not stale:
-                unchanged.append(name)
+        return _checkout(ctx, _targets_to_stages(ctx, targets), strict=bool(targets))
+
+
+def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutReport:
+    restored, unchanged, never_ran, not_cached = [], [], [], []
+    for name in names:
+        entry = lock.read_lock(plan.lock_file_for(ctx.project, ctx.graph.stages[name]))
+        if entry is None and strict:
+            raise NoRecordError(
+                f"stage '{name}' has never run, so there is nothing to check out; "
+                f"run `pivot repro {name}`"
+            )
+        if entry is None:
+            never_ran.append(name)
+            continue
+        root = ctx.project.root
+        stale = [
+            o
+            for o in entry.outs
+            if (plan.hash_path(ctx.hasher, root, o.path) or ("",))[0] != o.hash
+        ]
+        not_cached += [o.path for o in stale if not o.cache]
+        if any(o.cache for o in stale):
+            runner.restore_outputs(ctx, entry)
+            restored.append(name)
+        elif not stale:
+            unchanged.append(name)
     return CheckoutReport(tuple(restored), tuple(unchanged), tuple(never_ran), tuple(not_cached))
 
 
@@ -272,3 +287,105 @@ def commit(stages: Sequence[str] = (), *, start: Path | str | None = None) -> tu
             runner.commit_outputs(ctx, step, _current_deps(ctx, step.stage), outs)
             committed.append(step.stage)
     return tuple(committed)
+
+
+# --- sharing through remotes --------------------------------------------------------------------
+
+
+def push(
+    targets: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    with_deps: bool = False,
+    progress: ProgressSink | None = None,
+    start: Path | str | None = None,
+) -> SyncReport:
+    """Upload the cached outputs of `targets` (default: everything) that the remote lacks."""
+    store = sharing.open_named_remote(_project(start), remote)
+    with open_context(start) as ctx:
+        names = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
+        records = sharing.records_of(ctx, names)
+        return sharing.push(ctx, store, records, jobs=jobs, progress=progress)
+
+
+def fetch(
+    targets: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    with_deps: bool = False,
+    progress: ProgressSink | None = None,
+    start: Path | str | None = None,
+) -> SyncReport:
+    """Download into the cache the recorded outputs of `targets` that it lacks."""
+    store = sharing.open_named_remote(_project(start), remote)
+    with open_context(start) as ctx:
+        names = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
+        records = sharing.records_of(ctx, names)
+        return sharing.fetch(ctx, store, records, jobs=jobs, progress=progress)
+
+
+@dataclasses.dataclass(frozen=True)
+class PullReport:
+    """A fetch, then the outputs placed in the workspace."""
+
+    fetched: SyncReport
+    checkout: CheckoutReport
+
+
+def pull(
+    targets: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    with_deps: bool = False,
+    progress: ProgressSink | None = None,
+    start: Path | str | None = None,
+) -> PullReport:
+    """Fetch `targets`' outputs, then put them in the workspace (stages whose objects could
+    not all be fetched are left as they are)."""
+    store = sharing.open_named_remote(_project(start), remote)
+    with open_context(start) as ctx:
+        names = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
+        records = sharing.records_of(ctx, names)
+        fetched = sharing.fetch(ctx, store, records, jobs=jobs, progress=progress)
+        complete = [name for name in names if name not in fetched.failed_stages]
+        return PullReport(fetched, _checkout(ctx, complete, strict=False))
+
+
+def remotes(
+    start: Path | str | None = None,
+) -> tuple[Mapping[str, Mapping[str, object]], str | None]:
+    """The configured remotes (name -> settings) and the default one."""
+    config = project.load_project(Path(start) if start is not None else None).config
+    return config.remotes, config.default_remote
+
+
+def remote_add(
+    name: str,
+    url: str,
+    *,
+    default: bool = False,
+    local: bool = False,
+    start: Path | str | None = None,
+) -> None:
+    sharing.add_remote(_project(start), name, url, default=default, local=local)
+
+
+def remote_remove(name: str, *, start: Path | str | None = None) -> None:
+    sharing.remove_remote(_project(start), name)
+
+
+def remote_default(name: str, *, local: bool = False, start: Path | str | None = None) -> None:
+    sharing.set_default_remote(_project(start), name, local=local)
+
+
+def remote_modify(
+    name: str, key: str, value: str | None, *, local: bool = False, start: Path | str | None = None
+) -> None:
+    sharing.modify_remote(_project(start), name, key, value, local=local)
+
+
+def _project(start: Path | str | None) -> Project:
+    return project.load_project(Path(start) if start is not None else None)

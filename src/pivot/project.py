@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pivot.errors import AlreadyInitializedError, ConfigError, NotInitializedError
 
-__all__ = ["Config", "Project", "find_root", "ignore_matcher", "init_project", "load_project"]
+__all__ = [
+    "Config",
+    "Project",
+    "edit_config",
+    "find_root",
+    "ignore_matcher",
+    "init_project",
+    "load_project",
+]
 
 PIVOT_DIR = ".pivot"
 LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
@@ -32,7 +41,9 @@ fingerprint:
   packages: false
 """
 
-_GITIGNORE = "/cache/\n/state.db\n/state.db-*\n/tmp/\n"
+_GITIGNORE = "/cache/\n/state.db\n/state.db-*\n/tmp/\n/config.local.yaml\n"
+_REMOTE_KEYS = ("default_remote", "remotes")
+"""Top-level config keys that `pivot remote ...` rewrites (the rest of the file is kept)."""
 
 _PIVOTIGNORE = """\
 # Paths Pivot never treats as data (gitignore syntax).
@@ -50,6 +61,9 @@ class Config:
     link_modes: tuple[str, ...] = ("reflink", "copy")
     jobs: int | None = None
     fingerprint_packages: bool = False
+    remotes: Mapping[str, Mapping[str, object]] = dataclasses.field(default_factory=dict)
+    """name -> settings (`url`, and S3 options), config.local.yaml's merged over config.yaml's."""
+    default_remote: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +84,15 @@ class Project:
     @property
     def state_db_path(self) -> Path:
         return self.pivot_dir / "state.db"
+
+    @property
+    def config_path(self) -> Path:
+        return self.pivot_dir / "config.yaml"
+
+    @property
+    def local_config_path(self) -> Path:
+        """Per-machine settings and secrets (git-ignored)."""
+        return self.pivot_dir / "config.local.yaml"
 
     @property
     def stages_dir(self) -> Path:
@@ -104,15 +127,16 @@ def find_root(start: Path | None = None) -> Path:
     return found[-1]
 
 
-def _read_config(path: Path) -> Config:
+def _read_document(path: Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds ({} if the file is missing)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Config()
+        return {}
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error}") from None
     if text == _DEFAULT_CONFIG:
-        return Config()  # the file `pivot init` wrote: skip importing a YAML parser
+        return {}  # the file `pivot init` wrote: skip importing a YAML parser
     import yaml
 
     try:
@@ -123,14 +147,39 @@ def _read_config(path: Path) -> Config:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
-    return _parse_config(data, path)
+    return data
+
+
+def _merge_local(data: dict[str, Any], local: dict[str, Any], path: Path) -> dict[str, Any]:
+    """config.local.yaml over config.yaml: settings of a remote are merged key by key."""
+    merged = {**data, **{key: value for key, value in local.items() if key != "remotes"}}
+    remotes = {name: dict(value) for name, value in _remotes_of(data, path).items()}
+    for name, value in _remotes_of(local, path).items():
+        remotes[name] = {**remotes.get(name, {}), **value}
+    if remotes:
+        merged["remotes"] = remotes
+    return merged
+
+
+def _remotes_of(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    remotes = data.get("remotes") or {}
+    if not isinstance(remotes, dict) or not all(isinstance(v, dict) for v in remotes.values()):
+        raise ConfigError(f"{path}: remotes must map each remote's name to its settings")
+    return remotes
+
+
+def _read_config(path: Path, local_path: Path) -> Config:
+    data = _read_document(path)
+    local = _read_document(local_path)
+    return _parse_config(_merge_local(data, local, local_path) if local else data, path)
 
 
 def _parse_config(data: dict[str, Any], path: Path) -> Config:
-    unknown = set(data) - {"cache", "jobs", "fingerprint", "remotes"}
+    known = {"cache", "jobs", "fingerprint", *_REMOTE_KEYS}
+    unknown = set(data) - known
     if unknown:
         raise ConfigError(
-            f"{path}: unknown setting(s) {sorted(unknown)}; known: cache, jobs, fingerprint"
+            f"{path}: unknown setting(s) {sorted(unknown)}; known: {', '.join(sorted(known))}"
         )
     link = (data.get("cache") or {}).get("link", ["reflink", "copy"])
     if isinstance(link, str):
@@ -143,13 +192,28 @@ def _parse_config(data: dict[str, Any], path: Path) -> Config:
     packages = (data.get("fingerprint") or {}).get("packages", False)
     if not isinstance(packages, bool):
         raise ConfigError(f"{path}: fingerprint.packages must be true or false, got {packages!r}")
-    return Config(link_modes=tuple(link), jobs=jobs, fingerprint_packages=packages)
+    remotes = _remotes_of(data, path)
+    default = data.get("default_remote")
+    if default is not None and default not in remotes:
+        raise ConfigError(
+            f"{path}: default_remote is {default!r}, but no remote has that name. Fix: "
+            "`pivot remote default NAME` with one of `pivot remote list`."
+        )
+    return Config(
+        link_modes=tuple(link),
+        jobs=jobs,
+        fingerprint_packages=packages,
+        remotes=remotes,
+        default_remote=default,
+    )
 
 
 def load_project(start: Path | None = None) -> Project:
     """Find the project above `start` and read its config."""
     root = find_root(start)
-    return Project(root=root, config=_read_config(root / PIVOT_DIR / "config.yaml"))
+    pivot_dir = root / PIVOT_DIR
+    config = _read_config(pivot_dir / "config.yaml", pivot_dir / "config.local.yaml")
+    return Project(root=root, config=config)
 
 
 def init_project(directory: Path, *, force: bool = False) -> Project:
@@ -174,3 +238,42 @@ def _write_if_missing(path: Path, text: str, *, overwrite: bool) -> None:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+
+
+def edit_config(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite the remote settings (`remotes`, `default_remote`) of config file `path`.
+
+    `change` edits a dict holding those keys; every other line of the file (comments too) is
+    kept as it is. The file is replaced atomically.
+    """
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    data = _read_document(path) if text else {}
+    managed = {key: data[key] for key in _REMOTE_KEYS if data.get(key) is not None}
+    change(managed)
+    kept = _without_top_level_keys(text, _REMOTE_KEYS)
+    block = {key: managed[key] for key in _REMOTE_KEYS if managed.get(key)}
+    dumped = yaml.safe_dump(block, sort_keys=False, default_flow_style=False) if block else ""
+    new_text = (kept.rstrip("\n") + "\n" if kept.strip() else "") + dumped
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _without_top_level_keys(text: str, keys: tuple[str, ...]) -> str:
+    """`text` without the blocks of the given top-level YAML keys (key line + indented lines)."""
+    starts = re.compile(rf"^({'|'.join(map(re.escape, keys))})\s*:")
+    kept, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if starts.match(line):
+            skipping = True
+            continue
+        if skipping and (line[:1] in (" ", "\t") or not line.strip()):
+            continue
+        skipping = False
+        kept.append(line)
+    return "".join(kept)

@@ -197,3 +197,6 @@ def commit(stages: tuple[str, ...]) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="pivot")
+
+
+from pivot.cli import remote as _remote  # noqa: E402, F401  (registers its commands on `cli`)

@@ -7,4 +7,4 @@ import os
 # Plots render headless in the test process and in any worker it starts.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from tests.servers.seaweedfs import s3_bucket, seaweedfs  # noqa: E402, F401  (shared fixtures)
+from tests.servers.seaweedfs import s3_bucket, seaweedfs  # noqa: F401  (shared fixtures)

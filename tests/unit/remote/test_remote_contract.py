@@ -142,7 +142,7 @@ def test_push_never_sends_a_corrupt_local_blob(remote: Remote, tmp_path: Path) -
     bad = cache.root / keys[0]
     os.chmod(bad, 0o644)
     bad.write_bytes(b"bit rot")
-    result = transfer.push(cache.root, remote, keys + [transfer.blob_key("34" * 32)])
+    result = transfer.push(cache.root, remote, [*keys, transfer.blob_key("34" * 32)])
     assert result.corrupt == (keys[0],)
     assert result.moved == (keys[1],)
     assert result.missing == (transfer.blob_key("34" * 32),)
@@ -176,7 +176,7 @@ def test_listing_skips_nothing_but_temp_names(remote: Remote) -> None:
 
 
 def test_directory_remote_that_does_not_exist(tmp_path: Path) -> None:
-    with pytest.raises(RemoteError, match="does not exist.*Fix"):
+    with pytest.raises(RemoteError, match=r"does not exist.*Fix"):
         DirectoryRemote(tmp_path / "nowhere").check()
 
 

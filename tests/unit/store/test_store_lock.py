@@ -154,6 +154,45 @@ def test_encode_decode_round_trip(entry: LockEntry) -> None:
     assert encode_lock(decoded) == text
 
 
+_any_params = st.dictionaries(
+    st.text(max_size=8),
+    st.recursive(
+        _json_scalars | st.floats() | st.tuples(st.integers()) | st.booleans().map(str),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(max_size=5), children, max_size=3)
+            | st.dictionaries(st.integers(), children, max_size=2)
+        ),
+        max_leaves=8,
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(entry=_entries, params=_any_params)
+def test_encode_lock_is_byte_identical_to_the_stdlib_indented_json(
+    entry: LockEntry, params: dict[str, Any]
+) -> None:
+    """The lock writer's own indented JSON (faster than the stdlib's pure-Python one) writes
+    exactly what `json.dumps(sort_keys=True, indent=2, ensure_ascii=False)` would, for any
+    params value, NaN and non-string keys included."""
+    entry = LockEntry(entry.stage, entry.code, params, entry.deps, entry.outs)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "stage": entry.stage,
+        "code": dict(entry.code),
+        "params": params,
+        "deps": [{"path": d.path, "hash": d.hash} for d in entry.deps],
+        "outs": [
+            {"path": o.path, "hash": o.hash, "cache": o.cache, "is_directory": o.is_directory}
+            for o in entry.outs
+        ],
+    }
+    expected = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert encode_lock(entry) == expected
+
+
 @settings(max_examples=30, deadline=None)
 @given(entry=_entries)
 def test_write_read_round_trip(tmp_path_factory: pytest.TempPathFactory, entry: LockEntry) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -374,7 +375,12 @@ def _in_cache(cache: Cache, out: OutEntry) -> bool:
 
 def make_plan(ctx: Context, selected: Sequence[str], *, force: Sequence[str] = ()) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order)."""
-    prints = fingerprints_of(ctx, [ctx.graph.stages[name] for name in selected])
+    specs = [ctx.graph.stages[name] for name in selected]
+    root = str(ctx.project.root)
+    ctx.state.preload(
+        os.path.join(root, path) for spec in specs for path in (*spec.dep_paths, *spec.out_paths)
+    )
+    prints = fingerprints_of(ctx, specs)
     planner = _Planner(ctx, frozenset(force), prints)
     for name in selected:
         planner.steps[name] = planner.decide(ctx.graph.stages[name])

@@ -52,6 +52,7 @@ class StateDB:
         self._lock = threading.RLock()
         self._pending_files: dict[str, _FileRow] = {}
         self._pending_values: dict[tuple[str, str], bytes] = {}
+        self._preloaded: dict[str, _FileRow | None] = {}  # rows read ahead by `preload`
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -99,21 +100,49 @@ class StateDB:
 
     # --- file hashes --------------------------------------------------------------------------
 
-    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+    def preload(self, paths: Iterable[Path | str]) -> None:
+        """Read the records of many files ahead, one query per 500 paths, so that looking them
+        up later costs a dict access instead of a query each (planning N stages)."""
+        with self._lock:
+            keys = [
+                key for key in dict.fromkeys(map(_path_key, paths)) if key not in self._preloaded
+            ]
+            connection = self._connection_or_none()
+            if connection is None:
+                return
+            found: dict[str, _FileRow] = {}
+            with self._guard():
+                for start in range(0, len(keys), _KEYS_PER_QUERY):
+                    chunk = keys[start : start + _KEYS_PER_QUERY]
+                    query = (
+                        "SELECT path, inode, size, mtime_ns, hash FROM file_hashes_v1 "
+                        f"WHERE path IN ({','.join('?' * len(chunk))})"
+                    )
+                    for path, inode, size, mtime_ns, digest in connection.execute(query, chunk):
+                        found[str(path)] = (int(inode), int(size), int(mtime_ns), str(digest))
+            self._preloaded.update((key, found.get(key)) for key in keys)
+
+    def lookup(self, path: Path | str, st: os.stat_result) -> str | None:
         """The recorded hash of `path` if its (inode, size, mtime_ns) still match `st`."""
         key = _path_key(path)
         with self._lock:
-            row = self._pending_files.get(key) or self._select_file(key)
+            row = self._pending_files.get(key)
+            if row is None:
+                row = self._preloaded[key] if key in self._preloaded else self._select_file(key)
         if row is None or row[:3] != (st.st_ino, st.st_size, st.st_mtime_ns):
             return None
         return row[3]
 
-    def record(self, path: Path, st: os.stat_result, digest: str) -> None:
+    def record(self, path: Path | str, st: os.stat_result, digest: str) -> None:
         """Remember that `path` with the (inode, size, mtime_ns) of `st` hashes to `digest`."""
         with self._lock:
             if self._disabled:
                 return
-            self._pending_files[_path_key(path)] = (st.st_ino, st.st_size, st.st_mtime_ns, digest)
+            key = _path_key(path)
+            row = (st.st_ino, st.st_size, st.st_mtime_ns, digest)
+            self._pending_files[key] = row
+            if key in self._preloaded:
+                self._preloaded[key] = row
             self._flush_if_large()
 
     # --- key-value table ----------------------------------------------------------------------
@@ -193,6 +222,7 @@ class StateDB:
 
     def _disable(self, reason: str) -> None:
         self._disabled = True
+        self._preloaded.clear()
         self._pending_files.clear()
         self._pending_values.clear()
         _warn(
@@ -270,9 +300,15 @@ class FileHasher:
         self.state = state
         self.jobs = jobs
 
-    def hash_file(self, path: Path) -> str:
+    def hash_file(self, path: Path | str) -> str:
         """Hash of `path`: one stat, and a read only when the state db has no match."""
-        return self.hash_files([Path(path)])[Path(path)]
+        st = os.stat(path)
+        digest = self.state.lookup(path, st) if self.state is not None else None
+        if digest is None:
+            digest = hashing.hash_file(Path(path))
+            if self.state is not None:
+                self.state.record(path, st, digest)
+        return digest
 
     def hash_files(self, paths: Iterable[Path]) -> dict[Path, str]:
         """Hashes of many files; the unknown ones are read in parallel."""
@@ -303,7 +339,7 @@ class FileHasher:
         return hashing.manifest_hash(manifest), manifest
 
 
-def _path_key(path: Path) -> str:
+def _path_key(path: Path | str) -> str:
     return os.path.abspath(path)
 
 

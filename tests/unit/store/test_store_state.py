@@ -49,6 +49,28 @@ def test_record_then_lookup_survives_reopen(tmp_path: Path) -> None:
         assert state.lookup(Path(os.path.relpath(target)), st) == "1" * 64
 
 
+def test_preloaded_records_answer_lookups_and_stay_current(tmp_path: Path) -> None:
+    """`preload` reads many records ahead; what is recorded after it wins, unknown paths miss,
+    and a changed file still misses."""
+    db_path = tmp_path / "state.db"
+    files = [tmp_path / f"f{index}" for index in range(1200)]  # more than one query's worth
+    stats = [_write(path, str(index).encode()) for index, path in enumerate(files)]
+    with StateDB(db_path) as state:
+        for index, (path, st) in enumerate(zip(files, stats)):
+            state.record(path, st, f"{index:064x}")
+    unknown = tmp_path / "unknown"
+    unknown_stat = _write(unknown, b"?")
+    with StateDB(db_path) as state:
+        state.preload([*files, str(unknown)])
+        assert state.lookup(files[7], stats[7]) == f"{7:064x}"
+        assert state.lookup(str(files[1100]), stats[1100]) == f"{1100:064x}"
+        assert state.lookup(unknown, unknown_stat) is None
+        state.record(files[3], stats[3], "e" * 64)
+        state.flush()
+        assert state.lookup(files[3], stats[3]) == "e" * 64
+        assert state.lookup(files[5], _write(files[5], b"changed")) is None
+
+
 def test_lookup_misses_when_size_mtime_or_inode_changes(tmp_path: Path) -> None:
     target = tmp_path / "f"
     st = _write(target, b"1234")

@@ -26,6 +26,7 @@ class OutputIndex:
     files: Mapping[str, str]
     directories: Mapping[str, str]  # "dir/" -> stage
     sorted_paths: tuple[str, ...]
+    parents: frozenset[str] = frozenset()  # "a/", "a/b/": every directory holding an output
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +83,11 @@ def _index_outputs(stages: Mapping[str, StageSpec]) -> OutputIndex:
     for spec in stages.values():
         for path in spec.out_paths:
             (directories if path.endswith("/") else files)[path] = spec.name
-    return OutputIndex(files, directories, tuple(sorted([*files, *directories])))
+    paths = [*files, *directories]
+    parents = {
+        path[: end + 1] for path in paths for end, char in enumerate(path[:-1]) if char == "/"
+    }
+    return OutputIndex(files, directories, tuple(sorted(paths)), frozenset(parents))
 
 
 def producers_of(path: str, index: OutputIndex) -> set[str]:
@@ -93,11 +98,14 @@ def producers_of(path: str, index: OutputIndex) -> set[str]:
     as_dir = path if path.endswith("/") else path + "/"
     if as_dir in index.directories:
         found.add(index.directories[as_dir])
-    parts = path.rstrip("/").split("/")
-    for depth in range(1, len(parts)):
-        parent = "/".join(parts[:depth]) + "/"
-        if parent in index.directories:
-            found.add(index.directories[parent])
+    if index.directories:
+        parts = path.rstrip("/").split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth]) + "/"
+            if parent in index.directories:
+                found.add(index.directories[parent])
+    if as_dir not in index.parents:  # no output lies inside `path`
+        return found
     start = bisect.bisect_left(index.sorted_paths, as_dir)
     for candidate in index.sorted_paths[start:]:
         if not candidate.startswith(as_dir):

@@ -115,6 +115,9 @@ class _StateCache:
     def get(self, key: str) -> bytes | None:
         return self._state.get_value(FINGERPRINT_NAMESPACE, key)
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        return self._state.get_values(FINGERPRINT_NAMESPACE, keys)
+
     def put(self, key: str, value: bytes) -> None:
         self._state.set_value(FINGERPRINT_NAMESPACE, key, value)
 

@@ -26,7 +26,9 @@ Source = tuple[str, int, int]
 
 
 class ManifestCache(Protocol):
-    """Where manifests are kept between runs (the lead backs it with the state db)."""
+    """Where manifests are kept between runs (the lead backs it with the state db). A cache
+    that can fetch many keys at once also has `get_many(keys) -> {key: value}`, which
+    `fingerprint_stages` then uses for the whole batch."""
 
     def get(self, key: str) -> bytes | None: ...
 

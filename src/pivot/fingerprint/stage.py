@@ -116,16 +116,16 @@ def fingerprint_stages(
     stats = stats if stats is not None else SourceStats()
     assembler: _Assembler | None = None
     results: dict[str, Fingerprint] = {}
-    for request in requests:
-        key = ""
-        if cache is not None:
-            key = cache_key(
-                request.func, request.extra, include_packages=include_packages, root=root
-            )
-            stored = _cached(cache, key, stats)
-            if stored is not None:
-                results[request.stage_name] = _fingerprint(stored, request.stage_name)
-                continue
+    keys = [
+        cache_key(r.func, r.extra, include_packages=include_packages, root=root) if cache else ""
+        for r in requests
+    ]
+    found = _get_many(cache, keys) if cache is not None else {}
+    for request, key in zip(requests, keys):
+        stored = _fresh(found.get(key), stats)
+        if stored is not None:
+            results[request.stage_name] = _fingerprint(stored, request.stage_name)
+            continue
         assembler = assembler or _Assembler(stats, root, include_packages)
         stored, settled = assembler.assemble(request)
         if cache is not None and settled:
@@ -134,8 +134,15 @@ def fingerprint_stages(
     return results
 
 
-def _cached(cache: ManifestCache, key: str, stats: SourceStats) -> Stored | None:
-    data = cache.get(key)
+def _get_many(cache: ManifestCache, keys: Sequence[str]) -> dict[str, bytes]:
+    """The cached values of `keys`: in one batch when the cache can (`get_many`)."""
+    get_many = getattr(cache, "get_many", None)
+    if get_many is not None:
+        return dict(get_many(keys))
+    return {key: data for key in keys if (data := cache.get(key)) is not None}
+
+
+def _fresh(data: bytes | None, stats: SourceStats) -> Stored | None:
     if data is None:
         return None
     stored = unpack(data)

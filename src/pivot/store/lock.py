@@ -107,32 +107,32 @@ _quote = json.encoder.encode_basestring  # the C quoting `json.dumps(ensure_asci
 _LITERALS = {True: "true", False: "false", None: "null"}
 
 
-def _indented(value: object, indent: str) -> str:
+def _indented(value: Any, indent: str) -> str:
     """`json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`, byte for byte, nested at
-    `indent`: the stdlib writes indented JSON with its pure-Python encoder (about 2 ms a lock
-    file); strings, ints, lists and string-keyed dicts are written here, anything else by json."""
+    `indent`. The stdlib writes indented JSON with its pure-Python encoder; this writes strings,
+    ints, lists and string-keyed dicts with the C string quoting (a lock file about 2x faster)
+    and hands anything else to json."""
     kind = type(value)
     if kind is str:
-        return _quote(value)  # type: ignore[no-any-return]
+        return str(_quote(value))
     if kind is int:
-        return int.__repr__(value)  # type: ignore[arg-type]
+        return int.__repr__(value)
     if kind is bool or value is None:
-        return _LITERALS[value]  # type: ignore[index]
+        return _LITERALS[value]
     inner = indent + "  "
-    if kind is dict and all(type(key) is str for key in value):  # type: ignore[attr-defined]
+    if kind is dict and all(type(key) is str for key in value):
         if not value:
             return "{}"
-        items = sorted(value.items())  # type: ignore[attr-defined]
         lines = [
             f"{inner}{_quote(key)}: "
             + (_quote(item) if type(item) is str else _indented(item, inner))
-            for key, item in items
+            for key, item in sorted(value.items())
         ]
         return "{\n" + ",\n".join(lines) + "\n" + indent + "}"
     if kind is list:
         if not value:
             return "[]"
-        lines = [inner + _indented(item, inner) for item in value]  # type: ignore[attr-defined]
+        lines = [inner + _indented(item, inner) for item in value]
         return "[\n" + ",\n".join(lines) + "\n" + indent + "]"
     text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
     return text.replace("\n", "\n" + indent)  # JSON strings never hold a raw newline

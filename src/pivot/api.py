@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pivot import discovery, graph, plan, project, sharing
 from pivot.errors import NoRecordError
-from pivot.execute import executors, runner
+from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Context, Plan
@@ -145,6 +145,14 @@ def _ignore(event: Event) -> None:
     return None
 
 
+def _fan_out(*sinks: EventSink) -> EventSink:
+    def emit(event: Event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return emit
+
+
 def _skipped_report(decided: Plan) -> RunReport:
     results = tuple(runner.StageResult(s.stage, RunStatus.SKIPPED, ()) for s in decided.steps)
     return RunReport(results, decided.warnings)
@@ -164,10 +172,15 @@ def repro(
     with open_context(start) as ctx:
         selected = _select(ctx, targets, upstream=upstream)
         decided = plan.make_plan(ctx, selected, force=selected if force else ())
-        emit(PlanReady(decided))
-        if decided.nothing_to_do:
-            return decided, _skipped_report(decided)
-        return decided, _execute(ctx, decided, jobs=jobs, keep_going=keep_going, emit=emit)
+        with recorder.recording(ctx.project) as record:
+            emit_all = _fan_out(record, emit)
+            emit_all(PlanReady(decided))
+            if decided.nothing_to_do:
+                report = _skipped_report(decided)
+            else:
+                report = _execute(ctx, decided, jobs=jobs, keep_going=keep_going, emit=emit_all)
+            record.record(report, interrupted=False)
+        return decided, report
 
 
 def run(stages: Sequence[str], **options: object) -> tuple[Plan, RunReport]:

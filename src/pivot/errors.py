@@ -18,7 +18,8 @@
     │   ├── NotInitializedError
     │   ├── AlreadyInitializedError
     │   ├── ConfigError
-    │   └── DiscoveryError                  pipeline.py missing, raising, or without `pipeline`
+    │   ├── DiscoveryError                  pipeline.py missing, raising, or without `pipeline`
+    │   └── RevisionError                   a git revision that does not exist or cannot be read
     ├── GraphError                          the DAG cannot be built
     │   ├── CycleError
     │   ├── MissingDependencyError
@@ -61,6 +62,7 @@ __all__ = [
     "PlaceholderDepError",
     "ProjectError",
     "RemoteError",
+    "RevisionError",
     "StageDefinitionError",
     "StageFailedError",
     "StageNameError",
@@ -153,6 +155,10 @@ class ConfigError(ProjectError):
 
 class DiscoveryError(ProjectError):
     """`pipeline.py` is missing, raised while importing, or binds no `pipeline`."""
+
+
+class RevisionError(ProjectError):
+    """A git revision named on the command line does not exist, or git cannot read it."""
 
 
 # --- graph ------------------------------------------------------------------------------------

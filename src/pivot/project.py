@@ -41,7 +41,7 @@ fingerprint:
   packages: false
 """
 
-_GITIGNORE = "/cache/\n/state.db\n/state.db-*\n/tmp/\n/config.local.yaml\n"
+_GITIGNORE = "/cache/\n/state.db\n/state.db-*\n/tmp/\n/config.local.yaml\n/runs/\n/report/\n"
 _REMOTE_KEYS = ("default_remote", "remotes")
 """Top-level config keys that `pivot remote ...` rewrites (the rest of the file is kept)."""
 

@@ -96,6 +96,7 @@ def test_an_error_without_a_message_prints_its_class_name() -> None:
         (errors.AlreadyInitializedError, errors.ProjectError),
         (errors.ConfigError, errors.ProjectError),
         (errors.DiscoveryError, errors.ProjectError),
+        (errors.RevisionError, errors.ProjectError),
         (errors.CycleError, errors.GraphError),
         (errors.MissingDependencyError, errors.GraphError),
         (errors.UnknownStageError, errors.GraphError),

@@ -200,3 +200,4 @@ def main() -> None:
 
 
 from pivot.cli import remote as _remote  # noqa: E402, F401  (registers its commands on `cli`)
+from pivot.cli import results as _results  # noqa: E402, F401  (registers its commands on `cli`)

@@ -1,0 +1,216 @@
+"""Commands that read results: metrics, params, plots, dag, list, history, show, report.
+
+Each parses options, asks `pivot.results` for a value, and renders it as text or `--json`.
+Imports only click at start-up; the engine is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pivot.cli.main import _handle_errors, cli
+
+if TYPE_CHECKING:
+    from pivot.plan import Context
+    from pivot.project import Project
+
+__all__ = ["dump_json"]
+
+_JSON_HELP = "Print the result as JSON (shape: docs/results.md)."
+
+
+def dump_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _project() -> Project:
+    from pivot import project
+
+    return project.load_project()
+
+
+@contextmanager
+def _context() -> Iterator[Context]:
+    from pivot import api
+
+    with api.open_context() as ctx:
+        yield ctx
+
+
+@cli.command()
+@click.option(
+    "-n",
+    "--number",
+    "limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs to show, newest first.",
+)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_handle_errors
+def history(limit: int, as_json: bool) -> None:
+    """List recorded `repro`/`run` runs: when, commit, result, what ran."""
+    from pivot.results import history as runs
+
+    records = runs.newest(_project(), limit)
+    if as_json:
+        return dump_json({"runs": [runs.record_json(r, stages=False) for r in records]})
+    click.echo(runs.history_text(records))
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_handle_errors
+def show(run_id: str | None, as_json: bool) -> None:
+    """Show one recorded run in detail (RUN_ID or a prefix of it; default: the newest)."""
+    from pivot.results import history as runs
+
+    record = runs.find(_project(), run_id)
+    if as_json:
+        return dump_json(runs.record_json(record))
+    click.echo(runs.show_text(record))
+
+
+def _revisions(revs: tuple[str, ...]) -> tuple[str, str]:
+    from pivot.results.revisions import WORKSPACE
+
+    if len(revs) > 2:
+        raise click.UsageError(
+            "give at most two revisions: OLD (default HEAD) and NEW (default: the workspace)"
+        )
+    return (revs[0] if revs else "HEAD", revs[1] if len(revs) > 1 else WORKSPACE)
+
+
+_md_option = click.option("--md", "markdown", is_flag=True, help="Print a Markdown table.")
+_precision_option = click.option(
+    "--precision",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Decimal places for numbers.",
+)
+
+
+@cli.group()
+def metrics() -> None:
+    """Show and compare the values of `Metric` outputs."""
+
+
+@metrics.command("show")
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_md_option
+@_precision_option
+@_handle_errors
+def metrics_show(targets: tuple[str, ...], as_json: bool, markdown: bool, precision: int) -> None:
+    """Show metrics in the workspace (TARGETS: stages or metric files; default: all)."""
+    from pivot.results import metrics as found
+
+    with _context() as ctx:
+        files = found.show(ctx, targets)
+    if as_json:
+        return dump_json(found.show_json(files))
+    click.echo(found.show_text(files, precision=precision, markdown=markdown))
+
+
+@metrics.command("diff")
+@click.argument("revs", nargs=-1, metavar="[OLD_REV [NEW_REV]]")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_md_option
+@_precision_option
+@click.option("-a", "--all", "include_unchanged", is_flag=True, help="Include unchanged values.")
+@_handle_errors
+def metrics_diff(
+    revs: tuple[str, ...], as_json: bool, markdown: bool, precision: int, include_unchanged: bool
+) -> None:
+    """Compare metrics between two git revisions (default: HEAD and the workspace)."""
+    from pivot.results import metrics as found
+
+    old, new = _revisions(revs)
+    with _context() as ctx:
+        result = found.diff(ctx, old, new, include_unchanged=include_unchanged)
+    if as_json:
+        return dump_json(found.diff_json(result))
+    click.echo(found.diff_text(result, precision=precision, markdown=markdown))
+
+
+@cli.group()
+def params() -> None:
+    """Show and compare the params each stage's lock file records."""
+
+
+@params.command("show")
+@click.argument("stages", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_md_option
+@_handle_errors
+def params_show(stages: tuple[str, ...], as_json: bool, markdown: bool) -> None:
+    """Show the params STAGES (default: all) last ran with."""
+    from pivot.results import params as found
+
+    with _context() as ctx:
+        result = found.show(ctx, stages)
+    if as_json:
+        return dump_json(found.show_json(result))
+    click.echo(found.show_text(result, markdown=markdown))
+
+
+@params.command("diff")
+@click.argument("revs", nargs=-1, metavar="[OLD_REV [NEW_REV]]")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_md_option
+@click.option("-a", "--all", "include_unchanged", is_flag=True, help="Include unchanged params.")
+@_handle_errors
+def params_diff(
+    revs: tuple[str, ...], as_json: bool, markdown: bool, include_unchanged: bool
+) -> None:
+    """Compare recorded params between two git revisions (default: HEAD and the workspace)."""
+    from pivot.results import params as found
+
+    old, new = _revisions(revs)
+    with _context() as ctx:
+        result = found.diff(ctx, old, new, include_unchanged=include_unchanged)
+    if as_json:
+        return dump_json(found.diff_json(result))
+    click.echo(found.diff_text(result, markdown=markdown))
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--outs", is_flag=True, help="Show the artifact graph (files) instead of stages.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="Print a Mermaid flowchart.")
+@click.option("--dot", "fmt", flag_value="dot", help="Print Graphviz dot.")
+@click.option("--json", "fmt", flag_value="json", help=_JSON_HELP)
+@_handle_errors
+def dag(targets: tuple[str, ...], outs: bool, fmt: str | None) -> None:
+    """Show the pipeline graph of TARGETS and their upstream (default: all); * marks stale."""
+    from pivot.results import dag as graph
+
+    with _context() as ctx:
+        view = graph.build(ctx, targets, outs=outs)
+    if fmt == "json":
+        return dump_json(graph.to_json(view))
+    render = {"mermaid": graph.to_mermaid, "dot": graph.to_dot}.get(fmt or "", graph.to_text)
+    click.echo(render(view))
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_handle_errors
+def list_stages(as_json: bool) -> None:
+    """List the stages: dependencies, outputs, params and where each is defined."""
+    from pivot.results import stages
+
+    with _context() as ctx:
+        found = stages.describe(ctx)
+    if as_json:
+        return dump_json(stages.list_json(found))
+    click.echo(stages.list_text(found))

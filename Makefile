@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean
+.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,13 @@ importlint: $(VENV)/.installed-dev
 
 PYTEST_ARGS ?=
 
-unit: $(VENV)/.installed-dev
+# Headless Chromium for the HTML page tests (Debian's `chromium`), installed only when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
+
+unit: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
 
 # The unit tests again on Python 3.13 when this machine has it (pyenv), in its own venv.

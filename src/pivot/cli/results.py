@@ -214,3 +214,112 @@ def list_stages(as_json: bool) -> None:
     if as_json:
         return dump_json(stages.list_json(found))
     click.echo(stages.list_text(found))
+
+
+def _finish_page(path: Any, open_it: bool) -> None:
+    click.echo(f"Wrote {path}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+
+
+@cli.group()
+def plots() -> None:
+    """Draw `Plot` outputs into one self-contained HTML page."""
+
+
+def _plots_page(
+    targets: tuple[str, ...], revs: list[str], output: str | None, open_it: bool, as_json: bool
+) -> None:
+    from pathlib import Path
+
+    from pivot.results import plots as found
+    from pivot.results.revisions import Reader
+
+    with _context() as ctx:
+        reader = Reader(ctx)
+        revisions = found.revisions_of(reader, revs)
+        views = found.collect(reader, revisions, found.plot_outputs(ctx.graph, targets))
+        target = Path(output) if output else ctx.project.pivot_dir / "report" / "plots.html"
+        page = found.write_page(target, found.render_page(ctx, views, revisions))
+    if as_json:
+        return dump_json(found.plots_json(views, page))
+    _finish_page(page, open_it)
+
+
+_output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the page here (default: .pivot/report/<name>.html).",
+)
+_open_option = click.option("--open", "open_it", is_flag=True, help="Open the page in a browser.")
+
+
+@plots.command("show")
+@click.argument("targets", nargs=-1)
+@_output_option
+@_open_option
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_handle_errors
+def plots_show(targets: tuple[str, ...], output: str | None, open_it: bool, as_json: bool) -> None:
+    """Draw the plots in the workspace (TARGETS: stages or plot files; default: all)."""
+    from pivot.results.revisions import WORKSPACE
+
+    _plots_page(targets, [WORKSPACE], output, open_it, as_json)
+
+
+@plots.command("diff")
+@click.argument("revs", nargs=-1, metavar="[REVS...]")
+@click.option("-t", "--target", "targets", multiple=True, help="Only this stage or plot file.")
+@_output_option
+@_open_option
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_handle_errors
+def plots_diff(
+    revs: tuple[str, ...],
+    targets: tuple[str, ...],
+    output: str | None,
+    open_it: bool,
+    as_json: bool,
+) -> None:
+    """Draw plots at several revisions side by side (default: HEAD and the workspace; one REV:
+    it and the workspace)."""
+    from pivot.results.revisions import WORKSPACE
+
+    chosen = list(revs) if len(revs) > 1 else [revs[0] if revs else "HEAD", WORKSPACE]
+    _plots_page(targets, chosen, output, open_it, as_json)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the page here (default: .pivot/report/report.html).",
+)
+@click.option(
+    "--rev",
+    "revs",
+    multiple=True,
+    help="A baseline revision to compare with (repeatable; default: HEAD).",
+)
+@_open_option
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_handle_errors
+def report(output: str | None, revs: tuple[str, ...], open_it: bool, as_json: bool) -> None:
+    """Write one self-contained HTML page: DAG, stages and why they ran, params, metrics,
+    plots, outputs and failures. It works offline, from a file:// URL."""
+    from pathlib import Path
+
+    from pivot.results import plots as pages
+    from pivot.results import report as pivot_report
+
+    with _context() as ctx:
+        found = pivot_report.gather(ctx, revs)
+        target = Path(output) if output else ctx.project.pivot_dir / "report" / "report.html"
+        page = pages.write_page(target, pivot_report.render(found))
+    if as_json:
+        return dump_json(pivot_report.report_json(found, page))
+    _finish_page(page, open_it)

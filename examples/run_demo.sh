@@ -60,6 +60,11 @@ if [[ "$(cat .pivot/stages/*.lock | cksum)" != "$locks_before" ]]; then
 fi
 echo "(lock files unchanged; history/evaluations.jsonl has $(wc -l <history/evaluations.jsonl) entry)"
 
+step "Commit the results, so later runs can be compared with them"
+git add -A
+git commit -qm "First run of the flowers pipeline"
+git log --oneline -1
+
 step "Change a param of 'train' (epochs 200 -> 400) and ask what is stale, and why"
 sed -i.bak 's/params=TrainParams(epochs=200)/params=TrainParams(epochs=400)/' pipeline.py
 rm -f pipeline.py.bak
@@ -73,12 +78,28 @@ cat metrics/train.json
 echo "--- history/evaluations.jsonl (one line per evaluate run)"
 cat history/evaluations.jsonl
 
+step "What changed since the commit: metrics and params (HEAD against the workspace)"
+run pivot metrics diff
+run pivot params diff
+
 step "Change a helper that only 'evaluate' uses (mlkit/evaluation.py: scores rounded to 3 digits)"
 sed -i.bak 's/round(numerator \/ denominator, 4)/round(numerator \/ denominator, 3)/' mlkit/evaluation.py
 rm -f mlkit/evaluation.py.bak
 grep -n "round(numerator" mlkit/evaluation.py
 run pivot status --explain
 
+run pivot repro
+
+step "Every run is recorded: the history, and the last run in detail"
+run pivot history
+run pivot show
+
+step "The report: one self-contained HTML page (DAG, why stages ran, params, metrics, plots)"
+run pivot dag
+pivot report
+report="$work/.pivot/report/report.html"
+
 step "Done"
 echo "The demo project, its outputs and .pivot/ are in: $work"
 echo "Plots: $work/plots/loss.png and $work/plots/confusion.png"
+echo "Report (open it in a browser; it needs no network): $report"

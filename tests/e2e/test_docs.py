@@ -223,13 +223,23 @@ def help_text(*command: str) -> str:
     return result.stdout
 
 
+def _listed_commands(*command: str) -> list[str]:
+    """The subcommands `pivot *command --help` lists (none for a command that is not a group)."""
+    commands = help_text(*command).partition("Commands:")[2]
+    return re.findall(r"^  ([a-z][\w-]*)", commands, flags=re.MULTILINE)
+
+
 def _uses_only_real_commands_and_options(arguments: list[str], where: str) -> None:
-    command = [word for word in arguments[:1] if not word.startswith("-")]
+    command: list[str] = []
+    for word in arguments:  # descend through groups: `pivot metrics diff ...`
+        listed = _listed_commands(*command)
+        if word.startswith("-") or not listed:
+            break
+        assert word in listed, (
+            f"{where}: `pivot {' '.join([*command, word])}` is not a command ({listed})"
+        )
+        command.append(word)
     assert command or not arguments, f"{where}: `pivot {' '.join(arguments)}` names no command"
-    if command:
-        commands = help_text().partition("Commands:")[2]
-        listed = re.findall(r"^  ([a-z][\w-]*)", commands, flags=re.MULTILINE)
-        assert command[0] in listed, f"{where}: `pivot {command[0]}` is not a command ({listed})"
     text = help_text(*command)
     for word in arguments:
         option = word.split("=", 1)[0]

@@ -88,7 +88,6 @@ class RunRecorder:
 
     def record(self, report: RunReport | None, *, interrupted: bool) -> RunRecord:
         """Write the record of this run (`report` is None when the run did not finish)."""
-        repo = git.open_repo(self.project.root)
         started = self.started.isoformat(timespec="milliseconds")
         stages = self._stages(report)
         record = RunRecord(
@@ -96,7 +95,7 @@ class RunRecorder:
             started=started,
             duration=round(time.perf_counter() - self.clock, 4),
             command=self.command,
-            git=git.head_state(repo) if repo is not None else None,
+            git=git.head_state(self.project.root),
             pivot_version=_pivot_version(),
             python_version=platform.python_version(),
             ok=report is not None and report.ok,

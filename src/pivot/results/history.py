@@ -110,7 +110,8 @@ def show_text(record: RunRecord) -> str:
     ]
     for stage in record.stages:
         timing = f" ({stage.duration:.2f}s)" if stage.duration else ""
-        lines.append(f"{stage.stage}: {stage.status}{timing}")
+        status = {"skipped": "up to date", "blocked": "not run"}.get(stage.status, stage.status)
+        lines.append(f"{stage.stage}: {status}{timing}")
         lines.extend(f"    {reason}" for reason in stage.reasons)
         if stage.error:
             lines.extend(f"    | {line}" for line in stage.error.rstrip().splitlines()[-15:])

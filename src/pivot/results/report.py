@@ -215,7 +215,7 @@ def gather(ctx: Context, revs: Sequence[str] = (), *, depth: int = HISTORY_DEPTH
     report = Report(
         project=ctx.project.root.name,
         generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        git=git.head_state(reader.repo) if reader.repo is not None else None,
+        git=git.head_state(ctx.project.root),
         pivot_version=_pivot_version(),
         python_version=platform.python_version(),
         last_run=last,

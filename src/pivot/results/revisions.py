@@ -76,7 +76,7 @@ class Reader:
         return git.resolve(self.require_git(f"revision '{name}'"), name)
 
     def has_commits(self) -> bool:
-        return self.repo is not None and git.head_state(self.repo) is not None
+        return self.repo is not None and git.head_state(self.repo.top) is not None
 
     def revision(self, name: str) -> Revision:
         """The locks recorded at `name` (a git revision, or WORKSPACE)."""

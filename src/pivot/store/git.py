@@ -55,15 +55,27 @@ def open_repo(root: Path) -> Repo | None:
     return Repo(Path(lines[0]), lines[1] if len(lines) > 1 else "")
 
 
-def head_state(repo: Repo) -> GitState | None:
-    """HEAD's commit, branch and whether tracked files differ from it; None before the first
-    commit."""
-    head = _git(repo.top, "rev-parse", "--verify", "-q", "HEAD")
-    if head.returncode != 0:
+def head_state(directory: Path) -> GitState | None:
+    """HEAD's commit, branch and whether tracked files differ from it, in one `git status`;
+    None outside a repository or before the first commit."""
+    try:
+        done = _git(directory, "status", "--porcelain=v2", "--branch", "--untracked-files=no")
+    except OSError:
         return None
-    branch = _git(repo.top, "symbolic-ref", "-q", "--short", "HEAD").stdout.decode().strip()
-    status = _git(repo.top, "status", "--porcelain", "--untracked-files=no")
-    return GitState(head.stdout.decode().strip(), branch or None, bool(status.stdout.strip()))
+    if done.returncode != 0:
+        return None
+    headers = {}
+    dirty = False
+    for line in done.stdout.decode(errors="replace").splitlines():
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(" ")
+            headers[key] = value
+        elif line.strip():
+            dirty = True
+    commit, branch = headers.get("branch.oid", ""), headers.get("branch.head", "")
+    if not commit or commit == "(initial)":
+        return None
+    return GitState(commit, None if branch == "(detached)" else branch, dirty)
 
 
 def resolve(repo: Repo, rev: str) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from pivot.project import Project
 
 __all__ = ["dump_json"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _JSON_HELP = "Print the result as JSON (shape: docs/results.md)."
 
@@ -90,6 +92,13 @@ def _revisions(revs: tuple[str, ...]) -> tuple[str, str]:
 
 
 _md_option = click.option("--md", "markdown", is_flag=True, help="Print a Markdown table.")
+
+
+def _table_output(func: F) -> F:
+    """`--json` and `--md`, for the commands that print a table."""
+    return click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)(_md_option(func))
+
+
 _precision_option = click.option(
     "--precision",
     type=click.IntRange(min=0),
@@ -106,8 +115,7 @@ def metrics() -> None:
 
 @metrics.command("show")
 @click.argument("targets", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_md_option
+@_table_output
 @_precision_option
 @_handle_errors
 def metrics_show(targets: tuple[str, ...], as_json: bool, markdown: bool, precision: int) -> None:
@@ -123,8 +131,7 @@ def metrics_show(targets: tuple[str, ...], as_json: bool, markdown: bool, precis
 
 @metrics.command("diff")
 @click.argument("revs", nargs=-1, metavar="[OLD_REV [NEW_REV]]")
-@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_md_option
+@_table_output
 @_precision_option
 @click.option("-a", "--all", "include_unchanged", is_flag=True, help="Include unchanged values.")
 @_handle_errors
@@ -149,8 +156,7 @@ def params() -> None:
 
 @params.command("show")
 @click.argument("stages", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_md_option
+@_table_output
 @_handle_errors
 def params_show(stages: tuple[str, ...], as_json: bool, markdown: bool) -> None:
     """Show the params STAGES (default: all) last ran with."""
@@ -165,8 +171,7 @@ def params_show(stages: tuple[str, ...], as_json: bool, markdown: bool) -> None:
 
 @params.command("diff")
 @click.argument("revs", nargs=-1, metavar="[OLD_REV [NEW_REV]]")
-@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_md_option
+@_table_output
 @click.option("-a", "--all", "include_unchanged", is_flag=True, help="Include unchanged params.")
 @_handle_errors
 def params_diff(

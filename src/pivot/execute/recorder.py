@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pivot
 from pivot.execute.events import Event, PlanReady, StageFinished
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Plan
@@ -33,15 +34,6 @@ def command_line() -> str:
     if program in ("__main__.py", "pivot", ""):
         program = "pivot"
     return shlex.join([program, *sys.argv[1:]])
-
-
-def _pivot_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("pivot")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _clip(error: str) -> str:
@@ -96,7 +88,7 @@ class RunRecorder:
             duration=round(time.perf_counter() - self.clock, 4),
             command=self.command,
             git=git.head_state(self.project.root),
-            pivot_version=_pivot_version(),
+            pivot_version=pivot.__version__,
             python_version=platform.python_version(),
             ok=report is not None and report.ok,
             interrupted=interrupted,

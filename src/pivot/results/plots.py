@@ -9,9 +9,7 @@ Imports of Pivot: plan, graph, spec, outputs, results; never execute, api or cli
 from __future__ import annotations
 
 import base64
-import csv
 import dataclasses
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +21,7 @@ from pivot.graph import Graph
 from pivot.plan import Context
 from pivot.results import charts, html
 from pivot.results.revisions import Reader, Revision
-from pivot.results.values import is_number
+from pivot.results.values import csv_records, is_number
 from pivot.spec import OutKind
 from pivot.store import fs
 
@@ -120,10 +118,7 @@ def _rows(path: str, data: bytes) -> list[dict[str, Any]]:
     text = data.decode("utf-8")
     lower = path.lower()
     if lower.endswith((".csv", ".tsv")):
-        reader = csv.DictReader(
-            io.StringIO(text), delimiter="\t" if lower.endswith(".tsv") else ","
-        )
-        return [{k: _number(v) for k, v in row.items()} for row in reader]
+        return csv_records(text, tabs=lower.endswith(".tsv"))
     if lower.endswith(".jsonl"):
         document: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
     elif lower.endswith((".yaml", ".yml")):
@@ -141,17 +136,6 @@ def _rows(path: str, data: bytes) -> list[dict[str, Any]]:
     if not isinstance(document, list):
         raise ValueError("expected a list of records")
     return [row if isinstance(row, dict) else {"value": row} for row in document]
-
-
-def _number(text: str | None) -> Any:
-    if text is None:
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _columns(plot: PlotOutput, rows: list[dict[str, Any]]) -> tuple[str | None, list[str]]:

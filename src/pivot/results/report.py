@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pivot
 from pivot.plan import Action, Context, make_plan
 from pivot.results import charts, history, html, metrics, params, plots
 from pivot.results.revisions import WORKSPACE, Reader, Revision
@@ -192,15 +193,6 @@ def _output_rows(
     return tuple(rows)
 
 
-def _pivot_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("pivot")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def gather(ctx: Context, revs: Sequence[str] = (), *, depth: int = HISTORY_DEPTH) -> Report:
     """Everything the report shows. `revs`: baseline revisions (default HEAD, when there is
     a commit); the first is the one deltas and changed outputs are measured against."""
@@ -216,7 +208,7 @@ def gather(ctx: Context, revs: Sequence[str] = (), *, depth: int = HISTORY_DEPTH
         project=ctx.project.root.name,
         generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         git=git.head_state(ctx.project.root),
-        pivot_version=_pivot_version(),
+        pivot_version=pivot.__version__,
         python_version=platform.python_version(),
         last_run=last,
         baselines=baselines,

@@ -19,6 +19,7 @@ __all__ = [
     "MISSING",
     "Change",
     "change_of",
+    "csv_records",
     "diff_tables",
     "flatten",
     "format_value",
@@ -44,7 +45,9 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _number(text: str) -> Any:
+def _number(text: str | None) -> Any:
+    if text is None:
+        return None
     for kind in (int, float):
         try:
             return kind(text)
@@ -53,10 +56,10 @@ def _number(text: str) -> Any:
     return text
 
 
-def _parse_csv(text: str, delimiter: str) -> Any:
-    rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
-    parsed = [{key: _number(value) for key, value in row.items()} for row in rows]
-    return parsed[0] if len(parsed) == 1 else parsed
+def csv_records(text: str, *, tabs: bool = False) -> list[dict[str, Any]]:
+    """The rows of a CSV (or TSV) text as records, numbers parsed."""
+    rows = csv.DictReader(io.StringIO(text), delimiter="\t" if tabs else ",")
+    return [{key: _number(value) for key, value in row.items()} for row in rows]
 
 
 def parse_metric_file(path: str, data: bytes) -> dict[str, Any]:
@@ -68,7 +71,8 @@ def parse_metric_file(path: str, data: bytes) -> dict[str, Any]:
 
         document: Any = yaml.safe_load(text)
     elif lower.endswith((".csv", ".tsv")):
-        document = _parse_csv(text, "\t" if lower.endswith(".tsv") else ",")
+        records = csv_records(text, tabs=lower.endswith(".tsv"))
+        document = records[0] if len(records) == 1 else records
     else:
         document = json.loads(text)
     return flatten(document)

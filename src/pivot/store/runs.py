@@ -92,11 +92,11 @@ def _encode(record: RunRecord) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_run(directory: Path, record: RunRecord) -> Path:
-    """Write `record` atomically as `<directory>/<id>.json`; keep only the newest KEEP records."""
+def write_run(directory: Path, record: RunRecord, *, keep: int = KEEP) -> Path:
+    """Write `record` atomically as `<directory>/<id>.json`; keep only the newest `keep`."""
     path = Path(directory) / f"{record.id}.json"
     fs.atomic_write_text(path, _encode(record))
-    for old in _record_paths(directory)[:-KEEP]:
+    for old in _record_paths(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 

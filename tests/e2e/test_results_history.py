@@ -1,0 +1,60 @@
+"""End to end: the run history records a run that is interrupted with Ctrl-C, and `pivot run`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import E2EProject
+
+PIPELINE = """
+def first(raw: Annotated[str, Dep("raw.txt", loaders.Text())]) -> Annotated[str, Out("first.txt", loaders.Text())]:
+    return raw.upper()
+
+
+def slow(text: Annotated[str, Dep("first.txt", loaders.Text())]) -> Annotated[str, Out("slow.txt", loaders.Text())]:
+    pathlib.Path("started").write_text("yes")
+    deadline = time.monotonic() + 60
+    while not pathlib.Path("release").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return text
+
+
+pipeline = Pipeline("history")
+pipeline.register(first)
+pipeline.register(slow)
+"""
+
+
+def test_an_interrupted_run_is_recorded(project: E2EProject) -> None:
+    project.gen({"raw.txt": "a"})
+    project.pipeline(PIPELINE)
+    proc = project.start("repro", "-j", "1")
+    deadline = time.monotonic() + 60
+    while not project.exists("started"):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    record = project.pivot("show", "--json").json
+    assert record["interrupted"] is True and record["ok"] is False
+    assert record["command"] == "pivot repro -j 1"
+    assert [(s["stage"], s["status"]) for s in record["stages"]] == [
+        ("first", "ran"),
+        ("slow", "interrupted"),
+    ]
+    assert "interrupted" in project.pivot("history").stdout
+
+    project.gen({"release": "go"})
+    project.pivot("run", "slow")
+    newest = project.pivot("history", "-n", "1", "--json").json["runs"][0]
+    assert newest["command"] == "pivot run slow" and newest["ok"] is True
+    assert newest["counts"]["ran"] == 1 and newest["git"] is None  # no commit in this repo yet

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from pivot.results.html import escape
 
-__all__ = ["PALETTE", "STATUS_COLORS", "Series", "chart", "dag_svg", "layers"]
+__all__ = ["PALETTE", "STATUS_COLORS", "Series", "chart", "dag_svg", "layers", "rows_of"]
 
 PALETTE = ("#3b5bdb", "#e8590c", "#2f9e44", "#ae3ec9", "#1098ad", "#f59f00", "#c2255c", "#5c940d")
 
@@ -154,6 +154,48 @@ def layers(order: Sequence[str], upstream: Mapping[str, frozenset[str]]) -> dict
     return level
 
 
+def _place(column: Sequence[str], wanted: Mapping[str, float], rows: dict[str, float]) -> None:
+    """Put `column`'s nodes in the order of their wanted rows, each at least one below the last."""
+    last = -1.0
+    for name in sorted(column, key=lambda node: wanted[node]):
+        rows[name] = last = max(wanted[name], last + 1)
+
+
+def rows_of(
+    order: Sequence[str], upstream: Mapping[str, frozenset[str]], level: Mapping[str, int]
+) -> dict[str, float]:
+    """A row for each node: near the mean row of its neighbours (barycentres, a pass forward
+    over the layers, one back, one forward), no two nodes of a layer closer than one row."""
+    downstream: dict[str, list[str]] = {name: [] for name in order}
+    for name in order:
+        for up in upstream[name]:
+            if up in downstream:
+                downstream[up].append(name)
+    columns: dict[int, list[str]] = {}
+    for name in order:
+        columns.setdefault(level[name], []).append(name)
+    rows: dict[str, float] = {}
+
+    def mean(names: Sequence[str], default: float) -> float:
+        known = [rows[n] for n in names if n in rows]
+        return sum(known) / len(known) if known else default
+
+    for neighbours, sequence in (
+        (upstream, sorted(columns)),
+        (downstream, sorted(columns, reverse=True)),
+        (upstream, sorted(columns)),
+    ):
+        for index in sequence:
+            column = columns[index]
+            wanted = {
+                name: mean(list(neighbours[name]), rows.get(name, float(i)))
+                for i, name in enumerate(column)
+            }
+            _place(column, wanted, rows)
+    low = min(rows.values(), default=0.0)
+    return {name: row - low for name, row in rows.items()}
+
+
 def dag_svg(
     order: Sequence[str],
     upstream: Mapping[str, frozenset[str]],
@@ -162,30 +204,18 @@ def dag_svg(
     stale: frozenset[str],
 ) -> str:
     """The DAG left to right in layers; nodes filled with `colors`, stale ones with a dashed
-    outline, `titles` as tooltips. Rows in a layer follow their upstream (one barycentre pass)."""
+    outline, `titles` as tooltips."""
     level = layers(order, upstream)
-    columns: dict[int, list[str]] = {}
-    row: dict[str, float] = {}
-    for name in order:
-        column = columns.setdefault(level[name], [])
-        ups = [row[up] for up in upstream[name] if up in row]
-        row[name] = sum(ups) / len(ups) if ups else len(column)
-        column.append(name)
-    for column in columns.values():
-        column.sort(key=lambda name: row[name])
-        for index, name in enumerate(column):
-            row[name] = index
+    row = rows_of(order, upstream, level)
     box_w, box_h, gap_x, gap_y, margin = 150, 30, 60, 14, 12
-    width = margin * 2 + len(columns) * (box_w + gap_x) - gap_x
-    tallest = max((len(c) for c in columns.values()), default=0)
-    height = margin * 2 + tallest * (box_h + gap_y) - gap_y
+    width = margin * 2 + (max(level.values(), default=-1) + 1) * (box_w + gap_x) - gap_x
+    height = margin * 2 + (max(row.values(), default=-1) + 1) * (box_h + gap_y) - gap_y
 
     def x_of(name: str) -> float:
         return margin + level[name] * (box_w + gap_x)
 
     def y_of(name: str) -> float:
-        offset = (tallest - len(columns[level[name]])) * (box_h + gap_y) / 2
-        return margin + offset + row[name] * (box_h + gap_y)
+        return margin + row[name] * (box_h + gap_y)
 
     out = [
         f'<svg width="{max(width, 0)}" height="{max(height, 0)}" viewBox="0 0 {max(width, 0)} {max(height, 0)}" role="img" aria-label="Pipeline graph">'

@@ -64,8 +64,9 @@ class Reader:
     def require_git(self, what: str) -> git.Repo:
         if self.repo is None:
             raise RevisionError(
-                f"{what} reads old revisions from git, but {self.root} is not in a git "
-                "repository. Run `git init` and commit, or compare nothing but the workspace"
+                f"{what} is read from git, but {self.root} is not in a git repository, so there "
+                "is no revision to compare with. Run `git init` and commit your results; the "
+                "`show` commands read the workspace alone"
             )
         return self.repo
 

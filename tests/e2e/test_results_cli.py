@@ -186,3 +186,83 @@ def test_reading_commands_change_nothing(history: E2EProject) -> None:
     for args in (["metrics", "diff", "HEAD~3"], ["params", "show"], ["dag", "--outs"], ["list"]):
         history.pivot(*args)
     assert _snapshot(history) == before
+
+
+RUN_KEYS = {
+    "id", "started", "duration", "command", "git", "pivot_version", "python_version", "ok",
+    "interrupted", "counts", "warnings",
+}  # fmt: skip
+CONTRACT: dict[tuple[str, ...], dict[str, set[str]]] = {
+    # command -> {JSON pointer-ish path: exact keys} (docs/results.md documents these shapes)
+    ("metrics", "show"): {"": {"metrics"}, "metrics[]": {"path", "stage", "values", "error"}},
+    ("metrics", "diff"): {
+        "": {"old", "new", "diff"},
+        "old": {"rev", "commit"},
+        "diff[]": {"path", "key", "old", "new", "change"},
+    },
+    ("params", "show"): {"": {"params"}, "params[]": {"stage", "recorded", "params"}},
+    ("params", "diff", "HEAD~2"): {
+        "": {"old", "new", "diff"},
+        "diff[]": {"stage", "param", "old", "new", "change"},
+    },
+    ("dag",): {"": {"kind", "nodes", "edges"}, "nodes[]": {"id", "kind", "stale", "reasons"}},
+    ("dag", "--outs"): {"nodes[]": {"id", "kind", "stale", "reasons", "stage"}},
+    ("list",): {
+        "": {"stages"},
+        "stages[]": {
+            "name",
+            "function",
+            "source",
+            "deps",
+            "outs",
+            "params_class",
+            "params",
+            "upstream",
+        },
+    },
+    ("history",): {"": {"runs"}, "runs[]": RUN_KEYS},
+    ("show",): {
+        "": RUN_KEYS | {"stages"},
+        "stages[]": {"stage", "action", "status", "reasons", "duration", "error"},
+    },
+    ("plots", "show"): {
+        "": {"page", "plots"},
+        "plots[]": {"path", "stage", "kind", "x", "y", "template", "revisions"},
+    },
+    ("report",): {
+        "": {
+            "page",
+            "git",
+            "baselines",
+            "last_run",
+            "stages",
+            "metrics",
+            "params",
+            "plots",
+            "outputs",
+            "failures",
+        },
+        "stages[]": {"stage", "last_status", "duration", "why", "stale"},
+        "metrics[]": {"path", "key", "baselines", "current", "change", "best", "best_at"},
+        "params[]": {"stage", "param", "baselines", "current"},
+        "outputs[]": {"path", "stage", "size", "hash", "state"},
+        "failures[]": {"stage", "error"},
+    },
+}
+
+
+@pytest.mark.parametrize("command", list(CONTRACT), ids=" ".join)
+def test_json_output_is_the_documented_contract(
+    history: E2EProject, command: tuple[str, ...]
+) -> None:
+    document = history.pivot(*command, "--json").json
+    for where, keys in CONTRACT[command].items():
+        if not where:
+            items = [document]
+        elif where.endswith("[]"):
+            items = document[where[:-2]]
+            assert items, f"{where} is empty"
+        else:
+            items = [document[where]]
+        for item in items:
+            assert set(item) == keys, f"`pivot {' '.join(command)} --json` {where or 'top'}"

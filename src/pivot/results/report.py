@@ -390,12 +390,16 @@ def _outputs_section(report: Report) -> html.Section:
         ]
         for row in report.outputs
     ]
-    changed = sum(1 for row in report.outputs if row.state != "unchanged")
+    states: dict[str, int] = {}
+    for row in report.outputs:
+        states[row.state] = states.get(row.state, 0) + 1
+    counted = ", ".join(
+        f"{n} {state}" for state, n in sorted(states.items()) if state != "unchanged"
+    )
     base = f" vs {report.baselines[0].label}" if report.baselines else ""
     body = html.table(["Path", "Stage", "Size", "Hash", f"Changed{base}"], rows, numeric=[2])
-    return html.Section(
-        "outputs", "Outputs", body, count=f"{len(rows)} files, {changed} new or changed", open=False
-    )
+    count = f"{len(rows)} files" + (f": {counted}" if counted else ", none changed")
+    return html.Section("outputs", "Outputs", body, count=count, open=False)
 
 
 def _failures_section(report: Report) -> html.Section | None:

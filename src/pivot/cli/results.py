@@ -320,11 +320,12 @@ def report(output: str | None, revs: tuple[str, ...], open_it: bool, as_json: bo
 
     from pivot.results import plots as pages
     from pivot.results import report as pivot_report
+    from pivot.results import report_page
 
     with _context() as ctx:
         found = pivot_report.gather(ctx, revs)
         target = Path(output) if output else ctx.project.pivot_dir / "report" / "report.html"
-        page = pages.write_page(target, pivot_report.render(found))
+        page = pages.write_page(target, report_page.render(found))
     if as_json:
         return dump_json(pivot_report.report_json(found, page))
     _finish_page(page, open_it)

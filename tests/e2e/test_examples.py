@@ -258,6 +258,11 @@ def test_demo_script_runs_and_leaves_the_example_clean(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Everything is up to date" in result.stdout
     assert f"are in: {tmp_path / 'demo'}" in result.stdout
-    assert len(history(tmp_path / "demo")) == 2
+    # evaluate ran three times: first run, the param change, the helper change
+    assert len(history(tmp_path / "demo")) == 3
+    report = tmp_path / "demo" / ".pivot" / "report" / "report.html"
+    assert f"Report (open it in a browser; it needs no network): {report}" in result.stdout
+    assert report.is_file() and "<svg" in report.read_text(encoding="utf-8")
+    assert "metrics/train.json  final_loss" in result.stdout  # `pivot metrics diff`
     after = sorted(str(path.relative_to(EXAMPLE)) for path in EXAMPLE.rglob("*"))
     assert after == before, "the demo wrote into examples/ml"

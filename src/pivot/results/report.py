@@ -154,6 +154,18 @@ def _best(key: str, candidates: Sequence[tuple[str, Any]]) -> tuple[Any, str]:
     return value, label
 
 
+def _metrics_at(
+    reader: Reader, commit: git.Commit, outputs: Mapping[str, str]
+) -> list[metrics.MetricFile]:
+    """The metric files at an older commit: from git alone when it has them all (one batch);
+    its lock files are read only to find the others in the cache."""
+    files = metrics.read(reader, Revision(commit.short, commit.sha, {}), outputs)
+    if all(f.values is not None for f in files):
+        return files
+    locks = reader.revision(commit.sha).locks
+    return metrics.read(reader, Revision(commit.short, commit.sha, locks), outputs)
+
+
 def _metric_rows(
     reader: Reader, baselines: Sequence[Revision], current: Revision, depth: int
 ) -> tuple[MetricRow, ...]:
@@ -166,9 +178,7 @@ def _metric_rows(
         seen = {rev.commit for rev in baselines}
         for commit in git.log(reader.repo, "HEAD", depth):
             if commit.sha not in seen:
-                revision = Revision(commit.short, commit.sha, {})
-                revision = dataclasses.replace(revision, locks=reader.revision(commit.sha).locks)
-                past.append((commit.short, _values(metrics.read(reader, revision, outputs))))
+                past.append((commit.short, _values(_metrics_at(reader, commit, outputs))))
     keys = list(dict.fromkeys([*now, *(k for values in olds for k in values)]))
     rows = []
     for path, key in keys:

@@ -1,4 +1,5 @@
-"""End to end: the run history records a run that is interrupted with Ctrl-C, and `pivot run`."""
+"""End to end: a run interrupted with Ctrl-C and `pivot run` are recorded; the report finds the
+best value of a metric in older commits."""
 
 from __future__ import annotations
 

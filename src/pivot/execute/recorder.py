@@ -12,6 +12,7 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,13 @@ from pivot.project import Project
 from pivot.store import git, runs
 from pivot.store.runs import RunRecord, StageRecord
 
-__all__ = ["RunRecorder", "command_line", "recording"]
+__all__ = ["HistoryWarning", "RunRecorder", "command_line", "recording"]
 
 MAX_ERROR_CHARS = 20_000
+
+
+class HistoryWarning(UserWarning):
+    """A run could not be written to `.pivot/runs/`; the run itself is unaffected."""
 
 
 def command_line() -> str:
@@ -95,7 +100,14 @@ class RunRecorder:
             stages=stages,
             warnings=tuple(report.warnings if report else self.plan.warnings if self.plan else ()),
         )
-        runs.write_run(runs.runs_dir(self.project.pivot_dir), record)
+        try:
+            runs.write_run(runs.runs_dir(self.project.pivot_dir), record)
+        except OSError as error:  # the history must never fail a run that worked
+            warnings.warn(
+                f"this run could not be recorded in the history ({error})",
+                HistoryWarning,
+                stacklevel=2,
+            )
         return record
 
 
@@ -108,6 +120,5 @@ def recording(project: Project, command: str | None = None) -> Iterator[RunRecor
     try:
         yield recorder
     except BaseException as error:
-        with contextlib.suppress(OSError):
-            recorder.record(None, interrupted=isinstance(error, KeyboardInterrupt))
+        recorder.record(None, interrupted=isinstance(error, KeyboardInterrupt))
         raise

@@ -14,18 +14,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pivot import discovery, graph, plan, project, sharing
-from pivot.errors import NoRecordError
+from pivot.errors import NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
 from pivot.execute.runner import RunReport
-from pivot.plan import Action, Context, Plan
+from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.remote.transfer import ProgressSink
 from pivot.sharing import SyncReport
-from pivot.store import lock
 from pivot.store.cache import Cache
-from pivot.store.lock import DepEntry, OutEntry
+from pivot.store.lock import OutEntry
 from pivot.store.state import StateDB
+from pivot.workspace import Context, dep_entries, record_output
 
 __all__ = [
     "CheckoutReport",
@@ -183,11 +183,27 @@ def repro(
         return decided, report
 
 
-def run(stages: Sequence[str], **options: object) -> tuple[Plan, RunReport]:
+def run(
+    stages: Sequence[str],
+    *,
+    force: bool = False,
+    jobs: int | None = None,
+    keep_going: bool = False,
+    emit: EventSink = _ignore,
+    start: Path | str | None = None,
+) -> tuple[Plan, RunReport]:
     """Run only `stages` (no upstream); their dependencies must already exist."""
     if not stages:
-        raise NoRecordError("`pivot run` needs at least one stage name; use `pivot repro` for all")
-    return repro(stages, upstream=False, **options)  # type: ignore[arg-type]
+        raise UsageError("`pivot run` needs at least one stage name; use `pivot repro` for all")
+    return repro(
+        stages,
+        force=force,
+        jobs=jobs,
+        keep_going=keep_going,
+        emit=emit,
+        start=start,
+        upstream=False,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,7 +245,7 @@ def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) ->
 def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutReport:
     restored, unchanged, never_ran, not_cached = [], [], [], []
     for name in names:
-        entry = lock.read_lock(plan.lock_file_for(ctx.project, ctx.graph.stages[name]))
+        entry = plan.read_previous(ctx, ctx.graph.stages[name])
         if entry is None and strict:
             raise NoRecordError(
                 f"stage '{name}' has never run, so there is nothing to check out; "
@@ -238,12 +254,7 @@ def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutRe
         if entry is None:
             never_ran.append(name)
             continue
-        root = ctx.project.root
-        stale = [
-            o
-            for o in entry.outs
-            if (plan.hash_path(ctx.hasher, root, o.path) or ("",))[0] != o.hash
-        ]
+        stale = plan.stale_outputs(ctx, entry)
         not_cached += [o.path for o in stale if not o.cache]
         if any(o.cache for o in stale):
             runner.restore_outputs(ctx, entry)
@@ -258,31 +269,13 @@ def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:
     entries = []
     for out in spec.outs:
         for path in out.paths:
-            found = plan.hash_path(ctx.hasher, ctx.project.root, path)
-            if found is None:
+            entry = record_output(ctx.project.root, out, path, ctx.cache)
+            if entry is None:
                 raise NoRecordError(
                     f"cannot commit stage '{name}': output '{path}' does not exist. Create it or run "
                     f"`pivot repro {name}`"
                 )
-            digest, is_directory = found
-            full = ctx.project.root / path
-            if out.cache and is_directory:
-                ctx.cache.add_directory(full, ctx.hasher.hash_directory(full)[1])
-            elif out.cache:
-                ctx.cache.add_file(full, digest)
-            entries.append(
-                OutEntry(path=path, hash=digest, cache=out.cache, is_directory=is_directory)
-            )
-    return tuple(entries)
-
-
-def _current_deps(ctx: Context, name: str) -> tuple[DepEntry, ...]:
-    entries = []
-    for path in ctx.graph.stages[name].dep_paths:
-        found = plan.dep_hash(ctx, path)
-        if found is None:
-            raise NoRecordError(f"cannot commit stage '{name}': dependency '{path}' does not exist")
-        entries.append(DepEntry(path=path, hash=found))
+            entries.append(entry)
     return tuple(entries)
 
 
@@ -297,7 +290,8 @@ def commit(stages: Sequence[str] = (), *, start: Path | str | None = None) -> tu
         decided = plan.make_plan(ctx, names)
         for step in decided.steps:
             outs = _current_outputs(ctx, step.stage)
-            runner.commit_outputs(ctx, step, _current_deps(ctx, step.stage), outs)
+            deps = dep_entries(ctx, ctx.graph.stages[step.stage])
+            runner.commit_outputs(ctx, step, deps, outs)
             committed.append(step.stage)
     return tuple(committed)
 

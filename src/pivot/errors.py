@@ -24,15 +24,19 @@
     │   ├── CycleError
     │   ├── MissingDependencyError
     │   └── UnknownStageError (KeyError)
-    ├── ExecutionError                      running stages failed (carries the failures)
-    │   ├── StageFailedError
-    │   └── NoRecordError                   a command needs a run/file that is not there
-    └── StoreError                          cache, lock files, state db
+    ├── NoRecordError                       a command needs a run or a file that is not there
+    ├── UsageError (ValueError)             a command or library call given unusable arguments
+    └── StoreError                          cache, lock files, state db, files Pivot writes
         ├── CacheCorruptError
         ├── LockFileError
-        └── RemoteError
+        ├── RemoteError                     a remote cannot be reached or refused a transfer
+        └── FilesystemError                 the OS refused a read or write (path, OS error, fix)
+            ├── DiskFullError               no space left (ENOSPC, EDQUOT)
+            ├── PermissionDeniedError       read-only file system or directory (EACCES, EROFS)
+            └── PathTooLongError            a path or file name too long (ENAMETOOLONG)
 
 Every error pickles: constructors take only the message (plus plain keyword values).
+OS errors become `FilesystemError`s in one place, `pivot.fs.map_os_errors`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ __all__ = [
     "ConfigError",
     "CycleError",
     "DiscoveryError",
-    "ExecutionError",
+    "DiskFullError",
+    "FilesystemError",
     "GraphError",
     "IncrementalOutError",
     "LoaderError",
@@ -57,6 +62,8 @@ __all__ = [
     "OutputValidationError",
     "OverrideError",
     "PathEscapeError",
+    "PathTooLongError",
+    "PermissionDeniedError",
     "PipelineConfigError",
     "PivotError",
     "PlaceholderDepError",
@@ -64,11 +71,11 @@ __all__ = [
     "RemoteError",
     "RevisionError",
     "StageDefinitionError",
-    "StageFailedError",
     "StageNameError",
     "StoreError",
     "TypeHintError",
     "UnknownStageError",
+    "UsageError",
 ]
 
 
@@ -180,26 +187,22 @@ class UnknownStageError(GraphError, KeyError):
     """A stage named on the command line does not exist."""
 
 
-# --- execution --------------------------------------------------------------------------------
+# --- records ----------------------------------------------------------------------------------
 
 
-class ExecutionError(PivotError):
-    """One or more stages failed; the message lists each failure."""
+class NoRecordError(PivotError):
+    """`checkout` or `commit` was asked for a stage that never ran or an output that is missing."""
 
 
-class StageFailedError(ExecutionError):
-    """A single stage raised; the message holds the user code's traceback."""
-
-
-class NoRecordError(ExecutionError):
-    """`run`, `checkout` or `commit` was asked for something that was never run or is missing."""
+class UsageError(PivotError, ValueError):
+    """A command or library function was called with arguments it cannot use."""
 
 
 # --- storage ----------------------------------------------------------------------------------
 
 
 class StoreError(PivotError):
-    """The cache, a lock file or the state db cannot be used."""
+    """The cache, a lock file, the state db or a file Pivot writes cannot be used."""
 
 
 class CacheCorruptError(StoreError):
@@ -212,3 +215,25 @@ class LockFileError(StoreError):
 
 class RemoteError(StoreError):
     """A remote cannot be reached or refused a transfer."""
+
+
+class FilesystemError(StoreError):
+    """The operating system refused a read or write Pivot made; `path` names the file and
+    `errno` the OS error (0 when unknown)."""
+
+    def __init__(self, message: str, *, path: str = "", errno: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
+class DiskFullError(FilesystemError):
+    """No space left on the device (or the disk quota is used up)."""
+
+
+class PermissionDeniedError(FilesystemError):
+    """A file or directory is read-only, or the file system is mounted read-only."""
+
+
+class PathTooLongError(FilesystemError):
+    """A path or one of its names is longer than the file system allows."""

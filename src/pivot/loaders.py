@@ -1,7 +1,7 @@
 """Loaders: how a declared file is read into a value and a value written to the file.
 
 Public module (seeds API). Heavy libraries (pandas, matplotlib) are imported inside the methods
-that use them, never at import time. Imports of Pivot: `pivot.errors` and `pivot.store.fs` only.
+that use them, never at import time. Imports of Pivot: `pivot.errors` and `pivot.fs` only.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pivot import fs
 from pivot.errors import LoaderError
-from pivot.store import fs
 
 if TYPE_CHECKING:
     import pandas

@@ -1,42 +1,39 @@
 """THE place that decides, per stage, RUN / SKIP / RESTORE, and why.
 
-`status`, `repro --dry-run`, `--explain` and `repro` all call `make_plan`. Workers never decide.
-Imports of Pivot: graph, fingerprint, spec, project, store, errors; never execute, api or cli.
+`status`, `repro --dry-run`, `--explain`, `checkout` and `repro` all ask this module; the runner
+only applies its decisions (an early cut-off included) and workers never decide.
+Imports of Pivot: workspace, graph, fingerprint, spec, project, store, errors; never execute,
+api or cli.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pivot import fingerprint
-from pivot import project as project_module
 from pivot.errors import CacheCorruptError, LockFileError
-from pivot.graph import Graph
-from pivot.project import Project
 from pivot.spec import StageSpec
 from pivot.store import lock
 from pivot.store.cache import Cache
-from pivot.store.lock import LockEntry, OutEntry
-from pivot.store.state import FileHasher, StateDB
+from pivot.store.lock import DepEntry, LockEntry, OutEntry
+from pivot.store.state import StateDB
+from pivot.workspace import Context, dep_hash, hash_path
 
 __all__ = [
     "Action",
-    "Context",
     "Plan",
     "Reason",
+    "ReasonKind",
     "Step",
     "current_params",
-    "dep_hash",
     "fingerprints_of",
-    "hash_path",
-    "lock_file_for",
     "make_plan",
+    "read_previous",
+    "stale_outputs",
 ]
 
 FINGERPRINT_NAMESPACE = "fingerprint"
@@ -48,28 +45,45 @@ class Action(enum.Enum):
     RESTORE = "restore"
 
 
+class ReasonKind(enum.StrEnum):
+    """Why a stage runs or restores (the values are what `--json` and tests see)."""
+
+    FORCED = "forced"
+    NEW = "new"
+    CODE = "code"
+    PARAMS = "params"
+    UPSTREAM = "upstream"
+    DEPS = "deps"
+    RESTORE = "restore"
+    OUTPUTS = "outputs"
+
+
 @dataclasses.dataclass(frozen=True)
 class Reason:
     """Why a stage runs or restores: a one-line summary plus detail lines for --explain."""
 
-    kind: str
+    kind: ReasonKind
     summary: str
     details: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """The decision for one stage, with everything needed to act on it and explain it."""
+    """The decision for one stage, with everything needed to act on it and explain it.
+
+    `cutoff` is the early cut-off rule of a RUN step: when set, run unless the stage's
+    dependencies, hashed as the runner is about to run it, equal exactly these entries (the
+    stage is stale only because upstream re-runs, and its outputs match its lock).
+    """
 
     stage: str
     action: Action
     reasons: tuple[Reason, ...]
     code: Mapping[str, str]
-    locations: Mapping[str, str]
     params: Mapping[str, Any]
     previous: LockEntry | None
-    packages: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    outputs_intact: bool = False  # workspace outputs match the lock (enables early cut-off)
+    packages: Mapping[str, str]
+    cutoff: frozenset[DepEntry] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,25 +99,6 @@ class Plan:
     @property
     def nothing_to_do(self) -> bool:
         return all(step.action is Action.SKIP for step in self.steps)
-
-
-@dataclasses.dataclass(frozen=True)
-class Context:
-    """What planning (and executing) reads: the project, its graph, state db and cache."""
-
-    project: Project
-    graph: Graph
-    state: StateDB
-    cache: Cache
-
-    @property
-    def hasher(self) -> FileHasher:
-        return FileHasher(self.state)
-
-    @functools.cached_property
-    def ignore(self) -> Callable[[str], bool] | None:
-        """`.pivotignore` as a predicate over project-relative paths (read on first use)."""
-        return project_module.ignore_matcher(self.project.root)
 
 
 class _StateCache:
@@ -122,33 +117,13 @@ class _StateCache:
         self._state.set_value(FINGERPRINT_NAMESPACE, key, value)
 
 
-def lock_file_for(project: Project, spec: StageSpec) -> Path:
-    """A stage's lock file: in its pipeline's state dir when that lies inside the project."""
-    state_dir = spec.state_dir
-    if state_dir is None or not state_dir.is_relative_to(project.root):
-        state_dir = project.pivot_dir
-    return lock.lock_path(state_dir, spec.name)
-
-
 def current_params(spec: StageSpec) -> dict[str, Any]:
     return spec.params.model_dump(mode="json") if spec.params is not None else {}
 
 
-def _fingerprint_extra(spec: StageSpec) -> dict[str, object]:
-    extra: dict[str, object] = {}
-    for dep in spec.deps:
-        extra[f"loader:dep:{dep.name}"] = dep.loader
-    for out in spec.outs:
-        extra[f"loader:out:{out.name}"] = out.loader
-    if spec.params is not None:
-        cls = type(spec.params)
-        extra[f"params:{cls.__module__}.{cls.__qualname__}"] = cls
-    return extra
-
-
 def fingerprints_of(ctx: Context, specs: Sequence[StageSpec]) -> dict[str, fingerprint.Fingerprint]:
     """Code fingerprints of many stages in one batch (one stat per source file, shared parses)."""
-    requests = [fingerprint.StageRequest(s.name, s.func, _fingerprint_extra(s)) for s in specs]
+    requests = [fingerprint.StageRequest(s.name, s.func, s.code_objects) for s in specs]
     return fingerprint.fingerprint_stages(
         requests,
         cache=_StateCache(ctx.state),
@@ -157,30 +132,28 @@ def fingerprints_of(ctx: Context, specs: Sequence[StageSpec]) -> dict[str, finge
     )
 
 
-def hash_path(
-    hasher: FileHasher, root: Path, path: str, ignore: Callable[[str], bool] | None = None
-) -> tuple[str, bool] | None:
-    """(hash, is_directory) of a workspace path, or None when it does not exist. In a
-    directory, files whose project-relative path `ignore` accepts are left out."""
-    full = root / path
+def read_previous(ctx: Context, spec: StageSpec) -> LockEntry | None:
+    """The stage's lock entry (None when it never ran); LockFileError when it is corrupt."""
+    return lock.read_lock(ctx.project.lock_file(spec.name, spec.state_dir))
+
+
+def stale_outputs(ctx: Context, entry: LockEntry) -> tuple[OutEntry, ...]:
+    """The recorded outputs that are missing from the workspace or differ from the lock."""
+    root = ctx.project.root
+    hasher = ctx.hasher
+    return tuple(
+        out for out in entry.outs if (hash_path(hasher, root, out.path) or ("",))[0] != out.hash
+    )
+
+
+def _in_cache(cache: Cache, out: OutEntry) -> bool:
+    if not out.is_directory:
+        return cache.has(out.hash)
     try:
-        if path.endswith("/") or full.is_dir():
-            if not full.is_dir():
-                return None
-            prefix = path.rstrip("/") + "/"
-            skip = (lambda relative: ignore(prefix + relative)) if ignore else None
-            return hasher.hash_directory(full, ignore=skip)[0], True
-        return hasher.hash_file(full), False
-    except FileNotFoundError:
-        return None
-
-
-def dep_hash(ctx: Context, path: str) -> str | None:
-    """A dependency's workspace hash; `.pivotignore` applies inside directories no stage writes
-    (a stage's outputs are hashed whole, as their producer recorded them)."""
-    ignore = None if ctx.graph.producers(path) else ctx.ignore
-    found = hash_path(ctx.hasher, ctx.project.root, path, ignore)
-    return found[0] if found else None
+        manifest = cache.load_manifest(out.hash)
+    except CacheCorruptError:
+        return False
+    return all(cache.has(digest) for _, digest in manifest)
 
 
 # --- reasons ----------------------------------------------------------------------------------
@@ -198,7 +171,7 @@ def _code_reason(
         state = "added" if name not in old else "removed" if name not in new else "changed"
         details.append(f"{state}: {name}{where}")
     shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-    return Reason("code", f"code changed: {shown}", tuple(details))
+    return Reason(ReasonKind.CODE, f"code changed: {shown}", tuple(details))
 
 
 def _params_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> Reason | None:
@@ -210,17 +183,15 @@ def _params_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> Reason | N
     details = tuple(
         f"{name}: {old.get(name, '<unset>')!r} -> {new.get(name, '<unset>')!r}" for name in fields
     )
-    return Reason("params", f"params changed: {', '.join(fields)}", details)
+    return Reason(ReasonKind.PARAMS, f"params changed: {', '.join(fields)}", details)
 
 
-def _paths_reason(kind: str, label: str, paths: Sequence[str]) -> Reason | None:
-    if not paths:
-        return None
+def _paths_reason(kind: ReasonKind, label: str, paths: Sequence[str]) -> Reason:
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     return Reason(kind, f"{label}: {shown}", tuple(paths))
 
 
-# --- dependency and output checks ---------------------------------------------------------------
+# --- the planner -------------------------------------------------------------------------------
 
 
 class _Planner:
@@ -232,23 +203,113 @@ class _Planner:
         self.ctx = ctx
         self.prints = prints
         self.force = force
-        self.steps: dict[str, Step] = {}
+        self.decided: dict[str, Step] = {}
         self.warnings: list[str] = []
-        self.hasher = ctx.hasher
         self.producer_of: dict[str, str] = {
             path: spec.name for spec in ctx.graph.stages.values() for path in spec.out_paths
         }
         self._locks: dict[str, LockEntry | None] = {}
 
+    def plan(self, selected: Sequence[str]) -> Plan:
+        for name in selected:
+            self.decided[name] = self.step(self.ctx.graph.stages[name])
+        return Plan(tuple(self.decided.values()), tuple(dict.fromkeys(self.warnings)))
+
+    def step(self, spec: StageSpec) -> Step:
+        """The decision for one stage, built from one small function per part."""
+        print_ = self.prints[spec.name]
+        self.warnings.extend(print_.warnings)
+        entry = self.previous(spec)
+        params = current_params(spec)
+        stale = self.run_reasons(spec, entry, print_, params)
+        action, reasons = self.action(spec, entry, stale)
+        return Step(
+            stage=spec.name,
+            action=action,
+            reasons=reasons,
+            code=print_.manifest,
+            params=params,
+            previous=entry,
+            packages=print_.packages,
+            cutoff=self.cutoff(spec, entry, stale),
+        )
+
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
-            path = lock_file_for(self.ctx.project, spec)
             try:
-                self._locks[spec.name] = lock.read_lock(path)
+                self._locks[spec.name] = read_previous(self.ctx, spec)
             except LockFileError as error:
                 self.warnings.append(f"stage '{spec.name}': {error}; treating it as never run")
                 self._locks[spec.name] = None
         return self._locks[spec.name]
+
+    def run_reasons(
+        self,
+        spec: StageSpec,
+        entry: LockEntry | None,
+        print_: fingerprint.Fingerprint,
+        params: Mapping[str, Any],
+    ) -> list[Reason]:
+        """Why the stage must run whatever its outputs look like: forced, new, changed code,
+        params or dependencies, or an upstream stage that runs."""
+        reasons = [Reason(ReasonKind.FORCED, "forced")] if spec.name in self.force else []
+        if entry is None:
+            return [*reasons, Reason(ReasonKind.NEW, "no previous run")]
+        found = (
+            _code_reason(entry.code, print_.manifest, print_.locations),
+            _params_reason(entry.params, params),
+            self.upstream_reason(spec) or self.deps_reason(spec, entry),
+        )
+        return reasons + [reason for reason in found if reason]
+
+    def upstream_reason(self, spec: StageSpec) -> Reason | None:
+        running = sorted(
+            up
+            for up in self.ctx.graph.upstream[spec.name]
+            if up in self.decided and self.decided[up].action is Action.RUN
+        )
+        if not running:
+            return None
+        summary = f"upstream stage(s) will run: {', '.join(running)}"
+        return Reason(ReasonKind.UPSTREAM, summary, tuple(running))
+
+    def deps_reason(self, spec: StageSpec, entry: LockEntry) -> Reason | None:
+        changed = self.changed_deps(spec, entry)
+        return _paths_reason(ReasonKind.DEPS, "dependencies changed", changed) if changed else None
+
+    def action(
+        self, spec: StageSpec, entry: LockEntry | None, stale: list[Reason]
+    ) -> tuple[Action, tuple[Reason, ...]]:
+        """RUN for any reason to run; otherwise SKIP when the outputs match the lock, RESTORE
+        when the cache can put them back, RUN when it cannot."""
+        if stale or entry is None:
+            return Action.RUN, tuple(stale)
+        problems, restorable = self.output_problems(spec, entry)
+        if not problems:
+            return Action.SKIP, ()
+        if restorable:
+            label = "outputs missing or modified, restoring from cache"
+            return Action.RESTORE, (_paths_reason(ReasonKind.RESTORE, label, problems),)
+        label = "outputs missing or modified and not in the cache"
+        return Action.RUN, (_paths_reason(ReasonKind.OUTPUTS, label, problems),)
+
+    def cutoff(
+        self, spec: StageSpec, entry: LockEntry | None, stale: list[Reason]
+    ) -> frozenset[DepEntry] | None:
+        """The early cut-off rule: a stage stale only because upstream runs, with its outputs as
+        its lock records, need not run if its inputs come out byte-identical."""
+        if entry is None or [reason.kind for reason in stale] != [ReasonKind.UPSTREAM]:
+            return None
+        return None if self.output_problems(spec, entry)[0] else frozenset(entry.deps)
+
+    def output_problems(self, spec: StageSpec, entry: LockEntry) -> tuple[tuple[str, ...], bool]:
+        """(paths missing or modified, whether the cache can restore all of them)."""
+        recorded = {out.path for out in entry.outs}
+        if recorded != set(spec.out_paths):
+            return tuple(sorted(recorded ^ set(spec.out_paths))), False
+        problems = stale_outputs(self.ctx, entry)
+        restorable = all(out.cache and _in_cache(self.ctx.cache, out) for out in problems)
+        return tuple(out.path for out in problems), restorable
 
     def recorded_output_hash(self, path: str) -> str | None:
         """The hash a producer planned in this run (to skip or restore) records for `path`, or
@@ -260,7 +321,7 @@ class _Planner:
         ]
         for candidate in candidates:
             producer = self.producer_of.get(candidate)
-            if producer not in self.steps:
+            if producer not in self.decided:
                 continue
             entry = self.previous(self.ctx.graph.stages[producer])
             recorded = {out.path: out for out in entry.outs} if entry else {}
@@ -291,90 +352,6 @@ class _Planner:
                 changed.append(path)
         return changed
 
-    def output_problems(self, spec: StageSpec, entry: LockEntry) -> tuple[list[str], bool]:
-        """(paths missing or modified, whether the cache can restore all of them)."""
-        root = self.ctx.project.root
-        recorded = {out.path: out for out in entry.outs}
-        if set(recorded) != set(spec.out_paths):
-            return sorted(set(recorded) ^ set(spec.out_paths)), False
-        problems: list[str] = []
-        restorable = True
-        for out in entry.outs:
-            found = hash_path(self.hasher, root, out.path)
-            if found is None or found[0] != out.hash:
-                problems.append(out.path)
-                restorable = restorable and out.cache and _in_cache(self.ctx.cache, out)
-        return problems, restorable
-
-    def decide(self, spec: StageSpec) -> Step:
-        print_ = self.prints[spec.name]
-        self.warnings.extend(print_.warnings)
-        params = current_params(spec)
-        entry = self.previous(spec)
-        base: dict[str, Any] = dict(
-            code=print_.manifest,
-            locations=print_.locations,
-            params=params,
-            previous=entry,
-            packages=print_.packages,
-        )
-        reasons: list[Reason] = []
-        if spec.name in self.force:
-            reasons.append(Reason("forced", "forced"))
-        if entry is None:
-            reasons.append(Reason("new", "no previous run"))
-            return Step(spec.name, Action.RUN, tuple(reasons), **base)
-        reasons += [
-            r
-            for r in (
-                _code_reason(entry.code, print_.manifest, print_.locations),
-                _params_reason(entry.params, params),
-            )
-            if r
-        ]
-        running = sorted(
-            up
-            for up in self.ctx.graph.upstream[spec.name]
-            if up in self.steps and self.steps[up].action is Action.RUN
-        )
-        if running:
-            reasons.append(
-                Reason(
-                    "upstream", f"upstream stage(s) will run: {', '.join(running)}", tuple(running)
-                )
-            )
-            if len(reasons) == 1:
-                base["outputs_intact"] = not self.output_problems(spec, entry)[0]
-        else:
-            dep_reason = _paths_reason(
-                "deps", "dependencies changed", self.changed_deps(spec, entry)
-            )
-            reasons += [dep_reason] if dep_reason else []
-        if reasons:
-            return Step(spec.name, Action.RUN, tuple(reasons), **base)
-        problems, restorable = self.output_problems(spec, entry)
-        if not problems:
-            return Step(spec.name, Action.SKIP, (), **base)
-        if restorable:
-            reason = _paths_reason(
-                "restore", "outputs missing or modified, restoring from cache", problems
-            )
-            return Step(spec.name, Action.RESTORE, (reason,) if reason else (), **base)
-        reason = _paths_reason(
-            "outputs", "outputs missing or modified and not in the cache", problems
-        )
-        return Step(spec.name, Action.RUN, (reason,) if reason else (), **base)
-
-
-def _in_cache(cache: Cache, out: OutEntry) -> bool:
-    if not out.is_directory:
-        return cache.has(out.hash)
-    try:
-        manifest = cache.load_manifest(out.hash)
-    except CacheCorruptError:
-        return False
-    return all(cache.has(digest) for _, digest in manifest)
-
 
 def make_plan(ctx: Context, selected: Sequence[str], *, force: Sequence[str] = ()) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order)."""
@@ -384,7 +361,4 @@ def make_plan(ctx: Context, selected: Sequence[str], *, force: Sequence[str] = (
         os.path.join(root, path) for spec in specs for path in (*spec.dep_paths, *spec.out_paths)
     )
     prints = fingerprints_of(ctx, specs)
-    planner = _Planner(ctx, frozenset(force), prints)
-    for name in selected:
-        planner.steps[name] = planner.decide(ctx.graph.stages[name])
-    return Plan(tuple(planner.steps.values()), tuple(dict.fromkeys(planner.warnings)))
+    return _Planner(ctx, frozenset(force), prints).plan(selected)

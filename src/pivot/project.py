@@ -1,7 +1,7 @@
 """The project: its root (the top-most directory holding `.pivot/`), layout and configuration.
 
 A `Project` value is found once and passed down; nothing here is global. Imports of Pivot:
-`pivot.errors` only.
+`pivot.errors` and the store (lock file paths, link modes) only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pivot.errors import AlreadyInitializedError, ConfigError, NotInitializedError
+from pivot.store import lock
+from pivot.store.cache import DEFAULT_LINK_MODES, LINK_MODES
 
 __all__ = [
     "Config",
@@ -26,7 +28,6 @@ __all__ = [
 ]
 
 PIVOT_DIR = ".pivot"
-LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
 
 _DEFAULT_CONFIG = """\
 # Pivot project configuration (committed).
@@ -58,7 +59,7 @@ __pycache__/
 class Config:
     """Settings from `.pivot/config.yaml`, validated."""
 
-    link_modes: tuple[str, ...] = ("reflink", "copy")
+    link_modes: tuple[str, ...] = DEFAULT_LINK_MODES
     jobs: int | None = None
     fingerprint_packages: bool = False
     remotes: Mapping[str, Mapping[str, object]] = dataclasses.field(default_factory=dict)
@@ -101,6 +102,13 @@ class Project:
     @property
     def pipeline_file(self) -> Path:
         return self.root / "pipeline.py"
+
+    def lock_file(self, stage: str, state_dir: Path | None = None) -> Path:
+        """A stage's lock file: in its pipeline's state dir when that lies inside the project,
+        else in `.pivot/`."""
+        if state_dir is None or not state_dir.is_relative_to(self.root):
+            state_dir = self.pivot_dir
+        return lock.lock_path(state_dir, stage)
 
 
 def ignore_matcher(root: Path) -> Callable[[str], bool] | None:
@@ -181,7 +189,7 @@ def _parse_config(data: dict[str, Any], path: Path) -> Config:
         raise ConfigError(
             f"{path}: unknown setting(s) {sorted(unknown)}; known: {', '.join(sorted(known))}"
         )
-    link = (data.get("cache") or {}).get("link", ["reflink", "copy"])
+    link = (data.get("cache") or {}).get("link", list(DEFAULT_LINK_MODES))
     if isinstance(link, str):
         link = [link]
     if not isinstance(link, list) or not link or any(mode not in LINK_MODES for mode in link):

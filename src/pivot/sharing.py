@@ -12,16 +12,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pivot import plan
+from pivot import fs, plan
 from pivot import project as project_module
 from pivot.errors import CacheCorruptError, ConfigError
-from pivot.plan import Context
 from pivot.project import Project
 from pivot.remote import base, transfer
 from pivot.remote.base import Remote
 from pivot.remote.transfer import ProgressSink, TransferResult
-from pivot.store import fs, lock
 from pivot.store.lock import LockEntry, OutEntry
+from pivot.workspace import Context
 
 __all__ = [
     "Record",
@@ -108,9 +107,7 @@ def records_of(ctx: Context, stages: Iterable[str]) -> list[Record]:
     """The cached outputs the lock files of `stages` record (stages never run have none)."""
     records = []
     for name in stages:
-        entry: LockEntry | None = lock.read_lock(
-            plan.lock_file_for(ctx.project, ctx.graph.stages[name])
-        )
+        entry: LockEntry | None = plan.read_previous(ctx, ctx.graph.stages[name])
         if entry is not None:
             records += [Record(name, out) for out in entry.outs if out.cache]
     return records

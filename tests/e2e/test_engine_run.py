@@ -329,7 +329,8 @@ def test_dead_worker_and_unpicklable_stage_are_stage_failures(project: E2EProjec
     stages = result.json["stages"]
     assert {value["status"] for value in stages.values()} == {"failed"}
     assert "TerminatedWorkerError" in stages["dies"]["error"]
-    assert "could not be run in a worker process" in stages["unpicklable"]["error"]
+    assert "the worker process running it died" in stages["dies"]["error"]
+    assert "could not be sent to a worker process" in stages["unpicklable"]["error"]
     assert "lambda" in stages["unpicklable"]["error"]
     assert project.runs() == []
     (project.root / "crash.flag").unlink()

@@ -100,10 +100,13 @@ def test_an_error_without_a_message_prints_its_class_name() -> None:
         (errors.CycleError, errors.GraphError),
         (errors.MissingDependencyError, errors.GraphError),
         (errors.UnknownStageError, errors.GraphError),
-        (errors.StageFailedError, errors.ExecutionError),
         (errors.CacheCorruptError, errors.StoreError),
         (errors.LockFileError, errors.StoreError),
         (errors.RemoteError, errors.StoreError),
+        (errors.FilesystemError, errors.StoreError),
+        (errors.DiskFullError, errors.FilesystemError),
+        (errors.PermissionDeniedError, errors.FilesystemError),
+        (errors.PathTooLongError, errors.FilesystemError),
     ],
 )
 def test_tree_shape_matches_the_drawing(

@@ -17,8 +17,8 @@ import click
 from pivot.cli.main import _handle_errors, cli
 
 if TYPE_CHECKING:
-    from pivot.plan import Context
     from pivot.project import Project
+    from pivot.workspace import Context
 
 __all__ = ["dump_json"]
 

@@ -1,25 +1,26 @@
 """Carry out a Plan: restore in-process, dispatch RUN steps as their upstream completes, commit locks.
 
 A stage's lock is written only after its outputs are in the cache (the commit point). On Ctrl-C
-the pool is killed and nothing running is recorded. Imports of Pivot: plan, graph, execute, store.
+the pool is killed and nothing running is recorded. The runner decides nothing: it applies the
+plan's steps, including their early cut-off rule. Imports of Pivot: plan, workspace, spec,
+execute, store, errors; never api or cli.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from pivot.errors import PivotError
 from pivot.execute.events import EventSink, RunStatus, StageFinished, StageStarted
 from pivot.execute.executors import Executor
-from pivot.execute.worker import Outcome, StageTask
-from pivot.plan import Action, Context, Plan, Step, dep_hash, lock_file_for
-from pivot.spec import StageSpec
+from pivot.execute.worker import Outcome, OutcomeKind, StageTask
+from pivot.plan import Action, Plan, Step
 from pivot.store import lock
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
+from pivot.workspace import Context, dep_entries, remember_outputs
 
 __all__ = [
     "RunReport",
@@ -43,7 +44,7 @@ class StageResult:
 
 @dataclasses.dataclass(frozen=True)
 class RunReport:
-    """Per-stage results in plan order, and whether the run was interrupted."""
+    """Per-stage results in plan order, and the plan's warnings."""
 
     results: tuple[StageResult, ...]
     warnings: tuple[str, ...] = ()
@@ -57,34 +58,6 @@ class RunReport:
         return not any(r.status in (RunStatus.FAILED, RunStatus.BLOCKED) for r in self.results)
 
 
-def _dep_entries(ctx: Context, spec: StageSpec) -> tuple[DepEntry, ...] | str:
-    """Hash the dependencies as the stage is about to read them; an error text if one is missing."""
-    entries = []
-    for path in spec.dep_paths:
-        found = dep_hash(ctx, path)
-        if found is None:
-            return (
-                f"stage '{spec.name}': dependency '{path}' does not exist. Run the stage that "
-                "produces it (`pivot repro` runs upstream stages too) or create the file"
-            )
-        entries.append(DepEntry(path=path, hash=found))
-    return tuple(entries)
-
-
-def _record_outputs_state(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
-    """Remember the output hashes in the state db so the next status does not re-read them."""
-    root = ctx.project.root
-    for out in outs:
-        full = root / out.path
-        if not out.is_directory:
-            ctx.state.record(full, os.stat(full), out.hash)
-        elif out.cache:  # the cached manifest already holds every file's hash: no re-read
-            for relative, digest in ctx.cache.load_manifest(out.hash):
-                ctx.state.record(full / relative, os.stat(full / relative), digest)
-        else:
-            ctx.hasher.hash_directory(full)
-
-
 def commit_outputs(
     ctx: Context, step: Step, deps: tuple[DepEntry, ...], outs: tuple[OutEntry, ...]
 ) -> None:
@@ -93,8 +66,8 @@ def commit_outputs(
     entry = LockEntry(
         stage=spec.name, code=dict(step.code), params=dict(step.params), deps=deps, outs=outs
     )
-    lock.write_lock(lock_file_for(ctx.project, spec), entry)
-    _record_outputs_state(ctx, outs)
+    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
+    remember_outputs(ctx, outs)
 
 
 def restore_outputs(ctx: Context, entry: LockEntry) -> None:
@@ -107,7 +80,7 @@ def restore_outputs(ctx: Context, entry: LockEntry) -> None:
             ctx.cache.restore_directory(out.hash, root / out.path)
         else:
             ctx.cache.restore_file(out.hash, root / out.path)
-    _record_outputs_state(ctx, tuple(out for out in entry.outs if out.cache))
+    remember_outputs(ctx, tuple(out for out in entry.outs if out.cache))
 
 
 DURATIONS = "stage-seconds"  # state db namespace: how long each stage's last run took
@@ -119,21 +92,27 @@ def recorded_durations(ctx: Context, stages: Sequence[str]) -> dict[str, float]:
     return {name: float(value.decode()) for name, value in found.items()}
 
 
-def _upstream_reran_identically(step: Step, deps: tuple[DepEntry, ...]) -> bool:
-    """Early cut-off: a stage stale only because upstream would run, whose inputs came out
-    byte-identical (and whose outputs are intact), need not run."""
-    if step.previous is None or any(reason.kind != "upstream" for reason in step.reasons):
-        return False
-    return set(step.previous.deps) == set(deps) and step.outputs_intact
+def _cut_off(step: Step, deps: tuple[DepEntry, ...]) -> bool:
+    """The plan's early cut-off rule applied: its inputs came out as the lock records them."""
+    return step.cutoff is not None and frozenset(deps) == step.cutoff
 
 
-def _executor_error(stage: str, error: Exception) -> str:
+def _not_sent(stage: str, error: Exception) -> str:
     return (
-        f"stage '{stage}' could not be run in a worker process: {type(error).__name__}: {error}\n"
-        "A worker that dies fails the stages running beside it too: run `pivot repro` again (with "
-        "-j 1 to see a crash in this process). A stage that does not pickle needs its function, "
-        "params and loaders at module level."
+        f"stage '{stage}' could not be sent to a worker process: {type(error).__name__}: "
+        f"{error}\nA stage run by a pool worker must pickle: its function, params and loaders "
+        "must be defined at module level (or run it in this process with -j 1)"
     )
+
+
+def _worker_died(stage: str, error: Exception) -> Outcome:
+    message = (
+        f"stage '{stage}': the worker process running it died ({type(error).__name__}: {error}). "
+        "A native crash, os._exit() or the out-of-memory killer ends a worker, and the stages "
+        "running beside it fail too: run `pivot repro` again (with -j 1 to see a crash in this "
+        "process)"
+    )
+    return Outcome(stage, OutcomeKind.WORKER_DIED, (), 0.0, "", message)
 
 
 @dataclasses.dataclass
@@ -213,16 +192,17 @@ class _Run:
         self.emit(StageStarted(step.stage, self.counter, self.total))
         if step.action is Action.RESTORE:
             return self._restore(step)
-        deps = _dep_entries(self.ctx, self.ctx.graph.stages[step.stage])
-        if isinstance(deps, str):
-            return self.fail(step, deps)
-        if _upstream_reran_identically(step, deps):
+        try:
+            deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage])
+        except PivotError as error:
+            return self.fail(step, str(error))
+        if _cut_off(step, deps):
             note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
             return self.finish(step, RunStatus.SKIPPED, note=note)
         try:
             future = self.executor.submit(self._task(step))
         except Exception as error:  # e.g. the task does not pickle for a pool worker
-            return self.fail(step, _executor_error(step.stage, error))
+            return self.fail(step, _not_sent(step.stage, error))
         self.running[future] = (step, deps)
         if future.done():  # the serial executor: take the result now so fail-fast stops at once
             self.collect(future)
@@ -258,10 +238,15 @@ class _Run:
         try:
             outcome = future.result()
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
-            return self.fail(step, _executor_error(step.stage, error))
+            outcome = _worker_died(step.stage, error)
         if not outcome.ok:
             return self.fail(step, outcome.error, outcome.duration, outcome.output)
-        commit_outputs(self.ctx, step, deps, outcome.outs)
+        try:
+            commit_outputs(self.ctx, step, deps, outcome.outs)
+        except PivotError as error:  # e.g. the lock file's directory is read-only
+            return self.fail(
+                step, f"stage '{step.stage}': {error}", outcome.duration, outcome.output
+            )
         self.ctx.state.set_value(DURATIONS, step.stage, f"{outcome.duration:.6f}".encode())
         self.finish(step, RunStatus.RAN, outcome.duration, outcome.output)
 

@@ -1,14 +1,16 @@
 """The worker: carry out one RUN step (load deps, call the stage, save, hash and cache outputs).
 
-Runs in a pool process or in-process. It never decides staleness and never lets a user
-exception escape: every failure comes back as an `Outcome` holding formatted text.
-Imports of Pivot: spec, loaders, store, errors; never plan, api or cli.
+Runs in a pool process or in-process. It never decides staleness and never lets an exception
+escape: every failure comes back as an `Outcome` saying whose it was (the stage's code, or
+Pivot's own saving and caching) with formatted text. Imports of Pivot: discovery, spec,
+returns, workspace, fs, store, errors; never plan, api or cli.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import functools
 import io
 import os
@@ -21,15 +23,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pivot import discovery
-from pivot.errors import LoaderError, PivotError
+from pivot import discovery, fs
+from pivot.errors import FilesystemError, LoaderError, PivotError
 from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
-from pivot.store import fs, hashing
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
+from pivot.workspace import record_output
 
-__all__ = ["Outcome", "StageTask", "execute_stage", "run_pickled_task"]
+__all__ = ["Outcome", "OutcomeKind", "StageTask", "execute_stage", "run_pickled_task"]
 
 T = TypeVar("T")
 
@@ -47,20 +49,37 @@ class StageTask:
     incremental: Mapping[str, str]  # IncrementalOut path -> previous hash in the cache
 
 
+class OutcomeKind(enum.Enum):
+    """Whose a stage's outcome is: success, the stage's code, Pivot itself, or the process."""
+
+    RAN = "ran"
+    STAGE_FAILED = "stage failed"  # the stage (its code, loaders or return value) raised
+    PIVOT_FAILED = "pivot failed"  # Pivot could not prepare, save, hash, cache or restore
+    WORKER_DIED = "worker died"  # the process running the stage ended (set by the runner)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """What happened: outputs recorded on success, a formatted error on failure."""
 
     stage: str
-    ok: bool
+    kind: OutcomeKind
     outs: tuple[OutEntry, ...]
     duration: float
     output: str
     error: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return self.kind is OutcomeKind.RAN
+
 
 class _StageError(Exception):
-    """A failure already formatted for the user."""
+    """A failure of the stage, already formatted for the user."""
+
+
+class _PivotFailure(Exception):
+    """A failure of Pivot's own work around the stage, already formatted for the user."""
 
 
 # What user code may raise that fails its stage: `sys.exit()` in a stage or loader fails that
@@ -103,7 +122,7 @@ def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
     except Exception as error:
         return Outcome(
             "?",
-            False,
+            OutcomeKind.PIVOT_FAILED,
             (),
             time.perf_counter() - started,
             "",
@@ -147,12 +166,13 @@ def _prepare_outputs(task: StageTask, cache: Cache) -> None:
         for path in out.paths:
             target = root / path
             previous = task.incremental.get(path)
-            if out.kind is not OutKind.INCREMENTAL:
-                fs.remove_path(target)
-            elif previous and cache.has(previous):
-                cache.restore_file(previous, target, writable=True)
-            elif out.cache:
-                fs.remove_path(target)
+            with fs.map_os_errors(path, "remove the previous output"):
+                if out.kind is not OutKind.INCREMENTAL:
+                    fs.remove_path(target)
+                elif previous and cache.has(previous):
+                    cache.restore_file(previous, target, writable=True)
+                elif out.cache:
+                    fs.remove_path(target)
 
 
 def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:
@@ -194,11 +214,14 @@ def _save(task: StageTask, result: Any) -> None:
     )
     for write in writes:
         target = root / write.path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.map_os_errors(write.path, "create the directory of output"):
+            target.parent.mkdir(parents=True, exist_ok=True)
         try:
             write.out.loader.save(write.value, target)
-        except LoaderError as error:
+        except (LoaderError, FilesystemError) as error:
             raise _StageError(f"stage '{spec.name}': {error}") from None
+        except OSError as error:  # the file system refused the write, whatever the value
+            raise _PivotFailure(fs.translate_os_error(error, write.path, "save output")) from None
         except _USER_ERRORS as error:
             raise _StageError(
                 f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
@@ -207,26 +230,15 @@ def _save(task: StageTask, result: Any) -> None:
 
 
 def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntry:
-    full = root / path
+    entry = record_output(root, out, path, cache)
+    if entry is not None:
+        return entry
     if out.kind is OutKind.DIRECTORY:
-        if not full.is_dir():
-            raise _StageError(f"directory output '{path}' was not created")
-        files = hashing.list_files(full)
-        digests = hashing.hash_files([file for _, file in files])
-        manifest = hashing.DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
-        digest = (
-            cache.add_directory(full, manifest) if out.cache else hashing.manifest_hash(manifest)
-        )
-        return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=True)
-    if not full.is_file():
-        raise _StageError(
-            f"output '{path}' does not exist after the stage ran (declared in '{out.name}'); "
-            "make sure the stage returns a value for it or, for PathOnly, writes the file"
-        )
-    digest = hashing.hash_file(full)
-    if out.cache:
-        cache.add_file(full, digest)
-    return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=False)
+        raise _StageError(f"directory output '{path}' was not created")
+    raise _StageError(
+        f"output '{path}' does not exist after the stage ran (declared in '{out.name}'); "
+        "make sure the stage returns a value for it or, for PathOnly, writes the file"
+    )
 
 
 @contextlib.contextmanager
@@ -264,9 +276,9 @@ def _captured() -> Iterator[Callable[[], str]]:
             text.close()
 
 
-def _run_captured(task: StageTask, cache: Cache) -> tuple[tuple[OutEntry, ...] | str, str]:
-    """(output entries, or the error text) and what the stage printed."""
-    root = Path(task.root)
+def _run_captured(task: StageTask, cache: Cache) -> Outcome:
+    """The outcome, with the time taken left at 0 (the caller measures it)."""
+    root, name = Path(task.root), task.spec.name
     with _captured() as output:
         try:
             _prepare_outputs(task, cache)
@@ -277,17 +289,15 @@ def _run_captured(task: StageTask, cache: Cache) -> tuple[tuple[OutEntry, ...] |
                 for path in out.paths
             )
         except _StageError as error:
-            return str(error), output()
-        except PivotError as error:
-            return f"stage '{task.spec.name}': {error}", output()
-        return outs, output()
+            return Outcome(name, OutcomeKind.STAGE_FAILED, (), 0.0, output(), str(error))
+        except (_PivotFailure, PivotError) as error:
+            failure = f"stage '{name}': {error}"
+            return Outcome(name, OutcomeKind.PIVOT_FAILED, (), 0.0, output(), failure)
+        return Outcome(name, OutcomeKind.RAN, outs, 0.0, output())
 
 
 def execute_stage(task: StageTask) -> Outcome:
     """Run one stage end to end; failures come back as values, never as exceptions."""
     started = time.perf_counter()
-    result, printed = _run_captured(task, Cache(Path(task.cache_dir), task.link_modes))
-    duration = time.perf_counter() - started
-    if isinstance(result, str):
-        return Outcome(task.spec.name, False, (), duration, printed, result)
-    return Outcome(task.spec.name, True, result, duration, printed)
+    outcome = _run_captured(task, Cache(Path(task.cache_dir), task.link_modes))
+    return dataclasses.replace(outcome, duration=time.perf_counter() - started)

@@ -21,11 +21,12 @@ from pivot.fingerprint.model import Item, Node, digest_of
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.reach import Reach
 from pivot.fingerprint.sources import Sources, SourceStats
-from pivot.spec import extract_spec
+from pivot.spec.extraction import code_objects, read_interface
 
 __all__ = [
     "Fingerprint",
     "StageRequest",
+    "declared_extra",
     "fingerprint_stage",
     "fingerprint_stages",
     "get_stage_fingerprint",
@@ -55,30 +56,21 @@ class StageRequest:
 def get_stage_fingerprint(func: Callable[..., Any]) -> dict[str, str]:
     """The manifest of a stage function: entry name -> hash of what its code is made of.
 
-    Besides the code and data it reaches, it holds the loader of each file its annotations
-    declare, by path (`loader:dep:data.csv`, `loader:out:model.pkl`), and its params class
-    (`params:module.Class`). A registered stage is fingerprinted by `fingerprint_stages`, with
-    the loaders and params of its registration (path overrides applied) as `extra`.
+    Exactly the `code` a lock file records for the function registered as a stage: besides the
+    code and data it reaches, the loader of each dependency and output by name with its declared
+    paths (`loader:out:model (model.pkl)`) and its params class (`params:module.Class`); see
+    `pivot.spec.extraction.code_objects`.
     """
     name = str(getattr(func, "__qualname__", func))
     return dict(fingerprint_stage(func, stage_name=name, extra=declared_extra(func, name)).manifest)
 
 
 def declared_extra(func: Callable[..., Any], name: str) -> dict[str, object]:
-    """Loaders and params class a stage function's annotations declare; {} if they are unusable."""
+    """The declared entries of a bare stage function; {} when its annotations are unusable."""
     try:
-        spec = extract_spec(func, name=name)
+        return code_objects(read_interface(func, name=name))
     except PivotError:
         return {}
-    extra: dict[str, object] = {}
-    for dep in spec.deps:
-        extra.update({f"loader:dep:{path}": dep.loader for path in dep.paths})
-    for out in spec.outs:
-        extra.update({f"loader:out:{path}": out.loader for path in out.paths})
-    if spec.params is not None:
-        cls = type(spec.params)
-        extra[f"params:{cls.__module__}.{cls.__qualname__}"] = cls
-    return extra
 
 
 def fingerprint_stage(

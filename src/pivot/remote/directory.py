@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from pivot import fs
 from pivot.errors import ConfigError, RemoteError
 from pivot.remote.base import RemoteSettings
-from pivot.store import fs, hashing
+from pivot.store import hashing
 
 __all__ = ["DirectoryRemote"]
 

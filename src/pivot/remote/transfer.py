@@ -18,8 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
+from pivot import fs
 from pivot.remote.base import Remote
-from pivot.store import fs, hashing
+from pivot.store import hashing
 
 __all__ = [
     "Progress",

@@ -11,7 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pivot.plan import Action, Context, make_plan
+from pivot.plan import Action, make_plan
+from pivot.workspace import Context
 
 __all__ = ["Dag", "Node", "build", "to_dot", "to_json", "to_mermaid", "to_text"]
 

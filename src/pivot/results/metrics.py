@@ -10,11 +10,11 @@ from typing import Any
 
 from pivot.errors import UnknownStageError
 from pivot.graph import Graph
-from pivot.plan import Context
 from pivot.results import text
 from pivot.results.revisions import WORKSPACE, Reader, Revision
 from pivot.results.values import MISSING, Change, diff_tables, format_value, parse_metric_file
 from pivot.spec import OutKind
+from pivot.workspace import Context
 
 __all__ = [
     "MetricFile",

@@ -8,10 +8,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pivot.plan import Context
 from pivot.results import text
 from pivot.results.revisions import WORKSPACE, Reader, Revision
 from pivot.results.values import MISSING, Change, diff_tables, flatten, format_value
+from pivot.workspace import Context
 
 __all__ = [
     "ParamsDiff",

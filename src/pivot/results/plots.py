@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pivot import outputs
+from pivot import fs, outputs
 from pivot.errors import UnknownStageError
 from pivot.graph import Graph
-from pivot.plan import Context
 from pivot.results import charts, html
 from pivot.results.revisions import Reader, Revision
 from pivot.results.values import csv_records, is_number
 from pivot.spec import OutKind
-from pivot.store import fs
+from pivot.workspace import Context
 
 __all__ = [
     "IMAGE_TYPES",

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pivot
-from pivot.plan import Action, Context, make_plan
+from pivot.plan import Action, make_plan
 from pivot.results import history, metrics, params, plots
 from pivot.results.revisions import WORKSPACE, Reader, Revision
 from pivot.results.values import change_of, is_number
 from pivot.store import git
 from pivot.store.runs import GitState, RunRecord
+from pivot.workspace import Context
 
 __all__ = [
     "HISTORY_DEPTH",

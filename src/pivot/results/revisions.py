@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pivot.errors import CacheCorruptError, LockFileError, RevisionError
-from pivot.plan import Context, lock_file_for
 from pivot.store import git, lock
 from pivot.store.lock import LockEntry, OutEntry
+from pivot.workspace import Context
 
 __all__ = ["WORKSPACE", "Reader", "Revision"]
 
@@ -56,7 +56,7 @@ class Reader:
         self.repo = git.open_repo(self.root)
         self.warnings: list[str] = []
         self._lock_paths = {
-            name: lock_file_for(ctx.project, spec).relative_to(self.root).as_posix()
+            name: ctx.project.lock_file(spec.name, spec.state_dir).relative_to(self.root).as_posix()
             for name, spec in ctx.graph.stages.items()
         }
         self._stages_dir = ctx.project.stages_dir.relative_to(self.root).as_posix()

@@ -10,9 +10,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from pivot.plan import Context, current_params
+from pivot.plan import current_params
 from pivot.results import text
 from pivot.spec import StageSpec
+from pivot.workspace import Context
 
 __all__ = ["StageInfo", "describe", "list_json", "list_text"]
 

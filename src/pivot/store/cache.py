@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from pivot.errors import CacheCorruptError, StoreError
-from pivot.store import fs, hashing
+from pivot import fs
+from pivot.errors import CacheCorruptError
+from pivot.store import hashing
 from pivot.store.hashing import DirectoryManifest
 
 __all__ = ["DEFAULT_LINK_MODES", "LINK_MODES", "Cache"]
@@ -64,22 +65,16 @@ class Cache:
         blob = self.blob_path(digest)
         if blob.is_file():
             return
-        try:
-            with fs.atomic_output(blob) as temp:
-                self._copy(Path(path), temp, allow_reflink=True)
-                os.chmod(temp, _BLOB_MODE)
-        except OSError as error:
-            raise StoreError(
-                f"cannot store '{path}' in the cache as {blob} ({error}). Fix: check that the "
-                f"file exists and the free space and permissions of '{self.files_dir}'."
-            ) from error
+        with fs.map_os_errors(path, "store in the cache"), fs.atomic_output(blob) as temp:
+            self._copy(Path(path), temp, allow_reflink=True)
+            os.chmod(temp, _BLOB_MODE)
 
     def add_bytes(self, data: bytes) -> str:
         """Store `data` as a blob and return its hash."""
         digest = hashing.hash_bytes(data)
         blob = self.blob_path(digest)
         if not blob.is_file():
-            with fs.atomic_output(blob) as temp:
+            with fs.map_os_errors(blob, "write the cache blob"), fs.atomic_output(blob) as temp:
                 temp.write_bytes(data)
                 os.chmod(temp, _BLOB_MODE)
         return digest
@@ -129,27 +124,23 @@ class Cache:
         if not blob.is_file():
             raise CacheCorruptError(self._missing_message(digest, f"'{dest}' needs it"))
         if not os.path.islink(dest) and os.path.isdir(dest):
-            fs.remove_path(dest)
+            with fs.map_os_errors(dest, "replace the directory"):
+                fs.remove_path(dest)
         modes = ("reflink", "copy") if writable else self.link_modes
-        try:
-            with fs.atomic_output(dest) as temp:
-                self._place(blob, temp, modes)
-                if writable:
-                    os.chmod(temp, stat.S_IMODE(os.stat(temp).st_mode) | stat.S_IWUSR)
-        except OSError as error:
-            raise StoreError(
-                f"cannot restore '{dest}' from the cache blob {blob} ({error}). Fix: check the "
-                f"free space and permissions of '{dest.parent}'."
-            ) from error
+        with fs.map_os_errors(dest, "restore from the cache"), fs.atomic_output(dest) as temp:
+            self._place(blob, temp, modes)
+            if writable:
+                os.chmod(temp, stat.S_IMODE(os.stat(temp).st_mode) | stat.S_IWUSR)
 
     def restore_directory(self, digest: str, dest: Path) -> None:
         """Make directory `dest` hold exactly the manifest's files (stale files are removed)."""
         manifest = self.load_manifest(digest)
         dest = Path(dest)
-        if os.path.islink(dest) or (dest.exists() and not dest.is_dir()):
-            fs.remove_path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        _remove_stale(dest, {relative for relative, _digest in manifest})
+        with fs.map_os_errors(dest, "restore the directory from the cache"):
+            if os.path.islink(dest) or (dest.exists() and not dest.is_dir()):
+                fs.remove_path(dest)
+            dest.mkdir(parents=True, exist_ok=True)
+            _remove_stale(dest, {relative for relative, _digest in manifest})
         _run_all(lambda entry: self.restore_file(entry[1], dest / entry[0]), manifest.entries)
 
     # --- internals ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import blake3
 
-from pivot.store.fs import is_temp_name
+from pivot.fs import is_temp_name
 
 __all__ = [
     "HASH_LENGTH",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pivot import fs
 from pivot.errors import LockFileError
-from pivot.store import fs
 from pivot.store.hashing import is_valid_hash
 
 __all__ = [
@@ -140,7 +140,8 @@ def _indented(value: Any, indent: str) -> str:
 
 def write_lock(path: Path, entry: LockEntry) -> None:
     """Write `entry` to `path` atomically (creating `stages/` if needed)."""
-    fs.atomic_write_text(Path(path), encode_lock(entry))
+    with fs.map_os_errors(path, "write the lock file"):
+        fs.atomic_write_text(Path(path), encode_lock(entry))
 
 
 def read_lock(path: Path) -> LockEntry | None:

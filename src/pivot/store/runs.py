@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pivot import fs
 from pivot.errors import NoRecordError
-from pivot.store import fs
 
 __all__ = [
     "KEEP",

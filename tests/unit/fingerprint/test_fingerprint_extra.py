@@ -136,7 +136,7 @@ DECLARED = {
 }
 
 
-def test_get_stage_fingerprint_holds_the_declared_loaders_by_path_and_the_params(projects):
+def test_get_stage_fingerprint_holds_the_declared_loaders_by_name_and_path_and_the_params(projects):
     directory = projects.new_directory()
     projects.write(directory, DECLARED)
     sys.path.insert(0, str(directory))
@@ -149,9 +149,11 @@ def test_get_stage_fingerprint_holds_the_declared_loaders_by_path_and_the_params
         sys.path.remove(str(directory))
         sys.modules.pop("pipeline", None)
 
-    assert {"loader:dep:in.txt", "loader:out:a.json", "loader:out:b.json"} <= set(manifest)
+    assert {"loader:dep:text (in.txt)", "loader:out:table (a.json, b.json)"} <= set(manifest)
     assert "params:pipeline.Params" in manifest
-    assert manifest["loader:out:a.json"] == manifest["loader:out:b.json"]
+    # a placeholder needs no path to name its loader
     assert set(placeholder) == {
-        "stage:pipeline.placeholder"
-    }  # an unregistered placeholder: code only
+        "stage:pipeline.placeholder",
+        "loader:dep:base",
+        "loader:out:return (o.txt)",
+    }

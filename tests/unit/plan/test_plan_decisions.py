@@ -98,7 +98,7 @@ def test_params_change_names_the_fields(built: Path) -> None:
     assert step_of(decided, "prepare").params == {"factor": 2, "suffix": "!"}
     train = step_of(decided, "train")
     assert kinds(decided, "train") == ["upstream"] and train.reasons[0].details == ("prepare",)
-    assert train.outputs_intact
+    assert train.previous is not None and train.cutoff == frozenset(train.previous.deps)
 
 
 def test_dependency_change_names_the_paths(built: Path) -> None:
@@ -177,7 +177,8 @@ def test_corrupt_lock_is_no_previous_run_with_a_warning(built: Path) -> None:
 def test_recorded_code_differing_reruns_the_stage_and_downstream(built: Path) -> None:
     """Whatever the fingerprint layer's manifest holds, a differing entry is a code change."""
     with api.open_context(built) as ctx:
-        path = plan.lock_file_for(ctx.project, ctx.graph.stages["train"])
+        spec = ctx.graph.stages["train"]
+        path = ctx.project.lock_file(spec.name, spec.state_dir)
     entry = lock.read_lock(path)
     assert entry is not None
     code = {name: "0" * 64 for name in entry.code}

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from pivot import fs
 from pivot.errors import RemoteError
 from pivot.remote import transfer
 from pivot.remote.base import Remote, RemoteSettings, open_remote
 from pivot.remote.directory import DirectoryRemote
-from pivot.store import fs, hashing
+from pivot.store import hashing
 from pivot.store.cache import Cache
 from tests.servers.seaweedfs import S3Server
 

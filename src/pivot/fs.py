@@ -1,4 +1,6 @@
-"""Atomic writes and small filesystem helpers; imports nothing of Pivot's (loaders use it too).
+"""Atomic writes, small filesystem helpers, and the one translation of OSError into PivotErrors.
+
+Imports of Pivot: `pivot.errors` only (the store and the loaders both use it).
 
 Every write goes to a temp file in the destination's directory, named `.<name>.<random>.tmp`,
 and is moved onto the destination with `os.replace`, so readers see the old file or the new one,
@@ -8,6 +10,7 @@ never a half-written one. Directory scans skip names matching `is_temp_name`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -15,18 +18,78 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from pivot.errors import DiskFullError, FilesystemError, PathTooLongError, PermissionDeniedError
+
 __all__ = [
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_text",
     "is_temp_name",
     "make_readonly",
+    "map_os_errors",
     "remove_path",
     "temp_path_for",
+    "translate_os_error",
 ]
 
 _TEMP_NAME = re.compile(r"^\..*\.[0-9a-f]{16}\.tmp$", re.DOTALL)
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+_KINDS: dict[int, tuple[type[FilesystemError], str]] = {
+    errno.ENOSPC: (DiskFullError, "free space on that file system, then run the command again"),
+    errno.EDQUOT: (DiskFullError, "free space within your disk quota, then run the command again"),
+    errno.EACCES: (
+        PermissionDeniedError,
+        "make the directory writable for your user (e.g. `chmod u+w`), then run the command again",
+    ),
+    errno.EPERM: (
+        PermissionDeniedError,
+        "make the directory writable for your user (e.g. `chmod u+w`), then run the command again",
+    ),
+    errno.EROFS: (
+        PermissionDeniedError,
+        "the file system is mounted read-only: remount it writable or move the project",
+    ),
+    errno.ENAMETOOLONG: (
+        PathTooLongError,
+        "shorten the path (a shallower directory or a shorter file or stage name)",
+    ),
+}
+
+
+def translate_os_error(error: OSError, path: Path | str, doing: str) -> FilesystemError:
+    """The most specific FilesystemError for `error`, naming `path`, what Pivot was `doing`
+    (e.g. "write the lock file") and the fix."""
+    kind, fix = _KINDS.get(
+        error.errno or 0,
+        (FilesystemError, "check that the path exists and is readable and writable"),
+    )
+    reason = error.strerror or str(error)
+    where = None if error.filename is None else str(error.filename)
+    if where is not None and is_temp_name(os.path.basename(where)):
+        where = os.path.dirname(where) + os.sep  # name the directory, not our temp file
+    if where is not None and where != str(path):
+        reason += f": '{where}'"
+    name = errno.errorcode.get(error.errno or 0)
+    if name:
+        reason += f" ({name})"
+    return kind(
+        f"cannot {doing} '{path}': {reason}. Fix: {fix}.", path=str(path), errno=error.errno or 0
+    )
+
+
+@contextlib.contextmanager
+def map_os_errors(path: Path | str, doing: str) -> Iterator[None]:
+    """Turn an OSError raised inside into a FilesystemError naming `path`, `doing` and the fix.
+
+    The one place where Pivot's own OS errors become Pivot errors (httpx's `map_exceptions`
+    is the model); store and workspace code wrap their I/O in it.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise translate_os_error(error, path, doing) from error
 
 
 def temp_path_for(path: Path) -> Path:

@@ -1,14 +1,17 @@
-"""Atomic writes leave either the old file or the new one, and never a temp file behind."""
+"""Atomic writes leave either the old file or the new one, and never a temp file behind; OS
+errors become the most specific FilesystemError, naming the path and the fix."""
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 import stat
 from pathlib import Path
 
 import pytest
 
-from pivot.store import fs
+from pivot import errors, fs
 
 
 def _names(directory: Path) -> list[str]:
@@ -136,3 +139,33 @@ def test_remove_path_does_not_follow_a_symlink_to_a_directory(tmp_path: Path) ->
     link.symlink_to(real, target_is_directory=True)
     fs.remove_path(link)
     assert (real / "f").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "fix"),
+    [
+        (errno.ENOSPC, errors.DiskFullError, "free space"),
+        (errno.EACCES, errors.PermissionDeniedError, "make the directory writable"),
+        (errno.EROFS, errors.PermissionDeniedError, "the file system is mounted read-only"),
+        (errno.ENAMETOOLONG, errors.PathTooLongError, "shorten the path"),
+        (errno.EIO, errors.FilesystemError, "check that the path"),
+    ],
+)
+def test_map_os_errors_gives_the_specific_error_with_path_and_fix(
+    tmp_path: Path, code: int, kind: type[errors.FilesystemError], fix: str
+) -> None:
+    temp = fs.temp_path_for(tmp_path / "out.csv")
+    with pytest.raises(kind) as raised, fs.map_os_errors("out.csv", "save output"):
+        raise OSError(code, os.strerror(code), str(temp))
+    message = str(raised.value)
+    assert message.startswith("cannot save output 'out.csv': " + os.strerror(code))
+    assert f"'{tmp_path}{os.sep}'" in message  # the directory, never our temp file's name
+    assert errno.errorcode[code] in message and f"Fix: {fix}" in message
+    assert (raised.value.path, raised.value.errno) == ("out.csv", code)
+    clone = pickle.loads(pickle.dumps(raised.value))
+    assert (type(clone), str(clone), clone.path, clone.errno) == (kind, message, "out.csv", code)
+
+
+def test_map_os_errors_leaves_other_errors_alone() -> None:
+    with pytest.raises(ValueError, match="not an OS error"), fs.map_os_errors("x", "read"):
+        raise ValueError("not an OS error")

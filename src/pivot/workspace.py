@@ -1,0 +1,129 @@
+"""The workspace as Pivot sees it: hashes of deps and outputs (through the state db) and the one
+recorder of an output into the cache.
+
+The plan reads it, the runner and the worker write through it. Imports of Pivot: graph,
+project, spec, store, fs and errors; never plan, execute, api or cli.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pivot import fs
+from pivot import project as project_module
+from pivot.errors import MissingDependencyError
+from pivot.graph import Graph
+from pivot.project import Project
+from pivot.spec import OutKind, OutSpec, StageSpec
+from pivot.store import hashing
+from pivot.store.cache import Cache
+from pivot.store.lock import DepEntry, OutEntry
+from pivot.store.state import FileHasher, StateDB
+
+__all__ = [
+    "Context",
+    "dep_entries",
+    "dep_hash",
+    "hash_path",
+    "record_output",
+    "remember_outputs",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What planning and executing read: the project, its graph, state db and cache."""
+
+    project: Project
+    graph: Graph
+    state: StateDB
+    cache: Cache
+
+    @property
+    def hasher(self) -> FileHasher:
+        return FileHasher(self.state)
+
+    @functools.cached_property
+    def ignore(self) -> Callable[[str], bool] | None:
+        """`.pivotignore` as a predicate over project-relative paths (read on first use)."""
+        return project_module.ignore_matcher(self.project.root)
+
+
+def hash_path(
+    hasher: FileHasher, root: Path, path: str, ignore: Callable[[str], bool] | None = None
+) -> tuple[str, bool] | None:
+    """(hash, is_directory) of a workspace path, or None when it does not exist. In a
+    directory, files whose project-relative path `ignore` accepts are left out."""
+    full = root / path
+    try:
+        if path.endswith("/") or full.is_dir():
+            if not full.is_dir():
+                return None
+            prefix = path.rstrip("/") + "/"
+            skip = (lambda relative: ignore(prefix + relative)) if ignore else None
+            return hasher.hash_directory(full, ignore=skip)[0], True
+        return hasher.hash_file(full), False
+    except FileNotFoundError:
+        return None
+
+
+def dep_hash(ctx: Context, path: str) -> str | None:
+    """A dependency's workspace hash; `.pivotignore` applies inside directories no stage writes
+    (a stage's outputs are hashed whole, as their producer recorded them)."""
+    ignore = None if ctx.graph.producers(path) else ctx.ignore
+    found = hash_path(ctx.hasher, ctx.project.root, path, ignore)
+    return found[0] if found else None
+
+
+def dep_entries(ctx: Context, spec: StageSpec) -> tuple[DepEntry, ...]:
+    """The stage's dependencies as they are now (what its lock records); MissingDependencyError
+    names the first one that does not exist."""
+    entries = []
+    for path in spec.dep_paths:
+        found = dep_hash(ctx, path)
+        if found is None:
+            raise MissingDependencyError(
+                f"stage '{spec.name}': dependency '{path}' does not exist. Run the stage that "
+                "produces it (`pivot repro` runs upstream stages too) or create the file"
+            )
+        entries.append(DepEntry(path=path, hash=found))
+    return tuple(entries)
+
+
+def record_output(root: Path, out: OutSpec, path: str, cache: Cache) -> OutEntry | None:
+    """Hash the output at `path` and, when it is cached, store it in the cache; None when the
+    stage did not create it (a DirectoryOut must be a directory, any other output a file)."""
+    full = root / path
+    directory = out.kind is OutKind.DIRECTORY
+    if not (full.is_dir() if directory else full.is_file()):
+        return None
+    with fs.map_os_errors(path, "hash and cache output"):
+        if directory:
+            files = hashing.list_files(full)
+            digests = hashing.hash_files([file for _, file in files])
+            manifest = hashing.DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
+            cached = out.cache and cache.add_directory(full, manifest)
+            digest = cached or hashing.manifest_hash(manifest)
+        else:
+            digest = hashing.hash_file(full)
+            if out.cache:
+                cache.add_file(full, digest)
+    return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=directory)
+
+
+def remember_outputs(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
+    """Record the output hashes in the state db so the next status does not re-read them."""
+    root = ctx.project.root
+    for out in outs:
+        full = root / out.path
+        if not out.is_directory:
+            ctx.state.record(full, os.stat(full), out.hash)
+        elif out.cache:  # the cached manifest already holds every file's hash: no re-read
+            for relative, digest in ctx.cache.load_manifest(out.hash):
+                ctx.state.record(full / relative, os.stat(full / relative), digest)
+        else:
+            ctx.hasher.hash_directory(full)

@@ -129,16 +129,55 @@ def _quick(ctx: Context, decided: Plan) -> bool:
     return len(durations) == len(names) and sum(durations.values()) < POOL_START_SECONDS
 
 
-def _execute(
-    ctx: Context, decided: Plan, *, jobs: int | None, keep_going: bool, emit: EventSink
-) -> RunReport:
+def _local_executor(ctx: Context, decided: Plan, jobs: int | None) -> executors.Executor:
     workers = _parallel_width(ctx, decided)
     if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
         workers = 1
     if workers > 1:
         workers = min(workers, jobs or ctx.project.config.jobs or executors.available_cpus())
-    executor = executors.make_executor(workers, _epoch(decided))
-    return runner.run_plan(ctx, decided, executor, keep_going=keep_going, emit=emit)
+    return executors.make_executor(workers, _epoch(decided))
+
+
+def _cluster_executor(
+    ctx: Context, address: str, jobs: int | None, download: bool
+) -> executors.Executor:
+    from pivot.execute import cluster  # dask is imported only for a cluster run
+
+    config = ctx.project.config
+    local = address == cluster.LOCAL
+    options = cluster.ClusterOptions(
+        address=address,
+        remote=None if local else sharing.worker_remote_settings(ctx.project),
+        upload_code=not local and config.cluster.upload_code,
+        download=download,
+        workers=jobs or config.jobs,
+        include_packages=config.fingerprint_packages,
+    )
+    return cluster.ClusterExecutor.from_context(ctx, options)
+
+
+def _execute(
+    ctx: Context,
+    decided: Plan,
+    *,
+    jobs: int | None,
+    keep_going: bool,
+    emit: EventSink,
+    executor: str | None = None,
+    download: bool = True,
+) -> RunReport:
+    chosen = project.parse_executor(executor, "--executor") if executor else None
+    chosen = chosen or ctx.project.config.executor
+    if chosen == "local":
+        if not download:
+            raise UsageError("--no-download applies to a cluster run (--executor); drop it")
+        running = _local_executor(ctx, decided, jobs)
+    else:
+        running = _cluster_executor(ctx, chosen, jobs, download)
+    try:
+        return runner.run_plan(ctx, decided, running, keep_going=keep_going, emit=emit)
+    finally:
+        running.shutdown()
 
 
 def _ignore(event: Event) -> None:
@@ -167,8 +206,14 @@ def repro(
     emit: EventSink = _ignore,
     start: Path | str | None = None,
     upstream: bool = True,
+    executor: str | None = None,
+    download: bool = True,
 ) -> tuple[Plan, RunReport]:
-    """Bring `targets` (default: every stage) and their upstream up to date."""
+    """Bring `targets` (default: every stage) and their upstream up to date.
+
+    `executor`: `local`, `dask` (a local Dask cluster) or a scheduler address (default: the
+    project's `executor:` setting); `download=False` leaves a cluster's outputs on the remote.
+    """
     with open_context(start) as ctx:
         selected = _select(ctx, targets, upstream=upstream)
         decided = plan.make_plan(ctx, selected, force=selected if force else ())
@@ -178,7 +223,15 @@ def repro(
             if decided.nothing_to_do:
                 report = _skipped_report(decided)
             else:
-                report = _execute(ctx, decided, jobs=jobs, keep_going=keep_going, emit=emit_all)
+                report = _execute(
+                    ctx,
+                    decided,
+                    jobs=jobs,
+                    keep_going=keep_going,
+                    emit=emit_all,
+                    executor=executor,
+                    download=download,
+                )
             record.record(report, interrupted=False)
         return decided, report
 
@@ -191,6 +244,8 @@ def run(
     keep_going: bool = False,
     emit: EventSink = _ignore,
     start: Path | str | None = None,
+    executor: str | None = None,
+    download: bool = True,
 ) -> tuple[Plan, RunReport]:
     """Run only `stages` (no upstream); their dependencies must already exist."""
     if not stages:
@@ -203,6 +258,8 @@ def run(
         emit=emit,
         start=start,
         upstream=False,
+        executor=executor,
+        download=download,
     )
 
 

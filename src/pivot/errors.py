@@ -26,6 +26,7 @@
     │   └── UnknownStageError (KeyError)
     ├── NoRecordError                       a command needs a run or a file that is not there
     ├── UsageError (ValueError)             a command or library call given unusable arguments
+    ├── ClusterError                        a Dask cluster cannot be reached or used
     └── StoreError                          cache, lock files, state db, files Pivot writes
         ├── CacheCorruptError
         ├── LockFileError
@@ -45,6 +46,7 @@ __all__ = [
     "AlreadyInitializedError",
     "AnnotationError",
     "CacheCorruptError",
+    "ClusterError",
     "ConfigError",
     "CycleError",
     "DiscoveryError",
@@ -199,6 +201,10 @@ class UsageError(PivotError, ValueError):
 
 
 # --- storage ----------------------------------------------------------------------------------
+
+
+class ClusterError(PivotError):
+    """A Dask cluster cannot be reached or used (not installed, no scheduler, no remote)."""
 
 
 class StoreError(PivotError):

@@ -6,6 +6,7 @@ Public module (seeds API). Imports of Pivot: `pivot.spec` and DEFINE modules, `p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pivot.errors import OutputConflictError, StageNameError
-from pivot.spec import StageSpec, check_module_level, extract_spec
+from pivot.spec import StageSpec, check_module_level, check_resources, extract_spec
 
 __all__ = ["Pipeline"]
 
@@ -133,8 +134,13 @@ class Pipeline:
         params: Any = None,
         dep_path_overrides: Mapping[str, Any] | None = None,
         out_path_overrides: Mapping[str, Any] | None = None,
+        resources: Mapping[str, float | str] | None = None,
     ) -> StageSpec:
-        """Validate `func` as a stage and add it; every definition error is raised here."""
+        """Validate `func` as a stage and add it; every definition error is raised here.
+
+        `resources` says what the stage needs of a cluster worker (`{"gpu": 1, "memory":
+        "8GB"}`): a Dask run sends it only to workers that have them (docs/cluster.md).
+        """
         stage_name = name if name is not None else getattr(func, "__name__", repr(func))
         check_module_level(func, what="stage", stage=stage_name)  # before the name: '<lambda>'
         _check_name(stage_name)
@@ -151,6 +157,8 @@ class Pipeline:
             out_path_overrides=out_path_overrides,
             state_dir=self.state_dir,
         )
+        if resources is not None:
+            spec = dataclasses.replace(spec, resources=check_resources(stage_name, resources))
         self._outputs.check_and_add(spec)
         self._stages[stage_name] = spec
         return spec

@@ -18,6 +18,7 @@ from pivot.store import lock
 from pivot.store.cache import DEFAULT_LINK_MODES, LINK_MODES
 
 __all__ = [
+    "ClusterConfig",
     "Config",
     "Project",
     "edit_config",
@@ -25,6 +26,7 @@ __all__ = [
     "ignore_matcher",
     "init_project",
     "load_project",
+    "parse_executor",
 ]
 
 PIVOT_DIR = ".pivot"
@@ -65,6 +67,17 @@ class Config:
     remotes: Mapping[str, Mapping[str, object]] = dataclasses.field(default_factory=dict)
     """name -> settings (`url`, and S3 options), config.local.yaml's merged over config.yaml's."""
     default_remote: str | None = None
+    executor: str = "local"
+    """Where `repro` runs stages: `local`, `dask` (a local cluster) or a scheduler address."""
+    cluster: ClusterConfig = dataclasses.field(default_factory=lambda: ClusterConfig())
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """The `cluster:` settings: which remote moves the data, and how code reaches workers."""
+
+    remote: str | None = None  # None: the default remote
+    upload_code: bool = True  # `code: upload` (default) or `code: installed`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +196,7 @@ def _read_config(path: Path, local_path: Path) -> Config:
 
 
 def _parse_config(data: dict[str, Any], path: Path) -> Config:
-    known = {"cache", "jobs", "fingerprint", *_REMOTE_KEYS}
+    known = {"cache", "jobs", "fingerprint", "executor", "cluster", *_REMOTE_KEYS}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(
@@ -213,7 +226,39 @@ def _parse_config(data: dict[str, Any], path: Path) -> Config:
         fingerprint_packages=packages,
         remotes=remotes,
         default_remote=default,
+        executor=parse_executor(data.get("executor") or "local", f"{path}: executor"),
+        cluster=_parse_cluster(data.get("cluster") or {}, path),
     )
+
+
+def parse_executor(value: object, where: str) -> str:
+    """`local`, `dask`, or a scheduler address (`dask://host:port` means `tcp://host:port`)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be local, dask or a scheduler address, got {value!r}")
+    if value in ("local", "dask"):
+        return value
+    if value.startswith("dask://"):
+        return "tcp://" + value.removeprefix("dask://")
+    if "://" in value:
+        return value
+    raise ConfigError(
+        f"{where}: {value!r} is not an executor. Use `local` (this machine's process pool), "
+        "`dask` (a local Dask cluster) or a scheduler address such as dask://HOST:8786"
+    )
+
+
+def _parse_cluster(data: object, path: Path) -> ClusterConfig:
+    if not isinstance(data, dict) or set(data) - {"remote", "code"}:
+        raise ConfigError(
+            f"{path}: cluster must be a mapping with `remote` (a remote's name) and `code` "
+            f"(upload or installed), got {data!r}"
+        )
+    remote, code = data.get("remote"), data.get("code", "upload")
+    if remote is not None and not isinstance(remote, str):
+        raise ConfigError(f"{path}: cluster.remote must be a remote's name, got {remote!r}")
+    if code not in ("upload", "installed"):
+        raise ConfigError(f"{path}: cluster.code must be upload or installed, got {code!r}")
+    return ClusterConfig(remote=remote, upload_code=code == "upload")
 
 
 def load_project(start: Path | None = None) -> Project:

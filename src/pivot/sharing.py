@@ -31,9 +31,11 @@ __all__ = [
     "open_named_remote",
     "push",
     "records_of",
+    "remote_settings",
     "remove_remote",
     "resolve_targets",
     "set_default_remote",
+    "worker_remote_settings",
 ]
 
 
@@ -61,8 +63,9 @@ class SyncReport:
         return not self.problems
 
 
-def open_named_remote(project: Project, name: str | None) -> Remote:
-    """The remote called `name`, or the default one; ConfigError saying how to add one."""
+def remote_settings(project: Project, name: str | None) -> base.RemoteSettings:
+    """The settings of the remote called `name`, or of the default one; ConfigError saying
+    how to add one."""
     remotes = project.config.remotes
     chosen = name or project.config.default_remote
     if chosen is None and len(remotes) == 1:
@@ -79,8 +82,32 @@ def open_named_remote(project: Project, name: str | None) -> Remote:
             f"no remote named '{chosen}' (configured: {known}). Fix: `pivot remote add {chosen} "
             "URL` or pick one from `pivot remote list`."
         )
-    settings = base.parse_settings(chosen, remotes[chosen], str(project.config_path))
-    return base.open_remote(settings, project.root)
+    return base.parse_settings(chosen, remotes[chosen], str(project.config_path))
+
+
+_SECRETS = ("access_key_id", "secret_access_key", "session_token")
+
+
+def worker_remote_settings(project: Project) -> base.RemoteSettings:
+    """The remote cluster workers exchange data through (`cluster.remote`, else the default),
+    as sent to them: a directory path made absolute, and no secrets (workers take credentials
+    from their own environment)."""
+    try:
+        settings = remote_settings(project, project.config.cluster.remote)
+    except ConfigError as error:
+        raise ConfigError(
+            f"running on a cluster needs a remote for the workers to exchange data through: {error}"
+        ) from None
+    url = settings.url
+    if "://" not in url:
+        url = str((project.root / Path(url).expanduser()).resolve())
+    options = {key: value for key, value in settings.options.items() if key not in _SECRETS}
+    return base.RemoteSettings(settings.name, url, options)
+
+
+def open_named_remote(project: Project, name: str | None) -> Remote:
+    """The remote called `name`, or the default one; ConfigError saying how to add one."""
+    return base.open_remote(remote_settings(project, name), project.root)
 
 
 def resolve_targets(ctx: Context, targets: Sequence[str], *, with_deps: bool) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pivot import fs
@@ -28,6 +28,7 @@ __all__ = [
     "Context",
     "dep_entries",
     "dep_hash",
+    "dep_manifest",
     "hash_path",
     "record_output",
     "remember_outputs",
@@ -63,28 +64,45 @@ def hash_path(
         if path.endswith("/") or full.is_dir():
             if not full.is_dir():
                 return None
-            prefix = path.rstrip("/") + "/"
-            skip = (lambda relative: ignore(prefix + relative)) if ignore else None
-            return hasher.hash_directory(full, ignore=skip)[0], True
+            return hasher.hash_directory(full, ignore=_skip_in(path, ignore))[0], True
         return hasher.hash_file(full), False
     except FileNotFoundError:
         return None
 
 
+def _skip_in(path: str, ignore: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
+    """`ignore` (over project-relative paths) for files relative to directory `path`."""
+    prefix = path.rstrip("/") + "/"
+    return (lambda relative: ignore(prefix + relative)) if ignore else None
+
+
+def _dep_ignore(ctx: Context, path: str) -> Callable[[str], bool] | None:
+    return None if ctx.graph.producers(path) else ctx.ignore
+
+
 def dep_hash(ctx: Context, path: str) -> str | None:
     """A dependency's workspace hash; `.pivotignore` applies inside directories no stage writes
     (a stage's outputs are hashed whole, as their producer recorded them)."""
-    ignore = None if ctx.graph.producers(path) else ctx.ignore
-    found = hash_path(ctx.hasher, ctx.project.root, path, ignore)
+    found = hash_path(ctx.hasher, ctx.project.root, path, _dep_ignore(ctx, path))
     return found[0] if found else None
 
 
-def dep_entries(ctx: Context, spec: StageSpec) -> tuple[DepEntry, ...]:
+def dep_manifest(ctx: Context, path: str) -> hashing.DirectoryManifest:
+    """The manifest of a directory dependency, with the files `dep_hash` hashes."""
+    skip = _skip_in(path, _dep_ignore(ctx, path))
+    return ctx.hasher.hash_directory(ctx.project.root / path, ignore=skip)[1]
+
+
+def dep_entries(
+    ctx: Context, spec: StageSpec, known: Mapping[str, str] | None = None
+) -> tuple[DepEntry, ...]:
     """The stage's dependencies as they are now (what its lock records); MissingDependencyError
-    names the first one that does not exist."""
+    names the first one that does not exist. `known` gives the hashes of paths that are not in
+    the workspace (outputs a cluster left on the remote)."""
     entries = []
     for path in spec.dep_paths:
-        found = dep_hash(ctx, path)
+        found = known.get(path) if known else None
+        found = found or dep_hash(ctx, path)
         if found is None:
             raise MissingDependencyError(
                 f"stage '{spec.name}': dependency '{path}' does not exist. Run the stage that "

@@ -91,6 +91,22 @@ def _run_options(func: F) -> F:
                 help="Show why each stage runs, in detail (file:line for code), before running.",
             ),
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+            click.option(
+                "--executor",
+                default=None,
+                metavar="WHERE",
+                help="Where stages run: local (this machine's process pool), dask (a local Dask "
+                "cluster) or a scheduler address such as dask://HOST:8786 (default: the "
+                "`executor:` setting; docs/cluster.md).",
+            ),
+            click.option(
+                "--no-download",
+                "download",
+                is_flag=True,
+                flag_value=False,
+                default=True,
+                help="With a cluster executor: leave outputs on the remote (`pivot pull` gets them).",
+            ),
         ]
     ):
         func = option(func)
@@ -107,6 +123,8 @@ def _reproduce(
     dry_run: bool,
     explain: bool,
     as_json: bool,
+    executor: str | None,
+    download: bool,
 ) -> None:
     from pivot import api
     from pivot.cli import render
@@ -118,7 +136,14 @@ def _reproduce(
         return render.print_plan(decided, explain=explain)
     reporter = render.ConsoleReporter(quiet=as_json, explain=explain)
     decided, report = api.repro(
-        stages, force=force, jobs=jobs, keep_going=keep_going, emit=reporter, upstream=upstream
+        stages,
+        force=force,
+        jobs=jobs,
+        keep_going=keep_going,
+        emit=reporter,
+        upstream=upstream,
+        executor=executor,
+        download=download,
     )
     if as_json:
         render.dump_json(render.report_json(report))

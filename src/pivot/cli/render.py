@@ -80,6 +80,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "duration": round(result.duration, 4),
                 "error": result.error,
                 "output": result.output,
+                **({"worker": result.worker} if result.worker else {}),
             }
             for result in report.results
         },

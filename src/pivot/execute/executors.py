@@ -16,7 +16,13 @@ __all__ = ["Executor", "PoolExecutor", "SerialExecutor", "available_cpus", "make
 
 
 class Executor(Protocol):
-    """Runs stage tasks; `shutdown(kill=True)` stops running work at once (Ctrl-C)."""
+    """Runs stage tasks; `shutdown(kill=True)` stops running work at once (Ctrl-C).
+
+    `places_outputs` is False for an executor that leaves outputs elsewhere (a cluster run with
+    `--no-download`): the runner then takes downstream inputs' hashes from the outcomes.
+    """
+
+    places_outputs: bool
 
     def submit(self, task: StageTask) -> Future[Outcome]: ...
 
@@ -33,6 +39,8 @@ def available_cpus() -> int:
 class SerialExecutor:
     """Runs each task in this process when submitted."""
 
+    places_outputs = True
+
     def __init__(self, epoch: str) -> None:
         self.epoch = epoch
 
@@ -48,6 +56,8 @@ class SerialExecutor:
 
 class PoolExecutor:
     """A reusable loky pool: workers stay warm (imports survive) across stages and runs."""
+
+    places_outputs = True
 
     def __init__(self, jobs: int, epoch: str) -> None:
         self.epoch = epoch

@@ -40,6 +40,7 @@ class StageResult:
     duration: float = 0.0
     output: str = ""
     error: str = ""
+    worker: str = ""  # the cluster worker that ran it ("" on this machine)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,15 +60,22 @@ class RunReport:
 
 
 def commit_outputs(
-    ctx: Context, step: Step, deps: tuple[DepEntry, ...], outs: tuple[OutEntry, ...]
+    ctx: Context,
+    step: Step,
+    deps: tuple[DepEntry, ...],
+    outs: tuple[OutEntry, ...],
+    *,
+    placed: bool = True,
 ) -> None:
-    """The commit point: outputs are already in the cache; write the lock atomically."""
+    """The commit point: outputs are already in the cache (or, with `placed=False`, on the
+    remote a cluster pushed them to, and not in the workspace); write the lock atomically."""
     spec = ctx.graph.stages[step.stage]
     entry = LockEntry(
         stage=spec.name, code=dict(step.code), params=dict(step.params), deps=deps, outs=outs
     )
     lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
-    remember_outputs(ctx, outs)
+    if placed:
+        remember_outputs(ctx, outs)
 
 
 def restore_outputs(ctx: Context, entry: LockEntry) -> None:
@@ -140,6 +148,8 @@ class _Run:
     poisoned: set[str] = dataclasses.field(default_factory=set)
     steps: dict[str, Step] = dataclasses.field(default_factory=dict)
     total: int = 0
+    produced: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Output path -> hash of what ran in this run and was left off the workspace."""
 
     def __post_init__(self) -> None:
         self.steps = {step.stage: step for step in self.plan.steps}
@@ -158,9 +168,12 @@ class _Run:
         output: str = "",
         error: str = "",
         note: str = "",
+        worker: str = "",
     ) -> None:
         reasons = tuple(r.summary for r in step.reasons) + ((note,) if note else ())
-        self.results[step.stage] = StageResult(step.stage, status, reasons, duration, output, error)
+        self.results[step.stage] = StageResult(
+            step.stage, status, reasons, duration, output, error, worker
+        )
         if step.stage in self.index:
             index = self.index[step.stage]
             self.emit(StageFinished(step.stage, status, index, self.total, duration, output, error))
@@ -193,14 +206,14 @@ class _Run:
         if step.action is Action.RESTORE:
             return self._restore(step)
         try:
-            deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage])
+            deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
         except PivotError as error:
             return self.fail(step, str(error))
         if _cut_off(step, deps):
             note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
             return self.finish(step, RunStatus.SKIPPED, note=note)
         try:
-            future = self.executor.submit(self._task(step))
+            future = self.executor.submit(self._task(step, deps))
         except Exception as error:  # e.g. the task does not pickle for a pool worker
             return self.fail(step, _not_sent(step.stage, error))
         self.running[future] = (step, deps)
@@ -215,7 +228,7 @@ class _Run:
             return self.fail(step, f"stage '{step.stage}': {error}")
         self.finish(step, RunStatus.RESTORED)
 
-    def _task(self, step: Step) -> StageTask:
+    def _task(self, step: Step, deps: tuple[DepEntry, ...]) -> StageTask:
         spec = self.ctx.graph.stages[step.stage]
         previous: Mapping[str, str] = {}
         if step.previous is not None:
@@ -227,10 +240,14 @@ class _Run:
             str(project.cache_dir),
             project.config.link_modes,
             {path: previous[path] for path in spec.out_paths if path in previous},
+            inputs=deps,
+            code=step.code,
         )
 
-    def fail(self, step: Step, error: str, duration: float = 0.0, output: str = "") -> None:
-        self.finish(step, RunStatus.FAILED, duration, output, error)
+    def fail(
+        self, step: Step, error: str, duration: float = 0.0, output: str = "", worker: str = ""
+    ) -> None:
+        self.finish(step, RunStatus.FAILED, duration, output, error, worker=worker)
         self.stopping = self.stopping or not self.keep_going
 
     def collect(self, future: Future[Outcome]) -> None:
@@ -240,15 +257,18 @@ class _Run:
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
             outcome = _worker_died(step.stage, error)
         if not outcome.ok:
-            return self.fail(step, outcome.error, outcome.duration, outcome.output)
+            return self.fail(step, outcome.error, outcome.duration, outcome.output, outcome.worker)
+        placed = self.executor.places_outputs
+        if not placed:
+            self.produced.update((out.path, out.hash) for out in outcome.outs)
         try:
-            commit_outputs(self.ctx, step, deps, outcome.outs)
+            commit_outputs(self.ctx, step, deps, outcome.outs, placed=placed)
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(
                 step, f"stage '{step.stage}': {error}", outcome.duration, outcome.output
             )
         self.ctx.state.set_value(DURATIONS, step.stage, f"{outcome.duration:.6f}".encode())
-        self.finish(step, RunStatus.RAN, outcome.duration, outcome.output)
+        self.finish(step, RunStatus.RAN, outcome.duration, outcome.output, worker=outcome.worker)
 
 
 def run_plan(

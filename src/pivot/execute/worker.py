@@ -28,7 +28,7 @@ from pivot.errors import FilesystemError, LoaderError, PivotError
 from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from pivot.store.cache import Cache
-from pivot.store.lock import OutEntry
+from pivot.store.lock import DepEntry, OutEntry
 from pivot.workspace import record_output
 
 __all__ = ["Outcome", "OutcomeKind", "StageTask", "execute_stage", "run_pickled_task"]
@@ -47,6 +47,8 @@ class StageTask:
     cache_dir: str
     link_modes: tuple[str, ...]
     incremental: Mapping[str, str]  # IncrementalOut path -> previous hash in the cache
+    inputs: tuple[DepEntry, ...] = ()  # the deps as planned (a cluster worker fetches them)
+    code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the planned manifest
 
 
 class OutcomeKind(enum.Enum):
@@ -68,6 +70,7 @@ class Outcome:
     duration: float
     output: str
     error: str = ""
+    worker: str = ""  # the cluster worker that ran the stage ("" when run on this machine)
 
     @property
     def ok(self) -> bool:

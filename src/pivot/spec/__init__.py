@@ -5,7 +5,7 @@ registration path overrides, `checks` holds the definition checks. Imports of Pi
 modules and `pivot.errors`; never graph, plan, execute or store.
 """
 
-from pivot.spec.checks import check_module_level, normalise_path
+from pivot.spec.checks import check_module_level, check_resources, normalise_path
 from pivot.spec.extraction import extract_spec
 from pivot.spec.stage import SINGLE_OUTPUT_NAME, DepSpec, OutKind, OutSpec, Shape, StageSpec
 
@@ -17,6 +17,7 @@ __all__ = [
     "Shape",
     "StageSpec",
     "check_module_level",
+    "check_resources",
     "extract_spec",
     "normalise_path",
 ]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import inspect
 import posixpath
+import re
 import sys
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from pivot import outputs
@@ -27,6 +29,7 @@ __all__ = [
     "check_loader",
     "check_module_level",
     "check_own_paths",
+    "check_resources",
     "normalise_path",
     "paths_of",
 ]
@@ -176,3 +179,49 @@ def check_loader(loader: Any, stage: str) -> None:
             "dataclass. Decorate it with @dataclasses.dataclass(frozen=True): loaders are "
             "compared by value (IncrementalOut input vs output), pickled and fingerprinted"
         )
+
+
+_BYTE_UNITS = {
+    "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+_QUANTITY = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[a-zA-Z]*)\s*$")
+
+
+def check_resources(stage: str, resources: Mapping[str, Any] | None) -> dict[str, float]:
+    """`register(..., resources=...)` as Dask worker resources: name -> a positive amount, where
+    an amount is a number or, for memory, a size such as "8GB" or "512MiB" (in bytes)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise PipelineConfigError(
+            f"stage '{stage}': resources must be a dict such as {{'gpu': 1, 'memory': '8GB'}}, "
+            f"got {type(resources).__name__}"
+        )
+    found: dict[str, float] = {}
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PipelineConfigError(
+                f"stage '{stage}': resource name {name!r} must be a word such as 'gpu' or 'memory'"
+            )
+        found[name] = _amount(stage, name, amount)
+    return found
+
+
+def _amount(stage: str, name: str, amount: object) -> float:
+    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+        value = None
+    elif isinstance(amount, str):
+        match = _QUANTITY.match(amount)
+        unit = match["unit"].lower() if match else ""
+        value = (
+            float(match["number"]) * _BYTE_UNITS[unit] if match and unit in _BYTE_UNITS else None
+        )
+    else:
+        value = float(amount)
+    if value is None or not value > 0:
+        raise PipelineConfigError(
+            f"stage '{stage}': resource '{name}' needs a positive amount (a number, or a size "
+            f"such as '8GB' or '512MiB'), got {amount!r}"
+        )
+    return value

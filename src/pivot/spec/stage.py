@@ -79,6 +79,8 @@ class StageSpec:
     state_dir: Path | None = None
     code_objects: Mapping[str, object] = dataclasses.field(default_factory=dict)
     """Declared objects the code manifest includes (loaders, params class), by entry name."""
+    resources: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """What the stage needs of a worker (`register(..., resources=...)`), e.g. {"gpu": 1}."""
 
     @property
     def out_paths(self) -> tuple[str, ...]:

@@ -141,8 +141,8 @@ class ClusterExecutor:
         self._code: str | None = None
         self._closed = False
         self._produced: dict[str, bool] = {}  # output hash -> is a directory (pushed by a worker)
-
-    places_outputs = property(lambda self: self.options.download)
+        self.places_outputs = options.download
+        self.slots: int | None = None  # Dask places each stage by its resources
 
     @classmethod
     def from_context(cls, ctx: Context, options: ClusterOptions) -> ClusterExecutor:

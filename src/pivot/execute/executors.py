@@ -20,9 +20,12 @@ class Executor(Protocol):
 
     `places_outputs` is False for an executor that leaves outputs elsewhere (a cluster run with
     `--no-download`): the runner then takes downstream inputs' hashes from the outcomes.
+    `slots` is how many CPUs its stages may use at once (`-j`), which a stage declaring
+    `resources={"cpus": n}` takes n of; None where the executor places stages itself.
     """
 
     places_outputs: bool
+    slots: int | None
 
     def submit(self, task: StageTask) -> Future[Outcome]: ...
 
@@ -40,6 +43,7 @@ class SerialExecutor:
     """Runs each task in this process when submitted."""
 
     places_outputs = True
+    slots: int | None = None  # one stage at a time anyway
 
     def __init__(self, epoch: str) -> None:
         self.epoch = epoch
@@ -62,6 +66,7 @@ class PoolExecutor:
     def __init__(self, jobs: int, epoch: str) -> None:
         self.epoch = epoch
         self.jobs = jobs
+        self.slots: int | None = jobs
         self._pool: Any = self._reusable_pool()
 
     def _reusable_pool(self) -> Any:

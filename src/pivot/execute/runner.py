@@ -150,6 +150,9 @@ class _Run:
     total: int = 0
     produced: dict[str, str] = dataclasses.field(default_factory=dict)
     """Output path -> hash of what ran in this run and was left off the workspace."""
+    held: list[Step] = dataclasses.field(default_factory=list)
+    """Ready steps waiting for free CPU slots (a stage declaring `resources={"cpus": n}`)."""
+    slots_used: int = 0
 
     def __post_init__(self) -> None:
         self.steps = {step.stage: step for step in self.plan.steps}
@@ -196,8 +199,22 @@ class _Run:
         elif self.stopping:
             message = "not run: the run stopped after a failure (use --keep-going)"
             self.finish(step, RunStatus.BLOCKED, error=message)
+        elif not self._fits(step):
+            self.held.append(step)
         else:
             self.start(step)
+
+    def _slots(self, step: Step) -> int:
+        """CPU slots a RUN step takes: its declared `cpus` (at least 1, at most all of them)."""
+        slots = self.executor.slots
+        if slots is None or step.action is not Action.RUN:
+            return 0
+        declared = self.ctx.graph.stages[step.stage].resources.get("cpus", 1)
+        return max(1, min(slots, int(declared)))
+
+    def _fits(self, step: Step) -> bool:
+        slots = self.executor.slots
+        return slots is None or not self.running or self.slots_used + self._slots(step) <= slots
 
     def start(self, step: Step) -> None:
         self.counter += 1
@@ -217,6 +234,7 @@ class _Run:
         except Exception as error:  # e.g. the task does not pickle for a pool worker
             return self.fail(step, _not_sent(step.stage, error))
         self.running[future] = (step, deps)
+        self.slots_used += self._slots(step)
         if future.done():  # the serial executor: take the result now so fail-fast stops at once
             self.collect(future)
 
@@ -252,6 +270,9 @@ class _Run:
 
     def collect(self, future: Future[Outcome]) -> None:
         step, deps = self.running.pop(future)
+        self.slots_used -= self._slots(step)
+        self.ready.extend(self.held)  # dispatched again: each one waits until it fits
+        self.held.clear()
         try:
             outcome = future.result()
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill

@@ -276,3 +276,31 @@ def test_local_cluster_started_and_stopped_by_pivot(project: E2EProject) -> None
     assert digest  # the metric (an uncached output) came back into the workspace
     again = project.pivot("repro", "--executor", "dask", "--json").json
     assert {s["status"] for s in again["stages"].values()} == {"skipped"}
+
+
+def test_ctrl_c_cancels_the_running_tasks(
+    tmp_path: Path, s3: S3Server, s3_env: dict[str, str]
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {**s3.env(), "PIVOT_TEST_PID_DIR": str(pids), "PIVOT_TEST_STAGE_SECONDS": "8"}
+    bucket = s3.create_bucket()
+    project = _make_project(tmp_path / "p", remote=f"s3://{bucket}/cache", env=s3_env)
+    with start_dask_cluster(tmp_path / "dask", {"c1": {"env": env}}) as found:
+        run = project.start("repro", "--executor", found.address)
+        deadline = time.monotonic() + 60
+        while not any(pids.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(pids.iterdir()), "no stage started on the worker"
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=30)
+        assert run.returncode == 130, out + err
+        from distributed import Client
+
+        with Client(found.address, timeout=30) as client:
+            deadline = time.monotonic() + 10
+            while any(client.processing().values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(client.processing().values()), client.processing()
+    assert not any(project.lock_path(f"work@{i}").exists() for i in range(4))
+    assert not project.exists("parts/0.txt")

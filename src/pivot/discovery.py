@@ -1,6 +1,7 @@
-"""Loading the project's `pipeline.py` and finding the `Pipeline` it binds as `pipeline`.
+"""Loading the project's stages: `pipeline.py` (its `pipeline`), `pivot.yaml` and `params.yaml`.
 
-Imports of Pivot: `pivot.pipeline`, `pivot.project`, `pivot.errors`.
+Imports of Pivot: `pivot.pipeline`, `pivot.pipeline_yaml` (only when those files exist),
+`pivot.project`, `pivot.errors`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pivot.project import Project
 __all__ = ["PIPELINE_MODULE", "add_to_sys_path", "load_pipeline"]
 
 PIPELINE_MODULE = "pipeline"
+PIVOT_YAML = "pivot.yaml"
+PARAMS_FILE = "params.yaml"
 
 
 _CHECKED_HASH_FLAGS = (0b11).to_bytes(4, "little")  # PEP 552: hash-based, checked on load
@@ -114,15 +117,35 @@ def _user_traceback(error: BaseException, path: Path) -> str:
 
 
 def load_pipeline(project: Project) -> Pipeline:
-    """Import `<root>/pipeline.py` and return its module-level `pipeline`."""
-    path = project.pipeline_file
-    if not path.is_file():
+    """The project's stages: `pipeline.py`'s `pipeline` and the stages of `pivot.yaml` (either or
+    both; a name in both is an error), with the overrides of `params.yaml` applied."""
+    has_python = project.pipeline_file.is_file()
+    has_yaml = (project.root / PIVOT_YAML).is_file()
+    if not has_python and not has_yaml:
         raise DiscoveryError(
-            f"no pipeline.py in {project.root}. Create it and bind your stages to a module-level "
-            "`pipeline = Pipeline('name')` (see docs/stages.md)"
+            f"no pipeline.py or pivot.yaml in {project.root}. Create pipeline.py and bind your "
+            "stages to a module-level `pipeline = Pipeline('name')` (see docs/stages.md), or "
+            "declare them in pivot.yaml (see docs/yaml.md)"
         )
     add_to_sys_path(project.root)
     _forget_user_modules(project.root)
+    found = _import_pipeline(project) if has_python else None
+    if has_yaml:
+        from pivot import pipeline_yaml
+
+        with contextlib.redirect_stdout(sys.stderr):
+            found = pipeline_yaml.load_pivot_yaml(project.root, found)
+    assert found is not None
+    if (project.root / PARAMS_FILE).is_file():
+        from pivot import pipeline_yaml
+
+        found = pipeline_yaml.apply_params_file(found, project.root)
+    return found
+
+
+def _import_pipeline(project: Project) -> Pipeline:
+    """Import `<root>/pipeline.py` and return its module-level `pipeline`."""
+    path = project.pipeline_file
     try:
         # Import-time prints are diagnostics: stdout stays clean for `--json` output.
         with contextlib.redirect_stdout(sys.stderr):

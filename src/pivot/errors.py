@@ -19,6 +19,8 @@
     │   ├── AlreadyInitializedError
     │   ├── ConfigError
     │   ├── DiscoveryError                  pipeline.py missing, raising, or without `pipeline`
+    │   │   └── PipelineFileError           pivot.yaml / params.yaml wrong at a file:line
+    │   ├── MigrationError                  dvc.yaml cannot be imported, or exported to
     │   └── RevisionError                   a git revision that does not exist or cannot be read
     ├── GraphError                          the DAG cannot be built
     │   ├── CycleError
@@ -56,6 +58,7 @@ __all__ = [
     "IncrementalOutError",
     "LoaderError",
     "LockFileError",
+    "MigrationError",
     "MissingDependencyError",
     "NoRecordError",
     "NotInitializedError",
@@ -67,6 +70,7 @@ __all__ = [
     "PathTooLongError",
     "PermissionDeniedError",
     "PipelineConfigError",
+    "PipelineFileError",
     "PivotError",
     "PlaceholderDepError",
     "ProjectError",
@@ -164,6 +168,14 @@ class ConfigError(ProjectError):
 
 class DiscoveryError(ProjectError):
     """`pipeline.py` is missing, raised while importing, or binds no `pipeline`."""
+
+
+class PipelineFileError(DiscoveryError):
+    """`pivot.yaml` or `params.yaml` is malformed; the message names the file, line and fix."""
+
+
+class MigrationError(ProjectError):
+    """A `dvc.yaml` cannot be converted to Pivot stages, or a pipeline to `dvc.yaml`."""
 
 
 class RevisionError(ProjectError):

@@ -143,12 +143,7 @@ class Pipeline:
         """
         stage_name = name if name is not None else getattr(func, "__name__", repr(func))
         check_module_level(func, what="stage", stage=stage_name)  # before the name: '<lambda>'
-        _check_name(stage_name)
-        if stage_name in self._stages:
-            raise StageNameError(
-                f"stage '{stage_name}' already exists in pipeline '{self.name}'. Rename one with "
-                f"register(..., name='{stage_name}@v2')"
-            )
+        self._check_new_name(stage_name)
         spec = extract_spec(
             func,
             name=stage_name,
@@ -162,6 +157,22 @@ class Pipeline:
         self._outputs.check_and_add(spec)
         self._stages[stage_name] = spec
         return spec
+
+    def add_spec(self, spec: StageSpec) -> StageSpec:
+        """Add a stage extracted elsewhere (a command stage, a stage of pivot.yaml, a copy with
+        other params); its name and outputs are checked as `register` checks them."""
+        self._check_new_name(spec.name)
+        self._outputs.check_and_add(spec)
+        self._stages[spec.name] = spec
+        return spec
+
+    def _check_new_name(self, name: str) -> None:
+        _check_name(name)
+        if name in self._stages:
+            raise StageNameError(
+                f"stage '{name}' already exists in pipeline '{self.name}'. Rename one with "
+                f"register(..., name='{name}@v2')"
+            )
 
     def include(self, other: Pipeline) -> None:
         """Copy `other`'s stages in as they are now (point-in-time, deep copy, same state dir)."""

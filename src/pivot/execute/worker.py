@@ -205,11 +205,17 @@ def _call(task: StageTask) -> Any:
         kwargs[dep.name] = _guarded(
             spec.name, doing, functools.partial(_load_dep, dep, root, spec.name)
         )
+    if spec.command is not None:  # a command stage: its deps are checked, the command reads them
+        return _guarded(
+            spec.name, "running its command", functools.partial(spec.func, spec.command)
+        )
     return _guarded(spec.name, "in the stage function", functools.partial(spec.func, **kwargs))
 
 
 def _save(task: StageTask, result: Any) -> None:
     spec, root = task.spec, Path(task.root)
+    if spec.command is not None:
+        return  # the command wrote its outputs itself
     writes = _guarded(
         spec.name,
         "validating its return value",
@@ -238,6 +244,11 @@ def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntr
         return entry
     if out.kind is OutKind.DIRECTORY:
         raise _StageError(f"directory output '{path}' was not created")
+    if (root / path).is_dir():
+        raise _StageError(
+            f"output '{path}' is a directory, but it is declared as a file; declare it as "
+            f"'{path}/' (a directory output)"
+        )
     raise _StageError(
         f"output '{path}' does not exist after the stage ran (declared in '{out.name}'); "
         "make sure the stage returns a value for it or, for PathOnly, writes the file"

@@ -81,6 +81,8 @@ class StageSpec:
     """Declared objects the code manifest includes (loaders, params class), by entry name."""
     resources: Mapping[str, float] = dataclasses.field(default_factory=dict)
     """What the stage needs of a worker (`register(..., resources=...)`), e.g. {"gpu": 1}."""
+    command: str | None = None
+    """A command stage's shell command, run instead of calling `func` (see `pivot.command`)."""
 
     @property
     def out_paths(self) -> tuple[str, ...]:

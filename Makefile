@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean browser
+.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean browser dvc-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,19 @@ browser:
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
 
-unit: $(VENV)/.installed-dev browser
-	$(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
+# DVC, for the migration tests and benchmarks, in its own venv (never a Pivot dependency); the
+# tests find it here or through PIVOT_DVC. benchmarks/run.sh makes the same venv.
+DVC_VENV := benchmarks/.venv-dvc
+
+$(DVC_VENV)/bin/dvc:
+	python3 -m venv $(DVC_VENV)
+	$(DVC_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DVC_VENV)/bin/python -m pip install -q dvc
+
+dvc-venv: $(DVC_VENV)/bin/dvc
+
+unit: $(VENV)/.installed-dev browser dvc-venv
+	PIVOT_DVC="$(CURDIR)/$(DVC_VENV)/bin/dvc" $(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
 
 # The unit tests again on Python 3.13 when this machine has it (pyenv), in its own venv.
 test-3.13:

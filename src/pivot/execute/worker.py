@@ -205,7 +205,9 @@ def _call(task: StageTask) -> Any:
         kwargs[dep.name] = _guarded(
             spec.name, doing, functools.partial(_load_dep, dep, root, spec.name)
         )
-    if spec.command is not None:  # a command stage: its deps are checked, the command reads them
+    if spec.command is not None:  # a command stage: deps checked above, the command reads them
+        for path in spec.out_paths:  # outputs were removed; their directories are made here
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
         return _guarded(
             spec.name, "running its command", functools.partial(spec.func, spec.command)
         )

@@ -75,9 +75,12 @@ class Cli:
 
 
 def cli_env() -> dict[str, str]:
-    """The environment for CLI subprocesses: our sources importable, no stale bytecode."""
+    """The environment for CLI subprocesses: our sources importable, no stale bytecode, and
+    `python` on PATH being the interpreter running the tests."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")]))
+    # Command stages (pivot.yaml `cmd:`, imported DVC stages) run `python`: this interpreter.
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
     # Tests rewrite pipeline.py within the same second; a stale .pyc must never be used.
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("MPLBACKEND", "Agg")

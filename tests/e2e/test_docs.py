@@ -1,7 +1,8 @@
 """The code in README.md and docs/*.md works: examples run, fragments compile, CLI lines are real.
 
 The convention (also in docs/README.md):
-- a ```python block whose first line is `# pipeline.py` is a runnable project: written to a fresh
+- a ```python block whose first line is `# pipeline.py`, or a block with `file=pivot.yaml` in its
+  info string, is a runnable project: written to a fresh
   git repository, then `pivot init` and `pivot repro` must succeed, every output the lock files
   record must exist, and a second `pivot repro` must run nothing and touch no output or lock file;
 - a block naming a file (`# some/path.py` as the first line of a python block, or `file=path` in
@@ -33,6 +34,7 @@ PAGES = (
     *sorted((ROOT / "examples").glob("*/README.md")),
 )
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console"})
+ANCHORS = frozenset({"pipeline.py", "pivot.yaml"})  # a file that makes a block a runnable project
 
 _OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _PATH_COMMENT = re.compile(r"^#\s*(?P<path>[\w.-]+(?:/[\w.-]+)*\.py)\s*$")
@@ -102,12 +104,12 @@ def read_blocks(page: Path) -> list[Block]:
 
 
 def read_projects(page: Path) -> list[Project]:
-    """Group a page's file blocks with the `# pipeline.py` block they belong to."""
+    """Group a page's file blocks with the `# pipeline.py` (or pivot.yaml) block they belong to."""
     projects: list[Project] = []
     pending: list[Block] = []
     for block in read_blocks(page):
         name = block.file_name
-        if name == "pipeline.py":
+        if name in ANCHORS:
             projects.append(Project(block, tuple(pending)))
             pending = []
         elif name is not None:

@@ -13,13 +13,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import E2EProject, cli_env, git, make_git_project
 from tests.e2e.dvc_project import FILES, OUTPUTS
+from tests.e2e.test_docs import read_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,6 @@ def dvc() -> str:
 def _env(tmp_path: Path) -> dict[str, str]:
     """Commands in dvc.yaml run `python`: this interpreter, with Pivot importable."""
     env = cli_env()
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["DVC_NO_ANALYTICS"] = "1"
     env["DVC_SITE_CACHE_DIR"] = str(tmp_path / "dvc-site-cache")
     return env
@@ -236,3 +235,18 @@ stages:
     "params.yaml": "count:\n  factor: 3\n",
 }
 _EXPORT_OUTPUTS = ("counts/lower.txt", "counts/upper.txt", "summary/total.json")
+
+
+def test_migration_guide_shows_what_import_dvc_writes(tmp_path: Path) -> None:
+    """docs/migrating-from-dvc.md: its DVC project, imported, gives the pivot.yaml it shows
+    (test_docs.py runs that pivot.yaml)."""
+    page = ROOT / "docs" / "migrating-from-dvc.md"
+    blocks = {block.file_name: block.text for block in read_blocks(page) if block.file_name}
+    shown = blocks.pop("pivot.yaml")
+    proj = make_git_project(tmp_path / "guide")
+    proj.gen({name: text for name, text in blocks.items() if name is not None})
+    report = proj.pivot("import-dvc").stdout
+    assert proj.read("pivot.yaml") == shown
+    assert "Will run on the next `pivot repro`: 4" in report
+    assert proj.repro_json()["evaluate"] == "ran"
+    assert json.loads(proj.read("reports/metrics.json")) == {"short": 14, "long": 1, "share_long": 0.067}

@@ -19,10 +19,10 @@ from typing import Any
 
 from pivot.errors import MigrationError, PipelineFileError
 from pivot.pipeline_yaml.marks import MarkedDocument, read_marked
+from pivot.pipeline_yaml.matrix import REFERENCE
 
 __all__ = ["DvcOut", "DvcParams", "DvcProject", "DvcStage", "read_dvc_yaml"]
 
-_REFERENCE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 _STAGE_KEYS = {
     "cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "frozen", "always_changed",
     "desc", "meta", "vars",
@@ -111,7 +111,7 @@ class _Context:
     def resolve(self, value: Any, where: str, *, keep_files: bool) -> Any:
         """`value` with `${...}` substituted (file references kept as they are if `keep_files`)."""
         if isinstance(value, str) and "${" in value:
-            whole = _REFERENCE.fullmatch(value)
+            whole = REFERENCE.fullmatch(value)
             if whole and (not keep_files or self.is_local(whole.group(1))):
                 return self.lookup(whole.group(1), where)
 
@@ -121,7 +121,7 @@ class _Context:
                     return match.group(0)
                 return _to_text(self.lookup(match.group(1), where))
 
-            return _REFERENCE.sub(replace, value)
+            return REFERENCE.sub(replace, value)
         if isinstance(value, Mapping):
             return {k: self.resolve(v, where, keep_files=keep_files) for k, v in value.items()}
         if isinstance(value, list):

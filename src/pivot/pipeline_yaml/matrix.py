@@ -14,9 +14,9 @@ from typing import Any
 
 from pivot.pipeline_yaml.marks import Location, MarkedDocument
 
-__all__ = ["Variant", "deep_merge", "expand_stage", "substitute"]
+__all__ = ["REFERENCE", "Variant", "deep_merge", "expand_stage", "substitute"]
 
-_REFERENCE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+REFERENCE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.+=-]+$")
 
 
@@ -94,7 +94,7 @@ def _shown(value: Any) -> str:
 def _substitute_text(
     text: str, context: Mapping[str, Any], doc: MarkedDocument, location: Location
 ) -> Any:
-    whole = _REFERENCE.fullmatch(text)
+    whole = REFERENCE.fullmatch(text)
     if whole:  # the whole value: keep its type (`epochs: ${size}` gives an int)
         return _lookup(whole.group(1), context, doc, location)
 
@@ -109,7 +109,7 @@ def _substitute_text(
             )
         return str(value).lower() if isinstance(value, bool) else str(value)
 
-    return _REFERENCE.sub(replace, text)
+    return REFERENCE.sub(replace, text)
 
 
 def substitute(

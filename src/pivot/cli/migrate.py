@@ -18,7 +18,7 @@ __all__ = ["export", "import_dvc", "schema"]
     "dvc_yaml",
     default="dvc.yaml",
     show_default=True,
-    help="The dvc.yaml to convert (relative to the project root).",
+    help="The dvc.yaml to convert.",
 )
 @click.option(
     "-o", "--output", default="pivot.yaml", show_default=True, help="Where to write the stages."

@@ -81,9 +81,9 @@ def export_dvc(
     """Write the dvc.yaml; returns its path and the DVC stage names in order."""
     import yaml
 
+    target = Path(os.path.abspath(Path(start or ".", output)))
     with api.open_context(start) as ctx:
         root = ctx.project.root
-        target = root / output
         if target.exists() and not force:
             raise MigrationError(f"{target} exists; pass --force to overwrite it")
         params_path = root / PARAMS_FILE

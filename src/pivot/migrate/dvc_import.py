@@ -7,6 +7,7 @@ Imports of Pivot: api, project, the `migrate` and `pipeline_yaml` helpers, store
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 import re
 import shlex
@@ -229,18 +230,20 @@ def import_dvc(
     output: Path | str = PIVOT_YAML,
     force: bool = False,
 ) -> ImportReport:
-    """Convert a dvc.yaml (relative to the project root or absolute) into `output`."""
+    """Convert a dvc.yaml into `output` (both relative to `start`, or absolute)."""
     proj, created = _find_project(Path(start))
     root = proj.root
-    source = Path(dvc_yaml)
-    source = source.resolve().relative_to(root) if source.is_absolute() else source
-    target = root / output
+    found = Path(os.path.abspath(Path(start, dvc_yaml)))
+    if not found.is_relative_to(root):
+        raise MigrationError(f"{found} is outside the project {root}; import from inside it")
+    source = found.relative_to(root)
+    target = Path(os.path.abspath(Path(start, output)))
     if target.exists() and not force:
         raise MigrationError(
             f"{target} exists; pass --force to overwrite it, or -o to write elsewhere"
         )
     if not (root / source).is_file():
-        raise MigrationError(f"no {source} in {root}; pass --dvc-yaml PATH")
+        raise MigrationError(f"no {found} (a dvc.yaml); pass --dvc-yaml PATH")
     dvc = read_dvc_yaml(root, source)
     lock = read_dvc_lock(root, source.with_name("dvc.lock"))
     document, names, notes = _document(dvc, lock, root)

@@ -139,10 +139,17 @@ def _name_part(value: Any, doc: MarkedDocument, location: Location) -> str:
         raise doc.error(
             location,
             f"matrix value {value!r} cannot be part of a stage name (use letters, digits and "
-            "_ . + = -). For structured values write the dimension as a mapping of "
-            "name -> value, e.g. `model: {small: {lr: 0.1}, large: {lr: 0.01}}`",
+            "_ . + = -). For structured values give each a `name` key, or write the dimension "
+            "as a mapping of name -> value, e.g. `model: {small: {lr: 0.1}, large: {lr: 0.01}}`",
         )
     return text
+
+
+def _list_value(value: Any, doc: MarkedDocument, location: Location) -> _Value:
+    """A list item: a scalar, or a mapping whose `name` key names it (`{name: a, lr: 0.1}`)."""
+    if isinstance(value, Mapping) and "name" in value:
+        return _Value(_name_part(value["name"], doc, (*location, "name")), value, keyed=True)
+    return _Value(_name_part(value, doc, location), value, keyed=False)
 
 
 def _dimension(name: Any, values: Any, doc: MarkedDocument, where: Location) -> list[_Value]:
@@ -158,10 +165,7 @@ def _dimension(name: Any, values: Any, doc: MarkedDocument, where: Location) -> 
             for key, value in values.items()
         ]
     if isinstance(values, list) and values:
-        return [
-            _Value(_name_part(value, doc, (*where, i)), value, keyed=False)
-            for i, value in enumerate(values)
-        ]
+        return [_list_value(value, doc, (*where, i)) for i, value in enumerate(values)]
     raise doc.error(
         where,
         f"matrix dimension '{name}' must list its values (`{name}: [a, b]`) or map names to "

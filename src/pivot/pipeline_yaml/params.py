@@ -153,7 +153,10 @@ def apply_params_file(pipeline: Pipeline, root: Path) -> Pipeline:
         raise doc.error((), "params.yaml must map stage names to their params fields")
     stages = pipeline.stages
     _check_keys(doc, stages)
+    specs = [spec if spec.command is not None else _override(spec, doc) for spec in stages.values()]
+    if all(new is old for new, old in zip(specs, stages.values())):
+        return pipeline  # nothing overridden (e.g. a DVC-style file read by command stages)
     updated = Pipeline(pipeline.name, root=pipeline.root)
-    for spec in stages.values():
-        updated.add_spec(spec if spec.command is not None else _override(spec, doc))
+    for spec in specs:
+        updated.add_spec(spec)
     return updated

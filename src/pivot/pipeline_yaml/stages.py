@@ -171,7 +171,7 @@ class _Builder:
         except PipelineFileError:
             raise
         except PivotError as error:
-            raise self.doc.error(location, f"{error}") from None
+            raise self.doc.error(_culprit(body, location, str(error)), f"{error}") from None
 
     # --- command stages ---------------------------------------------------------------------
 
@@ -314,6 +314,16 @@ class _Builder:
                 else:
                     self.add_command(into, variant, location)
         return into
+
+
+def _culprit(body: Mapping[str, Any], location: Location, message: str) -> Location:
+    """The key of a python stage a registration error is about (its line is the one shown)."""
+    for key, marker in (("deps", "dep_path_overrides"), ("outs", "out_path_overrides")):
+        if marker in message and key in body:
+            return (*location, key)
+    if "params" in message and "params" in body:
+        return (*location, "params")
+    return location
 
 
 _PYTHON_HELP = {

@@ -113,6 +113,23 @@ def test_exclude_and_per_value_overrides(root: Path) -> None:
     assert dumped["fit@large_2"]["lr"] == 0.01 and dumped["fit@large_2"]["extra"] == {"wide": 1}
 
 
+def test_list_values_named_by_their_name_key(root: Path) -> None:
+    stages = load(
+        root,
+        """\
+        stages:
+          fit:
+            python: ymlstages.fit
+            matrix:
+              model: [{name: small, lr: 0.5}, {name: large, lr: 0.01}]
+            params: {name: "${model}", lr: "${model.lr}"}
+            outs: {return: "m/${model}.json"}
+        """,
+    ).stages
+    assert list(stages) == ["fit@small", "fit@large"]
+    assert stages["fit@large"].params.model_dump()["lr"] == 0.01  # type: ignore[union-attr]
+
+
 def test_params_yaml_applies_base_then_variant(root: Path) -> None:
     stages = load(
         root,
@@ -180,7 +197,7 @@ def test_params_yaml_error_names_stage_field_and_line(root: Path) -> None:
         ),
         (
             "stages:\n  fit:\n    python: ymlstages.fit\n    deps: {dta: other.txt}\n",
-            "pivot.yaml:2: stage 'fit': dep_path_overrides names unknown dependency 'dta'",
+            "pivot.yaml:4: stage 'fit': dep_path_overrides names unknown dependency 'dta'",
         ),
         (
             "stages:\n  fit:\n    python: ymlstages.fit\n  fit:\n    python: ymlstages.plain\n",

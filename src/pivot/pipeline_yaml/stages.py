@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pivot.command import CommandOut, command_spec
-from pivot.errors import PipelineFileError, PivotError
+from pivot.errors import OutputConflictError, PipelineFileError, PivotError
 from pivot.pipeline import Pipeline
 from pivot.pipeline_yaml.marks import Location, MarkedDocument, read_marked
 from pivot.pipeline_yaml.matrix import Variant, expand_stage
@@ -171,7 +171,7 @@ class _Builder:
         except PipelineFileError:
             raise
         except PivotError as error:
-            raise self.doc.error(_culprit(body, location, str(error)), f"{error}") from None
+            raise self.doc.error(_culprit(body, location, str(error)), _explain(error)) from None
 
     # --- command stages ---------------------------------------------------------------------
 
@@ -251,7 +251,7 @@ class _Builder:
             )
             pipeline.add_spec(spec)
         except PivotError as error:
-            raise self.doc.error(location, f"{error}") from None
+            raise self.doc.error(location, _explain(error)) from None
 
     # --- the document -----------------------------------------------------------------------
 
@@ -314,6 +314,15 @@ class _Builder:
                 else:
                     self.add_command(into, variant, location)
         return into
+
+
+def _explain(error: PivotError) -> str:
+    if isinstance(error, OutputConflictError):
+        return (
+            f"{error}. In pivot.yaml, give each stage (each matrix variant) its own paths, "
+            'e.g. `outs: {model: "models/${model}.pkl"}`'
+        )
+    return str(error)
 
 
 def _culprit(body: Mapping[str, Any], location: Location, message: str) -> Location:

@@ -137,9 +137,18 @@ def test_import_after_dvc_repro_carries_dvc_lock_over(
         params = (reproduced_by_dvc.root / "params.yaml").read_text(encoding="utf-8")
         (reproduced_by_dvc.root / "params.yaml").write_text(params.replace("0.07", "0.05"), "utf-8")
     ran = {name for name, state in proj.repro_json().items() if state == "ran"}
-    assert ran == {"train", "evaluate", "report@mae-txt", "report@mae-md", "report@rmse-txt", "report@rmse-md"}
+    assert ran == {
+        "train",
+        "evaluate",
+        "report@mae-txt",
+        "report@mae-md",
+        "report@rmse-txt",
+        "report@rmse-md",
+    }
     assert dvc_stale <= ran and "train" in dvc_stale
-    assert "lr: 0.07" in proj.read("params.yaml") and proj.lock("train")["params"]["train.lr"] == 0.07
+    assert (
+        "lr: 0.07" in proj.read("params.yaml") and proj.lock("train")["params"]["train.lr"] == 0.07
+    )
 
 
 def test_import_does_not_carry_a_stage_whose_output_changed(
@@ -189,7 +198,7 @@ def test_export_writes_a_dvc_yaml_that_dvc_repro_runs(dvc: str, project: E2EProj
 
 
 _EXPORT_FILES = {
-    "pipeline.py": '''\
+    "pipeline.py": """\
 from typing import Annotated
 
 from pivot import loaders
@@ -219,7 +228,7 @@ def total(
 
 pipeline = Pipeline("export")
 pipeline.register(total)
-''',
+""",
     "pivot.yaml": """\
 stages:
   count:
@@ -249,4 +258,41 @@ def test_migration_guide_shows_what_import_dvc_writes(tmp_path: Path) -> None:
     assert proj.read("pivot.yaml") == shown
     assert "Will run on the next `pivot repro`: 4" in report
     assert proj.repro_json()["evaluate"] == "ran"
-    assert json.loads(proj.read("reports/metrics.json")) == {"short": 14, "long": 1, "share_long": 0.067}
+    assert json.loads(proj.read("reports/metrics.json")) == {
+        "short": 14,
+        "long": 1,
+        "share_long": 0.067,
+    }
+
+
+def test_import_of_a_dvc_yaml_in_a_subdirectory(project: E2EProject) -> None:
+    project.gen(
+        {
+            "pipelines/dvc.yaml": (
+                "stages:\n"
+                "  greet:\n"
+                '    cmd: echo "hello ${who.name}" > out/greeting.txt\n'
+                "    params: [who.name]\n"
+                "    outs: [out/greeting.txt]\n"
+                "  shout:\n"
+                "    cmd: tr a-z A-Z < out/greeting.txt > ../loud.txt\n"
+                "    deps: [out/greeting.txt]\n"
+                "    outs: [../loud.txt]\n"
+            ),
+            "pipelines/params.yaml": "who:\n  name: ada\n",
+        }
+    )
+    outside = project.pivot(
+        "import-dvc", "-o", "../../elsewhere.yaml", cwd=project.root / "pipelines", expect=2
+    )
+    assert "is outside the project" in outside.stderr
+    project.pivot("import-dvc", "--dvc-yaml", "pipelines/dvc.yaml")
+    document = project.read("pivot.yaml")
+    assert "cd pipelines && tr a-z A-Z < out/greeting.txt > ../loud.txt" in document
+    assert "- pipelines/params.yaml:\n      - who.name" in document
+    project.pivot("repro")
+    assert project.read("loud.txt") == "HELLO ADA\n"
+    assert project.lock("greet")["params"] == {"pipelines/params.yaml:who.name": "ada"}
+    project.gen({"pipelines/params.yaml": "who:\n  name: bob\n"})
+    assert set(project.repro_json().values()) == {"ran"}
+    assert project.read("loud.txt") == "HELLO BOB\n"

@@ -238,6 +238,11 @@ def import_dvc(
         raise MigrationError(f"{found} is outside the project {root}; import from inside it")
     source = found.relative_to(root)
     target = Path(os.path.abspath(Path(start, output)))
+    if not target.is_relative_to(root):
+        raise MigrationError(
+            f"{target} is outside the project {root}; write it inside (pivot.yaml at the root "
+            "is the project's own, run import-dvc from the root for that)"
+        )
     if target.exists() and not force:
         raise MigrationError(
             f"{target} exists; pass --force to overwrite it, or -o to write elsewhere"

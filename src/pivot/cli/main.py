@@ -219,13 +219,11 @@ def commit(stages: tuple[str, ...]) -> None:
         click.echo(f"committed '{name}'")
 
 
-from pivot.cli import migrate as _migrate  # noqa: E402, F401  (registers its commands on `cli`)
-
-
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="pivot")
 
 
+from pivot.cli import migrate as _migrate  # noqa: E402, F401  (registers its commands on `cli`)
 from pivot.cli import remote as _remote  # noqa: E402, F401  (registers its commands on `cli`)
 from pivot.cli import results as _results  # noqa: E402, F401  (registers its commands on `cli`)

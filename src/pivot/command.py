@@ -3,7 +3,7 @@
 A command stage is a normal `StageSpec` whose `command` is set and whose function is
 `run_command` (module-level, so it pickles to workers by reference); the plan fingerprints it by
 its command string, and its params are the values of the keys it reads from free-form params
-files (DVC's `params:`). Imports of Pivot: spec, outputs, loaders, stage_def, errors.
+files (DVC's `params:`). Imports of Pivot: spec, outputs, loaders, stage_def.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 import pydantic
 
 from pivot import loaders, outputs
-from pivot.errors import StageFailedError
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec, normalise_path
 from pivot.stage_def import StageParams
 
@@ -40,13 +39,12 @@ class CommandOut:
 
 
 def run_command(command: str) -> None:
-    """Run `command` with /bin/sh in the current directory (the project root, set by the worker)."""
-    completed = subprocess.run(command, shell=True, check=False)
-    if completed.returncode != 0:
-        raise StageFailedError(
-            f"command exited with status {completed.returncode}: {command}\n"
-            "Its output is above (and in the stage log); fix the command or what it reads"
-        )
+    """Run `command` with /bin/sh in the current directory (the project root, set by the worker).
+
+    A non-zero exit raises `subprocess.CalledProcessError`: the stage failed as if its own code
+    had raised, and the worker reports it with the command's captured output.
+    """
+    subprocess.run(command, shell=True, check=True)
 
 
 def _out_spec(index: int, out: CommandOut, stage: str) -> OutSpec:

@@ -126,7 +126,7 @@ vars: [params.yaml]
 
     project.gen({"pivot.yaml": project.read("pivot.yaml").replace("pwd > ../where", "exit 3; x")})
     failed = project.pivot("repro", expect=1)
-    assert "command exited with status 3" in failed.output
+    assert "returned non-zero exit status 3" in failed.output
 
 
 def test_pivot_schema_prints_the_json_schema(project: E2EProject) -> None:

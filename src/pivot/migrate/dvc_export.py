@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pivot import api
+from pivot import api, fs
 from pivot.errors import MigrationError
 from pivot.pipeline_yaml import PARAMS_FILE, PIVOT_YAML
 from pivot.pipeline_yaml.marks import read_marked
 from pivot.spec import OutKind, StageSpec
-from pivot.store import fs
 
 __all__ = ["export_dvc"]
 

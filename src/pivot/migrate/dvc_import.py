@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pivot import api, project
+from pivot import api, fs, project
 from pivot.errors import MigrationError, NotInitializedError, PipelineFileError
 from pivot.migrate.dvc_lock import LockCheck, read_dvc_lock
 from pivot.migrate.dvc_yaml import DvcParams, DvcProject, DvcStage, read_dvc_yaml
 from pivot.pipeline_yaml import PARAMS_FILE, PIVOT_YAML
 from pivot.pipeline_yaml.marks import read_marked
 from pivot.pipeline_yaml.params import free_form_value
-from pivot.store import fs
 
 __all__ = ["ImportReport", "import_dvc"]
 

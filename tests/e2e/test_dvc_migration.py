@@ -113,6 +113,13 @@ def test_imported_project_run_by_pivot_matches_dvc_repro(
     scores = {out["path"]: out for out in proj.lock("evaluate")["outs"]}
     assert scores["eval/scores.json"]["cache"] is False  # a metric with cache: false
     assert set(proj.repro_json().values()) == {"skipped"}
+    # DVC's metrics and params keys show in Pivot's results commands.
+    metrics = proj.pivot("metrics", "show", "--json").json["metrics"]
+    assert [(m["path"], m["values"]) for m in metrics] == [
+        ("eval/scores.json", json.loads(proj.read("eval/scores.json")))
+    ]
+    shown = proj.pivot("params", "show", "train", "--json").json["params"]
+    assert shown[0]["params"] == {"train.epochs": 4, "train.lr": 0.05}
 
 
 def test_import_after_dvc_repro_carries_dvc_lock_over(

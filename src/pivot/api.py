@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pivot import discovery, graph, plan, project, sharing
+from pivot import discovery, fingerprint, graph, plan, project, sharing
 from pivot.errors import NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
@@ -68,7 +68,8 @@ def open_context(start: Path | str | None = None) -> Iterator[Context]:
     """Find the project, load its pipeline, build the graph once, open the state db."""
     proj = project.load_project(Path(start) if start is not None else None)
     with _in_directory(proj.root):
-        pipeline = discovery.load_pipeline(proj)
+        with fingerprint.watch_imports(str(proj.root)):  # data files modules read on import
+            pipeline = discovery.load_pipeline(proj)
         dag = graph.build_graph(pipeline.stages, proj.root)
         with StateDB(proj.state_db_path) as state:
             yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
@@ -165,6 +166,7 @@ def _execute(
     emit: EventSink,
     executor: str | None = None,
     download: bool = True,
+    strict: bool = False,
 ) -> RunReport:
     chosen = project.parse_executor(executor, "--executor") if executor else None
     chosen = chosen or ctx.project.config.executor
@@ -175,7 +177,9 @@ def _execute(
     else:
         running = _cluster_executor(ctx, chosen, jobs, download)
     try:
-        return runner.run_plan(ctx, decided, running, keep_going=keep_going, emit=emit)
+        return runner.run_plan(
+            ctx, decided, running, keep_going=keep_going, emit=emit, strict=strict
+        )
     finally:
         running.shutdown()
 
@@ -208,11 +212,14 @@ def repro(
     upstream: bool = True,
     executor: str | None = None,
     download: bool = True,
+    strict: bool = False,
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
     `executor`: `local`, `dask` (a local Dask cluster) or a scheduler address (default: the
     project's `executor:` setting); `download=False` leaves a cluster's outputs on the remote.
+    A stage that reads or writes a project file it does not declare gets a warning in the
+    report; with `strict`, it fails instead.
     """
     with open_context(start) as ctx:
         selected = _select(ctx, targets, upstream=upstream)
@@ -231,6 +238,7 @@ def repro(
                     emit=emit_all,
                     executor=executor,
                     download=download,
+                    strict=strict,
                 )
             record.record(report, interrupted=False)
         return decided, report
@@ -246,6 +254,7 @@ def run(
     start: Path | str | None = None,
     executor: str | None = None,
     download: bool = True,
+    strict: bool = False,
 ) -> tuple[Plan, RunReport]:
     """Run only `stages` (no upstream); their dependencies must already exist."""
     if not stages:
@@ -260,6 +269,7 @@ def run(
         upstream=False,
         executor=executor,
         download=download,
+        strict=strict,
     )
 
 

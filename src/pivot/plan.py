@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import os
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -84,6 +86,7 @@ class Step:
     previous: LockEntry | None
     packages: Mapping[str, str]
     cutoff: frozenset[DepEntry] | None
+    observed: tuple[str, ...] = ()  # what the last run entered beyond the static reach (in code)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,12 +121,40 @@ class _StateCache:
 
 
 def current_params(spec: StageSpec) -> dict[str, Any]:
-    return spec.params.model_dump(mode="json") if spec.params is not None else {}
+    """The params as JSON values; sets become sorted lists (not the hash seed's order)."""
+    if spec.params is None:
+        return {}
+    dumped: dict[str, Any] = spec.params.model_dump(mode="json")
+    python = spec.params.model_dump(mode="python")
+    return {name: _stable(python.get(name), value) for name, value in dumped.items()}
 
 
-def fingerprints_of(ctx: Context, specs: Sequence[StageSpec]) -> dict[str, fingerprint.Fingerprint]:
-    """Code fingerprints of many stages in one batch (one stat per source file, shared parses)."""
-    requests = [fingerprint.StageRequest(s.name, s.func, s.code_objects) for s in specs]
+def _stable(python: object, value: Any) -> Any:
+    """`value` (JSON) with every list that was a set in `python` sorted by its JSON text."""
+    if isinstance(python, (set, frozenset)) and isinstance(value, list):
+        return sorted(value, key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(python, dict) and isinstance(value, dict):
+        keys = list(python)
+        if len(keys) == len(value):
+            return {k: _stable(python[p], value[k]) for p, k in zip(keys, value)}
+    if isinstance(python, (list, tuple)) and isinstance(value, list) and len(python) == len(value):
+        return [_stable(p, v) for p, v in zip(python, value)]
+    if hasattr(python, "model_dump") and isinstance(value, dict):
+        return {k: _stable(getattr(python, k, None), v) for k, v in value.items()}
+    return value
+
+
+def fingerprints_of(
+    ctx: Context,
+    specs: Sequence[StageSpec],
+    observed: Mapping[str, tuple[str, ...]] = types.MappingProxyType({}),
+) -> dict[str, fingerprint.Fingerprint]:
+    """Code fingerprints of many stages in one batch (one stat per source file, shared parses);
+    `observed` adds, per stage, the code its last run was seen entering (see its lock)."""
+    requests = [
+        fingerprint.StageRequest(s.name, s.func, s.code_objects, observed.get(s.name, ()))
+        for s in specs
+    ]
     return fingerprint.fingerprint_stages(
         requests,
         cache=_StateCache(ctx.state),
@@ -232,6 +263,7 @@ class _Planner:
             previous=entry,
             packages=print_.packages,
             cutoff=self.cutoff(spec, entry, stale),
+            observed=entry.observed if entry is not None else (),
         )
 
     def previous(self, spec: StageSpec) -> LockEntry | None:
@@ -360,5 +392,11 @@ def make_plan(ctx: Context, selected: Sequence[str], *, force: Sequence[str] = (
     ctx.state.preload(
         os.path.join(root, path) for spec in specs for path in (*spec.dep_paths, *spec.out_paths)
     )
-    prints = fingerprints_of(ctx, specs)
-    return _Planner(ctx, frozenset(force), prints).plan(selected)
+    planner = _Planner(ctx, frozenset(force), {})
+    observed = {}
+    for spec in specs:
+        entry = planner.previous(spec)
+        if entry is not None and entry.observed:
+            observed[spec.name] = entry.observed
+    planner.prints = fingerprints_of(ctx, specs, observed)
+    return planner.plan(selected)

@@ -107,6 +107,11 @@ def _run_options(func: F) -> F:
                 default=True,
                 help="With a cluster executor: leave outputs on the remote (`pivot pull` gets them).",
             ),
+            click.option(
+                "--strict",
+                is_flag=True,
+                help="Fail a stage that reads or writes a project file it does not declare.",
+            ),
         ]
     ):
         func = option(func)
@@ -125,6 +130,7 @@ def _reproduce(
     as_json: bool,
     executor: str | None,
     download: bool,
+    strict: bool,
 ) -> None:
     from pivot import api
     from pivot.cli import render
@@ -144,6 +150,7 @@ def _reproduce(
         upstream=upstream,
         executor=executor,
         download=download,
+        strict=strict,
     )
     if as_json:
         render.dump_json(render.report_json(report))

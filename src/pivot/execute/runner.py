@@ -13,11 +13,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
+from pivot import fingerprint
 from pivot.errors import PivotError
 from pivot.execute.events import EventSink, RunStatus, StageFinished, StageStarted
 from pivot.execute.executors import Executor
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
-from pivot.plan import Action, Plan, Step
+from pivot.plan import Action, Plan, Step, fingerprints_of
 from pivot.store import lock
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.workspace import Context, dep_entries, remember_outputs
@@ -29,6 +30,7 @@ __all__ = [
     "recorded_durations",
     "restore_outputs",
     "run_plan",
+    "undeclared_files",
 ]
 
 
@@ -64,18 +66,59 @@ def commit_outputs(
     step: Step,
     deps: tuple[DepEntry, ...],
     outs: tuple[OutEntry, ...],
+    observed: tuple[str, ...] | None = None,
     *,
     placed: bool = True,
 ) -> None:
     """The commit point: outputs are already in the cache (or, with `placed=False`, on the
-    remote a cluster pushed them to, and not in the workspace); write the lock atomically."""
+    remote a cluster pushed them to, and not in the workspace); write the lock atomically.
+    `observed` is the code the run was seen entering; None keeps the step's (no run)."""
     spec = ctx.graph.stages[step.stage]
+    code, kept = dict(step.code), step.observed
+    if observed is not None:
+        code, kept = _observed_code(ctx, step, observed)
     entry = LockEntry(
-        stage=spec.name, code=dict(step.code), params=dict(step.params), deps=deps, outs=outs
+        stage=spec.name,
+        code=code,
+        params=dict(step.params),
+        deps=deps,
+        outs=outs,
+        observed=kept,
     )
     lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
     if placed:
         remember_outputs(ctx, outs)
+
+
+def _observed_code(
+    ctx: Context, step: Step, observed: tuple[str, ...]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The manifest to record, and the observed references it covers: what the run entered
+    that the static reach does not cover (references recorded last time stay while seen)."""
+    again = set(observed) & set(step.observed)
+    kept = tuple(sorted(again | set(fingerprint.prune_observed(step.code, observed))))
+    if kept == step.observed:
+        return dict(step.code), kept
+    spec = ctx.graph.stages[step.stage]
+    found = fingerprints_of(ctx, [spec], {spec.name: kept})[spec.name]
+    return dict(found.manifest), kept
+
+
+def undeclared_files(outcome: Outcome) -> list[str]:
+    """One message per project file the stage read or wrote without declaring it."""
+    stage = outcome.stage
+    messages = [
+        f"stage '{stage}' read '{path}', which it does not declare: a change to it will not "
+        f're-run the stage. Declare it as a Dep (`Annotated[..., Dep("{path}", ...)]`)'
+        for path in outcome.undeclared_reads
+    ]
+    messages += [
+        f"stage '{stage}' wrote '{path}', which is not one of its outputs: Pivot neither caches "
+        f'nor restores it. Declare it as an Out (`Annotated[..., Out("{path}", ...)]`) or write '
+        "it outside the project"
+        for path in outcome.undeclared_writes
+    ]
+    return messages
 
 
 def restore_outputs(ctx: Context, entry: LockEntry) -> None:
@@ -136,6 +179,8 @@ class _Run:
     executor: Executor
     keep_going: bool
     emit: EventSink
+    strict: bool = False
+    warnings: list[str] = dataclasses.field(default_factory=list)
     results: dict[str, StageResult] = dataclasses.field(default_factory=dict)
     running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...]]] = dataclasses.field(
         default_factory=dict
@@ -279,11 +324,16 @@ class _Run:
             outcome = _worker_died(step.stage, error)
         if not outcome.ok:
             return self.fail(step, outcome.error, outcome.duration, outcome.output, outcome.worker)
+        undeclared = undeclared_files(outcome)
+        if undeclared and self.strict:
+            text = "\n".join([*undeclared, "(--strict: undeclared files fail the stage)"])
+            return self.fail(step, text, outcome.duration, outcome.output, outcome.worker)
+        self.warnings += undeclared
         placed = self.executor.places_outputs
         if not placed:
             self.produced.update((out.path, out.hash) for out in outcome.outs)
         try:
-            commit_outputs(self.ctx, step, deps, outcome.outs, placed=placed)
+            commit_outputs(self.ctx, step, deps, outcome.outs, outcome.observed, placed=placed)
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(
                 step, f"stage '{step.stage}': {error}", outcome.duration, outcome.output
@@ -293,10 +343,17 @@ class _Run:
 
 
 def run_plan(
-    ctx: Context, plan: Plan, executor: Executor, *, keep_going: bool, emit: EventSink
+    ctx: Context,
+    plan: Plan,
+    executor: Executor,
+    *,
+    keep_going: bool,
+    emit: EventSink,
+    strict: bool = False,
 ) -> RunReport:
-    """Execute every RUN/RESTORE step, as parallel as the DAG and executor allow."""
-    run = _Run(ctx, plan, executor, keep_going, emit)
+    """Execute every RUN/RESTORE step, as parallel as the DAG and executor allow; `strict`
+    fails a stage that read or wrote a project file it does not declare (else a warning)."""
+    run = _Run(ctx, plan, executor, keep_going, emit, strict)
     try:
         while run.ready or run.running:
             while run.ready:
@@ -311,4 +368,4 @@ def run_plan(
     finally:
         ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
-    return RunReport(ordered, plan.warnings)
+    return RunReport(ordered, tuple(dict.fromkeys([*plan.warnings, *run.warnings])))

@@ -3,7 +3,7 @@
 Runs in a pool process or in-process. It never decides staleness and never lets an exception
 escape: every failure comes back as an `Outcome` saying whose it was (the stage's code, or
 Pivot's own saving and caching) with formatted text. Imports of Pivot: discovery, spec,
-returns, workspace, fs, store, errors; never plan, api or cli.
+returns, workspace, fs, store, errors, fingerprint.observe; never plan, api or cli.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from pivot import discovery, fs
 from pivot.errors import FilesystemError, LoaderError, PivotError
+from pivot.fingerprint import observe
 from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from pivot.store.cache import Cache
@@ -71,6 +72,9 @@ class Outcome:
     output: str
     error: str = ""
     worker: str = ""  # the cluster worker that ran the stage ("" when run on this machine)
+    observed: tuple[str, ...] = ()  # user code the run entered (see fingerprint.observe)
+    undeclared_reads: tuple[str, ...] = ()  # project files read that are not declared deps
+    undeclared_writes: tuple[str, ...] = ()  # project files written that are not declared outs
 
     @property
     def ok(self) -> bool:
@@ -292,13 +296,32 @@ def _captured() -> Iterator[Callable[[], str]]:
             text.close()
 
 
+def _declared(spec: StageSpec, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """`paths` minus those the stage declares (files, and files inside declared directories)."""
+    declared = {*spec.dep_paths, *spec.out_paths}
+    directories = tuple(p for p in declared if p.endswith("/"))
+    return tuple(p for p in paths if p not in declared and not p.startswith(directories))
+
+
+def _remaining(root: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Written files still there after the run (not temporary files renamed or deleted)."""
+    return tuple(p for p in paths if os.path.lexists(os.path.join(root, p)))
+
+
+def _observed_call(task: StageTask) -> observe.Observation:
+    """Call the stage and save its outputs, watching the code it enters and the files it opens."""
+    with observe.observing(task.root) as seen:
+        _save(task, _call(task))
+    return seen[0]
+
+
 def _run_captured(task: StageTask, cache: Cache) -> Outcome:
     """The outcome, with the time taken left at 0 (the caller measures it)."""
     root, name = Path(task.root), task.spec.name
     with _captured() as output:
         try:
             _prepare_outputs(task, cache)
-            _save(task, _call(task))
+            seen = _observed_call(task)
             outs = tuple(
                 _record_output(out, path, root, cache)
                 for out in task.spec.outs
@@ -309,7 +332,16 @@ def _run_captured(task: StageTask, cache: Cache) -> Outcome:
         except (_PivotFailure, PivotError) as error:
             failure = f"stage '{name}': {error}"
             return Outcome(name, OutcomeKind.PIVOT_FAILED, (), 0.0, output(), failure)
-        return Outcome(name, OutcomeKind.RAN, outs, 0.0, output())
+        return Outcome(
+            name,
+            OutcomeKind.RAN,
+            outs,
+            0.0,
+            output(),
+            observed=seen.code,
+            undeclared_reads=_declared(task.spec, seen.reads),
+            undeclared_writes=_declared(task.spec, _remaining(task.root, seen.writes)),
+        )
 
 
 def execute_stage(task: StageTask) -> Outcome:

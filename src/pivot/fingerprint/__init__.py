@@ -9,6 +9,7 @@ Must not import the plan, execution, CLI or store layers.
 """
 
 from pivot.fingerprint.cache import ManifestCache
+from pivot.fingerprint.observe import Observation, observing, watch_imports
 from pivot.fingerprint.sources import SourceStats
 from pivot.fingerprint.stage import (
     Fingerprint,
@@ -16,14 +17,19 @@ from pivot.fingerprint.stage import (
     fingerprint_stage,
     fingerprint_stages,
     get_stage_fingerprint,
+    prune_observed,
 )
 
 __all__ = [
     "Fingerprint",
     "ManifestCache",
+    "Observation",
     "SourceStats",
     "StageRequest",
     "fingerprint_stage",
     "fingerprint_stages",
     "get_stage_fingerprint",
+    "observing",
+    "prune_observed",
+    "watch_imports",
 ]

@@ -20,7 +20,7 @@ from pivot.fingerprint.values import Unhashable, encode_value, short_digest
 
 __all__ = ["FORMAT", "ManifestCache", "Stored", "cache_key", "is_fresh", "pack", "unpack"]
 
-FORMAT = 2  # bump whenever what goes into a manifest changes
+FORMAT = 3  # bump whenever what goes into a manifest changes
 
 Source = tuple[str, int, int]
 
@@ -52,6 +52,7 @@ def cache_key(
     *,
     include_packages: bool,
     root: Path | None,
+    observed: tuple[str, ...] = (),
 ) -> str:
     """Stage function identity + options + a digest of the cheap values of the `extra` objects.
 
@@ -70,6 +71,8 @@ def cache_key(
     ]
     if extra:
         parts.append(_extra_digest(extra))
+    if observed:
+        parts.append(short_digest("\n".join(observed).encode("utf-8", "surrogatepass")))
     return "|".join(parts)
 
 

@@ -85,9 +85,11 @@ def _function_node(reach: Reach, item: Item) -> Node:
         imports={i.name: i for i in syntax.local_imports(_bodies(definitions))},
         global_names=global_names(func_code),
     )
+    reach.module_effects(module_name, found)
     if definitions:
-        text = "|".join(syntax.dump(d) for d in definitions)
-        bound = _definition_bindings(reach, scope, definitions, found)
+        hints = item.kind == "stage" or any(_decorated(d) for d in definitions)
+        text = "|".join(syntax.dump(d, annotations=hints) for d in definitions)
+        bound = _definition_bindings(reach, scope, definitions, found, hints=hints)
         line = definitions[0].lineno  # type: ignore[attr-defined]
     else:
         found.warnings.append(
@@ -115,7 +117,26 @@ def _locate_function(reach: Reach, path: str, func_code: types.CodeType) -> list
     if len(candidates) > 1:
         exact = [d for d in candidates if syntax.first_line(d) == func_code.co_firstlineno]
         candidates = exact or candidates
+    if len(candidates) > 1:  # lambdas on one line: the one whose span holds the code
+        positions = [
+            (p[0], p[2])
+            for p in func_code.co_positions()
+            if p[0] and p[2] is not None and (p[2], p[3]) != (0, 0)  # (0, 0): no real position
+        ]
+        inside = [d for d in candidates if _holds(d, positions)]
+        candidates = inside[:1] or candidates
     return candidates
+
+
+def _holds(node: ast.AST, positions: list[tuple[int, int]]) -> bool:
+    start = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+    end = (getattr(node, "end_lineno", None) or 0, getattr(node, "end_col_offset", None) or 0)
+    return bool(positions) and all(start <= p <= end for p in positions)
+
+
+def _decorated(node: ast.AST) -> bool:
+    """A decorator may read the annotations (singledispatch, pydantic's validate_call...)."""
+    return bool(getattr(node, "decorator_list", None))
 
 
 def _bodies(definitions: Iterable[ast.AST]) -> list[ast.AST]:
@@ -123,15 +144,25 @@ def _bodies(definitions: Iterable[ast.AST]) -> list[ast.AST]:
 
 
 def _definition_bindings(
-    reach: Reach, scope: Scope, definitions: Iterable[ast.AST], found: Collector
+    reach: Reach,
+    scope: Scope,
+    definitions: Iterable[ast.AST],
+    found: Collector,
+    *,
+    hints: bool = True,
 ) -> set[str]:
     bound: set[str] = set()
     for definition in definitions:
         parts = syntax.function_parts(definition)
         bound |= reach.bindings(scope, syntax.name_chains(parts.outer), found, call_time=False)
-        hints = syntax.name_chains(parts.annotations, annotation=True)
-        bound |= reach.bindings(scope, hints, found, call_time=False)
+        if hints:
+            chains = syntax.name_chains(parts.annotations, annotation=True)
+            bound |= reach.bindings(scope, chains, found, call_time=False)
         bound |= reach.bindings(scope, syntax.name_chains(parts.body), found, call_time=True)
+        bound |= reach.string_bindings(scope, parts.body, found)
+        for name in syntax.literal_imports(parts.body):
+            imported = reach.literal_import(scope, name, found)
+            bound |= {imported} if imported is not None else set()
     return bound
 
 
@@ -226,6 +257,7 @@ def _class_node(reach: Reach, item: Item) -> Node:
     if path is not None:
         found.files.add(path)
     found.files.update(reach.sources.closure(module_name))
+    reach.module_effects(module_name, found)
     scope = Scope(
         namespace=vars(sys.modules[module_name]),
         module_name=module_name,
@@ -281,8 +313,9 @@ def _method_node(reach: Reach, item: Item) -> Node:
         imports={i.name: i for i in syntax.local_imports(_bodies(definitions))},
         global_names=names,
     )
-    text = "|".join(syntax.dump(d) for d in definitions)
-    bound = _definition_bindings(reach, scope, definitions, found)
+    hints = bool(wrappers) or any(_decorated(d) for d in definitions)
+    text = "|".join(syntax.dump(d, annotations=hints) for d in definitions)
+    bound = _definition_bindings(reach, scope, definitions, found, hints=hints)
     bound |= {f"wrapper={reach.describe(w, found)}" for w in wrappers}
     captured = [t for f in own for t in _captured(reach, f, found, entry)]
     digest = digest_of(text, *sorted(bound), *captured)
@@ -326,5 +359,6 @@ _BUILDERS = {
     "method": _method_node,
     "module": data.module_node,
     "value": data.value_node,
+    "effects": data.effects_node,
     "extra": data.extra_node,
 }

@@ -11,13 +11,21 @@ import types
 from typing import TYPE_CHECKING
 
 from pivot.fingerprint import syntax
-from pivot.fingerprint.model import Collector, Item, Node, digest_of, module_path
+from pivot.fingerprint.model import (
+    Collector,
+    Item,
+    Node,
+    Scope,
+    digest_of,
+    module_path,
+    package_of,
+)
 from pivot.fingerprint.origin import is_pivot_name, module_file
 
 if TYPE_CHECKING:
     from pivot.fingerprint.reach import Reach
 
-__all__ = ["extra_node", "module_node", "value_node"]
+__all__ = ["effects_node", "extra_node", "module_node", "value_node"]
 
 
 def module_node(reach: Reach, item: Item) -> Node:
@@ -28,7 +36,7 @@ def module_node(reach: Reach, item: Item) -> Node:
     path = module_file(module)
     found.files.update(reach.sources.closure(module.__name__))
     parsed = reach.sources.syntax(path) if path is not None else None
-    text = syntax.dump(parsed.tree) if parsed is not None else "nosource"
+    text = syntax.module_text(parsed.tree) if parsed is not None else "nosource"
     bound: list[str] = []
     for name, value in list(vars(module).items()):
         if name.startswith("__") and name.endswith("__"):
@@ -42,10 +50,31 @@ def module_node(reach: Reach, item: Item) -> Node:
     return found.node(f"module:{module.__name__}", digest, (path, 1) if path else None)
 
 
+def effects_node(reach: Reach, item: Item) -> Node:
+    """What a user module does at import time besides defining: calls, loops, attribute and
+    item assignments (`Base.PRECISION = settings.DIGITS`), with the names they read."""
+    module = item.obj
+    assert isinstance(module, types.ModuleType)
+    found = Collector()
+    name = module.__name__
+    statements = reach.effects(module)
+    found.files.update(reach.sources.closure(name))
+    scope = Scope(namespace=vars(module), module_name=name, package=package_of(name))
+    bound = reach.bindings(scope, syntax.name_chains(statements), found, call_time=False)
+    bound |= reach.string_bindings(scope, statements, found)
+    text = "|".join(syntax.dump(s) for s in statements)
+    path = module_file(module)
+    line = statements[0].lineno if statements else 0
+    return found.node(
+        f"effects:{name}", digest_of(text, *sorted(bound)), (path, line) if path else None
+    )
+
+
 def value_node(reach: Reach, item: Item) -> Node:
     found = Collector()
     entry = f"const:{item.owner}.{item.name}"
     found.files.update(reach.sources.closure(item.owner))
+    reach.module_effects(item.owner, found)
     text = reach.encode(item.obj, found, f"global {item.owner}.{item.name}")
     path = module_path(item.owner)
     parsed = reach.sources.syntax(path) if path is not None else None

@@ -7,6 +7,7 @@ Imports nothing of ours but sibling modules.
 
 from __future__ import annotations
 
+import ast
 import collections
 import importlib
 import importlib.util
@@ -17,9 +18,15 @@ from collections.abc import Iterable, Mapping
 
 from pivot.fingerprint import code
 from pivot.fingerprint.model import Collector, Item, Node, Scope, function_entry_name
-from pivot.fingerprint.origin import is_pivot_name, top_level_name
+from pivot.fingerprint.origin import is_pivot_name, module_file, top_level_name
 from pivot.fingerprint.sources import Sources, absolute_import
-from pivot.fingerprint.syntax import Chain, LocalImport
+from pivot.fingerprint.syntax import (
+    Chain,
+    LocalImport,
+    effect_statements,
+    name_chains,
+    string_names,
+)
 from pivot.fingerprint.values import Unhashable, encode_value
 
 __all__ = ["Reach"]
@@ -34,6 +41,7 @@ class Reach:
         self.sources = sources
         self.origins = sources.origins
         self._memo: dict[tuple[str, int, str, str], Node] = {}
+        self._effects: dict[str, tuple[ast.stmt, ...]] = {}
 
     def walk(self, roots: Iterable[Item]) -> list[Node]:
         """Every node reachable from `roots`, breadth first (a deterministic order)."""
@@ -147,6 +155,69 @@ class Reach:
             return False
         return self.origins.is_user_file(os.path.abspath(func.__code__.co_filename))
 
+    # --- modules ----------------------------------------------------------------------------
+
+    def module_effects(self, module_name: str, found: Collector) -> None:
+        """Queue the import-time effects of a user module whose code or data is reached."""
+        module = sys.modules.get(module_name)
+        if isinstance(module, types.ModuleType) and self.effects(module):
+            found.children.append(Item("effects", module))
+
+    def effects(self, module: types.ModuleType) -> tuple[ast.stmt, ...]:
+        """Module-level statements of a user module that act (calls, loops, attribute
+        assignments...), except calls on Pivot's own objects (`pipeline.register(...)`)."""
+        name = module.__name__
+        known = self._effects.get(name)
+        if known is None:
+            known = ()
+            path = module_file(module)
+            parsed = self.sources.syntax(path) if path is not None else None
+            if parsed is not None and self.origins.is_user_module(module):
+                namespace = vars(module)
+                known = tuple(
+                    s for s in effect_statements(parsed.tree) if not _on_pivot(s, namespace)
+                )
+            self._effects[name] = known
+        return known
+
+    def literal_import(self, scope: Scope, name: str, found: Collector) -> str | None:
+        """`importlib.import_module("pkg.plugins.x")`: the user module counts whole."""
+        level = len(name) - len(name.lstrip("."))
+        absolute = absolute_import(name[level:], level, scope.package) if level else name
+        if not absolute:
+            return None
+        module = self._load(absolute, found)
+        if module is _MISSING:
+            return None
+        return f"import_module({absolute})={self.describe(module, found)}"
+
+    def observed_item(self, kind: str, reference: str) -> Item | None:
+        """The item of an observed `code:<module>:<qualname>` or `module:<module>` reference,
+        None when it no longer exists (or is not user code)."""
+        module_name, _, qualname = reference.partition(":")
+        module = self._load(module_name, Collector())
+        if not isinstance(module, types.ModuleType) or not self.origins.is_user_module(module):
+            return None
+        if kind == "module":  # imported during the run: what its import does counts
+            return Item("effects", module) if self.effects(module) else None
+        if kind != "code" or not qualname:
+            return None
+        owner: object = module
+        target: object = module
+        for part in qualname.split("."):
+            owner = target
+            namespace = vars(target) if isinstance(target, (type, types.ModuleType)) else {}
+            target = namespace.get(part, _MISSING)
+            if target is _MISSING:
+                return None
+        if isinstance(target, type):
+            return Item("class", target)
+        if isinstance(owner, type):
+            return Item("method", owner, name=qualname.rsplit(".", 1)[-1])
+        if isinstance(target, types.FunctionType):
+            return Item("func", target)
+        return None
+
     # --- values ---------------------------------------------------------------------------
 
     def encode(self, value: object, found: Collector, label: str) -> str:
@@ -187,6 +258,15 @@ class Reach:
             if described is not None:
                 out.add(described)
         return out
+
+    def string_bindings(self, scope: Scope, nodes: Iterable[ast.AST], found: Collector) -> set[str]:
+        """Globals named inside string literals (`df.query("price > @MIN_PRICE")`) count as read."""
+        chains = [
+            (name,)
+            for name in string_names(nodes)
+            if name in scope.namespace and not (name.startswith("__") and name.endswith("__"))
+        ]
+        return {f"str:{b}" for b in self.bindings(scope, chains, found, call_time=False)}
 
     def resolve(
         self, scope: Scope, chain: Chain, found: Collector, *, call_time: bool
@@ -229,6 +309,8 @@ class Reach:
         if not base:
             return _MISSING
         module = self._load(base, found)
+        if local.top and module is not _MISSING:
+            return sys.modules.get(base.partition(".")[0], _MISSING)
         if local.attr is None or module is _MISSING:
             return module
         attribute = getattr(module, local.attr, _MISSING)
@@ -268,6 +350,18 @@ _DESCRIPTORS = (
     types.GetSetDescriptorType,
     types.MemberDescriptorType,
 )
+
+
+def _on_pivot(statement: ast.stmt, namespace: Mapping[str, object]) -> bool:
+    """A call on a Pivot object (`pipeline.register(train)`): registration, not behaviour."""
+    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Call):
+        return False
+    chains = name_chains([statement.value.func])
+    if not chains:
+        return False
+    target = namespace.get(chains[0][0])
+    kind = target if isinstance(target, (type, types.ModuleType)) else type(target)
+    return is_pivot_name(str(getattr(kind, "__module__", None) or getattr(kind, "__name__", "")))
 
 
 def _module_attribute(module: types.ModuleType, name: str) -> object:

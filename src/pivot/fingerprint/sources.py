@@ -10,6 +10,7 @@ import sys
 import time
 from types import ModuleType
 
+from pivot.fingerprint.observe import import_reads
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.syntax import ImportRef, ModuleSyntax, parse_module
 
@@ -90,6 +91,7 @@ class Sources:
         self._syntax: dict[str, ModuleSyntax | None] = {}
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
+        self.data_files: set[str] = set()  # files user modules read at import time
 
     def syntax(self, path: str) -> ModuleSyntax | None:
         """The parsed file (stat taken before reading), or None if unreadable."""
@@ -126,6 +128,9 @@ class Sources:
             path = module_file(module)
             if path is not None:
                 files.add(path)
+                data = import_reads(path)  # data files its module-level code read
+                files.update(data)
+                self.data_files.update(data)
             pending.extend(self._imported_by(name, module, path))
         result = self._closures[module_name] = frozenset(files)
         return result

@@ -7,6 +7,7 @@ Imports of Pivot: its sibling modules, `spec` (to read a function's declared loa
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import os
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 from pivot.errors import PivotError
 from pivot.fingerprint.cache import ManifestCache, Stored, cache_key, is_fresh, pack, unpack
+from pivot.fingerprint.code import entry_name
 from pivot.fingerprint.model import Item, Node, digest_of
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.reach import Reach
@@ -30,6 +32,7 @@ __all__ = [
     "fingerprint_stage",
     "fingerprint_stages",
     "get_stage_fingerprint",
+    "prune_observed",
 ]
 
 
@@ -51,6 +54,7 @@ class StageRequest:
     stage_name: str
     func: Callable[..., Any]
     extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    observed: tuple[str, ...] = ()  # what its last run entered, beyond the static reach
 
 
 def get_stage_fingerprint(func: Callable[..., Any]) -> dict[str, str]:
@@ -109,7 +113,15 @@ def fingerprint_stages(
     assembler: _Assembler | None = None
     results: dict[str, Fingerprint] = {}
     keys = [
-        cache_key(r.func, r.extra, include_packages=include_packages, root=root) if cache else ""
+        cache_key(
+            r.func,
+            r.extra,
+            include_packages=include_packages,
+            root=root,
+            observed=r.observed,
+        )
+        if cache
+        else ""
         for r in requests
     ]
     found = _get_many(cache, keys) if cache is not None else {}
@@ -169,13 +181,16 @@ class _Assembler:
         self.root = os.path.abspath(root) if root is not None else None
         self.include_packages = include_packages
         self.shown: dict[str, str] = {}  # file -> as shown in locations
+        self.observed_files: set[str] = set()
 
     def assemble(self, request: StageRequest) -> tuple[Stored, bool]:
         """The stored form of a stage's fingerprint, and whether its sources are settled."""
-        nodes = self.reach.walk(self._roots(request))
+        self.observed_files = set()
+        observed, resolved = self._observed(request.observed)
+        nodes = self.reach.walk([*self._roots(request), *observed])
         digests: dict[str, set[str]] = {}
         locations: dict[str, str] = {}
-        files: set[str] = set()
+        files: set[str] = set(self.observed_files)
         warnings: dict[str, None] = {}
         top_levels: set[str] = set()
         for node in nodes:
@@ -186,6 +201,9 @@ class _Assembler:
             warnings.update(dict.fromkeys(node.warnings))
             top_levels |= node.packages
         manifest = {e: min(d) if len(d) == 1 else digest_of(*sorted(d)) for e, d in digests.items()}
+        manifest.update(resolved)
+        for path in sorted(files & self.reach.sources.data_files):
+            manifest[f"file:{self._shown(path)}"] = _file_digest(path)
         packages = self._packages(top_levels, files)
         if self.include_packages:
             manifest.update({f"package:{n}": digest_of(f"{n}=={v}") for n, v in packages.items()})
@@ -228,11 +246,34 @@ class _Assembler:
         return digest_of(node.digest, *linked)
 
     def _location(self, path: str, line: int) -> str:
+        return f"{self._shown(path)}:{line}"
+
+    def _shown(self, path: str) -> str:
         shown = self.shown.get(path)
         if shown is None:
             relative = os.path.relpath(path, self.root) if self.root is not None else path
             shown = self.shown[path] = Path(relative).as_posix()
-        return f"{shown}:{line}"
+        return shown
+
+    def _observed(self, refs: Sequence[str]) -> tuple[list[Item], dict[str, str]]:
+        """Roots for what the last run entered, and an `observed:<ref>` entry per reference
+        naming what it resolves to now (a definition removed or renamed changes it)."""
+        roots: list[Item] = []
+        entries: dict[str, str] = {}
+        for ref in refs:
+            kind, _, rest = ref.partition(":")
+            if kind == "file":  # read at import time by a module the run imported
+                path = os.path.abspath(os.path.join(self.root or "", rest))
+                self.reach.sources.data_files.add(path)
+                self.observed_files.add(path)
+                continue
+            item = self.reach.observed_item(kind, rest)
+            entries[f"observed:{ref}"] = digest_of(
+                entry_name(item) if item is not None else "missing"
+            )
+            if item is not None:
+                roots.append(item)
+        return roots, entries
 
     def _packages(self, top_levels: set[str], files: set[str]) -> dict[str, str]:
         """Distributions reached -> version; their top-level module files become sources."""
@@ -246,6 +287,36 @@ class _Assembler:
             if path is not None:  # an upgrade rewrites it: the cached versions are then stale
                 files.add(path)
         return packages
+
+
+def _file_digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def prune_observed(manifest: Mapping[str, str], refs: Sequence[str]) -> tuple[str, ...]:
+    """The references a run observed that its static manifest does not already cover."""
+    kept: list[str] = []
+    for ref in sorted(set(refs)):
+        kind, _, rest = ref.partition(":")
+        if kind == "code":
+            module_name, _, qualname = rest.partition(":")
+            name = f"{module_name}.{qualname}"
+            if any(f"{k}:{name}" in manifest for k in ("stage", "func", "method", "class")):
+                continue
+        elif kind == "module":
+            prefixes = tuple(f"{k}:{rest}." for k in ("func", "class", "const", "method"))
+            if f"module:{rest}" in manifest or f"effects:{rest}" in manifest:
+                continue
+            if any(entry.startswith(prefixes) for entry in manifest):
+                continue
+        elif kind == "file" and f"file:{rest}" in manifest:
+            continue
+        kept.append(ref)
+    return tuple(kept)
 
 
 def _package_file(name: str) -> str | None:

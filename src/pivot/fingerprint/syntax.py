@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 
 __all__ = [
@@ -19,11 +20,15 @@ __all__ = [
     "ModuleSyntax",
     "class_parts",
     "dump",
+    "effect_statements",
     "first_line",
     "function_parts",
+    "literal_imports",
     "local_imports",
+    "module_text",
     "name_chains",
     "parse_module",
+    "string_names",
 ]
 
 _SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "kind"})
@@ -45,12 +50,14 @@ class ImportRef:
 
 @dataclasses.dataclass(frozen=True)
 class LocalImport:
-    """A name bound by an import inside a function: `name` is module `module`, or its attribute `attr`."""
+    """A name bound by an import inside a function: `name` is module `module`, or its attribute
+    `attr`; `import a.b.c` imports all of `a.b.c` and binds `a` (`top`)."""
 
     name: str
     module: str
     attr: str | None
     level: int
+    top: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,19 +94,26 @@ def first_line(node: ast.AST) -> int:
 # --- dumps ------------------------------------------------------------------------------------
 
 
-def dump(node: ast.AST) -> str:
-    """A canonical text of `node`: no positions, comments, docstrings, no-op statements or `pass`."""
+def dump(node: ast.AST, *, annotations: bool = True) -> str:
+    """A canonical text of `node`: no positions, comments, docstrings, no-op statements or `pass`.
+
+    Without `annotations`, the hints of function parameters and returns and of local variables
+    are left out (nothing reads them at run time unless a decorator or class body does).
+    """
     out: list[str] = []
-    _dump(node, out)
+    _dump(node, out, annotations, in_class=False)
     return "".join(out)
 
 
-def _dump(value: object, out: list[str]) -> None:
+def _dump(value: object, out: list[str], annotations: bool, *, in_class: bool) -> None:
     if isinstance(value, ast.AST):
         out.append(type(value).__name__)
         out.append("(")
+        inner = isinstance(value, ast.ClassDef) or (in_class and not isinstance(value, _FUNCTIONS))
         for field in value._fields:
             if field in _SKIPPED_FIELDS:
+                continue
+            if not annotations and _is_hint(value, field, in_class=in_class):
                 continue
             item = getattr(value, field, None)
             if item is None or item == []:
@@ -108,17 +122,31 @@ def _dump(value: object, out: list[str]) -> None:
                 item = _effective_statements(item)
             out.append(field)
             out.append("=")
-            _dump(item, out)
+            _dump(item, out, annotations, in_class=inner)
             out.append(",")
         out.append(")")
     elif isinstance(value, list):
         out.append("[")
         for item in value:
-            _dump(item, out)
+            _dump(item, out, annotations, in_class=in_class)
             out.append(",")
         out.append("]")
     else:
         out.append(repr(value))
+
+
+def _is_hint(node: ast.AST, field: str, *, in_class: bool) -> bool:
+    """A type hint nothing evaluates at run time: of a parameter, a return, a local variable."""
+    if field == "annotation":
+        return isinstance(node, ast.arg) or (isinstance(node, ast.AnnAssign) and not in_class)
+    return field == "returns" and isinstance(node, _FUNCTIONS)
+
+
+def module_text(tree: ast.Module) -> str:
+    """A whole module's canonical text; its definitions in any order (moving one changes nothing)."""
+    definitions = sorted(dump(s) for s in tree.body if isinstance(s, (*_FUNCTIONS, ast.ClassDef)))
+    rest = [dump(s) for s in tree.body if not isinstance(s, (*_FUNCTIONS, ast.ClassDef))]
+    return "|".join([*rest, "defs", *definitions])
 
 
 def _effective_statements(statements: list[ast.stmt]) -> list[ast.stmt]:
@@ -222,13 +250,116 @@ def local_imports(nodes: Iterable[ast.AST]) -> tuple[LocalImport, ...]:
                         found.append(LocalImport(alias.asname, alias.name, None, 0))
                     else:
                         top = alias.name.split(".")[0]
-                        found.append(LocalImport(top, top, None, 0))
+                        found.append(LocalImport(top, alias.name, None, 0, top=top != alias.name))
             elif isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     if alias.name != "*":
                         name = alias.asname or alias.name
                         found.append(LocalImport(name, node.module or "", alias.name, node.level))
     return tuple(found)
+
+
+def effect_statements(tree: ast.Module) -> list[ast.stmt]:
+    """Module-level statements that act rather than define: calls, loops, attribute and item
+    assignments, `del`, `with` (in `if`/`try` blocks too). Definitions, imports, plain
+    `name = value` assignments, docstrings and `if __name__ == "__main__":` blocks are not."""
+    found: list[ast.stmt] = []
+    _effects(tree.body, found)
+    return found
+
+
+def _effects(statements: list[ast.stmt], found: list[ast.stmt]) -> None:
+    for statement in statements:
+        if isinstance(statement, (*_FUNCTIONS, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            continue
+        if _is_no_op(statement) or _is_main_guard(statement):
+            continue
+        if isinstance(statement, (ast.If, ast.Try, *_TRY_STAR)):
+            nested: list[ast.stmt] = [*statement.body, *statement.orelse]  # type: ignore[attr-defined]
+            nested += getattr(statement, "finalbody", [])
+            for handler in getattr(statement, "handlers", []):
+                nested += handler.body
+            _effects(nested, found)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            if isinstance(statement, ast.AugAssign) or any(
+                not isinstance(node, (ast.Name, ast.Tuple, ast.List, ast.Starred))
+                for target in targets
+                for node in _target_parts(target)
+            ):
+                found.append(statement)
+        else:
+            found.append(statement)
+
+
+_TRY_STAR = (ast.TryStar,) if hasattr(ast, "TryStar") else ()
+
+
+def _target_parts(target: ast.AST) -> list[ast.AST]:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [part for element in target.elts for part in _target_parts(element)]
+    if isinstance(target, ast.Starred):
+        return _target_parts(target.value)
+    return [target]
+
+
+def _is_main_guard(statement: ast.stmt) -> bool:
+    if not isinstance(statement, ast.If) or not isinstance(statement.test, ast.Compare):
+        return False
+    parts = [statement.test.left, *statement.test.comparators]
+    return any(isinstance(p, ast.Name) and p.id == "__name__" for p in parts) and any(
+        isinstance(p, ast.Constant) and p.value == "__main__" for p in parts
+    )
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
+_EVALUATING_CALLS = frozenset({"query", "eval", "evaluate"})
+
+
+def string_names(nodes: Iterable[ast.AST]) -> list[str]:
+    """Names that a library may look up from a string: every `@name` in a string literal
+    (`df.query("price > @MIN_PRICE")`), and every identifier in a string passed straight to a
+    call named `query`, `eval` or `evaluate` (`df.eval("a * RATE")`, `numexpr.evaluate(...)`)."""
+    found: dict[str, None] = {}
+    bare: set[int] = set()  # docstrings and other bare strings are never evaluated
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                bare.add(id(node.value))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) in bare:
+                    continue
+                found.update(dict.fromkeys(_AT_NAME.findall(node.value)))
+            elif isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name not in _EVALUATING_CALLS:
+                    continue
+                for argument in [*node.args, *(k.value for k in node.keywords)]:
+                    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                        found.update(dict.fromkeys(_IDENTIFIER.findall(argument.value)))
+    return sorted(found)
+
+
+_IMPORT_CALLS = frozenset({"import_module", "__import__"})
+
+
+def literal_imports(nodes: Iterable[ast.AST]) -> list[str]:
+    """Module names given as string literals to `importlib.import_module(...)`/`__import__(...)`
+    (a leading dot: relative, resolved by the caller)."""
+    found: dict[str, None] = {}
+    for root in nodes:
+        for node in ast.walk(root):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            first = node.args[0]
+            literal = first.value if isinstance(first, ast.Constant) else None
+            if name in _IMPORT_CALLS and isinstance(literal, str) and literal:
+                found[literal] = None
+    return list(found)
 
 
 # --- parts of definitions ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ nothing of ours.
 
 from __future__ import annotations
 
+import collections
 import enum
 import functools
 import hashlib
@@ -111,8 +112,9 @@ class _Encoder:
         if (kind is list or kind is tuple) and isinstance(value, (list, tuple)):
             items = ",".join(self.encode(v, depth, f"{where}[{i}]") for i, v in enumerate(value))
             return f"{'L' if kind is list else 'T'}[{items}]"
-        if kind is dict and isinstance(value, dict):
-            return "D[" + self.pairs(list(value.items()), depth, where, ordered=True) + "]"
+        if kind is dict and isinstance(value, dict):  # key order ignored: a dict built from a
+            # set of strings has the hash seed's order
+            return "D[" + self.pairs(list(value.items()), depth, where, ordered=False) + "]"
         if (kind is set or kind is frozenset) and isinstance(value, (set, frozenset)):
             members = sorted(self.encode(v, depth, f"{where}{{...}}") for v in value)
             return ("S[" if kind is set else "F[") + ",".join(members) + "]"
@@ -161,6 +163,11 @@ class _Encoder:
             return f"cmethod({owner},{value.__name__!r})"
         if _is_plain_ndarray(value):
             return _ndarray(value)
+        if isinstance(value, types.MappingProxyType):  # cannot be pickled: hash what it holds
+            return "mappingproxy" + self.encode(dict(value), depth, where)
+        if isinstance(value, _DICT_VIEWS):
+            items: list[object] = list(value)  # type: ignore[call-overload]
+            return type(value).__name__ + self.encode(items, depth, where)
         return None
 
     def reduced(self, value: object, depth: int, where: str) -> str:
@@ -182,7 +189,8 @@ class _Encoder:
         if listitems is not None:
             text.append(self.encode(list(listitems), depth, where))
         if dictitems is not None:
-            pairs = self.pairs(list(dictitems), depth, where, ordered=True)
+            ordered = isinstance(value, collections.OrderedDict)
+            pairs = self.pairs(list(dictitems), depth, where, ordered=ordered)
             text.append("D[" + pairs + "]")
         self.keep.append(reduced)
         return "R(" + ",".join(text) + ")"
@@ -199,6 +207,9 @@ class _Encoder:
         ):
             return "A2(" + ",".join(self.state(s, depth, where) for s in state) + ")"
         return self.encode(state, depth, where)
+
+
+_DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
 
 
 def _is_plain_object(kind: type) -> bool:

@@ -65,8 +65,10 @@ class LockEntry:
     params: Mapping[str, Any]
     deps: tuple[DepEntry, ...]
     outs: tuple[OutEntry, ...]
+    observed: tuple[str, ...] = ()  # code the run entered beyond the static reach (sorted)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "observed", tuple(sorted(set(self.observed))))
         object.__setattr__(self, "code", dict(sorted(self.code.items())))
         object.__setattr__(self, "params", dict(sorted(self.params.items())))
         object.__setattr__(self, "deps", tuple(sorted(self.deps, key=_entry_order)))
@@ -100,6 +102,8 @@ def encode_lock(entry: LockEntry) -> str:
             for o in entry.outs
         ],
     }
+    if entry.observed:
+        document["observed"] = list(entry.observed)
     return _indented(document, "") + "\n"
 
 
@@ -180,7 +184,16 @@ def decode_lock(text: str, path: Path) -> LockEntry:
         params=_field(document, "params", dict, path),
         deps=tuple(_dep(item, path) for item in _field(document, "deps", list, path)),
         outs=tuple(_out(item, path) for item in _field(document, "outs", list, path)),
+        observed=_observed(document, path),
     )
+
+
+def _observed(document: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """The optional `observed` list (absent from locks whose run observed nothing extra)."""
+    value = document.get("observed", [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _corrupt(path, f"the field 'observed' should be a list of strings, not {value!r}")
+    return tuple(value)
 
 
 def _dep(item: object, path: Path) -> DepEntry:

@@ -1,0 +1,280 @@
+"""What a stage really does while it runs: the user code it enters and the files it opens.
+
+`observing()` wraps a stage's run in the worker. It records each user code object the run
+enters, once (`sys.monitoring` on 3.12+, where a code object's event is disabled after its first
+hit; a profile hook on 3.11), and every file inside the project opened through Python (an audit
+hook on `open`), telling import-time reads of user modules apart from the stage's own. The same
+audit hook, started with `watch_imports()` before the user's pipeline is imported, records the
+data files each user module reads at import time (`import_reads()`), which then join that
+module's code identity. Audit hooks cannot be removed, so the one hook of a process reads the
+active recorder from `_ACTIVE` (the only process-wide state here, by necessity).
+Imports nothing of ours but the sibling `origin` module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from typing import Any
+
+from pivot.fingerprint.origin import Origins, module_file
+
+__all__ = [
+    "Observation",
+    "code_reference",
+    "import_reads",
+    "observing",
+    "watch_imports",
+]
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_SKIPPED_SUFFIXES = (".py", ".pyc", ".pyw", ".pth", ".so")
+_SKIPPED_DIRS = (".pivot", ".git", "__pycache__")
+
+
+@dataclasses.dataclass
+class _Recorder:
+    """Files opened inside `root` while active; `import_time` maps a user module file to the
+    data files its module-level code read."""
+
+    root: str
+    origins: Origins
+    reads: dict[str, None] = dataclasses.field(default_factory=dict)
+    writes: dict[str, None] = dataclasses.field(default_factory=dict)
+    import_time: dict[str, dict[str, None]] = dataclasses.field(default_factory=dict)  # absolute
+
+    def opened(self, path: object, mode: object, flags: object) -> None:
+        if isinstance(path, int):
+            return
+        try:
+            text = os.fsdecode(path)  # type: ignore[arg-type]
+        except TypeError:
+            return
+        full = os.path.abspath(text)
+        if not full.startswith(self.root + os.sep) or full.endswith(_SKIPPED_SUFFIXES):
+            return
+        relative = _relative(full, self.root)
+        if relative.split("/", 1)[0] in _SKIPPED_DIRS or "/__pycache__/" in relative:
+            return
+        importer = self._importing_module()
+        if importer is not None:
+            self.import_time.setdefault(importer, {})[full] = None
+            return
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            mode is None and isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+        )
+        (self.writes if writing else self.reads)[relative] = None
+
+    def _importing_module(self) -> str | None:
+        """The file of the user module being imported whose module-level code is running."""
+        frame: types.FrameType | None = sys._getframe(3)
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "<module>":
+                spec = frame.f_globals.get("__spec__")
+                path = os.path.abspath(code.co_filename)
+                if getattr(spec, "_initializing", False) and self.origins.is_user_file(path):
+                    return path
+            frame = frame.f_back
+        return None
+
+
+_ACTIVE: list[_Recorder] = []  # the recorders the process's audit hook feeds (innermost last)
+_HOOKED: list[bool] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event != "open" or not _ACTIVE:
+        return
+    try:
+        for recorder in _ACTIVE:
+            recorder.opened(*args[:3])
+    except Exception:  # an audit hook must never break the user's open()
+        return
+
+
+def _install_hook() -> None:
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED.append(True)
+
+
+@contextlib.contextmanager
+def _recording(recorder: _Recorder) -> Iterator[_Recorder]:
+    _install_hook()
+    _ACTIVE.append(recorder)
+    try:
+        yield recorder
+    finally:
+        _ACTIVE.remove(recorder)
+
+
+# --- import-time reads in the planning process -------------------------------------------------
+
+_IMPORT_READS: dict[str, dict[str, None]] = {}  # user module file -> project files it read
+
+
+@contextlib.contextmanager
+def watch_imports(root: str) -> Iterator[None]:
+    """Record the project files user modules read at import time while the body runs."""
+    recorder = _Recorder(os.path.abspath(root), Origins())
+    with _recording(recorder):
+        yield
+    for module_path, files in recorder.import_time.items():
+        _IMPORT_READS.setdefault(module_path, {}).update(files)
+
+
+def import_reads(module_path: str) -> tuple[str, ...]:
+    """Project files (absolute paths) that the user module in `module_path` read at import
+    time, as recorded by `watch_imports` or `observing`."""
+    return tuple(_IMPORT_READS.get(module_path, ()))
+
+
+# --- what a stage run enters -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What one stage run did: user code it entered (`code:<module>:<qualname>`, sorted), and
+    project files it read and wrote outside of imports, and files user modules imported during
+    the run read (`file:<path>`); paths are POSIX, relative to the root."""
+
+    code: tuple[str, ...]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+class _Entered:
+    """Collects the user code objects entered, each once."""
+
+    def __init__(self, origins: Origins) -> None:
+        self.origins = origins
+        self.codes: dict[types.CodeType, None] = {}
+        self.files: dict[str, bool] = {}
+
+    def enter(self, code: types.CodeType) -> None:
+        if code in self.codes:
+            return
+        filename = code.co_filename
+        user = self.files.get(filename)
+        if user is None:
+            user = self.files[filename] = self.origins.is_user_file(os.path.abspath(filename))
+        if user:
+            self.codes[code] = None
+
+
+@contextlib.contextmanager
+def observing(root: str, origins: Origins | None = None) -> Iterator[list[Observation]]:
+    """Observe the body; the yielded list holds the `Observation` once the body is done."""
+    origins = origins or Origins()
+    entered = _Entered(origins)
+    recorder = _Recorder(os.path.abspath(root), origins)
+    result: list[Observation] = []
+    with _recording(recorder), _entering(entered):
+        yield result
+    imported: set[str] = set()
+    for module_path, files in recorder.import_time.items():
+        _IMPORT_READS.setdefault(module_path, {}).update(files)
+        imported |= {f"file:{_relative(path, recorder.root)}" for path in files}
+    result.append(
+        Observation(
+            code=tuple(sorted({*_references(entered.codes), *imported})),
+            reads=tuple(sorted(recorder.reads)),
+            writes=tuple(sorted(recorder.writes)),
+        )
+    )
+
+
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _references(codes: dict[types.CodeType, None]) -> tuple[str, ...]:
+    by_file: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        path = module_file(module) if isinstance(module, types.ModuleType) else None
+        if path is not None:
+            by_file.setdefault(path, name)
+    found: set[str] = set()
+    for code in codes:
+        module_name = by_file.get(os.path.abspath(code.co_filename))
+        if module_name is not None:
+            found.add(code_reference(module_name, code.co_qualname))
+    entered = {ref.split(":")[1] for ref in found if ref.startswith("code:")}
+    # a module imported during the run counts by its code entered, when any was
+    return tuple(sorted(r for r in found if not (r.startswith("module:") and r[7:] in entered)))
+
+
+def code_reference(module_name: str, qualname: str) -> str:
+    """`code:<module>:<qualname>` of a definition; code nested in a function counts as it, and
+    module-level code (an import during the run) as `module:<module>`."""
+    if qualname == "<module>":
+        return f"module:{module_name}"
+    outer = qualname.split(".<locals>.", 1)[0]
+    if outer.startswith("<"):  # a module-level lambda or comprehension: the module runs it
+        return f"module:{module_name}"
+    return f"code:{module_name}:{outer}"
+
+
+# --- the hooks ---------------------------------------------------------------------------------
+
+_TOOL_IDS = (
+    3,
+    4,
+)  # sys.monitoring ids no standard tool claims (debugger 0, coverage 1, profiler 2)
+
+
+@contextlib.contextmanager
+def _entering(entered: _Entered) -> Iterator[None]:
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        with _profiling(entered):
+            yield
+        return
+    tool = next((t for t in _TOOL_IDS if monitoring.get_tool(t) is None), None)
+    if tool is None:  # another tool holds both ids: fall back to the profile hook
+        with _profiling(entered):
+            yield
+        return
+    disable = monitoring.DISABLE
+    enter = entered.enter
+
+    def started(code: types.CodeType, offset: int) -> object:
+        enter(code)
+        return disable
+
+    monitoring.use_tool_id(tool, "pivot")
+    try:
+        monitoring.register_callback(tool, monitoring.events.PY_START, started)
+        monitoring.set_events(tool, monitoring.events.PY_START)
+        monitoring.restart_events()  # code disabled by an earlier stage of this process fires again
+        yield
+    finally:
+        monitoring.set_events(tool, 0)
+        monitoring.register_callback(tool, monitoring.events.PY_START, None)
+        monitoring.free_tool_id(tool)
+
+
+@contextlib.contextmanager
+def _profiling(entered: _Entered) -> Iterator[None]:
+    """Python 3.11: a profile hook on every thread, recording the code of each Python call."""
+    enter = entered.enter
+
+    def profile(frame: types.FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            enter(frame.f_code)
+
+    previous = sys.getprofile()
+    previous_threads = threading.getprofile() if hasattr(threading, "getprofile") else None
+    sys.setprofile(profile)
+    threading.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+        threading.setprofile(previous_threads)  # type: ignore[arg-type]

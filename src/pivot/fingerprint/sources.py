@@ -91,7 +91,6 @@ class Sources:
         self._syntax: dict[str, ModuleSyntax | None] = {}
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
-        self.data_files: set[str] = set()  # files user modules read at import time
 
     def syntax(self, path: str) -> ModuleSyntax | None:
         """The parsed file (stat taken before reading), or None if unreadable."""
@@ -128,9 +127,7 @@ class Sources:
             path = module_file(module)
             if path is not None:
                 files.add(path)
-                data = import_reads(path)  # data files its module-level code read
-                files.update(data)
-                self.data_files.update(data)
+                files.update(import_reads(path))  # data files its module-level code read
             pending.extend(self._imported_by(name, module, path))
         result = self._closures[module_name] = frozenset(files)
         return result

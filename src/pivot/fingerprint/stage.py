@@ -20,6 +20,7 @@ from pivot.errors import PivotError
 from pivot.fingerprint.cache import ManifestCache, Stored, cache_key, is_fresh, pack, unpack
 from pivot.fingerprint.code import entry_name
 from pivot.fingerprint.model import Item, Node, digest_of
+from pivot.fingerprint.observe import import_reads
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.reach import Reach
 from pivot.fingerprint.sources import Sources, SourceStats
@@ -190,7 +191,7 @@ class _Assembler:
         nodes = self.reach.walk([*self._roots(request), *observed])
         digests: dict[str, set[str]] = {}
         locations: dict[str, str] = {}
-        files: set[str] = set(self.observed_files)
+        files: set[str] = set()
         warnings: dict[str, None] = {}
         top_levels: set[str] = set()
         for node in nodes:
@@ -202,7 +203,10 @@ class _Assembler:
             top_levels |= node.packages
         manifest = {e: min(d) if len(d) == 1 else digest_of(*sorted(d)) for e, d in digests.items()}
         manifest.update(resolved)
-        for path in sorted(files & self.reach.sources.data_files):
+        reached = {node.location[0] for node in nodes if node.location is not None}
+        data = {d for path in reached for d in import_reads(path)} | self.observed_files
+        for path in sorted(data):  # read at import time by a module whose code is reached
+            files.add(path)
             manifest[f"file:{self._shown(path)}"] = _file_digest(path)
         packages = self._packages(top_levels, files)
         if self.include_packages:
@@ -264,7 +268,6 @@ class _Assembler:
             kind, _, rest = ref.partition(":")
             if kind == "file":  # read at import time by a module the run imported
                 path = os.path.abspath(os.path.join(self.root or "", rest))
-                self.reach.sources.data_files.add(path)
                 self.observed_files.add(path)
                 continue
             item = self.reach.observed_item(kind, rest)

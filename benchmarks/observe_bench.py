@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from pivot.fingerprint import observing  # noqa: E402
+from pivot.fingerprint import observing
 
 
 def _score(word: str) -> int:

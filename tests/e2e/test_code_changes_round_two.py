@@ -442,7 +442,11 @@ def test_a_pickled_object_of_a_new_subclass_reruns_the_stage(project: Path) -> N
     assert ran(repro(project)) == {"shapes_area"}
 
 
-def test_the_lock_files_do_not_depend_on_where_the_project_is(built: Path, tmp_path: Path) -> None:
+def test_the_lock_files_do_not_depend_on_the_hash_seed_or_the_path(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`built` ran with a random seed per process; this copy, elsewhere, runs with fixed ones."""
+    monkeypatch.setenv("PYTHONHASHSEED", "12345")
     copy = tmp_path / "elsewhere" / "shop"
     shutil.copytree(built, copy, symlinks=True)
     for lock in (copy / ".pivot/stages").iterdir():
@@ -451,6 +455,10 @@ def test_the_lock_files_do_not_depend_on_where_the_project_is(built: Path, tmp_p
     (copy / ".pivot/state.db").unlink()
 
     assert set(repro(copy, "--force").values()) == {"ran"}
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    assert set(repro(copy).values()) == {"skipped"}
 
     for lock in sorted((built / ".pivot/stages").iterdir()):
         assert (copy / ".pivot/stages" / lock.name).read_bytes() == lock.read_bytes(), lock.name
+    status = json.loads(pivot(copy, "status", "--json").stdout)
+    assert status == json.loads(pivot(built, "status", "--json").stdout)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from pivot.fingerprint import observe, observing, watch_imports
-
 from tests.unit.fingerprint.conftest import imported_from, write_files
 
 FILES = {

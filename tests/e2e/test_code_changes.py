@@ -703,9 +703,9 @@ def pivot(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def repro(root: Path) -> dict[str, str]:
-    """`pivot repro --json` -> {stage: status}."""
-    stages = json.loads(pivot(root, "repro", "--json", "-j", "1").stdout)["stages"]
+def repro(root: Path, *args: str) -> dict[str, str]:
+    """`pivot repro --json *args` -> {stage: status}."""
+    stages = json.loads(pivot(root, "repro", "--json", "-j", "1", *args).stdout)["stages"]
     return {name: value["status"] for name, value in stages.items()}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_code_changes import apply, cli_env, pivot, write
+from tests.e2e.test_code_changes import apply, cli_env, pivot, repro, write
 
 FILES = {
     "data/prices.csv": "item,price\napple,3\npear,12\nfig,25\n",
@@ -348,12 +348,6 @@ COSMETIC_EDITS: dict[str, tuple[str, str, str]] = {
 }
 
 MAKE_SHAPES = "import pickle, sys; from shop.shapes import Square; pickle.dump([Square(2), Square(3)], open('data/shapes.pkl', 'wb'))"
-
-
-def repro(root: Path, *args: str) -> dict[str, str]:
-    """`pivot repro --json` -> {stage: status}."""
-    stages = json.loads(pivot(root, "repro", "--json", "-j", "1", *args).stdout)["stages"]
-    return {name: value["status"] for name, value in stages.items()}
 
 
 @pytest.fixture(scope="module")

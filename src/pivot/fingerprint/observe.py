@@ -171,7 +171,7 @@ class _Entered:
 @contextlib.contextmanager
 def observing(root: str, origins: Origins | None = None) -> Iterator[list[Observation]]:
     """Observe the body; the yielded list holds the `Observation` once the body is done."""
-    origins = origins or Origins()
+    origins = origins or _origins()
     entered = _Entered(origins)
     recorder = _Recorder(os.path.abspath(root), origins)
     result: list[Observation] = []
@@ -194,12 +194,22 @@ def _relative(path: str, root: str) -> str:
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
+_MODULE_OF_FILE: dict[str, str] = {}  # a cache: source file -> module name (sys.modules scans)
+
+
+def _module_names(files: set[str]) -> dict[str, str]:
+    """Module name of each file, scanning sys.modules only when a file is not known yet."""
+    if not files <= _MODULE_OF_FILE.keys():
+        _MODULE_OF_FILE.clear()
+        for name, module in list(sys.modules.items()):
+            path = module_file(module) if isinstance(module, types.ModuleType) else None
+            if path is not None:
+                _MODULE_OF_FILE.setdefault(path, name)
+    return {f: _MODULE_OF_FILE[f] for f in files if f in _MODULE_OF_FILE}
+
+
 def _references(codes: dict[types.CodeType, None]) -> tuple[str, ...]:
-    by_file: dict[str, str] = {}
-    for name, module in list(sys.modules.items()):
-        path = module_file(module) if isinstance(module, types.ModuleType) else None
-        if path is not None:
-            by_file.setdefault(path, name)
+    by_file = _module_names({os.path.abspath(code.co_filename) for code in codes})
     found: set[str] = set()
     for code in codes:
         module_name = by_file.get(os.path.abspath(code.co_filename))
@@ -219,6 +229,16 @@ def code_reference(module_name: str, qualname: str) -> str:
     if outer.startswith("<"):  # a module-level lambda or comprehension: the module runs it
         return f"module:{module_name}"
     return f"code:{module_name}:{outer}"
+
+
+_ORIGINS: list[Origins] = []
+
+
+def _origins() -> Origins:
+    """One classifier per process: whether a file is user code depends only on where it is."""
+    if not _ORIGINS:
+        _ORIGINS.append(Origins())
+    return _ORIGINS[0]
 
 
 # --- the hooks ---------------------------------------------------------------------------------

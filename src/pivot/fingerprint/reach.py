@@ -353,7 +353,12 @@ _DESCRIPTORS = (
 
 
 def _on_pivot(statement: ast.stmt, namespace: Mapping[str, object]) -> bool:
-    """A call on a Pivot object (`pipeline.register(train)`): registration, not behaviour."""
+    """A call on a Pivot object (`pipeline.register(train)`), or a loop or block of nothing else
+    (`for i in range(4): pipeline.register(...)`): registration, not behaviour."""
+    if isinstance(statement, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.If)):
+        body = [s for s in statement.body if not isinstance(s, ast.Pass)]
+        rest: list[ast.stmt] = getattr(statement, "orelse", [])
+        return bool(body) and all(_on_pivot(s, namespace) for s in [*body, *rest])
     if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Call):
         return False
     chains = name_chains([statement.value.func])

@@ -17,6 +17,7 @@ if _typing.TYPE_CHECKING:
     from pivot.outputs import Dep, DirectoryOut, IncrementalOut, Metric, Out, PlaceholderDep, Plot
     from pivot.pipeline import Pipeline
     from pivot.stage_def import StageParams
+    from pivot.stage_progress import progress
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ _LAZY = {
     "Plot": "pivot.outputs",
     "Pipeline": "pivot.pipeline",
     "StageParams": "pivot.stage_def",
+    "progress": "pivot.stage_progress",
 }
 _MODULES = ("loaders", "outputs", "pipeline", "stage_def")
 
@@ -48,6 +50,7 @@ __all__ = [
     "loaders",
     "outputs",
     "pipeline",
+    "progress",
     "stage_def",
     *errors.__all__,
 ]

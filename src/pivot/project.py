@@ -27,6 +27,8 @@ __all__ = [
     "init_project",
     "load_project",
     "parse_executor",
+    "remember_stage_names",
+    "remembered_stage_names",
 ]
 
 PIVOT_DIR = ".pivot"
@@ -44,7 +46,9 @@ fingerprint:
   packages: false
 """
 
-_GITIGNORE = "/cache/\n/state.db\n/state.db-*\n/tmp/\n/config.local.yaml\n/runs/\n/report/\n"
+_GITIGNORE = (
+    "/cache/\n/state.db\n/state.db-*\n/tmp/\n/logs/\n/config.local.yaml\n/runs/\n/report/\n"
+)
 _REMOTE_KEYS = ("default_remote", "remotes")
 """Top-level config keys that `pivot remote ...` rewrites (the rest of the file is kept)."""
 
@@ -122,6 +126,39 @@ class Project:
         if state_dir is None or not state_dir.is_relative_to(self.root):
             state_dir = self.pivot_dir
         return lock.lock_path(state_dir, stage)
+
+    @property
+    def stage_names_file(self) -> Path:
+        """The stage names as last loaded (for shell completion without importing anything)."""
+        return _stage_names_file(self.root)
+
+
+def _stage_names_file(root: Path) -> Path:
+    return root / PIVOT_DIR / "tmp" / "stage-names"
+
+
+def remember_stage_names(project: Project, names: tuple[str, ...]) -> None:
+    """Keep the stage names for shell completion; written only when they changed."""
+    text = "".join(f"{name}\n" for name in names)
+    path = project.stage_names_file
+    try:
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return
+        path.parent.mkdir(exist_ok=True)
+        temporary = path.with_name(f".stage-names.{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:  # a read-only project still works; completion just knows less
+        return
+
+
+def remembered_stage_names(root: Path) -> list[str]:
+    """Stage names for completion: the remembered list, else the names of lock files."""
+    try:
+        return _stage_names_file(root).read_text(encoding="utf-8").split()
+    except OSError:
+        stages = root / PIVOT_DIR / "stages"
+        return sorted(p.name[: -len(".lock")] for p in stages.glob("*.lock"))
 
 
 def ignore_matcher(root: Path) -> Callable[[str], bool] | None:

@@ -21,6 +21,7 @@ EXPECTED_ALL = {
     "Pipeline",
     "StageParams",
     "__version__",
+    "progress",
     *PUBLIC_MODULES,
     *errors.__all__,
 }

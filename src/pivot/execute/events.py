@@ -1,6 +1,7 @@
 """Typed events an execution emits; the console, --json output and progress are subscribers.
 
-Imports nothing of Pivot's but the plan's values.
+An emitter may be called from a helper thread (live output), so a sink must be quick and must
+not assume the main thread. Imports nothing of Pivot's but the plan's values.
 """
 
 from __future__ import annotations
@@ -8,10 +9,27 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pivot.plan import Plan
 
-__all__ = ["Event", "EventSink", "PlanReady", "RunStatus", "StageFinished", "StageStarted"]
+if TYPE_CHECKING:
+    from pivot.execute.runner import RunReport
+
+__all__ = [
+    "Event",
+    "EventSink",
+    "FilesChanged",
+    "PipelineError",
+    "RunFinished",
+    "RunStarted",
+    "RunStatus",
+    "StageFinished",
+    "StageOutput",
+    "StageProgress",
+    "StageStarted",
+    "WatchReady",
+]
 
 
 class RunStatus(enum.Enum):
@@ -25,9 +43,13 @@ class RunStatus(enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True)
-class PlanReady:
-    """The plan is decided; execution starts next (`--explain` prints it here)."""
+class RunStarted:
+    """The plan is decided and execution starts next (`--explain` prints the plan here).
 
+    `run_id` names this run's logs (`pivot logs STAGE --run ID`) and its history.
+    """
+
+    run_id: str
     plan: Plan
 
 
@@ -39,7 +61,27 @@ class StageStarted:
 
 
 @dataclasses.dataclass(frozen=True)
+class StageOutput:
+    """Lines a running stage printed (stdout and stderr, in the order written)."""
+
+    stage: str
+    lines: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class StageProgress:
+    """A running stage's own report of how far it is (`pivot.progress`)."""
+
+    stage: str
+    done: int
+    total: int | None
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class StageFinished:
+    """A stage's result; `index` is 0 for a stage that never started (blocked)."""
+
     stage: str
     status: RunStatus
     index: int
@@ -47,7 +89,48 @@ class StageFinished:
     duration: float
     output: str = ""
     error: str = ""
+    reasons: tuple[str, ...] = ()
 
 
-Event = PlanReady | StageStarted | StageFinished
+@dataclasses.dataclass(frozen=True)
+class RunFinished:
+    """The run is over: every stage's result, and how long the whole run took."""
+
+    run_id: str
+    report: RunReport
+    duration: float
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchReady:
+    """Watch mode is waiting for changes under `paths` (project-relative directories)."""
+
+    paths: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class FilesChanged:
+    """Watch mode saw these project-relative paths change; a run follows."""
+
+    paths: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineError:
+    """Watch mode could not load or plan the pipeline; it keeps watching for a fix."""
+
+    message: str
+
+
+Event = (
+    RunStarted
+    | StageStarted
+    | StageOutput
+    | StageProgress
+    | StageFinished
+    | RunFinished
+    | WatchReady
+    | FilesChanged
+    | PipelineError
+)
 EventSink = Callable[[Event], None]

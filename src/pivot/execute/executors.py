@@ -59,14 +59,20 @@ class SerialExecutor:
 
 
 class PoolExecutor:
-    """A reusable loky pool: workers stay warm (imports survive) across stages and runs."""
+    """A reusable loky pool: workers stay warm (imports survive) across stages and runs.
+
+    `fresh` stops the warm workers first (watch mode after a source edit: no worker may keep a
+    module imported before the edit, even one no fingerprint covers).
+    """
 
     places_outputs = True
 
-    def __init__(self, jobs: int, epoch: str) -> None:
+    def __init__(self, jobs: int, epoch: str, *, fresh: bool = False) -> None:
         self.epoch = epoch
         self.jobs = jobs
         self.slots: int | None = jobs
+        if fresh:
+            self._reusable_pool().shutdown(wait=True, kill_workers=True)
         self._pool: Any = self._reusable_pool()
 
     def _reusable_pool(self) -> Any:
@@ -88,8 +94,8 @@ class PoolExecutor:
             self._pool.shutdown(wait=True, kill_workers=True)
 
 
-def make_executor(jobs: int, epoch: str) -> Executor:
-    """Serial for one job, otherwise the warm pool."""
+def make_executor(jobs: int, epoch: str, *, fresh: bool = False) -> Executor:
+    """Serial for one job, otherwise the warm pool (`fresh`: with new worker processes)."""
     if jobs <= 1:
         return SerialExecutor(epoch)
-    return PoolExecutor(jobs, epoch)
+    return PoolExecutor(jobs, epoch, fresh=fresh)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
 
 from pivot import fingerprint
 from pivot.errors import PivotError
-from pivot.execute.events import EventSink, RunStatus, StageFinished, StageStarted
+from pivot.execute.events import Event, EventSink, RunStatus, StageFinished, StageStarted
 from pivot.execute.executors import Executor
+from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import Action, Plan, Step, fingerprints_of
-from pivot.store import lock
+from pivot.store import lock, logs
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.workspace import Context, dep_entries, remember_outputs
 
@@ -181,6 +184,8 @@ class _Run:
     emit: EventSink
     strict: bool = False
     warnings: list[str] = dataclasses.field(default_factory=list)
+    run_id: str = ""
+    live: LiveOutput | None = None
     results: dict[str, StageResult] = dataclasses.field(default_factory=dict)
     running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...]]] = dataclasses.field(
         default_factory=dict
@@ -222,9 +227,17 @@ class _Run:
         self.results[step.stage] = StageResult(
             step.stage, status, reasons, duration, output, error, worker
         )
-        if step.stage in self.index:
-            index = self.index[step.stage]
-            self.emit(StageFinished(step.stage, status, index, self.total, duration, output, error))
+        if self.live is not None:
+            self.live.finish(step.stage)
+        if self.run_id and status in (RunStatus.RAN, RunStatus.FAILED):
+            logs.publish_log(self.ctx.project.pivot_dir, self.run_id, step.stage, output)
+        if step.stage in self.index or status is RunStatus.BLOCKED:  # blocked: never started
+            index = self.index.get(step.stage, 0)
+            self.emit(
+                StageFinished(
+                    step.stage, status, index, self.total, duration, output, error, reasons
+                )
+            )
         failed = status in (RunStatus.FAILED, RunStatus.BLOCKED)
         for down in self.ctx.graph.downstream[step.stage]:
             if down not in self.steps:
@@ -274,8 +287,11 @@ class _Run:
         if _cut_off(step, deps):
             note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
             return self.finish(step, RunStatus.SKIPPED, note=note)
+        task = self._task(step, deps)
+        if self.live is not None and task.log_path:
+            self.live.follow(step.stage, Path(task.log_path))
         try:
-            future = self.executor.submit(self._task(step, deps))
+            future = self.executor.submit(task)
         except Exception as error:  # e.g. the task does not pickle for a pool worker
             return self.fail(step, _not_sent(step.stage, error))
         self.running[future] = (step, deps)
@@ -297,6 +313,7 @@ class _Run:
         if step.previous is not None:
             previous = {out.path: out.hash for out in step.previous.outs if out.cache}
         project = self.ctx.project
+        log = logs.run_log_path(project.pivot_dir, self.run_id, spec.name) if self.run_id else ""
         return StageTask(
             spec,
             str(project.root),
@@ -305,6 +322,7 @@ class _Run:
             {path: previous[path] for path in spec.out_paths if path in previous},
             inputs=deps,
             code=step.code,
+            log_path=str(log),
         )
 
     def fail(
@@ -342,6 +360,17 @@ class _Run:
         self.finish(step, RunStatus.RAN, outcome.duration, outcome.output, worker=outcome.worker)
 
 
+def _serialized(emit: EventSink) -> EventSink:
+    """`emit` made safe to call from the live-output thread and the main thread alike."""
+    guard = threading.Lock()
+
+    def locked(event: Event) -> None:
+        with guard:
+            emit(event)
+
+    return locked
+
+
 def run_plan(
     ctx: Context,
     plan: Plan,
@@ -350,10 +379,17 @@ def run_plan(
     keep_going: bool,
     emit: EventSink,
     strict: bool = False,
+    run_id: str = "",
 ) -> RunReport:
     """Execute every RUN/RESTORE step, as parallel as the DAG and executor allow; `strict`
-    fails a stage that read or wrote a project file it does not declare (else a warning)."""
-    run = _Run(ctx, plan, executor, keep_going, emit, strict)
+    fails a stage that read or wrote a project file it does not declare (else a warning).
+
+    With a `run_id`, what each stage prints goes to its log (`pivot logs`) and is emitted live
+    as `StageOutput` events, with its `pivot.progress` reports.
+    """
+    emit = _serialized(emit)
+    live = LiveOutput(emit) if run_id and plan.by_action(Action.RUN) else None
+    run = _Run(ctx, plan, executor, keep_going, emit, strict, run_id=run_id, live=live)
     try:
         while run.ready or run.running:
             while run.ready:
@@ -366,6 +402,8 @@ def run_plan(
         executor.shutdown(kill=True)
         raise
     finally:
+        if live is not None:
+            live.close()
         ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
     return RunReport(ordered, tuple(dict.fromkeys([*plan.warnings, *run.warnings])))

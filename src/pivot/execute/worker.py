@@ -21,13 +21,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pivot import discovery, fs
 from pivot.errors import FilesystemError, LoaderError, PivotError
 from pivot.fingerprint import observe
 from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
+from pivot.stage_progress import PROGRESS_ENV
+from pivot.store import logs
 from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, OutEntry
 from pivot.workspace import record_output
@@ -50,6 +52,7 @@ class StageTask:
     incremental: Mapping[str, str]  # IncrementalOut path -> previous hash in the cache
     inputs: tuple[DepEntry, ...] = ()  # the deps as planned (a cluster worker fetches them)
     code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the planned manifest
+    log_path: str = ""  # where what the stage prints goes, live (empty: a temporary file)
 
 
 class OutcomeKind(enum.Enum):
@@ -261,14 +264,39 @@ def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntr
     )
 
 
+def _log_file(log_path: str) -> IO[bytes]:
+    """The file the stage's output is captured in: its log (followed live), or a temporary one."""
+    if not log_path:
+        return tempfile.TemporaryFile()
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    return open(log_path, "w+b")
+
+
 @contextlib.contextmanager
-def _captured() -> Iterator[Callable[[], str]]:
+def _progress_file(log_path: str) -> Iterator[None]:
+    """Point `pivot.progress` in this stage (and its subprocesses) at the log's side file."""
+    if not log_path:
+        yield
+        return
+    previous = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = str(logs.progress_path(log_path))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = previous
+
+
+@contextlib.contextmanager
+def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
     """Capture everything the stage prints, at the file-descriptor level too (subprocesses, C
     code), so nothing reaches Pivot's own stdout (e.g. `--json`). Yields a reader."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    with tempfile.TemporaryFile() as sink:
+    with _log_file(log_path) as sink, _progress_file(log_path):
         saved = (os.dup(1), os.dup(2))
         text = io.TextIOWrapper(
             os.fdopen(os.dup(sink.fileno()), "wb", buffering=0),
@@ -318,7 +346,7 @@ def _observed_call(task: StageTask) -> observe.Observation:
 def _run_captured(task: StageTask, cache: Cache) -> Outcome:
     """The outcome, with the time taken left at 0 (the caller measures it)."""
     root, name = Path(task.root), task.spec.name
-    with _captured() as output:
+    with _captured(task.log_path) as output:
         try:
             _prepare_outputs(task, cache)
             seen = _observed_call(task)

@@ -1,0 +1,88 @@
+"""Follow running stages as they go: new lines in their logs and their `pivot.progress` reports.
+
+A helper thread polls the log files the workers write (every `INTERVAL` seconds) and emits
+`StageOutput` and `StageProgress` events; it works the same for in-process and pool workers.
+Imports of Pivot: events, store.logs, stage_progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+from pivot.execute.events import EventSink, StageOutput, StageProgress
+from pivot.stage_progress import read_progress
+from pivot.store import logs
+
+__all__ = ["INTERVAL", "LiveOutput"]
+
+INTERVAL = 0.1
+
+
+@dataclasses.dataclass
+class _Followed:
+    """How far one running stage's log has been read, and its last progress report."""
+
+    log: Path
+    offset: int = 0
+    partial: bytes = b""
+    progress: tuple[int, int | None, str] | None = None
+
+
+class LiveOutput:
+    """Emits what running stages print, line by line, and their progress, while they run.
+
+    `follow` when a stage starts, `finish` (emits the rest) before its end is reported, `close`
+    at the end of the run. All emitting happens under one lock, so events stay ordered.
+    """
+
+    def __init__(self, emit: EventSink) -> None:
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._followed: dict[str, _Followed] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="pivot-live-output", daemon=True)
+        self._thread.start()
+
+    def follow(self, stage: str, log: Path) -> None:
+        with self._lock:
+            self._followed[stage] = _Followed(log)
+
+    def finish(self, stage: str) -> None:
+        with self._lock:
+            followed = self._followed.pop(stage, None)
+            if followed is not None:
+                self._read(stage, followed, final=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(INTERVAL):
+            with self._lock:
+                for stage, followed in list(self._followed.items()):
+                    self._read(stage, followed, final=False)
+
+    def _read(self, stage: str, followed: _Followed, *, final: bool) -> None:
+        """Emit complete new lines (and on `final`, an unterminated last one), then progress."""
+        try:
+            with open(followed.log, "rb") as handle:
+                handle.seek(followed.offset)
+                chunk = handle.read()
+        except OSError:
+            chunk = b""
+        followed.offset += len(chunk)
+        data = followed.partial + chunk
+        *complete, followed.partial = data.split(b"\n")
+        if final and followed.partial:
+            complete.append(followed.partial)
+            followed.partial = b""
+        if complete:
+            lines = tuple(line.decode("utf-8", errors="replace").rstrip("\r") for line in complete)
+            self._emit(StageOutput(stage, lines))
+        found = read_progress(str(logs.progress_path(followed.log)))
+        if found is not None and found != followed.progress:
+            followed.progress = found
+            self._emit(StageProgress(stage, *found))

@@ -1,0 +1,115 @@
+"""Per-stage logs: what each stage printed, per run and for its last run (`.pivot/logs/`).
+
+Layout: `logs/runs/<run id>/<stage>.log` is written by the worker while the stage runs (so it can
+be followed live); when the stage finishes, `logs/<stage>.log` is made to point at it atomically.
+The last `KEEP_RUNS` runs are kept. Imports nothing of Pivot's but `errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from pivot.errors import NoRecordError
+
+__all__ = [
+    "KEEP_RUNS",
+    "list_runs",
+    "new_run_id",
+    "progress_path",
+    "prune_runs",
+    "publish_log",
+    "read_log",
+    "run_log_path",
+    "run_stages",
+]
+
+KEEP_RUNS = 20
+LOGS_DIR = "logs"
+RUNS_DIR = "runs"
+
+
+def new_run_id() -> str:
+    """A run id: UTC time to the second, then 4 random hex digits (sortable, unique enough)."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def run_log_path(pivot_dir: Path, run_id: str, stage: str) -> Path:
+    """Where the worker writes what `stage` prints in run `run_id`."""
+    return pivot_dir / LOGS_DIR / RUNS_DIR / run_id / f"{stage}.log"
+
+
+def progress_path(log_path: Path | str) -> Path:
+    """The side file where a running stage's `pivot.progress` reports how far it is."""
+    return Path(f"{log_path}.progress")
+
+
+def _latest_path(pivot_dir: Path, stage: str) -> Path:
+    return pivot_dir / LOGS_DIR / f"{stage}.log"
+
+
+def publish_log(pivot_dir: Path, run_id: str, stage: str, output: str = "") -> None:
+    """Make a finished stage's run log its last-run log (`logs/<stage>.log`), atomically.
+
+    A stage run elsewhere (a cluster worker) wrote no log here: its captured `output` is.
+    """
+    source = run_log_path(pivot_dir, run_id, stage)
+    progress_path(source).unlink(missing_ok=True)
+    if not source.is_file():
+        source.parent.mkdir(parents=True, exist_ok=True)
+        temporary = source.with_name(f".{source.name}.{os.getpid()}.tmp")
+        temporary.write_text(output, encoding="utf-8")
+        os.replace(temporary, source)
+    latest = _latest_path(pivot_dir, stage)
+    temporary = latest.with_name(f".{latest.name}.{os.getpid()}.tmp")
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copyfile(source, temporary)
+    os.replace(temporary, latest)
+
+
+def list_runs(pivot_dir: Path) -> list[str]:
+    """Run ids with kept logs, oldest first."""
+    runs = pivot_dir / LOGS_DIR / RUNS_DIR
+    if not runs.is_dir():
+        return []
+    return sorted(entry.name for entry in runs.iterdir() if entry.is_dir())
+
+
+def run_stages(pivot_dir: Path, run_id: str) -> tuple[str, ...]:
+    """The stages with a log in run `run_id`."""
+    folder = pivot_dir / LOGS_DIR / RUNS_DIR / run_id
+    return tuple(sorted(p.name[: -len(".log")] for p in folder.glob("*.log")))
+
+
+def prune_runs(pivot_dir: Path, keep: int = KEEP_RUNS) -> None:
+    """Delete the logs of all but the newest `keep` runs (last-run logs stay: they are links)."""
+    for run_id in list_runs(pivot_dir)[:-keep] if keep > 0 else list_runs(pivot_dir):
+        with contextlib.suppress(OSError):
+            shutil.rmtree(pivot_dir / LOGS_DIR / RUNS_DIR / run_id)
+
+
+def read_log(pivot_dir: Path, stage: str, run_id: str | None = None) -> str:
+    """What `stage` printed in its last run, or in run `run_id`."""
+    if run_id is None:
+        path = _latest_path(pivot_dir, stage)
+        if not path.is_file():
+            raise NoRecordError(
+                f"no log for stage '{stage}': it has not run since logs were kept. "
+                f"Run `pivot repro {stage}` (or check the name with `pivot status`)"
+            )
+        return path.read_text(encoding="utf-8", errors="replace")
+    if run_id not in list_runs(pivot_dir):
+        kept = ", ".join(list_runs(pivot_dir)[-5:]) or "none"
+        raise NoRecordError(
+            f"no logs kept for run '{run_id}' (the last {KEEP_RUNS} runs are kept; latest: {kept})"
+        )
+    path = run_log_path(pivot_dir, run_id, stage)
+    if not path.is_file():
+        raise NoRecordError(f"stage '{stage}' did not run in run '{run_id}', so it has no log")
+    return path.read_text(encoding="utf-8", errors="replace")

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean browser dvc-venv
+.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean browser dvc-venv tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,13 @@ $(DVC_VENV)/bin/dvc:
 
 dvc-venv: $(DVC_VENV)/bin/dvc
 
-unit: $(VENV)/.installed-dev browser dvc-venv
+# tmux for the terminal-display tests, installed only when missing.
+tools:
+	@command -v tmux >/dev/null 2>&1 || { \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq tmux; }
+
+unit: $(VENV)/.installed-dev browser dvc-venv tools
 	PIVOT_DVC="$(CURDIR)/$(DVC_VENV)/bin/dvc" $(BIN)/python -m pytest -n auto -q $(PYTEST_ARGS)
 
 # The unit tests again on Python 3.13 when this machine has it (pyenv), in its own venv.

@@ -10,18 +10,20 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pivot import discovery, fingerprint, graph, plan, project, sharing
 from pivot.errors import NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
-from pivot.execute.events import Event, EventSink, PlanReady, RunStatus
+from pivot.execute.events import Event, EventSink, RunFinished, RunStarted, RunStatus
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.remote.transfer import ProgressSink
 from pivot.sharing import SyncReport
+from pivot.store import logs
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
 from pivot.store.state import StateDB
@@ -30,13 +32,16 @@ from pivot.workspace import Context, dep_entries, record_output
 __all__ = [
     "CheckoutReport",
     "PullReport",
+    "WatchScope",
     "checkout",
     "commit",
     "fetch",
     "init",
+    "log_runs",
     "open_context",
     "pull",
     "push",
+    "read_log",
     "remote_add",
     "remote_default",
     "remote_modify",
@@ -45,6 +50,7 @@ __all__ = [
     "repro",
     "run",
     "status",
+    "watch_scope",
 ]
 
 
@@ -71,6 +77,7 @@ def open_context(start: Path | str | None = None) -> Iterator[Context]:
         with fingerprint.watch_imports(str(proj.root)):  # data files modules read on import
             pipeline = discovery.load_pipeline(proj)
         dag = graph.build_graph(pipeline.stages, proj.root)
+        project.remember_stage_names(proj, dag.order)
         with StateDB(proj.state_db_path) as state:
             yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
 
@@ -130,13 +137,15 @@ def _quick(ctx: Context, decided: Plan) -> bool:
     return len(durations) == len(names) and sum(durations.values()) < POOL_START_SECONDS
 
 
-def _local_executor(ctx: Context, decided: Plan, jobs: int | None) -> executors.Executor:
+def _local_executor(
+    ctx: Context, decided: Plan, jobs: int | None, fresh_workers: bool
+) -> executors.Executor:
     workers = _parallel_width(ctx, decided)
     if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
         workers = 1
     if workers > 1:
         workers = min(workers, jobs or ctx.project.config.jobs or executors.available_cpus())
-    return executors.make_executor(workers, _epoch(decided))
+    return executors.make_executor(workers, _epoch(decided), fresh=fresh_workers)
 
 
 def _cluster_executor(
@@ -164,21 +173,30 @@ def _execute(
     jobs: int | None,
     keep_going: bool,
     emit: EventSink,
+    run_id: str,
     executor: str | None = None,
     download: bool = True,
     strict: bool = False,
+    fresh_workers: bool = False,
 ) -> RunReport:
     chosen = project.parse_executor(executor, "--executor") if executor else None
     chosen = chosen or ctx.project.config.executor
     if chosen == "local":
         if not download:
             raise UsageError("--no-download applies to a cluster run (--executor); drop it")
-        running = _local_executor(ctx, decided, jobs)
+        running = _local_executor(ctx, decided, jobs, fresh_workers)
     else:
         running = _cluster_executor(ctx, chosen, jobs, download)
+    logs.prune_runs(ctx.project.pivot_dir, keep=logs.KEEP_RUNS - 1)
     try:
         return runner.run_plan(
-            ctx, decided, running, keep_going=keep_going, emit=emit, strict=strict
+            ctx,
+            decided,
+            running,
+            keep_going=keep_going,
+            emit=emit,
+            strict=strict,
+            run_id=run_id,
         )
     finally:
         running.shutdown()
@@ -213,6 +231,7 @@ def repro(
     executor: str | None = None,
     download: bool = True,
     strict: bool = False,
+    fresh_workers: bool = False,
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
@@ -220,13 +239,17 @@ def repro(
     project's `executor:` setting); `download=False` leaves a cluster's outputs on the remote.
     A stage that reads or writes a project file it does not declare gets a warning in the
     report; with `strict`, it fails instead.
+    Emits `RunStarted` (with this run's id) once the plan is decided, the stages' events, and
+    `RunFinished` with the report. `fresh_workers` starts new worker processes instead of
+    reusing warm ones (after the user's code changed on disk).
     """
+    started = time.perf_counter()
     with open_context(start) as ctx:
         selected = _select(ctx, targets, upstream=upstream)
         decided = plan.make_plan(ctx, selected, force=selected if force else ())
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
-            emit_all(PlanReady(decided))
+            emit_all(RunStarted(record.id, decided))
             if decided.nothing_to_do:
                 report = _skipped_report(decided)
             else:
@@ -239,9 +262,47 @@ def repro(
                     executor=executor,
                     download=download,
                     strict=strict,
+                    run_id=record.id,
+                    fresh_workers=fresh_workers,
                 )
             record.record(report, interrupted=False)
-        return decided, report
+    emit(RunFinished(record.id, report, time.perf_counter() - started))
+    return decided, report
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchScope:
+    """What watch mode reacts to, as project-relative paths: the stages' dependencies (files or
+    directories) and their outputs (which never trigger: Pivot writes them)."""
+
+    root: Path
+    stages: tuple[str, ...]
+    deps: frozenset[str]
+    outputs: frozenset[str]
+
+
+def watch_scope(start: Path | str | None = None) -> WatchScope:
+    """Load the pipeline and collect the paths `pivot repro --watch` reacts to."""
+    with open_context(start) as ctx:
+        stages = ctx.graph.stages.values()
+        deps = frozenset(path for spec in stages for path in spec.dep_paths)
+        outputs = frozenset(path for spec in stages for path in spec.out_paths)
+        return WatchScope(ctx.project.root, ctx.graph.order, deps, outputs)
+
+
+def read_log(stage: str, run_id: str | None = None, *, start: Path | str | None = None) -> str:
+    """What `stage` printed in its last run (or in run `run_id`), from `.pivot/logs/`."""
+    proj = project.load_project(Path(start) if start is not None else None)
+    return logs.read_log(proj.pivot_dir, stage, run_id)
+
+
+def log_runs(*, start: Path | str | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """The runs whose logs are kept, oldest first, with the stages that ran in each."""
+    proj = project.load_project(Path(start) if start is not None else None)
+    return [
+        (run_id, logs.run_stages(proj.pivot_dir, run_id))
+        for run_id in logs.list_runs(proj.pivot_dir)
+    ]
 
 
 def run(

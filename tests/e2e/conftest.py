@@ -60,7 +60,16 @@ class Cli:
     stderr: str
 
     @property
+    def events(self) -> list[Any]:
+        """`repro/run --json` output: one JSON object per line (every line must parse)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    @property
     def json(self) -> Any:
+        """The JSON document printed (`status --json`), or the last event of a `--json` event
+        stream (`run_end`, which holds the whole run report)."""
+        if self.stdout.startswith('{"event"'):
+            return self.events[-1]
         return json.loads(self.stdout)
 
     @property

@@ -196,7 +196,7 @@ def test_runnable_example(project: Project, tmp_path: Path) -> None:
     missing = [path for path in outputs if not (directory / path).exists()]
     assert not missing, f"{where}: outputs missing after `pivot repro`: {missing}"
     before = snapshot(directory, outputs)
-    report = json.loads(pivot(directory, "repro", "--json").stdout)
+    report = json.loads(pivot(directory, "repro", "--json").stdout.splitlines()[-1])
     statuses = {name: stage["status"] for name, stage in report["stages"].items()}
     assert statuses == dict.fromkeys(recorded, "skipped"), f"{where}: second run: {statuses}"
     assert snapshot(directory, outputs) == before, f"{where}: a second `pivot repro` rewrote files"

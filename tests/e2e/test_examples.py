@@ -101,7 +101,7 @@ def snapshot(project: Path) -> dict[str, tuple[int, int]]:
 
 def repro_and_list_ran(project: Path) -> list[str]:
     """Run `pivot repro --json`; the stages it reports as run, in pipeline order."""
-    report = json.loads(pivot(project, "repro", "--json").stdout)
+    report = json.loads(pivot(project, "repro", "--json").stdout.splitlines()[-1])
     assert report["ok"] is True
     return [stage for stage in STAGES if report["stages"][stage]["status"] == "ran"]
 

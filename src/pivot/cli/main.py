@@ -6,44 +6,23 @@ Exit codes: 0 success, 1 a stage failed, 2 usage or project error, 130 interrupt
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from pivot.cli.common import (
+    EXIT_STAGE_FAILED,
+    complete_stages,
+    handle_errors,
+)
+
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_STAGE_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-def _handle_errors(func: F) -> F:
-    """Turn PivotError into a one-line message and exit 2; Ctrl-C into exit 130."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pivot.errors import PivotError
-
-        try:
-            return func(*args, **kwargs)
-        except PivotError as error:
-            click.secho(f"error: {error}", fg="red", err=True)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.secho(
-                "\nInterrupted: running stages were stopped and nothing they half-wrote was "
-                "recorded. Run `pivot repro` again to continue.",
-                fg="yellow",
-                err=True,
-            )
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
+_handle_errors = handle_errors  # the name the commands below were written with
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,7 +69,35 @@ def _run_options(func: F) -> F:
                 is_flag=True,
                 help="Show why each stage runs, in detail (file:line for code), before running.",
             ),
-            click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+            click.option(
+                "--json",
+                "as_json",
+                is_flag=True,
+                help="Print events as JSON Lines (schema in docs/cli.md); the last is the report.",
+            ),
+            click.option(
+                "-q", "--quiet", is_flag=True, help="Plain lines, only for stages that did work."
+            ),
+            click.option("-v", "--verbose", is_flag=True, help="Show why each stage runs."),
+            click.option(
+                "--show-output",
+                is_flag=True,
+                help="Stream what each stage prints as it runs, prefixed by the stage name.",
+            ),
+            click.option(
+                "-w",
+                "--watch",
+                is_flag=True,
+                help="Run, then re-run the affected stages whenever their code or data change.",
+            ),
+            click.option(
+                "--debounce",
+                type=click.IntRange(min=0),
+                default=200,
+                show_default=True,
+                metavar="MS",
+                help="With --watch: wait this long after the last change before running.",
+            ),
             click.option(
                 "--executor",
                 default=None,
@@ -118,50 +125,15 @@ def _run_options(func: F) -> F:
     return func
 
 
-def _reproduce(
-    stages: tuple[str, ...],
-    *,
-    upstream: bool,
-    jobs: int | None,
-    force: bool,
-    keep_going: bool,
-    dry_run: bool,
-    explain: bool,
-    as_json: bool,
-    executor: str | None,
-    download: bool,
-    strict: bool,
-) -> None:
-    from pivot import api
-    from pivot.cli import render
+def _reproduce(stages: tuple[str, ...], *, upstream: bool, **options: Any) -> None:
+    from pivot.cli import reproduce
 
-    if dry_run:
-        decided = api.status(stages, force=force, upstream=upstream)
-        if as_json:
-            return render.dump_json(render.plan_json(decided))
-        return render.print_plan(decided, explain=explain)
-    reporter = render.ConsoleReporter(quiet=as_json, explain=explain)
-    decided, report = api.repro(
-        stages,
-        force=force,
-        jobs=jobs,
-        keep_going=keep_going,
-        emit=reporter,
-        upstream=upstream,
-        executor=executor,
-        download=download,
-        strict=strict,
-    )
-    if as_json:
-        render.dump_json(render.report_json(report))
-    else:
-        render.print_report(report)
-    if not report.ok:
+    if not reproduce.reproduce(stages, upstream=upstream, **options):
         sys.exit(EXIT_STAGE_FAILED)
 
 
 @cli.command()
-@click.argument("stages", nargs=-1)
+@click.argument("stages", nargs=-1, shell_complete=complete_stages)
 @_run_options
 @_handle_errors
 def repro(stages: tuple[str, ...], **options: Any) -> None:
@@ -170,7 +142,7 @@ def repro(stages: tuple[str, ...], **options: Any) -> None:
 
 
 @cli.command()
-@click.argument("stages", nargs=-1, required=True)
+@click.argument("stages", nargs=-1, required=True, shell_complete=complete_stages)
 @_run_options
 @_handle_errors
 def run(stages: tuple[str, ...], **options: Any) -> None:
@@ -179,7 +151,7 @@ def run(stages: tuple[str, ...], **options: Any) -> None:
 
 
 @cli.command()
-@click.argument("stages", nargs=-1)
+@click.argument("stages", nargs=-1, shell_complete=complete_stages)
 @click.option("--explain", is_flag=True, help="Show every reason in detail, with file:line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @_handle_errors
@@ -195,7 +167,7 @@ def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_stages)
 @_handle_errors
 def checkout(targets: tuple[str, ...]) -> None:
     """Restore outputs from the cache (TARGETS: stage names or output paths; default: all)."""
@@ -216,7 +188,7 @@ def checkout(targets: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("stages", nargs=-1)
+@click.argument("stages", nargs=-1, shell_complete=complete_stages)
 @_handle_errors
 def commit(stages: tuple[str, ...]) -> None:
     """Record the current outputs, inputs, params and code of STAGES without running them."""
@@ -224,6 +196,18 @@ def commit(stages: tuple[str, ...]) -> None:
 
     for name in api.commit(stages):
         click.echo(f"committed '{name}'")
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules (each a click command)."""
+    from pivot.cli import doctor, logs, shell
+
+    cli.add_command(logs.logs)
+    cli.add_command(shell.completion)
+    cli.add_command(doctor.doctor)
+
+
+_register_commands()
 
 
 def main() -> None:

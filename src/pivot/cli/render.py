@@ -1,20 +1,22 @@
-"""Rendering plans, events and run reports for the terminal and as JSON. Never runs anything."""
+"""Rendering plans and run reports for the terminal and as JSON. Never runs anything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 import click
 
-from pivot.execute.events import Event, PlanReady, RunStatus, StageFinished, StageStarted
+from pivot.execute.events import RunStatus
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Plan
 
-__all__ = ["ConsoleReporter", "plan_json", "print_plan", "print_report", "report_json"]
+__all__ = ["MARK", "echo_to", "plan_json", "print_plan", "print_report", "report_json"]
 
-_MARK = {
+MARK = {
     RunStatus.RAN: ("done", "green"),
     RunStatus.RESTORED: ("restored", "cyan"),
     RunStatus.FAILED: ("FAILED", "red"),
@@ -93,31 +95,14 @@ def dump_json(value: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-class ConsoleReporter:
-    """Prints the plan when asked (`--explain`), then a line as each stage starts and finishes
-    (progress on long runs)."""
-
-    def __init__(self, *, quiet: bool = False, explain: bool = False) -> None:
-        self.quiet = quiet
-        self.explain = explain
-
-    def __call__(self, event: Event) -> None:
-        if self.quiet:
-            return
-        if isinstance(event, PlanReady):
-            if self.explain:
-                print_plan(event.plan, explain=True, verb="will")
-        elif isinstance(event, StageStarted):
-            click.echo(f"[{event.index}/{event.total}] {event.stage} ...")
-        elif isinstance(event, StageFinished):
-            word, color = _MARK[event.status]
-            timing = f" ({event.duration:.2f}s)" if event.status is RunStatus.RAN else ""
-            click.echo(
-                f"[{event.index}/{event.total}] {event.stage} {click.style(word, fg=color)}{timing}"
-            )
+@contextlib.contextmanager
+def echo_to(out: IO[str], err: IO[str]) -> Iterator[None]:
+    """Send this module's printing to `out` and `err` (the display's terminal streams)."""
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        yield
 
 
-def print_report(report: RunReport) -> None:
+def print_report(report: RunReport, *, duration: float | None = None) -> None:
     """The summary after a run: counts, then each failure with its captured output."""
     _warn(report.warnings)
     counts: dict[RunStatus, int] = {}
@@ -133,7 +118,9 @@ def print_report(report: RunReport) -> None:
         return
     click.echo(
         f"Ran {ran}, restored {restored}, up to date {skipped}"
+        + (f", failed {failed}" if failed else "")
         + (f", not run {blocked}" if blocked else "")
+        + (f" in {duration:.1f}s" if duration is not None else "")
         + "."
     )
     for result in report.failed:

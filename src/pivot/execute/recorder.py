@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pivot
-from pivot.execute.events import Event, PlanReady, StageFinished
+from pivot.execute.events import Event, RunStarted, StageFinished
 from pivot.execute.runner import RunReport
 from pivot.plan import Action, Plan
 from pivot.project import Project
@@ -52,12 +52,14 @@ class RunRecorder:
         self.project = project
         self.command = command
         self.started = datetime.datetime.now(datetime.UTC)
+        self.id = runs.new_run_id(self.started.isoformat(timespec="milliseconds"))
+        """The run id, made when the run starts: it names the record and the run's logs."""
         self.clock = time.perf_counter()
         self.plan: Plan | None = None
         self.finished: dict[str, StageFinished] = {}
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, PlanReady):
+        if isinstance(event, RunStarted):
             self.plan = event.plan
         elif isinstance(event, StageFinished):
             self.finished[event.stage] = event
@@ -88,7 +90,7 @@ class RunRecorder:
         started = self.started.isoformat(timespec="milliseconds")
         stages = self._stages(report)
         record = RunRecord(
-            id=runs.new_run_id(started),
+            id=self.id,
             started=started,
             duration=round(time.perf_counter() - self.clock, 4),
             command=self.command,

@@ -60,6 +60,8 @@ def publish_log(pivot_dir: Path, run_id: str, stage: str, output: str = "") -> N
     source = run_log_path(pivot_dir, run_id, stage)
     progress_path(source).unlink(missing_ok=True)
     if not source.is_file():
+        if not output:  # the stage never started (e.g. a missing input): keep the last log
+            return
         source.parent.mkdir(parents=True, exist_ok=True)
         temporary = source.with_name(f".{source.name}.{os.getpid()}.tmp")
         temporary.write_text(output, encoding="utf-8")

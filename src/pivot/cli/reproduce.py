@@ -1,0 +1,80 @@
+"""`pivot repro` / `pivot run`: pick the subscribers (display or --json), then one run or watch.
+
+Imports of Pivot: api and the cli's renderers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pivot import api
+from pivot.cli import display, json_events, render
+from pivot.execute.events import EventSink
+
+__all__ = ["reproduce"]
+
+
+def reproduce(
+    stages: tuple[str, ...],
+    *,
+    upstream: bool,
+    jobs: int | None,
+    force: bool,
+    keep_going: bool,
+    dry_run: bool,
+    explain: bool,
+    as_json: bool,
+    quiet: bool,
+    verbose: bool,
+    show_output: bool,
+    watch: bool,
+    debounce: int,
+    executor: str | None = None,
+    download: bool = True,
+    strict: bool = False,
+) -> bool:
+    """Run (or with `watch`, keep running) and report; False if a stage failed."""
+    if dry_run:
+        if watch:
+            raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
+        decided = api.status(stages, force=force, upstream=upstream)
+        if as_json:
+            render.dump_json(render.plan_json(decided))
+        else:
+            render.print_plan(decided, explain=explain)
+        return True
+    with display.terminal_streams() as (out, err):
+        sink: EventSink
+        if as_json:
+            sink = json_events.JsonEvents(out, show_output=show_output)
+        else:
+            options = display.DisplayOptions(quiet, verbose, explain, show_output)
+            sink = display.make_display(out, err, options)
+
+        def once(fresh_workers: bool) -> bool:
+            nonlocal force  # applies to the first run only (watch mode re-runs what changed)
+            forced, force = force, False
+            _, report = api.repro(
+                stages,
+                force=forced,
+                jobs=jobs,
+                keep_going=keep_going,
+                emit=sink,
+                upstream=upstream,
+                executor=executor,
+                download=download,
+                strict=strict,
+                fresh_workers=fresh_workers,
+            )
+            return report.ok
+
+        if not watch:
+            return once(False)
+        from pivot import project
+        from pivot.cli import watch as watching
+
+        root = project.find_root(Path.cwd())
+        watching.watch(root, once, sink, debounce_ms=debounce)
+        return True

@@ -20,7 +20,6 @@ import click
 from pivot.cli import render
 from pivot.execute.events import (
     Event,
-    EventSink,
     FilesChanged,
     PipelineError,
     RunFinished,
@@ -86,6 +85,9 @@ class PlainLines:
 
     def __init__(self, out: IO[str], err: IO[str], options: DisplayOptions) -> None:
         self.out, self.err, self.options = out, err, options
+
+    def close(self) -> None:
+        return None
 
     def _echo(self, text: str, *, err: bool = False, color: str | None = None) -> None:
         click.secho(text, file=self.err if err else self.out, fg=color)
@@ -196,13 +198,24 @@ class LiveDisplay:
         self.started = time.monotonic()
         if not self.rows:
             return
-        self.live = Live(self, console=self.console, refresh_per_second=8, transient=False)
+        self.live = Live(
+            self,
+            console=self.console,
+            refresh_per_second=8,
+            transient=False,
+            redirect_stdout=False,  # stages' output is captured; the display owns the terminal
+            redirect_stderr=False,
+        )
         self.live.start()
 
-    def _stop(self, event: RunFinished) -> None:
+    def close(self) -> None:
+        """Stop the live view (also on Ctrl-C: the terminal gets its cursor back)."""
         if self.live is not None:
             self.live.stop()
             self.live = None
+
+    def _stop(self, event: RunFinished) -> None:
+        self.close()
         with render.echo_to(self.out, self.err):
             render.print_report(event.report, duration=event.duration)
 
@@ -279,7 +292,7 @@ class _Overall:
         yield line
 
 
-def make_display(out: IO[str], err: IO[str], options: DisplayOptions) -> EventSink:
+def make_display(out: IO[str], err: IO[str], options: DisplayOptions) -> PlainLines | LiveDisplay:
     """The live display on a terminal (unless quiet or TERM=dumb), plain lines otherwise."""
     interactive = out.isatty() and os.environ.get("TERM") != "dumb"
     if interactive and not options.quiet:

@@ -5,6 +5,7 @@ Imports of Pivot: api and the cli's renderers.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -45,13 +46,15 @@ def reproduce(
         else:
             render.print_plan(decided, explain=explain)
         return True
-    with display.terminal_streams() as (out, err):
+    with display.terminal_streams() as (out, err), contextlib.ExitStack() as cleanup:
         sink: EventSink
         if as_json:
             sink = json_events.JsonEvents(out, show_output=show_output)
         else:
             options = display.DisplayOptions(quiet, verbose, explain, show_output)
-            sink = display.make_display(out, err, options)
+            shown = display.make_display(out, err, options)
+            cleanup.callback(shown.close)
+            sink = shown
 
         def once(fresh_workers: bool) -> bool:
             nonlocal force  # applies to the first run only (watch mode re-runs what changed)

@@ -126,12 +126,12 @@ class PlainLines:
 
 # --- the live display ---------------------------------------------------------------------
 
-_STYLE = {
-    RunStatus.RAN: ("✓", "green"),
-    RunStatus.RESTORED: ("↺", "cyan"),
-    RunStatus.SKIPPED: ("·", "dim"),
-    RunStatus.FAILED: ("✗", "bold red"),
-    RunStatus.BLOCKED: ("-", "yellow"),
+_SYMBOL = {
+    RunStatus.RAN: "✓",
+    RunStatus.RESTORED: "↺",
+    RunStatus.SKIPPED: "·",
+    RunStatus.FAILED: "✗",
+    RunStatus.BLOCKED: "-",
 }
 
 
@@ -250,8 +250,8 @@ class LiveDisplay:
 
         name = escape(row.stage)
         if row.status is not None:
-            mark, style = _STYLE[row.status]
-            word = render.MARK[row.status][0]
+            mark = _SYMBOL[row.status]
+            word, style = render.MARK[row.status]
             timing = f"{row.duration:.1f}s" if row.status is RunStatus.RAN else ""
             return f"[{style}]{mark}[/]", f"[{style}]{name}[/]", f"{word} {timing}".strip(), ""
         if row.started is None:

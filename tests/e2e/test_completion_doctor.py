@@ -69,6 +69,14 @@ def test_doctor_reports_and_fails_on_a_problem(project: E2EProject) -> None:
         assert expected in healthy.stdout, healthy.describe()
     assert "No problems found." in healthy.stdout
 
+    project.pivot("remote", "add", "shared", str(project.root.parent / "shared-remote"))
+    unreachable = project.pivot("doctor", expect=1)
+    assert "✗ remote shared:" in unreachable.stdout, unreachable.describe()
+    (project.root.parent / "shared-remote").mkdir()
+    reachable = project.pivot("doctor")
+    assert "✓ remote shared:" in reachable.stdout, reachable.describe()
+    project.pivot("remote", "remove", "shared")
+
     project.gen({"pipeline.py": "import does_not_exist\n"})
     broken = project.pivot("doctor", expect=1)
     assert "✗ pipeline:" in broken.stdout and "does_not_exist" in broken.stdout

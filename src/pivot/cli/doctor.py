@@ -1,7 +1,7 @@
 """`pivot doctor`: check the installation and the project; exit 1 if anything is a problem.
 
 Each check is a function in `CHECKS` taking the project root (None when no project was found)
-and returning findings; add a check by appending one (e.g. remotes reachable).
+and returning findings; add a check by appending one.
 """
 
 from __future__ import annotations
@@ -127,7 +127,30 @@ def _git(root: Path | None) -> list[Finding]:
     return [Finding("git", Level.OK, detail)]
 
 
-CHECKS: list[Check] = [_python, _packages, _project, _pipeline, _cache, _git]
+def _remotes(root: Path | None) -> list[Finding]:
+    """Each configured remote answers (`Remote.check`: reachable, credentials, bucket)."""
+    from pivot import project, sharing
+    from pivot.errors import PivotError
+
+    if root is None:
+        return []
+    try:
+        proj = project.load_project(root)
+    except PivotError:
+        return []  # reported by the project check
+    findings = []
+    for name in sorted(proj.config.remotes):
+        try:
+            remote = sharing.open_named_remote(proj, name)
+            remote.check()
+        except PivotError as error:
+            findings.append(Finding(f"remote {name}", Level.PROBLEM, str(error)))
+            continue
+        findings.append(Finding(f"remote {name}", Level.OK, f"{remote.url} is reachable"))
+    return findings
+
+
+CHECKS: list[Check] = [_python, _packages, _project, _pipeline, _cache, _git, _remotes]
 
 _MARK = {Level.OK: ("✓", "green"), Level.WARNING: ("!", "yellow"), Level.PROBLEM: ("✗", "red")}
 

@@ -12,11 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from pivot.cli.common import (
-    EXIT_STAGE_FAILED,
-    complete_stages,
-    handle_errors,
-)
+from pivot.cli.common import EXIT_STAGE_FAILED as EXIT_STAGE_FAILED  # re-exported (cli/remote)
+from pivot.cli.common import complete_stages, handle_errors
 
 __all__ = ["cli", "main"]
 

@@ -22,7 +22,7 @@ from pivot.execute.events import EventSink, FilesChanged, PipelineError, WatchRe
 
 __all__ = ["Relevance", "watch"]
 
-ALWAYS = frozenset({".pivot/config.yaml", ".pivotignore"})
+ALWAYS = frozenset({".pivot/config.yaml", ".pivot/config.local.yaml", ".pivotignore"})
 TRIGGER_SUFFIXES = (".py", ".pvt")
 STEP_MS = 25  # how often the watcher looks at what the OS reported
 IDLE_MS = 50  # it hands back an empty batch this often when nothing changes
@@ -132,9 +132,12 @@ def watch(
     _run(run, emit, False)
     relevance = _relevance(root, None)
     emit(WatchReady((".",)))
+    code_edited = False  # since the last run that got to execute (warm workers may be stale)
     for batch in _settled(changes, debounce_ms):
         paths = _changed(root, batch)
         emit(FilesChanged(paths))
-        _run(run, emit, any(path.endswith(".py") for path in paths))
+        code_edited = code_edited or any(path.endswith(".py") for path in paths)
+        if _run(run, emit, code_edited) is not None:
+            code_edited = False
         relevance = _relevance(root, relevance)
         emit(WatchReady((".",)))

@@ -1,6 +1,7 @@
 """Per-stage logs: what each stage printed, per run and for its last run (`.pivot/logs/`).
 
-Layout: `logs/runs/<run id>/<stage>.log` is written by the worker while the stage runs (so it can
+Layout (run ids come from the run history, `store.runs.new_run_id`):
+`logs/runs/<run id>/<stage>.log` is written by the worker while the stage runs (so it can
 be followed live); when the stage finishes, `logs/<stage>.log` is made to point at it atomically.
 The last `KEEP_RUNS` runs are kept. Imports nothing of Pivot's but `errors`.
 """
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
-import time
 from pathlib import Path
 
 from pivot.errors import NoRecordError
@@ -19,7 +18,6 @@ from pivot.errors import NoRecordError
 __all__ = [
     "KEEP_RUNS",
     "list_runs",
-    "new_run_id",
     "progress_path",
     "prune_runs",
     "publish_log",
@@ -31,11 +29,6 @@ __all__ = [
 KEEP_RUNS = 20
 LOGS_DIR = "logs"
 RUNS_DIR = "runs"
-
-
-def new_run_id() -> str:
-    """A run id: UTC time to the second, then 4 random hex digits (sortable, unique enough)."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
 def run_log_path(pivot_dir: Path, run_id: str, stage: str) -> Path:

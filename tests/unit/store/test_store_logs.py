@@ -47,9 +47,3 @@ def test_unknown_stage_or_run_is_a_clear_error(tmp_path: Path) -> None:
         logs.read_log(tmp_path, "s", "../../etc")
     with pytest.raises(NoRecordError, match="did not run in run"):
         logs.read_log(tmp_path, "other", "20260101-000000-aaaa")
-
-
-def test_run_ids_sort_by_time_and_differ() -> None:
-    first, second = logs.new_run_id(), logs.new_run_id()
-    assert first != second
-    assert first[:15] <= second[:15]

@@ -140,6 +140,7 @@ class ClusterExecutor:
         self._threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="pivot-cluster")
         self._code: str | None = None
         self._closed = False
+        self._placing = threading.Lock()
         self._produced: dict[str, bool] = {}  # output hash -> is a directory (pushed by a worker)
         self.places_outputs = options.download
         self.slots: int | None = None  # Dask places each stage by its resources
@@ -231,12 +232,15 @@ class ClusterExecutor:
             self._fetch([out.hash for out in outs], stage)
             manifests = [out.hash for out in outs if out.is_directory]
             self._fetch([d for m in manifests for _, d in self.cache.load_manifest(m)], stage)
-        for out in outs:
-            target = self.root / out.path.rstrip("/")
-            if out.is_directory:
-                self.cache.restore_directory(out.hash, target)
-            else:
-                self.cache.restore_file(out.hash, target, writable=not out.cache)
+        with self._placing:  # after shutdown (Ctrl-C) nothing more reaches the workspace
+            if self._closed:
+                raise ClusterError(f"stage '{stage}': not placed, the run was stopped")
+            for out in outs:
+                target = self.root / out.path.rstrip("/")
+                if out.is_directory:
+                    self.cache.restore_directory(out.hash, target)
+                else:
+                    self.cache.restore_file(out.hash, target, writable=not out.cache)
 
     def _fetch(self, digests: Sequence[str], stage: str) -> None:
         assert self._remote is not None
@@ -312,9 +316,10 @@ class ClusterExecutor:
         return self._threads.submit(self._run, task)
 
     def shutdown(self, *, kill: bool = False) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._placing:  # waits for outputs being placed right now, if any
+            if self._closed:
+                return
+            self._closed = True
         if kill:
             with self._lock:
                 futures = list(self._futures)

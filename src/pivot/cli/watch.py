@@ -1,8 +1,8 @@
 """`pivot repro --watch`: run, then re-run what is affected each time watched files change.
 
-Watched: the stages' dependencies, Python sources, `.pivot/config.yaml`, `.pivotignore` and
-tracked files (`*.pvt`). Never: outputs (Pivot writes them), `.pivotignore`d paths, `.git/`,
-the rest of `.pivot/`. A broken pipeline or a failed stage is reported and watching goes on
+Watched: the stages' dependencies, Python sources, `pivot.yaml`, `params.yaml`,
+`.pivot/config.yaml`, `.pivotignore` and tracked files (`*.pvt`). Never: outputs (Pivot writes
+them), `.pivotignore`d paths, `.git/`, the rest of `.pivot/`. A broken pipeline or a failed stage is reported and watching goes on
 with the last good scope. After a Python source changes, worker processes are started afresh so
 none runs code imported before the edit. watchfiles is imported only here.
 """
@@ -22,7 +22,9 @@ from pivot.execute.events import EventSink, FilesChanged, PipelineError, WatchRe
 
 __all__ = ["Relevance", "watch"]
 
-ALWAYS = frozenset({".pivot/config.yaml", ".pivot/config.local.yaml", ".pivotignore"})
+ALWAYS = frozenset(
+    {".pivot/config.yaml", ".pivot/config.local.yaml", ".pivotignore", "pivot.yaml", "params.yaml"}
+)
 TRIGGER_SUFFIXES = (".py", ".pvt")
 STEP_MS = 25  # how often the watcher looks at what the OS reported
 IDLE_MS = 50  # it hands back an empty batch this often when nothing changes

@@ -28,6 +28,8 @@ def test_dependencies_sources_and_config_trigger() -> None:
         "data/raw.csv.pvt",
         ".pivot/config.yaml",
         ".pivotignore",
+        "pivot.yaml",
+        "params.yaml",
     ):
         assert relevant(path), path
 

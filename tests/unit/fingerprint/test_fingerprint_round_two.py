@@ -231,3 +231,27 @@ def test_a_mapping_proxy_is_hashed_by_content_without_a_warning(projects):
 
     assert not [w for w in before.warnings if "LIMITS" in w]
     assert changes(projects, "pipeline.py", '"high": 9', '"high": 8') == {"const:pipeline.LIMITS"}
+
+
+REGISTERING = {
+    "pipeline.py": """
+        from pivot.pipeline import Pipeline
+
+
+        def stage() -> None:
+            return None
+
+
+        pipeline = Pipeline("p")
+        pipeline.register(stage)
+        for name in ("a", "b"):
+            pipeline.register(stage, name=name)
+    """
+}
+
+
+def test_registering_stages_is_not_an_import_time_effect(projects):
+    edited = projects.edit(REGISTERING, "pipeline.py", '("a", "b")', '("a", "b", "c")')
+
+    assert projects.changes(REGISTERING, edited) == set()
+    assert not [e for e in projects.fingerprint(REGISTERING).manifest if e.startswith("effects:")]

@@ -19,6 +19,7 @@ from pivot.errors import NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, RunFinished, RunStarted, RunStatus
 from pivot.execute.runner import RunReport
+from pivot.pipeline import Pipeline
 from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.remote.transfer import ProgressSink
@@ -70,16 +71,41 @@ def _in_directory(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def open_context(start: Path | str | None = None) -> Iterator[Context]:
-    """Find the project, load its pipeline, build the graph once, open the state db."""
-    proj = project.load_project(Path(start) if start is not None else None)
-    with _in_directory(proj.root):
-        with fingerprint.watch_imports(str(proj.root)):  # data files modules read on import
-            pipeline = discovery.load_pipeline(proj)
+def open_context(
+    start: Path | str | None = None, *, pipeline: Pipeline | None = None
+) -> Iterator[Context]:
+    """Find the project (above `start`, default the cwd), load its `pipeline.py` unless a
+    `pipeline` is given, build the graph once, open the state db.
+
+    Process-wide changes last only while the block runs and are undone after it: the working
+    directory is the project root (stages run there) and, for a discovered `pipeline.py`, the
+    project root is first on `sys.path` (see `discovery.project_imports`).
+    """
+    proj = _project(start)
+    with contextlib.ExitStack() as scope:
+        scope.enter_context(_in_directory(proj.root))
+        if pipeline is None:
+            scope.enter_context(discovery.project_imports(proj.root))
+            with fingerprint.watch_imports(str(proj.root)):  # data files modules read on import
+                pipeline = discovery.load_pipeline(proj)
         dag = graph.build_graph(pipeline.stages, proj.root)
         project.remember_stage_names(proj, dag.order)
-        with StateDB(proj.state_db_path) as state:
-            yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
+        state = scope.enter_context(StateDB(proj.state_db_path))
+        yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
+
+
+def _source(
+    pipeline: Pipeline | Sequence[str] | None, targets: Sequence[str]
+) -> tuple[Pipeline | None, Sequence[str]]:
+    """(the pipeline given, if any; the stage names): a first argument that is not a Pipeline
+    holds the stage names (the CLI's form, `repro(["train"])`)."""
+    if pipeline is None or isinstance(pipeline, Pipeline):
+        return pipeline, targets
+    if isinstance(pipeline, str):
+        raise UsageError(f"stage names are a list, not a string: write [{pipeline!r}]")
+    if targets:
+        raise UsageError("stage names were given twice; pass a Pipeline first, then the names")
+    return None, pipeline
 
 
 def _select(ctx: Context, targets: Sequence[str], *, upstream: bool) -> tuple[str, ...]:
@@ -93,18 +119,23 @@ def _select(ctx: Context, targets: Sequence[str], *, upstream: bool) -> tuple[st
 
 
 def status(
+    pipeline: Pipeline | Sequence[str] | None = None,
     targets: Sequence[str] = (),
     *,
     force: bool = False,
     upstream: bool = True,
+    root: Path | str | None = None,
     start: Path | str | None = None,
 ) -> Plan:
     """What `repro` with the same options (`run`: upstream=False) would do, and why.
 
-    No stage runs and nothing is written but the state db.
+    `pipeline` is a Pipeline object to plan (from a notebook or script); without one the
+    project's `pipeline.py` is loaded. The project is found at `root` (or above `start`, default
+    the cwd). No stage runs and nothing is written but the state db.
     """
-    with open_context(start) as ctx:
-        selected = _select(ctx, targets, upstream=upstream)
+    given, names = _source(pipeline, targets)
+    with open_context(root if root is not None else start, pipeline=given) as ctx:
+        selected = _select(ctx, names, upstream=upstream)
         return plan.make_plan(ctx, selected, force=selected if force else ())
 
 
@@ -220,12 +251,14 @@ def _skipped_report(decided: Plan) -> RunReport:
 
 
 def repro(
+    pipeline: Pipeline | Sequence[str] | None = None,
     targets: Sequence[str] = (),
     *,
     force: bool = False,
     jobs: int | None = None,
     keep_going: bool = False,
     emit: EventSink = _ignore,
+    root: Path | str | None = None,
     start: Path | str | None = None,
     upstream: bool = True,
     executor: str | None = None,
@@ -235,6 +268,9 @@ def repro(
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
+    `pipeline` is a Pipeline object to run (stages defined in a notebook or a script are
+    fine); without one the project's `pipeline.py` is loaded. The project is found at `root`
+    (or above `start`, default the cwd). Returns the plan and the report the CLI renders.
     `executor`: `local`, `dask` (a local Dask cluster) or a scheduler address (default: the
     project's `executor:` setting); `download=False` leaves a cluster's outputs on the remote.
     A stage that reads or writes a project file it does not declare gets a warning in the
@@ -244,8 +280,9 @@ def repro(
     reusing warm ones (after the user's code changed on disk).
     """
     started = time.perf_counter()
-    with open_context(start) as ctx:
-        selected = _select(ctx, targets, upstream=upstream)
+    given, names = _source(pipeline, targets)
+    with open_context(root if root is not None else start, pipeline=given) as ctx:
+        selected = _select(ctx, names, upstream=upstream)
         decided = plan.make_plan(ctx, selected, force=selected if force else ())
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
@@ -306,26 +343,35 @@ def log_runs(*, start: Path | str | None = None) -> list[tuple[str, tuple[str, .
 
 
 def run(
-    stages: Sequence[str],
+    pipeline: Pipeline | Sequence[str],
+    stages: Sequence[str] = (),
     *,
     force: bool = False,
     jobs: int | None = None,
     keep_going: bool = False,
     emit: EventSink = _ignore,
+    root: Path | str | None = None,
     start: Path | str | None = None,
     executor: str | None = None,
     download: bool = True,
     strict: bool = False,
 ) -> tuple[Plan, RunReport]:
-    """Run only `stages` (no upstream); their dependencies must already exist."""
-    if not stages:
+    """Run only `stages` (no upstream); their dependencies must already exist.
+
+    `run(["train"])` runs stages of the project's `pipeline.py`, `run(pipeline, ["train"])`
+    stages of a Pipeline object.
+    """
+    given, names = _source(pipeline, stages)
+    if not names:
         raise UsageError("`pivot run` needs at least one stage name; use `pivot repro` for all")
     return repro(
-        stages,
+        given,
+        names,
         force=force,
         jobs=jobs,
         keep_going=keep_going,
         emit=emit,
+        root=root,
         start=start,
         upstream=False,
         executor=executor,
@@ -523,4 +569,4 @@ def remote_modify(
 
 
 def _project(start: Path | str | None) -> Project:
-    return project.load_project(Path(start) if start is not None else None)
+    return project.load_project(Path(start).expanduser() if start is not None else None)

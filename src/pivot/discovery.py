@@ -1,7 +1,11 @@
-"""Loading the project's stages: `pipeline.py` (its `pipeline`), `pivot.yaml` and `params.yaml`.
+"""Loading the user's code: the project's stages (`pipeline.py`'s `pipeline`, `pivot.yaml`,
+`params.yaml`), the project's modules (always from current source), and the one trimmer of
+user tracebacks.
 
-Imports of Pivot: `pivot.pipeline`, `pivot.pipeline_yaml` (only when those files exist),
-`pivot.project`, `pivot.errors`.
+Process-wide state it touches (`sys.path`, `sys.path_hooks`, `sys.modules`) is changed only
+inside `project_imports` (undone on exit) or, in a pool worker, by `add_to_sys_path` for the
+worker's life. Imports of Pivot: `pivot.pipeline`, `pivot.pipeline_yaml` (only when those files
+exist), `pivot.project`, `pivot.errors`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import marshal
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,14 @@ from pivot.errors import DiscoveryError, PivotError
 from pivot.pipeline import Pipeline
 from pivot.project import Project
 
-__all__ = ["PIPELINE_MODULE", "add_to_sys_path", "load_pipeline"]
+__all__ = [
+    "PIPELINE_MODULE",
+    "add_to_sys_path",
+    "forget_user_modules",
+    "load_pipeline",
+    "project_imports",
+    "user_traceback",
+]
 
 PIPELINE_MODULE = "pipeline"
 PIVOT_YAML = "pivot.yaml"
@@ -92,33 +103,70 @@ def add_to_sys_path(root: Path) -> None:
         sys.path.insert(0, text)
 
 
-def _forget_user_modules(root: Path) -> None:
-    """Drop `pipeline` and the user's modules already imported (another project in this process,
-    or code edited since), so the pipeline is always loaded from the files as they are now."""
-    prefix = str(root) + "/"
+@contextlib.contextmanager
+def project_imports(root: Path) -> Iterator[None]:
+    """While inside, the project's modules import from `root` (see `add_to_sys_path`); on exit
+    `sys.path`, `sys.path_hooks` and their importer cache are as they were. Modules imported
+    inside stay in `sys.modules` (the caller may hold their functions)."""
+    saved_path, saved_hooks = list(sys.path), list(sys.path_hooks)
+    add_to_sys_path(root)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        sys.path_hooks[:] = saved_hooks
+        _drop_importer_cache(str(root))
+
+
+def _drop_importer_cache(root: str) -> None:
+    for cached in [p for p in sys.path_importer_cache if p == root or p.startswith(root + os.sep)]:
+        del sys.path_importer_cache[cached]
+
+
+def is_user_module(module: Any, root: Path | str) -> bool:
+    """Whether `module` was loaded from a file under the project `root` (not an installed one)."""
+    filename = getattr(module, "__file__", None) or ""
+    return filename.startswith(str(root) + os.sep) and "site-packages" not in filename
+
+
+def forget_user_modules(root: Path | str) -> None:
+    """Drop `pipeline` and the user's modules already imported from `root` (another project in
+    this process, or code edited since), so they load from the files as they are now."""
     for name, module in list(sys.modules.items()):
-        filename = getattr(module, "__file__", None) or ""
-        if name == PIPELINE_MODULE or (
-            filename.startswith(prefix) and "site-packages" not in filename
-        ):
+        if name == PIPELINE_MODULE or is_user_module(module, root):
             del sys.modules[name]
     importlib.invalidate_caches()
 
 
-def _user_traceback(error: BaseException, path: Path) -> str:
-    frames = traceback.extract_tb(error.__traceback__)
-    keep = [
-        frame
-        for frame in frames
-        if "importlib" not in frame.filename and "/pivot/" not in frame.filename
-    ]
-    lines = traceback.format_list(keep or frames)
-    return "".join(lines) + "".join(traceback.format_exception_only(type(error), error))
+_PIVOT_DIR = str(Path(__file__).resolve().parent) + os.sep
+
+
+def _is_machinery(filename: str) -> bool:
+    """Frames of Pivot itself and of the import system, which users cannot act on."""
+    return (
+        filename.startswith(_PIVOT_DIR)
+        or filename.startswith("<frozen importlib")
+        or f"{os.sep}importlib{os.sep}" in filename
+    )
+
+
+def user_traceback(error: BaseException) -> str:
+    """The formatted exception with the frames of Pivot and of the import system left out, so
+    it starts at the user's code (a syntax error in the user's file shows that file and line
+    first); chained exceptions are kept."""
+    tb = error.__traceback__
+    while tb is not None and _is_machinery(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    summary = traceback.TracebackException(type(error), error, tb)
+    kept = [frame for frame in summary.stack if not _is_machinery(frame.filename)]
+    summary.stack = traceback.StackSummary.from_list(kept)
+    return "".join(summary.format())
 
 
 def load_pipeline(project: Project) -> Pipeline:
     """The project's stages: `pipeline.py`'s `pipeline` and the stages of `pivot.yaml` (either or
-    both; a name in both is an error), with the overrides of `params.yaml` applied."""
+    both; a name in both is an error), with the overrides of `params.yaml` applied. Inside
+    `project_imports(project.root)` the change to `sys.path` is undone afterwards."""
     has_python = project.pipeline_file.is_file()
     has_yaml = (project.root / PIVOT_YAML).is_file()
     if not has_python and not has_yaml:
@@ -127,8 +175,8 @@ def load_pipeline(project: Project) -> Pipeline:
             "stages to a module-level `pipeline = Pipeline('name')` (see docs/stages.md), or "
             "declare them in pivot.yaml (see docs/yaml.md)"
         )
-    add_to_sys_path(project.root)
-    _forget_user_modules(project.root)
+    add_to_sys_path(project.root)  # no-op inside project_imports, which undoes it on exit
+    forget_user_modules(project.root)
     found = _import_pipeline(project) if has_python else None
     if has_yaml:
         from pivot import pipeline_yaml
@@ -155,7 +203,7 @@ def _import_pipeline(project: Project) -> Pipeline:
     except Exception as error:
         raise DiscoveryError(
             f"importing {path} raised {type(error).__name__}; fix the error below:\n"
-            + _user_traceback(error, path)
+            + user_traceback(error)
         ) from None
     found = getattr(module, "pipeline", None)
     if isinstance(found, Pipeline):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pivot.errors import OutputConflictError, StageNameError
-from pivot.spec import StageSpec, check_module_level, check_resources, extract_spec
+from pivot.spec import StageSpec, check_resources, check_stage_callable, extract_spec
 
 __all__ = ["Pipeline"]
 
@@ -142,7 +142,7 @@ class Pipeline:
         "8GB"}`): a Dask run sends it only to workers that have them (docs/cluster.md).
         """
         stage_name = name if name is not None else getattr(func, "__name__", repr(func))
-        check_module_level(func, what="stage", stage=stage_name)  # before the name: '<lambda>'
+        check_stage_callable(func, stage=stage_name)  # before the name: '<lambda>'
         self._check_new_name(stage_name)
         spec = extract_spec(
             func,

@@ -280,12 +280,19 @@ def test_seed_pipelines_extract_the_documented_specs(key: str) -> None:
 
 
 def test_seed_000_nested_typed_dict_and_stage_fail_at_registration(tmp_path: pathlib.Path) -> None:
+    """The seed's wording: "Failed to resolve type hints for train: name 'TrainOutputs' is not
+    defined", then the fix."""
     pipeline = Pipeline("nested", root=tmp_path)
-    with pytest.raises(errors.NotModuleLevelError) as info:
+    with pytest.raises(errors.TypeHintError) as info:
         seed_000_nested.create_pipeline(pipeline)
-    assert "stage 'train'" in str(info.value)
-    assert "create_pipeline.<locals>.train" in str(info.value)
-    assert "Move it to module level" in str(info.value)
+    message = str(info.value)
+    assert (
+        "stage 'train': Failed to resolve type hints for train: name 'TrainOutputs' is not "
+        "defined" in message
+    )
+    assert "local to create_pipeline()" in message
+    assert message.index("is not defined") < message.index("Define the TypedDict")
+    assert "at module level" in message
 
 
 def test_seed_000_closure_fails_at_registration(tmp_path: pathlib.Path) -> None:

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import pickle
 import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 from pivot import workspace
 from pivot.errors import ClusterError, StoreError
+from pivot.execute import worker
 from pivot.execute.cluster_worker import ClusterOutcome, ClusterTask, Input, run_cluster_task
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.remote import transfer
@@ -269,7 +269,7 @@ class ClusterExecutor:
         self._push(previous, task.spec.name)
         return ClusterTask(
             stage=task.spec.name,
-            spec=pickle.dumps(task.spec, protocol=pickle.HIGHEST_PROTOCOL),
+            spec=worker.dumps(task.spec),
             inputs=tuple(inputs),
             incremental=dict(task.incremental),
             code=dict(task.code),

@@ -176,7 +176,7 @@ def _code_directory(
 
 def _load_spec(task: ClusterTask, code: Path | None, scratch: Path) -> StageSpec:
     if code is not None:
-        worker.enter_project(str(code), task.code_archive or "", forget_old_code=True)
+        worker.enter_project(str(code), task.code_archive or "")
     os.chdir(scratch)
     try:
         with contextlib.redirect_stdout(sys.stderr):

@@ -5,7 +5,6 @@ Imports of Pivot: the worker only.
 
 from __future__ import annotations
 
-import pickle
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -50,7 +49,6 @@ class SerialExecutor:
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         future: Future[Outcome] = Future()
-        worker.enter_project(task.root, self.epoch, forget_old_code=False)
         future.set_result(worker.execute_stage(task))
         return future
 
@@ -82,7 +80,7 @@ class PoolExecutor:
         return get_reusable_executor(max_workers=self.jobs, timeout=600, reuse="auto")
 
     def submit(self, task: StageTask) -> Future[Outcome]:
-        payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = worker.dumps(task)
         self._pool = self._reusable_pool()
         future: Future[Outcome] = self._pool.submit(
             worker.run_pickled_task, task.root, self.epoch, payload

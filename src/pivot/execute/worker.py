@@ -18,7 +18,6 @@ import pickle
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -34,11 +33,17 @@ from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, OutEntry
 from pivot.workspace import record_output
 
-__all__ = ["Outcome", "OutcomeKind", "StageTask", "execute_stage", "run_pickled_task"]
+__all__ = [
+    "Outcome",
+    "OutcomeKind",
+    "StageTask",
+    "dumps",
+    "enter_project",
+    "execute_stage",
+    "run_pickled_task",
+]
 
 T = TypeVar("T")
-
-_PIVOT_DIR = str(Path(__file__).resolve().parent.parent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,27 +104,36 @@ _USER_ERRORS = (Exception, SystemExit)
 
 # --- process set-up -------------------------------------------------------------------------
 
-_loaded: dict[str, str] = {}  # this worker process's project root and code epoch
+_pool_process: dict[str, str] = {}
+"""A pool (or cluster) worker's state for its whole life: the project root and code epoch it
+has imported (a warm worker keeps the user's modules across stages; a new epoch or project
+forgets them)."""
 
 
-def _is_user_module(module: Any, root: str) -> bool:
-    filename = getattr(module, "__file__", None) or ""
-    return filename.startswith(root + os.sep) and "site-packages" not in filename
-
-
-def enter_project(root: str, epoch: str, *, forget_old_code: bool = True) -> None:
-    """Make `root` the cwd and first on sys.path; in a pool worker, forget user modules of older
-    code (another project, or code edited since this warm worker imported it)."""
-    if forget_old_code and (_loaded.get("root") != root or _loaded.get("epoch") != epoch):
-        old_root = _loaded.get("root", root)
-        for name, module in list(sys.modules.items()):
-            if _is_user_module(module, old_root) or _is_user_module(module, root):
-                del sys.modules[name]
+def enter_project(root: str, epoch: str) -> None:
+    """In a pool or cluster worker: make `root` the cwd and first on sys.path, forgetting user
+    modules of older code (another project, or code edited since this worker imported it)."""
+    if _pool_process.get("root") != root or _pool_process.get("epoch") != epoch:
+        old_root = _pool_process.get("root", root)
+        discovery.forget_user_modules(old_root)
+        discovery.forget_user_modules(root)
         if old_root in sys.path:
             sys.path.remove(old_root)
-        _loaded.update(root=root, epoch=epoch)
+        _pool_process.update(root=root, epoch=epoch)
     discovery.add_to_sys_path(Path(root))
     os.chdir(root)
+
+
+def dumps(value: object) -> bytes:
+    """`value` (a task, a spec) pickled for a worker process. Module-level objects pickle by
+    reference, except those of `__main__` (a script or a notebook), which a worker cannot
+    import: cloudpickle (loky's own dependency) sends those by value."""
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    if b"__main__" not in payload:
+        return payload
+    import cloudpickle
+
+    return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
@@ -144,14 +158,6 @@ def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
 # --- the stage ------------------------------------------------------------------------------
 
 
-def _user_traceback(error: BaseException) -> str:
-    """The traceback from the first frame of user code on (Pivot's own frames dropped)."""
-    tb = error.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PIVOT_DIR):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(error), error, tb))
-
-
 def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
     """Run `action`; turn any failure into a `_StageError` with the user's traceback."""
     try:
@@ -161,7 +167,9 @@ def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
     except PivotError as error:
         raise _StageError(str(error)) from None
     except _USER_ERRORS as error:
-        raise _StageError(f"stage '{stage}' failed {doing}:\n{_user_traceback(error)}") from None
+        raise _StageError(
+            f"stage '{stage}' failed {doing}:\n{discovery.user_traceback(error)}"
+        ) from None
 
 
 def _prepare_outputs(task: StageTask, cache: Cache) -> None:
@@ -243,7 +251,7 @@ def _save(task: StageTask, result: Any) -> None:
         except _USER_ERRORS as error:
             raise _StageError(
                 f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
-                f"failed; check the value returned for '{write.out.name}':\n{_user_traceback(error)}"
+                f"failed; check the value returned for '{write.out.name}':\n{discovery.user_traceback(error)}"
             ) from None
 
 
@@ -373,7 +381,13 @@ def _run_captured(task: StageTask, cache: Cache) -> Outcome:
 
 
 def execute_stage(task: StageTask) -> Outcome:
-    """Run one stage end to end; failures come back as values, never as exceptions."""
+    """Run one stage end to end, with the project root as the working directory (restored
+    after); failures come back as values, never as exceptions."""
     started = time.perf_counter()
-    outcome = _run_captured(task, Cache(Path(task.cache_dir), task.link_modes))
+    previous = os.getcwd()
+    os.chdir(task.root)
+    try:
+        outcome = _run_captured(task, Cache(Path(task.cache_dir), task.link_modes))
+    finally:
+        os.chdir(previous)
     return dataclasses.replace(outcome, duration=time.perf_counter() - started)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import os
 import sys
 import types
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from pivot.fingerprint.model import (
     global_names,
     package_of,
 )
-from pivot.fingerprint.origin import module_file
+from pivot.fingerprint.origin import module_file, source_path
 
 if TYPE_CHECKING:
     from pivot.fingerprint.reach import Reach
@@ -71,7 +70,7 @@ def _function_node(reach: Reach, item: Item) -> Node:
     assert isinstance(func, types.FunctionType)
     found = Collector()
     func_code = func.__code__
-    path = os.path.abspath(func_code.co_filename)
+    path = source_path(func_code.co_filename)
     module_name = str(func.__globals__.get("__name__") or func.__module__)
     entry = f"{item.kind}:{function_entry_name(func)}"
     found.files.add(path)
@@ -225,6 +224,8 @@ def class_syntax(
     """The file, the ClassDef parts, or else the top-level statement that made the class."""
     module = sys.modules.get(cls.__module__)
     path = module_file(module) if isinstance(module, types.ModuleType) else None
+    if path is None and cls.__module__ == "__main__":  # a notebook: find the cell
+        path = reach.sources.cell_defining(cls.__qualname__)
     parsed = reach.sources.syntax(path) if path is not None else None
     if parsed is None:
         return path, [], None

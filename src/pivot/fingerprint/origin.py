@@ -1,19 +1,28 @@
 """Where code comes from: user code (fingerprinted from its source) or library code (named only).
 
 A module is user code when its file is a `.py` file outside the interpreter's stdlib and
-site-packages directories; built-ins, extensions and Pivot's own package are library code.
+site-packages directories, or it is the `__main__` of a notebook or IPython session (cells are
+user code); built-ins, extensions and Pivot's own package are library code.
 Imports nothing of ours.
 """
 
 from __future__ import annotations
 
+import linecache
 import os
 import site
 import sys
 import sysconfig
 from types import ModuleType
 
-__all__ = ["Distribution", "Origins", "is_pivot_name", "module_file", "top_level_name"]
+__all__ = [
+    "Distribution",
+    "Origins",
+    "is_pivot_name",
+    "module_file",
+    "source_path",
+    "top_level_name",
+]
 
 _LIBRARY_DIR_NAMES = frozenset({"site-packages", "dist-packages"})
 _PIVOT_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
@@ -48,7 +57,9 @@ class Origins:
         return known
 
     def _classify(self, path: str) -> bool:
-        if not path.endswith((".py", ".pyw")) or path.startswith("<"):
+        if path.startswith("<"):  # `<ipython-input-3-...>`: a cell typed in IPython is user code
+            return path.startswith("<ipython-input-") and bool(linecache.getlines(path))
+        if not path.endswith((".py", ".pyw")):
             return False
         return self.is_user_directory(path)
 
@@ -70,6 +81,8 @@ class Origins:
         if not isinstance(name, str) or is_pivot_name(name):
             return False
         path = module_file(module)
+        if path is None and name == "__main__":
+            return True  # a notebook or an IPython session: the user's own namespace
         if path is not None:
             return self.is_user_file(path)
         # a namespace package (a directory without __init__.py): user code if one of its
@@ -120,6 +133,11 @@ class Origins:
             except metadata.PackageNotFoundError:
                 self._pivot_version = "unknown"
         return self._pivot_version
+
+
+def source_path(filename: str) -> str:
+    """A code object's file as fingerprints name it: absolute, or `<...>` as it is (a cell)."""
+    return filename if filename.startswith("<") else os.path.abspath(filename)
 
 
 def module_file(module: ModuleType) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from pivot.fingerprint import code
 from pivot.fingerprint.model import Collector, Item, Node, Scope, function_entry_name
-from pivot.fingerprint.origin import is_pivot_name, module_file, top_level_name
+from pivot.fingerprint.origin import is_pivot_name, module_file, source_path, top_level_name
 from pivot.fingerprint.sources import Sources, absolute_import
 from pivot.fingerprint.syntax import (
     Chain,
@@ -153,7 +153,7 @@ class Reach:
         module_name = func.__globals__.get("__name__")
         if isinstance(module_name, str) and is_pivot_name(module_name):
             return False
-        return self.origins.is_user_file(os.path.abspath(func.__code__.co_filename))
+        return self.origins.is_user_file(source_path(func.__code__.co_filename))
 
     # --- modules ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Imports nothing of ours but the sibling `origin` and `syntax` modules.
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 import time
@@ -32,10 +33,11 @@ class SourceStats:
     time); a file modified after it is not settled, so a manifest read from it is not cached.
     """
 
-    __slots__ = ("_loaded_ns", "_stats", "shared")
+    __slots__ = ("_interactive", "_loaded_ns", "_stats", "shared")
 
     def __init__(self, *, loaded_ns: int | None = None) -> None:
         self._stats: dict[str, tuple[int, int]] = {}
+        self._interactive: set[str] = set()
         self._loaded_ns = loaded_ns
         self.shared: dict[str, object] = {}
 
@@ -57,14 +59,40 @@ class SourceStats:
             self._stats[path] = found
         return found
 
+    def mark_interactive(self, path: str) -> None:
+        """`path` names a notebook or IPython cell (source in `linecache`, no file to stat)."""
+        self._interactive.add(path)
+
     def is_settled(self, path: str) -> bool:
-        """Whether the file was last written well before its code was loaded (safe to cache)."""
+        """Whether the file was last written well before its code was loaded (safe to cache);
+        never for an interactive cell, which has no stat to tell an edit by."""
+        if path in self._interactive:
+            return False
         mtime_ns, _size = self.get(path)
         if mtime_ns < 0:
             return True
         whole_second = mtime_ns % 1_000_000_000 == 0
         margin = _RACY_WHOLE_SECOND_NS if whole_second else _RACY_NS
         return mtime_ns < self.loaded_ns - margin
+
+
+def _is_cell(name: str) -> bool:
+    """A `linecache` entry of IPython (`<ipython-input-...>`) or a Jupyter kernel (a `.py` name
+    that is not a file on disk)."""
+    if name.startswith("<ipython-input-"):
+        return True
+    return name.endswith(".py") and os.path.isabs(name) and not os.path.exists(name)
+
+
+def _source_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        lines = linecache.getlines(path)
+        if not lines:
+            raise
+        return "".join(lines).encode("utf-8")
 
 
 def process_start_ns() -> int:
@@ -93,17 +121,32 @@ class Sources:
         self._closures: dict[str, frozenset[str]] = {}
 
     def syntax(self, path: str) -> ModuleSyntax | None:
-        """The parsed file (stat taken before reading), or None if unreadable."""
+        """The parsed file (stat taken before reading), or None if unreadable.
+
+        Code typed into IPython or a notebook has no file: its source comes from the cell cache
+        in `linecache`, and a manifest read from it is never cached (see `SourceStats`).
+        """
         if path in self._syntax:
             return self._syntax[path]
-        self.stats.get(path)
+        if self.stats.get(path) == MISSING_STAT and linecache.getlines(path):
+            self.stats.mark_interactive(path)
         try:
-            with open(path, "rb") as handle:
-                parsed: ModuleSyntax | None = parse_module(handle.read(), path)
+            parsed: ModuleSyntax | None = parse_module(_source_bytes(path), path)
         except Exception:  # unreadable, not Python, too deeply nested...: no source to use
             parsed = None
         self._syntax[path] = parsed
         return parsed
+
+    def cell_defining(self, qualname: str) -> str | None:
+        """The latest notebook or IPython cell (in `linecache`) defining `qualname` at its top
+        level: where a class of an interactive `__main__`, which has no file, comes from."""
+        for name in reversed(list(linecache.cache)):
+            if not _is_cell(name):
+                continue
+            parsed = self.syntax(name)
+            if parsed is not None and qualname in parsed.definitions:
+                return name
+        return None
 
     def closure(self, module_name: str) -> frozenset[str]:
         """Files of the user modules `module_name` imports, transitively, with parent packages.

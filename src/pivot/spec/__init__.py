@@ -5,7 +5,12 @@ registration path overrides, `checks` holds the definition checks. Imports of Pi
 modules and `pivot.errors`; never graph, plan, execute or store.
 """
 
-from pivot.spec.checks import check_module_level, check_resources, normalise_path
+from pivot.spec.checks import (
+    check_module_level,
+    check_resources,
+    check_stage_callable,
+    normalise_path,
+)
 from pivot.spec.extraction import extract_spec
 from pivot.spec.stage import SINGLE_OUTPUT_NAME, DepSpec, OutKind, OutSpec, Shape, StageSpec
 
@@ -18,6 +23,7 @@ __all__ = [
     "StageSpec",
     "check_module_level",
     "check_resources",
+    "check_stage_callable",
     "extract_spec",
     "normalise_path",
 ]

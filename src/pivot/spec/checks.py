@@ -30,6 +30,7 @@ __all__ = [
     "check_module_level",
     "check_own_paths",
     "check_resources",
+    "check_stage_callable",
     "normalise_path",
     "paths_of",
 ]
@@ -39,31 +40,46 @@ def _where(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
-def check_module_level(obj: Any, *, what: str, stage: str) -> None:
-    """Reject closures, lambdas, nested, factory-made and `__main__` objects (seed 000)."""
-    qualname = getattr(obj, "__qualname__", "")
-    module_name = getattr(obj, "__module__", None)
-    fix = "Move it to module level in an importable module (not a script run as __main__)"
-    if what == "stage" and not inspect.isfunction(obj):
+def check_stage_callable(obj: Any, *, stage: str) -> None:
+    """Reject what cannot be a stage whatever its module: anything but a plain function, and
+    lambdas."""
+    if not inspect.isfunction(obj):
         raise NotModuleLevelError(
             f"stage '{stage}': {obj!r} is not a plain function. Stages must be module-level "
             "functions (not partials, lambdas, methods or callable objects); wrap it in a "
             "`def` at module level"
         )
-    if qualname == "<lambda>" or "<lambda>" in qualname:
+    _check_not_lambda(obj, what="stage", stage=stage)
+
+
+def _check_not_lambda(obj: Any, *, what: str, stage: str) -> None:
+    if "<lambda>" in getattr(obj, "__qualname__", ""):
         raise NotModuleLevelError(
             f"stage '{stage}': {what} {_where(obj)} is a lambda, which cannot be pickled or "
-            f"fingerprinted by name. {fix} as a named `def`"
+            f"fingerprinted by name. {_FIX} as a named `def`"
         )
+
+
+_FIX = "Move it to module level (of pipeline.py, a module it imports, a script or a notebook)"
+
+
+def check_module_level(obj: Any, *, what: str, stage: str) -> None:
+    """Reject closures, lambdas, nested and factory-made objects (seed 000).
+
+    Module level means found by its module and name: in pipeline.py or a module it imports, and
+    also at the top level of a script run as `__main__` or of a notebook (worker processes get
+    those by value).
+    """
+    if what == "stage":
+        check_stage_callable(obj, stage=stage)
+    _check_not_lambda(obj, what=what, stage=stage)
+    qualname = getattr(obj, "__qualname__", "")
+    module_name = getattr(obj, "__module__", None)
+    fix = _FIX
     if "<locals>" in qualname:
         raise NotModuleLevelError(
             f"stage '{stage}': {what} {_where(obj)} is defined inside a function (a closure or "
             f"factory-made), so it cannot be pickled by reference or its hints resolved. {fix}"
-        )
-    if module_name == "__main__":
-        raise NotModuleLevelError(
-            f"stage '{stage}': {what} {qualname} is defined in __main__, which worker processes "
-            f"cannot import. {fix}, e.g. pipeline.py or a module it imports"
         )
     module = sys.modules.get(module_name or "")
     found: Any = module

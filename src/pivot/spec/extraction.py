@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from pivot import outputs
 from pivot.errors import AnnotationError, OverrideError, PivotError, TypeHintError
-from pivot.spec.checks import check_incremental, check_loader, check_module_level, check_own_paths
+from pivot.spec.checks import (
+    check_incremental,
+    check_loader,
+    check_module_level,
+    check_own_paths,
+    check_stage_callable,
+)
 from pivot.spec.overrides import build_deps, build_outs
 from pivot.spec.stage import SINGLE_OUTPUT_NAME, StageSpec
 
@@ -29,16 +35,23 @@ __all__ = ["Interface", "code_objects", "extract_spec", "read_interface"]
 
 
 def _resolve_hints(obj: Any, *, stage: str, what: str) -> dict[str, Any]:
-    label = getattr(obj, "__qualname__", obj)
+    label = getattr(obj, "__name__", obj)
     try:
         return typing.get_type_hints(obj, include_extras=True)
     except PivotError as error:  # a marker in a string annotation rejected its arguments
         raise type(error)(f"stage '{stage}': {error}") from None
     except (NameError, AttributeError, TypeError, SyntaxError) as error:
+        qualname = str(getattr(obj, "__qualname__", ""))
+        where = (
+            f" ({label} is defined inside {qualname.split('.<locals>')[0]}(), whose local names "
+            "cannot be resolved)"
+            if "<locals>" in qualname
+            else ""
+        )
         raise TypeHintError(
-            f"stage '{stage}': Failed to resolve type hints for {label}: {error}. Define every "
-            f"class used in the {what}'s hints (TypedDicts, params classes, loaders) at module "
-            "level and import the names it uses"
+            f"stage '{stage}': Failed to resolve type hints for {label}: {error}{where}. Define "
+            f"every class used in the {what}'s hints (TypedDicts, params classes, loaders) at "
+            "module level and import the names it uses"
         ) from None
 
 
@@ -184,10 +197,28 @@ def _resolve_params(cls: type[StageParams] | None, params: Any, stage: str) -> S
     )
 
 
+def _check_local_return_type(func: Callable[..., Any], hints: dict[str, Any], stage: str) -> None:
+    """A TypedDict defined inside a function fails as seed 000 describes: its name cannot be
+    resolved from the stage's module (even when the annotation held the class itself)."""
+    returned = hints.get("return")
+    qualname = getattr(returned, "__qualname__", "")
+    if not typing.is_typeddict(returned) or "<locals>" not in qualname:
+        return
+    outer = qualname.split(".<locals>")[0]
+    raise TypeHintError(
+        f"stage '{stage}': Failed to resolve type hints for {func.__name__}: name "
+        f"'{getattr(returned, '__name__', qualname)}' is not defined at module level (it is local to {outer}()). "
+        "Define the TypedDict, and the stage function, at module level so that their hints "
+        "resolve and worker processes can import them"
+    )
+
+
 def read_interface(func: Callable[..., Any], *, name: str) -> Interface:
     """The markers and params class a stage function declares (no overrides applied)."""
-    check_module_level(func, what="stage", stage=name)
+    check_stage_callable(func, stage=name)
     hints = _resolve_hints(func, stage=name, what="stage function")
+    _check_local_return_type(func, hints, name)
+    check_module_level(func, what="stage", stage=name)
     inputs = _read_inputs(func, hints, name)
     outs, single = _read_outputs(func, hints, name)
     return Interface(inputs.params_arg, inputs.params_cls, inputs.deps, outs, single)

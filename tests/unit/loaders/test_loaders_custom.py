@@ -1,4 +1,5 @@
-"""Custom loaders: module-level frozen dataclasses work; closure-made or __main__ ones are refused."""
+"""Custom loaders: module-level frozen dataclasses work; closure-made ones, or ones not found by
+their module and name, are refused."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_closure_made_loader_class_is_rejected_at_registration(tmp_path: pathlib
 def test_loader_class_defined_in_main_is_rejected(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A loader pasted into a script run as `python script.py` (module `__main__`)."""
+    """A loader claiming module `__main__` that is not found there (exec'd in a bare dict)."""
     script: dict[str, object] = {"__name__": "__main__"}
     exec(
         textwrap.dedent(
@@ -83,7 +84,7 @@ def test_loader_class_defined_in_main_is_rejected(
         module.__dict__,
     )
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    with pytest.raises(NotModuleLevelError, match="defined in __main__") as info:
+    with pytest.raises(NotModuleLevelError, match="not importable by its module and name") as info:
         Pipeline("script", root=tmp_path).register(module.stage)
     assert "ScriptWriter" in str(info.value)
     assert "stage 'stage'" in str(info.value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pathlib
+import sys
 import textwrap
+import types
 from typing import Any
 
 import pytest
@@ -68,32 +70,47 @@ def test_static_method(pipeline: Pipeline) -> None:
     assert "not importable" in message
 
 
-def test_function_defined_in_main(pipeline: Pipeline) -> None:
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(
-        textwrap.dedent(
-            """
-            from typing import Annotated
-            from pivot import loaders
-            from pivot.outputs import Out
+_SCRIPT = textwrap.dedent(
+    """
+    from typing import Annotated, TypedDict
+    from pivot import loaders
+    from pivot.outputs import Out
 
-            def script_stage() -> Annotated[str, Out("script.txt", loaders.Text())]:
-                return "x"
-            """
-        ),
-        namespace,
-    )
+    class ScriptOutputs(TypedDict):
+        text: Annotated[str, Out("script.txt", loaders.Text())]
+
+    def script_stage() -> ScriptOutputs:
+        return {"text": "x"}
+    """
+)
+
+
+def test_function_at_the_top_level_of_main_is_accepted(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script run as `python script.py` or a notebook: its top level is module `__main__`."""
+    main = types.ModuleType("__main__")
+    exec(_SCRIPT, main.__dict__)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    spec = pipeline.register(main.script_stage)
+    assert spec.name == "script_stage"
+    assert spec.out_paths == ("script.txt",)
+
+
+def test_function_claiming_main_but_not_found_there_is_rejected(pipeline: Pipeline) -> None:
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(_SCRIPT, namespace)
     message = _register_error(pipeline, namespace["script_stage"], errors.NotModuleLevelError)
     assert "stage 'script_stage'" in message
-    assert "defined in __main__" in message
-    assert "pipeline.py" in message
+    assert "not importable as __main__.script_stage" in message
+    assert "Move it to module level" in message
 
 
 def test_typed_dict_made_by_a_factory(pipeline: Pipeline) -> None:
-    message = _register_error(pipeline, bad.returns_factory_typeddict, errors.NotModuleLevelError)
+    message = _register_error(pipeline, bad.returns_factory_typeddict, errors.TypeHintError)
     assert "stage 'returns_factory_typeddict'" in message
-    assert "TypedDict" in message
-    assert "make_outputs.<locals>.FactoryOutputs" in message
+    assert "name 'FactoryOutputs' is not defined at module level" in message
+    assert "local to make_outputs()" in message
 
 
 # --- hints ------------------------------------------------------------------------------------
@@ -138,8 +155,12 @@ def test_seed_000_nested_definitions_fail_at_registration(pipeline: Pipeline) ->
     )
     with pytest.raises(errors.StageDefinitionError) as info:
         namespace["create_pipeline"](pipeline)
-    assert "stage 'train'" in str(info.value)
-    assert "create_pipeline.<locals>.train" in str(info.value)
+    message = str(info.value)
+    assert (
+        "stage 'train': Failed to resolve type hints for train: name 'TrainOutputs' is " in message
+    )
+    assert "not defined (train is defined inside create_pipeline()" in message
+    assert message.index("not defined") < message.index("at module level")
 
 
 # --- markers ------------------------------------------------------------------------------------

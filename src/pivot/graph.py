@@ -49,10 +49,6 @@ class Graph:
         wanted = _reachable(targets, self.upstream)
         return tuple(name for name in self.order if name in wanted)
 
-    def with_downstream(self, names: Iterable[str]) -> frozenset[str]:
-        """`names` and everything that depends on them."""
-        return _reachable(names, self.downstream)
-
     def check_known(self, names: Iterable[str]) -> None:
         import difflib
 

@@ -2,7 +2,7 @@
 
 Reads lock files for what each stage recorded, asks `pivot.remote` to move the objects, and
 names every object that could not be moved by path, stage and hash. Imports of Pivot: plan,
-graph, project, remote, store, errors; never api or cli.
+workspace, graph, project, remote, store, fs, errors; never api or cli.
 """
 
 from __future__ import annotations

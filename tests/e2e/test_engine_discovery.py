@@ -39,7 +39,11 @@ def test_syntax_error_in_pipeline_is_reported(project: E2EProject) -> None:
     result = project.pivot("repro", expect=2)
 
     assert "SyntaxError" in result.stderr
-    assert "pipeline.py" in result.stderr
+    lines = result.stderr.splitlines()
+    # the user's file and line come first, right after the one-line summary
+    assert lines[0].startswith("error: importing ") and "raised SyntaxError" in lines[0]
+    assert lines[1].strip() == f'File "{project.root / "pipeline.py"}", line 2'
+    assert "importlib" not in result.stderr and "discovery.py" not in result.stderr
 
 
 def test_missing_pipeline_file(project: E2EProject) -> None:

@@ -2,7 +2,7 @@
 
 Objects are written to a temp name in their final directory and moved into place, so a reader
 never sees half a file; an existing key is never replaced. Imports nothing of Pivot's but
-`pivot.errors`, `pivot.store` and `pivot.remote.base`.
+`pivot.errors`, `pivot.fs`, `pivot.store` and `pivot.remote.base`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ a request per object); transfers run in a bounded thread pool; every object is v
 its hash: before an upload (a corrupt local blob never reaches the remote) and after a download,
 in a temp file, before it is moved into the cache. Nothing half-written ever carries a blob's
 name, so an interrupted run resumes by moving what is still missing. Imports nothing of Pivot's
-but `pivot.errors`, `pivot.store` and `pivot.remote.base`.
+but `pivot.errors`, `pivot.fs`, `pivot.store` and `pivot.remote.base`.
 """
 
 from __future__ import annotations

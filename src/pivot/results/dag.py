@@ -1,7 +1,7 @@
 """`pivot dag`: the stage graph (or, with outputs, the artifact graph) as text, Mermaid, Graphviz
 dot or JSON, with stale stages marked from the same plan `pivot status` makes.
 
-Imports of Pivot: plan, graph, results; never execute, api or cli.
+Imports of Pivot: plan, workspace, graph, results; never execute, api or cli.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`pivot metrics show/diff`: the values of every `Metric` output, in the workspace or at git
-revisions, flattened to dotted keys. Imports of Pivot: results, plan, spec, errors.
+revisions, flattened to dotted keys. Imports of Pivot: results, workspace, graph, spec, errors.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`pivot params show/diff`: each stage's effective params as its lock file records them, in the
-workspace or at git revisions. Imports of Pivot: results, plan, errors.
+workspace or at git revisions. Imports of Pivot: results, workspace, errors.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ plots (CSV, TSV, JSON, JSONL, YAML) are drawn as SVG from their `x`/`y`/`templat
 per revision (overlaid), with the numbers in a table below; `template="confusion"` (or
 `confusion_normalized`) draws a confusion matrix of actual `x` against predicted `y` per revision.
 
-Imports of Pivot: plan, graph, spec, outputs, results; never execute, api or cli.
+Imports of Pivot: workspace, graph, spec, outputs, fs, results; never execute, api or cli.
 """
 
 from __future__ import annotations

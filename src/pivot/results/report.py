@@ -4,7 +4,7 @@ params and metrics against baseline revisions (with delta and the best value in 
 every plot, the outputs, and failures with their traceback.
 
 This module gathers the facts (`gather` -> `Report`, and `report_json`); `report_page` draws
-them, so `--json` reports exactly what the page shows. Imports of Pivot: plan, store, results;
+them, so `--json` reports exactly what the page shows. Imports of Pivot: plan, workspace, store, results;
 never execute, api or cli.
 """
 

@@ -2,7 +2,8 @@
 of its outputs (from git where the file is tracked, else from the cache by the hash the lock
 records). A revision that has no lock for a stage simply has none: callers show "—".
 
-Imports of Pivot: plan (values and the lock path rule), store, errors; never execute, api or cli.
+Imports of Pivot: workspace (the context; the lock path rule is the project's), store,
+errors; never execute, api or cli.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`pivot list`: each stage with its dependencies, outputs, params class and source location.
 
-Imports of Pivot: plan, spec; never execute, api or cli.
+Imports of Pivot: plan, workspace, spec; never execute, api or cli.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Blobs are written atomically and never changed afterwards; a directory is stored as one blob per
 file plus its JSON manifest. Restoring links or copies a blob into the workspace so that editing
 the workspace file can never change the blob (reflink and copy by default; hardlink and symlink
-are opt-in). Imports nothing of Pivot's but `pivot.errors` and the store itself.
+are opt-in). Imports nothing of Pivot's but `pivot.errors`, `pivot.fs` and the store
+itself.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""BLAKE3 content hashes of bytes, files and directory trees; imports nothing of Pivot's.
+"""BLAKE3 content hashes of bytes, files and directory trees; imports nothing of Pivot's but
+`pivot.fs`.
 
 A hash is 64 lowercase hex characters. A directory is identified by its `DirectoryManifest`
 (sorted relative POSIX path -> file hash) and the hash of the manifest's canonical JSON bytes.

@@ -1,7 +1,8 @@
 """Per-stage lock files (`.pivot/stages/<stage>.lock`): what a stage's last successful run saw.
 
 Deterministic JSON (sorted keys, indent 2, trailing newline), written atomically; writing one is
-the commit point of a stage. Imports nothing of Pivot's but `pivot.errors` and the store itself.
+the commit point of a stage. Imports nothing of Pivot's but `pivot.errors`, `pivot.fs` and the store
+itself.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A record says when and how Pivot was run, at which git commit, and what happened to each stage
 and why. Records are per machine (ignored by git) and pruned to the newest `KEEP`. Imports
-nothing of Pivot's but `pivot.errors` and the store itself.
+nothing of Pivot's but `pivot.errors`, `pivot.fs` and the store itself.
 """
 
 from __future__ import annotations

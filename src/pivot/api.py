@@ -391,21 +391,6 @@ class CheckoutReport:
     not_cached: tuple[str, ...] = ()
 
 
-def _targets_to_stages(ctx: Context, targets: Sequence[str]) -> tuple[str, ...]:
-    if not targets:
-        return ctx.graph.order
-    names = []
-    for target in targets:
-        if target in ctx.graph.stages:
-            names.append(target)
-            continue
-        producers = ctx.graph.producers(target.rstrip("/"))
-        if not producers:
-            ctx.graph.check_known([target])
-        names.extend(sorted(producers))
-    return tuple(dict.fromkeys(names))
-
-
 def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) -> CheckoutReport:
     """Restore recorded outputs of stages (or of the stages producing the given paths).
 
@@ -413,7 +398,7 @@ def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) ->
     never ran is an error.
     """
     with open_context(start) as ctx:
-        return _checkout(ctx, _targets_to_stages(ctx, targets), strict=bool(targets))
+        return _checkout(ctx, ctx.graph.stages_for(targets), strict=bool(targets))
 
 
 def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutReport:

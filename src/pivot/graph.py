@@ -49,6 +49,22 @@ class Graph:
         wanted = _reachable(targets, self.upstream)
         return tuple(name for name in self.order if name in wanted)
 
+    def stages_for(self, targets: Sequence[str]) -> tuple[str, ...]:
+        """Stage names for `targets` (stage names, or output paths: their producers; none:
+        every stage), in topological order; UnknownStageError for a target that is neither."""
+        if not targets:
+            return self.order
+        names: set[str] = set()
+        for target in targets:
+            if target in self.stages:
+                names.add(target)
+                continue
+            producers = self.producers(target.rstrip("/"))
+            if not producers:
+                self.check_known([target])
+            names.update(producers)
+        return tuple(name for name in self.order if name in names)
+
     def check_known(self, names: Iterable[str]) -> None:
         import difflib
 

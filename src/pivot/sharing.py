@@ -113,21 +113,8 @@ def open_named_remote(project: Project, name: str | None) -> Remote:
 def resolve_targets(ctx: Context, targets: Sequence[str], *, with_deps: bool) -> tuple[str, ...]:
     """Stage names for TARGETS (stage names or output paths; none: every stage), in order;
     `with_deps` adds everything upstream."""
-    if not targets:
-        return ctx.graph.order
-    names: list[str] = []
-    for target in targets:
-        if target in ctx.graph.stages:
-            names.append(target)
-            continue
-        producers = ctx.graph.producers(target.rstrip("/"))
-        if not producers:
-            ctx.graph.check_known([target])
-        names.extend(sorted(producers))
-    if with_deps:
-        return ctx.graph.with_upstream(names)
-    wanted = set(names)
-    return tuple(name for name in ctx.graph.order if name in wanted)
+    names = ctx.graph.stages_for(targets)
+    return ctx.graph.with_upstream(names) if with_deps and targets else names
 
 
 def records_of(ctx: Context, stages: Iterable[str]) -> list[Record]:

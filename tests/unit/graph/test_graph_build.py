@@ -219,3 +219,9 @@ def test_graph_of_registered_fixture_stages(tmp_path: Path) -> None:
     assert built.upstream["first_part"] == {"split_parts"}
     assert built.with_upstream(["report"]) == ("prepare", "train", "report")
     assert built.downstream["prepare"] == {"train", "split_parts"}
+    # targets: stage names or output paths (a directory output with or without its '/')
+    assert built.stages_for([]) == built.order
+    assert built.stages_for(["model.json", "prepare"]) == ("prepare", "train")
+    assert built.stages_for(["parts", "parts/"]) == ("split_parts",)
+    with pytest.raises(errors.UnknownStageError, match="unknown stage 'nothing\\.txt'"):
+        built.stages_for(["nothing.txt"])

@@ -11,14 +11,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pivot import discovery, fingerprint, graph, plan, project, sharing
+from pivot import discovery, fingerprint, graph, maintenance, plan, project, sharing, tracked
 from pivot.errors import NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, RunFinished, RunStarted, RunStatus
 from pivot.execute.runner import RunReport
+from pivot.maintenance import Garbage, Problem
 from pivot.pipeline import Pipeline
 from pivot.plan import Action, Plan
 from pivot.project import Project
@@ -28,7 +29,8 @@ from pivot.store import logs
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
 from pivot.store.state import StateDB
-from pivot.workspace import Context, dep_entries, record_output
+from pivot.store.tracked import TrackedEntry
+from pivot.workspace import Context, dep_entries, hash_path, record_output
 
 __all__ = [
     "CheckoutReport",
@@ -37,6 +39,8 @@ __all__ = [
     "checkout",
     "commit",
     "fetch",
+    "gc",
+    "get",
     "init",
     "log_runs",
     "open_context",
@@ -51,6 +55,8 @@ __all__ = [
     "repro",
     "run",
     "status",
+    "track",
+    "verify",
     "watch_scope",
 ]
 
@@ -72,10 +78,14 @@ def _in_directory(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def open_context(
-    start: Path | str | None = None, *, pipeline: Pipeline | None = None
+    start: Path | str | None = None,
+    *,
+    pipeline: Pipeline | None = None,
+    pipeline_optional: bool = False,
 ) -> Iterator[Context]:
     """Find the project (above `start`, default the cwd), load its `pipeline.py` unless a
-    `pipeline` is given, build the graph once, open the state db.
+    `pipeline` is given, build the graph once, open the state db. With `pipeline_optional`, a
+    project without pipeline.py has no stages (for data-only commands: track, push, gc...).
 
     Process-wide changes last only while the block runs and are undone after it: the working
     directory is the project root (stages run there) and, for a discovered `pipeline.py`, the
@@ -84,12 +94,14 @@ def open_context(
     proj = _project(start)
     with contextlib.ExitStack() as scope:
         scope.enter_context(_in_directory(proj.root))
-        if pipeline is None:
+        no_pipeline = pipeline is None and pipeline_optional and not proj.pipeline_file.exists()
+        if pipeline is None and not no_pipeline:
             scope.enter_context(discovery.project_imports(proj.root))
             with fingerprint.watch_imports(str(proj.root)):  # data files modules read on import
                 pipeline = discovery.load_pipeline(proj)
-        dag = graph.build_graph(pipeline.stages, proj.root)
-        project.remember_stage_names(proj, dag.order)
+        dag = graph.build_graph(pipeline.stages if pipeline is not None else {}, proj.root)
+        if pipeline is not None:
+            project.remember_stage_names(proj, dag.order)
         state = scope.enter_context(StateDB(proj.state_db_path))
         yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
 
@@ -125,6 +137,7 @@ def status(
     force: bool = False,
     upstream: bool = True,
     root: Path | str | None = None,
+    run_cache: bool = True,
     start: Path | str | None = None,
 ) -> Plan:
     """What `repro` with the same options (`run`: upstream=False) would do, and why.
@@ -136,7 +149,22 @@ def status(
     given, names = _source(pipeline, targets)
     with open_context(root if root is not None else start, pipeline=given) as ctx:
         selected = _select(ctx, names, upstream=upstream)
-        return plan.make_plan(ctx, selected, force=selected if force else ())
+        forced = selected if force else ()
+        decided = plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
+        return _with_tracked_warnings(ctx, decided) if not names else decided
+
+
+def _with_tracked_warnings(ctx: Context, decided: Plan) -> Plan:
+    missing, changed = tracked.stale(ctx, tracked.find_tracked(ctx.project.root))
+    notes = [
+        f"tracked '{path}' is missing: `pivot pull {path}` (or `pivot checkout {path}`)"
+        for path in missing
+    ] + [
+        f"tracked '{path}' changed since `pivot track`: run `pivot track {path}` to record "
+        "the new version (and commit its .pvt file)"
+        for path in changed
+    ]
+    return dataclasses.replace(decided, warnings=decided.warnings + tuple(notes))
 
 
 def _epoch(decided: Plan) -> str:
@@ -265,6 +293,9 @@ def repro(
     download: bool = True,
     strict: bool = False,
     fresh_workers: bool = False,
+    run_cache: bool = True,
+    pull: bool = False,
+    remote: str | None = None,
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
@@ -275,15 +306,25 @@ def repro(
     project's `executor:` setting); `download=False` leaves a cluster's outputs on the remote.
     A stage that reads or writes a project file it does not declare gets a warning in the
     report; with `strict`, it fails instead.
+    `run_cache=False` runs stages even when an earlier run had the same inputs; `pull` first
+    fetches from the remote what the stages to run need (their recorded outputs, a run-cache
+    hit, tracked data), so only stages with nothing to fetch run.
     Emits `RunStarted` (with this run's id) once the plan is decided, the stages' events, and
     `RunFinished` with the report. `fresh_workers` starts new worker processes instead of
     reusing warm ones (after the user's code changed on disk).
     """
     started = time.perf_counter()
     given, names = _source(pipeline, targets)
-    with open_context(root if root is not None else start, pipeline=given) as ctx:
+    where = root if root is not None else start
+    store = sharing.open_named_remote(_project(where), remote) if pull else None
+    with open_context(where, pipeline=given) as ctx:
         selected = _select(ctx, names, upstream=upstream)
-        decided = plan.make_plan(ctx, selected, force=selected if force else ())
+        forced = selected if force else ()
+
+        def decide() -> Plan:
+            return plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
+
+        decided = decide() if store is None else sharing.prefetch(ctx, store, decide)
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
             emit_all(RunStarted(record.id, decided))
@@ -355,6 +396,8 @@ def run(
     executor: str | None = None,
     download: bool = True,
     strict: bool = False,
+    run_cache: bool = True,
+    pull: bool = False,
 ) -> tuple[Plan, RunReport]:
     """Run only `stages` (no upstream); their dependencies must already exist.
 
@@ -377,6 +420,8 @@ def run(
         executor=executor,
         download=download,
         strict=strict,
+        run_cache=run_cache,
+        pull=pull,
     )
 
 
@@ -389,16 +434,46 @@ class CheckoutReport:
     unchanged: tuple[str, ...]
     never_ran: tuple[str, ...] = ()
     not_cached: tuple[str, ...] = ()
+    unsaved: tuple[str, ...] = ()
+    """Tracked data changed in the workspace and not re-tracked: left alone."""
 
 
 def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) -> CheckoutReport:
-    """Restore recorded outputs of stages (or of the stages producing the given paths).
+    """Restore recorded outputs of stages (or of the stages producing the given paths) and
+    tracked data.
 
     Without targets, stages that never ran are reported and passed over; a named one that
     never ran is an error.
     """
-    with open_context(start) as ctx:
-        return _checkout(ctx, ctx.graph.stages_for(targets), strict=bool(targets))
+    with open_context(start, pipeline_optional=True) as ctx:
+        selection = sharing.resolve_targets(ctx, targets, with_deps=False)
+        placed = _checkout(ctx, selection.stages, strict=bool(targets))
+        return _merge(placed, _checkout_tracked(ctx, selection.tracked))
+
+
+def _checkout_tracked(ctx: Context, entries: Sequence[TrackedEntry]) -> CheckoutReport:
+    """Put tracked data back where it is missing or differs, unless the workspace holds a
+    version that only exists there (changed and not re-tracked: it would be lost)."""
+    restored, unchanged, unsaved = [], [], []
+    for entry in entries:
+        found = hash_path(ctx.hasher, ctx.project.root, entry.path)
+        if found is not None and found[0] == entry.hash:
+            unchanged.append(entry.path)
+        elif found is not None and not ctx.cache.has(found[0]):
+            unsaved.append(entry.path)
+        else:
+            tracked.restore(ctx, entry)
+            restored.append(entry.path)
+    return CheckoutReport(tuple(restored), tuple(unchanged), unsaved=tuple(unsaved))
+
+
+def _merge(first: CheckoutReport, second: CheckoutReport) -> CheckoutReport:
+    return CheckoutReport(
+        *(
+            getattr(first, field.name) + getattr(second, field.name)
+            for field in dataclasses.fields(CheckoutReport)
+        )
+    )
 
 
 def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutReport:
@@ -469,9 +544,9 @@ def push(
 ) -> SyncReport:
     """Upload the cached outputs of `targets` (default: everything) that the remote lacks."""
     store = sharing.open_named_remote(_project(start), remote)
-    with open_context(start) as ctx:
-        names = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
-        records = sharing.records_of(ctx, names)
+    with open_context(start, pipeline_optional=True) as ctx:
+        selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
+        records = sharing.records_of(ctx, selection)
         return sharing.push(ctx, store, records, jobs=jobs, progress=progress)
 
 
@@ -486,9 +561,9 @@ def fetch(
 ) -> SyncReport:
     """Download into the cache the recorded outputs of `targets` that it lacks."""
     store = sharing.open_named_remote(_project(start), remote)
-    with open_context(start) as ctx:
-        names = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
-        records = sharing.records_of(ctx, names)
+    with open_context(start, pipeline_optional=True) as ctx:
+        selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
+        records = sharing.records_of(ctx, selection)
         return sharing.fetch(ctx, store, records, jobs=jobs, progress=progress)
 
 
@@ -512,12 +587,15 @@ def pull(
     """Fetch `targets`' outputs, then put them in the workspace (stages whose objects could
     not all be fetched are left as they are)."""
     store = sharing.open_named_remote(_project(start), remote)
-    with open_context(start) as ctx:
-        names = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
-        records = sharing.records_of(ctx, names)
+    with open_context(start, pipeline_optional=True) as ctx:
+        selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
+        records = sharing.records_of(ctx, selection)
         fetched = sharing.fetch(ctx, store, records, jobs=jobs, progress=progress)
-        complete = [name for name in names if name not in fetched.failed_stages]
-        return PullReport(fetched, _checkout(ctx, complete, strict=False))
+        failed = fetched.failed_stages
+        complete = [name for name in selection.stages if name not in failed]
+        placed = _checkout(ctx, complete, strict=False)
+        tracked_ok = [t for t in selection.tracked if t.path not in fetched.failed_tracked]
+        return PullReport(fetched, _merge(placed, _checkout_tracked(ctx, tracked_ok)))
 
 
 def remotes(
@@ -555,3 +633,71 @@ def remote_modify(
 
 def _project(start: Path | str | None) -> Project:
     return project.load_project(Path(start).expanduser() if start is not None else None)
+
+
+def track(paths: Sequence[str], *, start: Path | str | None = None) -> list[TrackedEntry]:
+    """Cache raw data `paths` (relative to the current directory) and record them in `.pvt`
+    files; a path a stage writes is refused."""
+    absolute = [os.path.abspath(path) for path in paths]
+    with open_context(start, pipeline_optional=True) as ctx:
+        return tracked.track(ctx, absolute)
+
+
+def gc(
+    *,
+    all_commits: bool = False,
+    remote: str | None = None,
+    confirm: Callable[[Garbage], bool] = lambda garbage: True,
+    start: Path | str | None = None,
+) -> tuple[Garbage, bool]:
+    """Remove cache objects that nothing keeps (the workspace's lock and .pvt files, or every
+    commit's, and their run-cache entries) from the local cache or from `remote`.
+
+    `confirm` sees what would go and may refuse; returns (garbage, whether it was removed).
+    """
+    store = sharing.open_named_remote(_project(start), remote) if remote else None
+    with open_context(start, pipeline_optional=True) as ctx:
+        garbage = maintenance.collect_garbage(ctx, all_commits=all_commits, remote=store)
+        if not garbage.keys or not confirm(garbage):
+            return garbage, False
+        maintenance.delete_garbage(ctx, garbage, store)
+        return garbage, True
+
+
+def verify(
+    targets: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    start: Path | str | None = None,
+) -> tuple[int, list[Problem]]:
+    """Check that every recorded output and tracked file of `targets` (default: all) is in the
+    local cache (or on `remote`) and hashes to its recorded value; (objects checked, problems)."""
+    store = sharing.open_named_remote(_project(start), remote) if remote else None
+    with open_context(start, pipeline_optional=True) as ctx:
+        selection = sharing.resolve_targets(ctx, targets, with_deps=False)
+        records = sharing.records_of(ctx, selection)
+        return maintenance.verify(ctx, records, remote=store, jobs=jobs)
+
+
+def get(
+    path: str,
+    *,
+    rev: str,
+    out: Path | str | None = None,
+    force: bool = False,
+    remote: str | None = None,
+    start: Path | str | None = None,
+) -> tuple[Path, OutEntry]:
+    """Write the version of output or tracked `path` (project-relative) recorded at git
+    revision `rev` to `out` (default: its name in the current directory)."""
+    relative = Path(path).as_posix().strip("/").removeprefix("./")
+    dest = Path(os.path.abspath(out if out is not None else Path(relative).name))
+    if os.path.lexists(dest) and not force:
+        raise NoRecordError(
+            f"'{dest}' exists; refusing to overwrite it. Fix: pass -o DEST, or --force."
+        )
+    proj = _project(start)
+    store = sharing.open_named_remote(proj, remote) if remote or proj.config.remotes else None
+    with open_context(start, pipeline_optional=True) as ctx:
+        return dest, maintenance.get(ctx, rev, relative, dest, remote=store)

@@ -140,6 +140,11 @@ def _cycle_message(cycle: list[str], via: Mapping[tuple[str, str], str]) -> str:
     )
 
 
+def _exists_or_tracked(root: Path, path: str) -> bool:
+    """True when `path` is on disk or recorded by `pivot track` (`path.pvt`; not pulled yet)."""
+    return os.path.exists(root / path) or os.path.exists(root / (path.rstrip("/") + ".pvt"))
+
+
 def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:
     """Connect stages by paths; raise on cycles and on missing, unproduced dependencies."""
     index = _index_outputs(stages)
@@ -148,7 +153,7 @@ def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:
     for spec in stages.values():
         for path in spec.dep_paths:
             producers = producers_of(path, index) - {spec.name}
-            if not producers and not os.path.exists(root / path):
+            if not producers and not _exists_or_tracked(root, path):
                 raise MissingDependencyError(
                     f"stage '{spec.name}' depends on '{path}', which does not exist and no stage "
                     "produces it. Create the file, fix the path, or add a stage that outputs it"

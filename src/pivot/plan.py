@@ -19,7 +19,7 @@ from typing import Any
 from pivot import fingerprint
 from pivot.errors import CacheCorruptError, LockFileError
 from pivot.spec import StageSpec
-from pivot.store import lock
+from pivot.store import lock, run_cache
 from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.store.state import StateDB
@@ -58,6 +58,7 @@ class ReasonKind(enum.StrEnum):
     DEPS = "deps"
     RESTORE = "restore"
     OUTPUTS = "outputs"
+    RUN_CACHE = "run_cache"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,10 @@ class Step:
     `cutoff` is the early cut-off rule of a RUN step: when set, run unless the stage's
     dependencies, hashed as the runner is about to run it, equal exactly these entries (the
     stage is stale only because upstream re-runs, and its outputs match its lock).
+
+    `run_key` names the run's inputs (code, params, dep hashes) when they are all known before
+    it runs (no upstream stage runs); `from_run_cache` holds the outputs an earlier run with
+    that key made, when the step RESTOREs them from the run cache instead of running.
     """
 
     stage: str
@@ -87,6 +92,9 @@ class Step:
     packages: Mapping[str, str]
     cutoff: frozenset[DepEntry] | None
     observed: tuple[str, ...] = ()  # what the last run entered beyond the static reach (in code)
+    run_key: str | None = None
+    from_run_cache: tuple[OutEntry, ...] = ()
+    run_entry: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,11 +237,17 @@ class _Planner:
     """Walks the selected stages in order, remembering the decisions already made upstream."""
 
     def __init__(
-        self, ctx: Context, force: frozenset[str], prints: Mapping[str, fingerprint.Fingerprint]
+        self,
+        ctx: Context,
+        force: frozenset[str],
+        prints: Mapping[str, fingerprint.Fingerprint],
+        *,
+        run_cache: bool = True,
     ) -> None:
         self.ctx = ctx
         self.prints = prints
         self.force = force
+        self.use_run_cache = run_cache
         self.decided: dict[str, Step] = {}
         self.warnings: list[str] = []
         self.producer_of: dict[str, str] = {
@@ -254,6 +268,12 @@ class _Planner:
         params = current_params(spec)
         stale = self.run_reasons(spec, entry, print_, params)
         action, reasons = self.action(spec, entry, stale)
+        key = self.run_key(spec, print_, params, reasons) if action is Action.RUN else None
+        run_entry, hit = self.run_cache_hit(spec, key, reasons)
+        if hit:
+            summary = "restored from run cache"
+            why = tuple(f"{r.kind.value}: {r.summary}" for r in reasons)
+            action, reasons = Action.RESTORE, (Reason(ReasonKind.RUN_CACHE, summary, why),)
         return Step(
             stage=spec.name,
             action=action,
@@ -262,9 +282,46 @@ class _Planner:
             params=params,
             previous=entry,
             packages=print_.packages,
-            cutoff=self.cutoff(spec, entry, stale),
+            cutoff=None if hit else self.cutoff(spec, entry, stale),
             observed=entry.observed if entry is not None else (),
+            run_key=key,
+            from_run_cache=hit,
+            run_entry=run_entry,
         )
+
+    def run_key(
+        self,
+        spec: StageSpec,
+        print_: fingerprint.Fingerprint,
+        params: Mapping[str, Any],
+        reasons: tuple[Reason, ...],
+    ) -> str | None:
+        """The run's key when its inputs are known now: not forced, no upstream stage runs,
+        every dependency exists."""
+        if any(r.kind in (ReasonKind.FORCED, ReasonKind.UPSTREAM) for r in reasons):
+            return None
+        deps = {path: self.expected_dep_hash(path) for path in spec.dep_paths}
+        if any(digest is None for digest in deps.values()):
+            return None
+        return run_cache.run_key(spec.name, print_.manifest, params, deps)  # type: ignore[arg-type]
+
+    def run_cache_hit(
+        self, spec: StageSpec, key: str | None, reasons: tuple[Reason, ...]
+    ) -> tuple[str | None, tuple[OutEntry, ...]]:
+        """(entry key, outputs) of an earlier run with this key whose cached outputs the cache
+        holds, or (None, ()). Not asked when only the outputs are missing or modified (the
+        inputs did not change: that is the lock's business, not the run cache's)."""
+        if key is None or not self.use_run_cache:
+            return None, ()
+        if all(reason.kind is ReasonKind.OUTPUTS for reason in reasons):
+            return None, ()
+        declared = set(spec.out_paths)
+        for entry, outs in run_cache.lookup(self.ctx.cache.root, key):
+            if {out.path for out in outs} == declared and all(
+                _in_cache(self.ctx.cache, out) for out in outs if out.cache
+            ):
+                return entry, outs
+        return None, ()
 
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
@@ -355,8 +412,7 @@ class _Planner:
             producer = self.producer_of.get(candidate)
             if producer not in self.decided:
                 continue
-            entry = self.previous(self.ctx.graph.stages[producer])
-            recorded = {out.path: out for out in entry.outs} if entry else {}
+            recorded = self.planned_outputs(producer)
             if candidate not in recorded:
                 continue
             if candidate == path:
@@ -367,6 +423,14 @@ class _Planner:
                 return None
             return files.get(path[len(candidate) :])
         return None
+
+    def planned_outputs(self, producer: str) -> dict[str, OutEntry]:
+        """The outputs a decided producer will leave: a run-cache hit's, else its lock's."""
+        step = self.decided[producer]
+        if step.from_run_cache:
+            return {out.path: out for out in step.from_run_cache}
+        entry = self.previous(self.ctx.graph.stages[producer])
+        return {out.path: out for out in entry.outs} if entry else {}
 
     def expected_dep_hash(self, path: str) -> str | None:
         """A dependency's hash: what its producer's lock records, else the workspace's."""
@@ -385,14 +449,17 @@ class _Planner:
         return changed
 
 
-def make_plan(ctx: Context, selected: Sequence[str], *, force: Sequence[str] = ()) -> Plan:
-    """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order)."""
+def make_plan(
+    ctx: Context, selected: Sequence[str], *, force: Sequence[str] = (), run_cache: bool = True
+) -> Plan:
+    """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
+    `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs."""
     specs = [ctx.graph.stages[name] for name in selected]
     root = str(ctx.project.root)
     ctx.state.preload(
         os.path.join(root, path) for spec in specs for path in (*spec.dep_paths, *spec.out_paths)
     )
-    planner = _Planner(ctx, frozenset(force), {})
+    planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache)
     observed = {}
     for spec in specs:
         entry = planner.previous(spec)

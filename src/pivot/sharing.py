@@ -7,25 +7,32 @@ workspace, graph, project, remote, store, fs, errors; never api or cli.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pivot import fs, plan
+from pivot import fs, plan, tracked
 from pivot import project as project_module
-from pivot.errors import CacheCorruptError, ConfigError
+from pivot.errors import CacheCorruptError, ConfigError, PivotError
+from pivot.plan import Action, Plan, ReasonKind, Step
 from pivot.project import Project
 from pivot.remote import base, transfer
 from pivot.remote.base import Remote
 from pivot.remote.transfer import ProgressSink, TransferResult
+from pivot.store import run_cache
 from pivot.store.lock import LockEntry, OutEntry
+from pivot.store.tracked import TrackedEntry
 from pivot.workspace import Context
 
 __all__ = [
+    "ObjectIndex",
     "Record",
+    "Selection",
     "SyncReport",
     "add_remote",
+    "directory_file_keys",
     "fetch",
     "modify_remote",
     "open_named_remote",
@@ -35,6 +42,7 @@ __all__ = [
     "remove_remote",
     "resolve_targets",
     "set_default_remote",
+    "top_level_keys",
     "worker_remote_settings",
 ]
 
@@ -57,6 +65,10 @@ class SyncReport:
     """One line per object missing at the source or corrupt: its path, stage and hash."""
     failed_stages: frozenset[str] = frozenset()
     """Stages some of whose objects could not be moved."""
+    failed_tracked: frozenset[str] = frozenset()
+    """Tracked paths some of whose objects could not be moved."""
+    run_entries: int = 0
+    """Run-cache entries moved along with the data."""
 
     @property
     def ok(self) -> bool:
@@ -110,50 +122,83 @@ def open_named_remote(project: Project, name: str | None) -> Remote:
     return base.open_remote(remote_settings(project, name), project.root)
 
 
-def resolve_targets(ctx: Context, targets: Sequence[str], *, with_deps: bool) -> tuple[str, ...]:
-    """Stage names for TARGETS (stage names or output paths; none: every stage), in order;
-    `with_deps` adds everything upstream."""
-    names = ctx.graph.stages_for(targets)
-    return ctx.graph.with_upstream(names) if with_deps and targets else names
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What TARGETS name: stages (in order) and tracked data."""
+
+    stages: tuple[str, ...]
+    tracked: tuple[TrackedEntry, ...]
 
 
-def records_of(ctx: Context, stages: Iterable[str]) -> list[Record]:
-    """The cached outputs the lock files of `stages` record (stages never run have none)."""
+def resolve_targets(ctx: Context, targets: Sequence[str], *, with_deps: bool) -> Selection:
+    """Stages and tracked data for TARGETS (stage names, output or tracked paths; none:
+    everything); `with_deps` adds every stage upstream."""
+    all_tracked = tracked.find_tracked(ctx.project.root)
+    if not targets:
+        return Selection(ctx.graph.order, tuple(all_tracked))
+    by_path = {entry.path: entry for entry in all_tracked}
+    is_tracked = [t not in ctx.graph.stages and t.rstrip("/") in by_path for t in targets]
+    chosen = [by_path[t.rstrip("/")] for t, yes in zip(targets, is_tracked) if yes]
+    rest = [t for t, yes in zip(targets, is_tracked) if not yes]
+    names = ctx.graph.stages_for(rest) if rest else ()
+    return Selection(
+        ctx.graph.with_upstream(names) if with_deps and names else names, tuple(chosen)
+    )
+
+
+def records_of(ctx: Context, selection: Selection) -> list[Record]:
+    """The cached outputs the lock files of the selected stages record (stages never run have
+    none), and the selected tracked data."""
     records = []
-    for name in stages:
+    for name in selection.stages:
         entry: LockEntry | None = plan.read_previous(ctx, ctx.graph.stages[name])
         if entry is not None:
             records += [Record(name, out) for out in entry.outs if out.cache]
+    records += [Record(tracked.TRACKED_OWNER, tracked.to_out(t)) for t in selection.tracked]
     return records
 
 
-class _Index:
-    """Object key -> the (stage, path) that need it, to name what is missing."""
+class ObjectIndex:
+    """Object key -> the records (and the file paths within them) that need it."""
 
     def __init__(self) -> None:
-        self.owners: dict[str, list[tuple[str, str]]] = {}
+        self.owners: dict[str, list[tuple[Record, str]]] = {}
 
-    def add(self, key: str, owner: str, path: str) -> str:
-        self.owners.setdefault(key, []).append((owner, path))
+    def add(self, key: str, record: Record, path: str) -> str:
+        self.owners.setdefault(key, []).append((record, path))
         return key
 
-    def stages(self, keys: Iterable[str]) -> frozenset[str]:
-        return frozenset(owner for key in keys for owner, _ in self.owners.get(key, []))
+    def records(self, keys: Iterable[str]) -> list[Record]:
+        return [record for key in keys for record, _ in self.owners.get(key, [])]
 
     def describe(self, keys: Iterable[str], problem: str) -> list[str]:
         lines = []
         for key in keys:
-            for owner, path in self.owners.get(key, [("", key)]):
-                who = f" (stage '{owner}')" if owner else ""
+            for record, path in self.owners.get(key, []):
+                who = f" (stage '{record.owner}')" if record.owner else " (tracked)"
                 lines.append(f"{problem}: '{path}'{who}, hash {transfer.key_hash(key)}")
         return lines
 
+    def report(
+        self, remote: Remote, result: TransferResult, problems: list[str], runs_moved: int
+    ) -> SyncReport:
+        failed = self.records(result.missing + result.corrupt)
+        return SyncReport(
+            remote.url,
+            result,
+            tuple(problems),
+            frozenset(r.owner for r in failed if r.owner),
+            frozenset(r.out.path for r in failed if not r.owner),
+            runs_moved,
+        )
 
-def _file_and_manifest_keys(records: Sequence[Record], index: _Index) -> list[str]:
-    return [index.add(transfer.blob_key(r.out.hash), r.owner, r.out.path) for r in records]
+
+def top_level_keys(records: Sequence[Record], index: ObjectIndex) -> list[str]:
+    """Keys of the records' own objects: file blobs and directory manifests."""
+    return [index.add(transfer.blob_key(r.out.hash), r, r.out.path) for r in records]
 
 
-def _directory_entry_keys(ctx: Context, records: Sequence[Record], index: _Index) -> list[str]:
+def directory_file_keys(ctx: Context, records: Sequence[Record], index: ObjectIndex) -> list[str]:
     """Keys of the files of every directory output whose manifest is in the local cache."""
     keys = []
     for record in records:
@@ -165,7 +210,7 @@ def _directory_entry_keys(ctx: Context, records: Sequence[Record], index: _Index
             continue  # reported as the manifest's own problem
         for relative, digest in manifest:
             path = f"{record.out.path.rstrip('/')}/{relative}"
-            keys.append(index.add(transfer.blob_key(digest), record.owner, path))
+            keys.append(index.add(transfer.blob_key(digest), record, path))
     return keys
 
 
@@ -178,15 +223,40 @@ def push(
     progress: ProgressSink | None = None,
 ) -> SyncReport:
     """Upload every object `records` need that the remote lacks."""
-    index = _Index()
-    keys = _file_and_manifest_keys(records, index) + _directory_entry_keys(ctx, records, index)
+    index = ObjectIndex()
+    keys = top_level_keys(records, index) + directory_file_keys(ctx, records, index)
     remote.check()
     result = transfer.push(ctx.cache.root, remote, keys, jobs=jobs, progress=progress)
     problems = index.describe(result.missing, "not in the local cache") + index.describe(
         result.corrupt, "corrupt in the local cache (not pushed)"
     )
-    failed = index.stages(result.missing + result.corrupt)
-    return SyncReport(remote.url, result, tuple(problems), failed)
+    shared = set(result.moved) | set(result.present)
+    entries = _run_entries_within(ctx, shared)
+    runs_moved = transfer.push(ctx.cache.root, remote, entries, jobs=jobs).moved if entries else ()
+    return index.report(remote, result, problems, len(runs_moved))
+
+
+def _run_entries_within(ctx: Context, shared: set[str]) -> list[str]:
+    """Local run-cache entries about this push's data: every cached output of theirs is among
+    the `shared` object keys (and one is, or they have none), so an entry on the remote never
+    points at objects the remote lacks."""
+    entries = []
+    for key in run_cache.entry_keys(ctx.cache.root):
+        try:
+            outs = run_cache.outs_from_bytes((ctx.cache.root / key).read_bytes())
+        except (OSError, ValueError):
+            continue
+        needed = {transfer.blob_key(out.hash) for out in outs if out.cache}
+        if needed <= shared:
+            entries.append(key)
+    return entries
+
+
+def fetch_run_entries(ctx: Context, remote: Remote, *, jobs: int | None = None) -> int:
+    """Download every run-cache entry the remote has and this cache lacks; how many."""
+    listed = [key for key, _ in remote.list_keys(run_cache.RUNS_DIR + "/")]
+    keys = [key for key in listed if transfer.is_object_key(key)]
+    return len(transfer.fetch(ctx.cache.root, remote, keys, jobs=jobs).moved)
 
 
 def fetch(
@@ -198,19 +268,18 @@ def fetch(
     progress: ProgressSink | None = None,
 ) -> SyncReport:
     """Download every object `records` need that the local cache lacks (manifests first)."""
-    index = _Index()
+    index = ObjectIndex()
     remote.check()
 
     def move(keys: list[str]) -> TransferResult:
         return transfer.fetch(ctx.cache.root, remote, keys, jobs=jobs, progress=progress)
 
-    result = move(_file_and_manifest_keys(records, index))
-    result = result + move(_directory_entry_keys(ctx, records, index))
+    result = move(top_level_keys(records, index))
+    result = result + move(directory_file_keys(ctx, records, index))
     problems = index.describe(result.missing, "missing on the remote") + index.describe(
         result.corrupt, "corrupt on the remote (not fetched)"
     )
-    failed = index.stages(result.missing + result.corrupt)
-    return SyncReport(remote.url, result, tuple(problems), failed)
+    return index.report(remote, result, problems, fetch_run_entries(ctx, remote, jobs=jobs))
 
 
 # --- remote configuration ---------------------------------------------------------------------
@@ -317,3 +386,46 @@ def modify_remote(project: Project, name: str, key: str, value: str | None, *, l
             data["remotes"].pop(name)
 
     project_module.edit_config(_config_file(project, local), change)
+
+
+def prefetch(ctx: Context, remote: Remote, decide: Callable[[], Plan]) -> Plan:
+    """`repro --pull`: fetch what the stages the plan would run need, then plan again, until
+    nothing more can be fetched; returns the last plan.
+
+    Fetched first: every run-cache entry and missing tracked data. Then, for each stage to run,
+    the outputs of a run-cache entry with the same inputs, or its recorded outputs when their
+    being missing is its only reason to run. A stage whose upstream runs is decided after it.
+    """
+    fetch_run_entries(ctx, remote)
+    missing_tracked, _changed = tracked.stale(ctx, tracked.find_tracked(ctx.project.root))
+    wanted = [t for t in tracked.find_tracked(ctx.project.root) if t.path in missing_tracked]
+    if wanted:
+        fetch(ctx, remote, [Record(tracked.TRACKED_OWNER, tracked.to_out(t)) for t in wanted])
+        for entry in wanted:
+            with contextlib.suppress(PivotError):
+                tracked.restore(ctx, entry)
+    tried: set[str] = set()
+    while True:
+        decided = decide()
+        records: list[Record] = []
+        for step in decided.by_action(Action.RUN):
+            if step.stage not in tried:
+                tried.add(step.stage)
+                records += _fetchable(ctx, step)
+        if not records:
+            return decided
+        fetch(ctx, remote, records)
+
+
+def _fetchable(ctx: Context, step: Step) -> list[Record]:
+    """What could spare a stage from running: a run-cache entry's outputs for its inputs, or
+    its recorded outputs when only their absence makes it run."""
+    spec = ctx.graph.stages[step.stage]
+    if step.run_key is not None:
+        for _entry, outs in run_cache.lookup(ctx.cache.root, step.run_key):
+            if {out.path for out in outs} == set(spec.out_paths):
+                return [Record(step.stage, out) for out in outs if out.cache]
+    only_outputs = all(reason.kind is ReasonKind.OUTPUTS for reason in step.reasons)
+    if step.previous is not None and step.reasons and only_outputs:
+        return [Record(step.stage, out) for out in step.previous.outs if out.cache]
+    return []

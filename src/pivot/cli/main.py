@@ -116,6 +116,18 @@ def _run_options(func: F) -> F:
                 is_flag=True,
                 help="Fail a stage that reads or writes a project file it does not declare.",
             ),
+            click.option(
+                "--no-run-cache",
+                "no_run_cache",
+                is_flag=True,
+                help="Run stages even if an earlier run had the same code, params and inputs.",
+            ),
+            click.option(
+                "--pull",
+                is_flag=True,
+                help="First fetch from the default remote what stages to run need (their "
+                "outputs or a run-cache hit); only stages with nothing to fetch run.",
+            ),
         ]
     ):
         func = option(func)
@@ -177,6 +189,12 @@ def checkout(targets: tuple[str, ...]) -> None:
         click.secho(
             f"'{path}' is not cached, so it cannot be restored: run `pivot repro`", fg="yellow"
         )
+    for path in result.unsaved:
+        click.secho(
+            f"tracked '{path}' changed and was not re-tracked, so it was left as it is: run "
+            f"`pivot track {path}` to keep it, or delete it and check out again",
+            fg="yellow",
+        )
     if result.never_ran:
         click.echo(f"never run, nothing to restore: {', '.join(result.never_ran)}")
     click.echo(
@@ -212,6 +230,7 @@ def main() -> None:
     cli(prog_name="pivot")
 
 
+from pivot.cli import data as _data  # noqa: E402, F401  (registers its commands on `cli`)
 from pivot.cli import migrate as _migrate  # noqa: E402, F401  (registers its commands on `cli`)
 from pivot.cli import remote as _remote  # noqa: E402, F401  (registers its commands on `cli`)
 from pivot.cli import results as _results  # noqa: E402, F401  (registers its commands on `cli`)

@@ -158,9 +158,11 @@ def _progress(verb: str) -> Iterator[ProgressSink | None]:
 
 def _summary(verb: str, report: SyncReport) -> None:
     result = report.result
+    entries = f"; {report.run_entries:,} run-cache entr{'y' if report.run_entries == 1 else 'ies'}"
     click.echo(
         f"{verb} {len(result.moved):,} file(s) ({human_bytes(result.bytes)}), "
         f"{len(result.present):,} already there ({report.remote})"
+        + (entries if report.run_entries else "")
     )
     for problem in report.problems:
         click.secho(f"error: {problem}", fg="red", err=True)

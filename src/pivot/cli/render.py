@@ -123,6 +123,9 @@ def print_report(report: RunReport, *, duration: float | None = None) -> None:
         + (f" in {duration:.1f}s" if duration is not None else "")
         + "."
     )
+    from_runs = [r.stage for r in report.results if "restored from run cache" in r.reasons]
+    if from_runs:
+        click.echo(f"restored from run cache (an earlier identical run): {', '.join(from_runs)}")
     for result in report.failed:
         click.secho(f"\n✗ {result.stage}", fg="red", bold=True, err=True)
         if result.output.strip():

@@ -35,12 +35,14 @@ def reproduce(
     executor: str | None = None,
     download: bool = True,
     strict: bool = False,
+    no_run_cache: bool = False,
+    pull: bool = False,
 ) -> bool:
     """Run (or with `watch`, keep running) and report; False if a stage failed."""
     if dry_run:
         if watch:
             raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
-        decided = api.status(stages, force=force, upstream=upstream)
+        decided = api.status(stages, force=force, upstream=upstream, run_cache=not no_run_cache)
         if as_json:
             render.dump_json(render.plan_json(decided))
         else:
@@ -70,6 +72,8 @@ def reproduce(
                 download=download,
                 strict=strict,
                 fresh_workers=fresh_workers,
+                run_cache=not no_run_cache,
+                pull=pull,
             )
             return report.ok
 

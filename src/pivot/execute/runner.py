@@ -15,14 +15,14 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
-from pivot import fingerprint
+from pivot import fingerprint, fs
 from pivot.errors import PivotError
 from pivot.execute.events import Event, EventSink, RunStatus, StageFinished, StageStarted
 from pivot.execute.executors import Executor
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import Action, Plan, Step, fingerprints_of
-from pivot.store import lock, logs
+from pivot.store import hashing, lock, logs, run_cache
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.workspace import Context, dep_entries, remember_outputs
 
@@ -91,6 +91,27 @@ def commit_outputs(
     lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
     if placed:
         remember_outputs(ctx, outs)
+        remember_run(ctx, entry)
+
+
+INLINE_LIMIT = 4 * 1024 * 1024
+"""Uncached output files a run-cache entry may hold inline, in bytes (metrics, small files)."""
+
+
+def remember_run(ctx: Context, entry: LockEntry) -> None:
+    """Add a successful run to the run cache. Uncached output files are kept inside the entry
+    (the cache's `files/` holds only cached outputs); a run with an uncached directory, or with
+    more than `INLINE_LIMIT` bytes of uncached files, is not remembered."""
+    uncached = [out for out in entry.outs if not out.cache]
+    if any(out.is_directory for out in uncached):
+        return
+    paths = [ctx.project.root / out.path for out in uncached]
+    if sum(path.stat().st_size for path in paths) > INLINE_LIMIT:
+        return
+    inline = {out.path: path.read_bytes() for out, path in zip(uncached, paths)}
+    if any(hashing.hash_bytes(data) != out.hash for out, data in zip(uncached, inline.values())):
+        return  # changed since it was recorded: do not remember a run we cannot reproduce
+    run_cache.save(ctx.cache.root, run_cache.run_key_of(entry), entry.outs, inline)
 
 
 def _observed_code(
@@ -135,6 +156,32 @@ def restore_outputs(ctx: Context, entry: LockEntry) -> None:
         else:
             ctx.cache.restore_file(out.hash, root / out.path)
     remember_outputs(ctx, tuple(out for out in entry.outs if out.cache))
+
+
+def restore_run(ctx: Context, step: Step) -> None:
+    """Apply a run-cache hit: put that run's outputs in the workspace (uncached ones too, from
+    the blobs the run cache keeps), then commit them as this stage's result."""
+    root = ctx.project.root
+    assert step.run_entry is not None
+    inline = run_cache.inline_from_bytes((ctx.cache.root / step.run_entry).read_bytes())
+    for out in step.from_run_cache:
+        if out.path in inline:
+            fs.atomic_write_bytes(root / out.path, inline[out.path])
+        elif out.is_directory:
+            ctx.cache.restore_directory(out.hash, root / out.path)
+        else:
+            ctx.cache.restore_file(out.hash, root / out.path)
+    spec = ctx.graph.stages[step.stage]
+    entry = LockEntry(
+        stage=spec.name,
+        code=dict(step.code),
+        params=dict(step.params),
+        deps=dep_entries(ctx, spec),
+        outs=step.from_run_cache,
+        observed=step.observed,
+    )
+    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
+    remember_outputs(ctx, step.from_run_cache)
 
 
 DURATIONS = "stage-seconds"  # state db namespace: how long each stage's last run took
@@ -300,9 +347,12 @@ class _Run:
             self.collect(future)
 
     def _restore(self, step: Step) -> None:
-        assert step.previous is not None
         try:
-            restore_outputs(self.ctx, step.previous)
+            if step.from_run_cache:
+                restore_run(self.ctx, step)
+            else:
+                assert step.previous is not None
+                restore_outputs(self.ctx, step.previous)
         except PivotError as error:
             return self.fail(step, f"stage '{step.stage}': {error}")
         self.finish(step, RunStatus.RESTORED)

@@ -90,7 +90,10 @@ class S3Remote:
         if profile and not os.environ.get("AWS_ACCESS_KEY_ID"):
             config.update(_profile_credentials(str(profile)))
         config.update({key: str(options[key]) for key in _CONFIG_KEYS if key in options})
-        client: dict[str, Any] = {"connect_timeout": datetime.timedelta(seconds=5)}
+        client: dict[str, Any] = {  # a large object may take minutes; connecting may not
+            "connect_timeout": datetime.timedelta(seconds=5),
+            "timeout": datetime.timedelta(minutes=30),
+        }
         allow_http = options.get("allow_http", os.environ.get("AWS_ALLOW_HTTP"))
         if allow_http is not None:  # given explicitly: obstore's env default no longer applies
             client["allow_http"] = _truthy(allow_http)
@@ -200,6 +203,11 @@ def _explain(error: BaseException, where: str) -> str:
         return (
             f"S3 remote {where}: permission denied. Fix: grant these credentials read/write/list "
             "on the bucket, or use other credentials."
+        )
+    if "timed out" in text.lower():
+        return (
+            f"S3 remote {where} did not answer in time ({_first_line(error)}). Fix: check the "
+            "server's health and the network, then run the command again (it resumes)."
         )
     if "error sending request" in text or "Connection refused" in text or "dns error" in text:
         return (

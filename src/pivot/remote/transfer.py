@@ -26,9 +26,11 @@ __all__ = [
     "Progress",
     "TransferResult",
     "blob_key",
+    "delete",
     "fetch",
     "is_object_key",
     "key_hash",
+    "map_keys",
     "push",
     "remote_has",
 ]
@@ -245,6 +247,16 @@ def _drain(
         record(pending.pop(future), future.result())
         if finished >= wait_for:
             return
+
+
+def delete(remote: Remote, keys: Sequence[str], *, jobs: int | None = None) -> None:
+    """Remove `keys` from the remote, several at a time."""
+    _map(remote.delete, list(keys), jobs or remote.jobs)
+
+
+def map_keys(function: Callable[[str], _Result], keys: Sequence[str], jobs: int) -> list[_Result]:
+    """`function` of every key, in up to `jobs` threads, in order."""
+    return _map(function, keys, jobs)
 
 
 def _map(function: Callable[[_Item], _Result], items: Sequence[_Item], jobs: int) -> list[_Result]:

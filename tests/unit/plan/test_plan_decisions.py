@@ -23,10 +23,14 @@ from tests.fixtures.engine_project import make_project, write_files, write_pipel
 CHAIN = ("prepare", "train", "report", "side")
 
 
-def decide(root: Path, targets: Sequence[str] = (), force: Sequence[str] = ()) -> Plan:
+def decide(
+    root: Path, targets: Sequence[str] = (), force: Sequence[str] = (), *, run_cache: bool = False
+) -> Plan:
+    """The plan; without the run cache unless asked (these tests are about why stages are stale:
+    with it, an earlier identical run would restore most of them)."""
     with api.open_context(root) as ctx:
         selected = ctx.graph.with_upstream(targets) if targets else ctx.graph.order
-        return plan.make_plan(ctx, selected, force=force)
+        return plan.make_plan(ctx, selected, force=force, run_cache=run_cache)
 
 
 def actions(decided: Plan) -> dict[str, Action]:
@@ -172,6 +176,21 @@ def test_corrupt_lock_is_no_previous_run_with_a_warning(built: Path) -> None:
     assert kinds(decided, "train") == ["new"]
     assert len(decided.warnings) == 1
     assert "train" in decided.warnings[0] and "treating it as never run" in decided.warnings[0]
+
+
+def test_the_run_cache_restores_a_run_seen_before(built: Path) -> None:
+    (built / ".pivot" / "stages" / "train.lock").write_text("[1, 2")
+    (built / "side.txt").unlink()  # only an output missing: the lock's business, not the cache's
+
+    decided = decide(built, run_cache=True)
+
+    assert actions(decided)["train"] is Action.RESTORE
+    assert kinds(decided, "train") == ["run_cache"]
+    assert step_of(decided, "train").reasons[0].summary == "restored from run cache"
+    assert step_of(decided, "train").from_run_cache
+    assert actions(decided)["side"] is Action.RUN
+    assert actions(decided)["report"] is Action.SKIP  # train's outputs will be what they were
+    assert actions(decide(built, run_cache=True, force=["train"]))["train"] is Action.RUN
 
 
 def test_recorded_code_differing_reruns_the_stage_and_downstream(built: Path) -> None:

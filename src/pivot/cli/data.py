@@ -1,0 +1,105 @@
+"""`pivot track`, `pivot get`, `pivot gc`, `pivot verify`: raw data and the cache's health.
+
+Parse options, call one `pivot.api` function, render the outcome. Imports click only at start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from pivot.cli.main import EXIT_STAGE_FAILED, _handle_errors, cli
+
+if TYPE_CHECKING:
+    from pivot.maintenance import Garbage
+
+__all__: list[str] = []
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@_handle_errors
+def track(paths: tuple[str, ...]) -> None:
+    """Cache raw data no stage produces and record it in PATH.pvt (commit that file; the data
+    is git-ignored and shared with `pivot push`/`pull`)."""
+    from pivot import api
+    from pivot.cli.remote import human_bytes
+
+    for entry in api.track(paths):
+        what = f"{entry.files:,} files, " if entry.is_directory else ""
+        click.echo(
+            f"tracked '{entry.path}' ({what}{human_bytes(entry.size)}) in {entry.path.rstrip('/')}.pvt"
+        )
+    click.echo("Commit the .pvt file(s) and .gitignore; share the data with `pivot push`.")
+
+
+@cli.command()
+@click.option("--all-commits", is_flag=True, help="Keep what any git commit's records need.")
+@click.option("-r", "--remote", "remote_name", help="Collect on this remote instead of locally.")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-n", "--dry-run", is_flag=True, help="Only print what would be removed.")
+@_handle_errors
+def gc(all_commits: bool, remote_name: str | None, force: bool, dry_run: bool) -> None:
+    """Remove cached objects that no lock or .pvt file keeps (default: the workspace's)."""
+    from pivot import api
+    from pivot.cli.remote import human_bytes
+
+    def describe(garbage: Garbage) -> str:
+        entries = garbage.run_entries
+        runs = f" ({entries:,} of them run-cache entries)" if entries else ""
+        return (
+            f"{len(garbage.keys):,} object(s){runs}, {human_bytes(garbage.bytes)}, from "
+            f"{garbage.where}; {garbage.kept:,} kept"
+        )
+
+    def confirm(garbage: Garbage) -> bool:
+        click.echo(f"would remove {describe(garbage)}")
+        if dry_run:
+            return False
+        return force or click.confirm("Remove them?", default=False)
+
+    garbage, removed = api.gc(all_commits=all_commits, remote=remote_name, confirm=confirm)
+    if not garbage.keys:
+        click.echo(f"nothing to remove from {garbage.where} ({garbage.kept:,} kept)")
+    elif removed:
+        click.echo(f"removed {describe(garbage)}")
+    elif not dry_run:
+        click.echo("nothing removed")
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("-r", "--remote", "remote_name", help="Check this remote instead of the cache.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Downloads at once (--remote).")
+@_handle_errors
+def verify(targets: tuple[str, ...], remote_name: str | None, jobs: int | None) -> None:
+    """Check that every recorded output and tracked file of TARGETS (default: all) is present
+    and intact in the cache (or on a remote); exit 1 listing what is missing or corrupt."""
+    from pivot import api
+
+    checked, problems = api.verify(targets, remote=remote_name, jobs=jobs)
+    where = f"remote '{remote_name}'" if remote_name else "the local cache"
+    for problem in problems:
+        click.secho(problem.describe(), fg="red", err=True)
+    if problems:
+        click.secho(f"{len(problems)} problem(s) in {where}", fg="red", err=True)
+        sys.exit(EXIT_STAGE_FAILED)
+    click.echo(f"all {checked:,} object(s) present and intact in {where}")
+
+
+@cli.command()
+@click.argument("path")
+@click.option("--rev", required=True, help="Git revision (commit, branch, tag).")
+@click.option("-o", "--out", "out", type=click.Path(), help="Where to write it.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUT if it exists.")
+@click.option("-r", "--remote", "remote_name", help="Remote to fetch from if not cached.")
+@_handle_errors
+def get(path: str, rev: str, out: str | None, force: bool, remote_name: str | None) -> None:
+    """Write the version of output or tracked PATH as of git revision REV (from the cache, else
+    the remote) to OUT (default: its name here)."""
+    from pivot import api
+
+    dest, entry = api.get(path, rev=rev, out=out, force=force, remote=remote_name)
+    click.echo(f"wrote '{path}' as of {rev} (hash {entry.hash[:12]}) to {dest}")

@@ -98,8 +98,10 @@ def test_run_reads_upstream_outputs_as_they_are_on_disk(chain: E2EProject) -> No
 
     # repro looks upstream instead: prepare's output goes back to what its lock records
     chain.gen({"prepared.txt": "edited again"})
-    assert chain.repro_json("train") == {"prepare": "restored", "train": "ran"}
+    # ... and train's inputs are then those of its first run: the run cache restores that run
+    assert chain.repro_json("train") == {"prepare": "restored", "train": "restored"}
     assert json.loads(chain.read("model.json")) == {"text": "data!"}
+    assert chain.runs() == []
 
 
 def test_force_reruns_up_to_date_stages(chain: E2EProject) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pivot.fingerprint.sources import SourceStats
-from pivot.fingerprint.values import Unhashable, encode_value, short_digest
+from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key, short_digest
 
 __all__ = ["FORMAT", "ManifestCache", "Stored", "cache_key", "is_fresh", "pack", "unpack"]
 
@@ -53,11 +53,13 @@ def cache_key(
     include_packages: bool,
     root: Path | None,
     observed: tuple[str, ...] = (),
+    memo: dict[object, str] | None = None,
 ) -> str:
     """Stage function identity + options + a digest of the cheap values of the `extra` objects.
 
     The identity includes the function's file: the same module name loaded from another file
-    (a moved package, another checkout) must not find the other file's manifest.
+    (a moved package, another checkout) must not find the other file's manifest. `memo` keeps
+    the texts of simple values (a loader with plain settings) across the calls of one batch.
     """
     code = getattr(func, "__code__", None)
     where = code.co_filename if isinstance(code, types.CodeType) else ""
@@ -70,20 +72,28 @@ def cache_key(
         str(root or ""),
     ]
     if extra:
-        parts.append(_extra_digest(extra))
+        parts.append(_extra_digest(extra, {} if memo is None else memo))
     if observed:
         parts.append(short_digest("\n".join(observed).encode("utf-8", "surrogatepass")))
     return "|".join(parts)
 
 
-def _extra_digest(extra: Mapping[str, object]) -> str:
-    texts = []
-    for name in sorted(extra):
-        try:
-            texts.append(f"{name}={encode_value(extra[name], _name_only)}")
-        except Unhashable:
-            texts.append(f"{name}=unhashable:{type(extra[name]).__qualname__}")
+def _extra_digest(extra: Mapping[str, object], memo: dict[object, str]) -> str:
+    texts = [f"{name}={_value_text(extra[name], memo)}" for name in sorted(extra)]
     return short_digest("\n".join(texts).encode("utf-8", "surrogatepass"))
+
+
+def _value_text(value: object, memo: dict[object, str]) -> str:
+    key = plain_state_key(value)
+    if key is not None and key in memo:
+        return memo[key]
+    try:
+        text = encode_value(value, _name_only)
+    except Unhashable:
+        text = f"unhashable:{type(value).__qualname__}"
+    if key is not None:
+        memo[key] = text
+    return text
 
 
 def _name_only(obj: object) -> str | None:

@@ -113,6 +113,7 @@ def fingerprint_stages(
     stats = stats if stats is not None else SourceStats()
     assembler: _Assembler | None = None
     results: dict[str, Fingerprint] = {}
+    memo: dict[object, str] = {}
     keys = [
         cache_key(
             r.func,
@@ -120,6 +121,7 @@ def fingerprint_stages(
             include_packages=include_packages,
             root=root,
             observed=r.observed,
+            memo=memo,
         )
         if cache
         else ""

@@ -212,6 +212,25 @@ class _Encoder:
 _DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
 
 
+_STATE_ATOMS = (str, int, bool, type(None))
+
+
+def plain_state_key(value: object) -> tuple[object, ...] | None:
+    """(class, attributes) of an instance that encodes as its class plus an `__dict__` holding
+    only str/int/bool/None values, else None. Equal keys give equal encodings (with a describe
+    that names classes only), so a caller may encode one such value and reuse the text."""
+    kind = type(value)
+    state = getattr(value, "__dict__", None)
+    if type(state) is not dict or isinstance(value, type) or not _is_plain_object(kind):
+        return None
+    items: list[tuple[str, type, object]] = []
+    for name, item in state.items():
+        if type(item) not in _STATE_ATOMS:
+            return None
+        items.append((name, type(item), item))
+    return (kind, tuple(items))
+
+
 def _is_plain_object(kind: type) -> bool:
     """Instances that pickle as their class plus `__dict__` (most user classes, dataclasses)."""
     if any(base.__dict__.get("__slots__") for base in kind.__mro__[:-1]):  # () is no slot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import textwrap
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from pivot.fingerprint import SourceStats, StageRequest, fingerprint_stage, fingerprint_stages
+from pivot.fingerprint.cache import cache_key
 
 PROJECT = {
     "pipeline.py": """
@@ -189,3 +191,31 @@ def test_a_copy_at_another_path_never_gets_the_original_manifest(projects, proje
     copied = projects.fingerprint_in(copy, cache=cache, stats=settled())
 
     assert projects.changed(original, copied) == {"func:helpers.scale"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+    value: object
+
+
+def _stage_for_keys() -> None:
+    return None
+
+
+def test_the_cache_key_memo_reuses_texts_only_for_identical_plain_values() -> None:
+    """A batch reuses the text of a simple loader-like value; values that compare equal but
+    differ (1, True, 1.0) never share one, and a memo never changes a key."""
+    memo: dict[object, str] = {}
+    values = [_Setting(1), _Setting(True), _Setting(1.0), _Setting("1"), _Setting(1)]
+    with_memo = [
+        cache_key(_stage_for_keys, {"loader": v}, include_packages=False, root=None, memo=memo)
+        for v in values
+    ]
+    without = [
+        cache_key(_stage_for_keys, {"loader": v}, include_packages=False, root=None)
+        for v in values
+    ]
+    assert with_memo == without
+    assert len(set(with_memo[:4])) == 4
+    assert with_memo[4] == with_memo[0]
+    assert len(memo) == 3  # 1.0 is not a plain atom: encoded every time, never kept

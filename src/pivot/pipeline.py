@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -104,9 +105,10 @@ class Pipeline:
         self._stages: dict[str, StageSpec] = {}
         self._outputs = _OutputIndex()
 
-    @property
+    @functools.cached_property
     def state_dir(self) -> Path:
-        """Where this pipeline's lock files live (kept by stages included elsewhere)."""
+        """Where this pipeline's lock files live (kept by stages included elsewhere); one value
+        shared by all its stages."""
         return self.root / ".pivot"
 
     @property

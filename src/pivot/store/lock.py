@@ -87,7 +87,7 @@ def lock_path(state_dir: Path, stage: str) -> Path:
             f"stage name {stage!r} cannot name a lock file: it must be non-empty and contain no "
             "'/', '\\' or NUL. Fix: rename the stage."
         )
-    return Path(state_dir) / "stages" / f"{stage}.lock"
+    return Path(state_dir).joinpath("stages", f"{stage}.lock")
 
 
 def encode_lock(entry: LockEntry) -> str:

@@ -453,6 +453,9 @@ def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -
 
 def _git_init(root: Path) -> None:
     _run(["git", "init", "-q", "-b", "main"], root)
+    # no background `git gc --auto` after the big first commit: it would delete loose objects
+    # while the harness copies the project
+    _run(["git", "config", "gc.auto", "0"], root)
 
 
 def _git_commit(root: Path) -> None:

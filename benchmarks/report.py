@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -219,22 +219,34 @@ def _per_stage_row(found: Mapping[tuple[str, str, str, int], Measurement], n: in
 
 _PER_STAGE_OPS = ("noop", "status", "full", "helper", "plain")
 
+Found = Mapping[tuple[str, str, str, int], Measurement]
+Figure = Callable[[str, int], "float | None"]  # (operation, N) -> seconds of Pivot, or None
 
-def _median_of(
-    found: Mapping[tuple[str, str, str, int], Measurement], op: str, n: int
-) -> float | None:
-    measurement = found.get(("pipeline", "pivot", op, n))
-    return None if measurement is None else measurement.median
+
+def _wall(found: Found) -> Figure:
+    def median(op: str, n: int) -> float | None:
+        measurement = found.get(("pipeline", "pivot", op, n))
+        return None if measurement is None else measurement.median
+
+    return median
+
+
+def _cpu(found: Found) -> Figure:
+    def median(op: str, n: int) -> float | None:
+        measurement = found.get(("pipeline", "pivot", op, n))
+        if measurement is None or not measurement.cpu_samples:
+            return None
+        return statistics.median(measurement.cpu_samples)
+
+    return median
 
 
 def _verdict(ok: bool) -> str:
     return " ok" if ok else " MISSED"
 
 
-def _ratio_cell(
-    found: Mapping[tuple[str, str, str, int], Measurement], op: str, reference: str, n: int
-) -> str:
-    value, base = _median_of(found, op, n), _median_of(found, reference, n)
+def _ratio_cell(figure: Figure, op: str, reference: str, n: int) -> str:
+    value, base = figure(op, n), figure(reference, n)
     if value is None or not base:
         return "-"
     ratio = value / base
@@ -242,21 +254,21 @@ def _ratio_cell(
     return f"{ratio:.2f}x" + (_verdict(ratio <= goal) if n >= SCALE_GOAL_FROM_N else "")
 
 
-def _scale_row(found: Mapping[tuple[str, str, str, int], Measurement], n: int) -> str:
+def _scale_row(found: Found, figure: Figure, n: int) -> str:
     cells = []
     for op in _PER_STAGE_OPS:
-        median = _median_of(found, op, n)
+        median = figure(op, n)
         cell = "-" if median is None else f"{median / n * 1000:.3f}"
         if median is not None and op in ("noop", "status") and n >= SCALE_GOAL_FROM_N:
             cell += _verdict(median / n * 1000 <= NOOP_MS_PER_STAGE_GOAL)
         cells.append(cell)
-    full, plain = _median_of(found, "full", n), _median_of(found, "plain", n)
+    full, plain = figure("full", n), figure("plain", n)
     own = "-"
     if full is not None and plain is not None:
         per_stage = (full - plain) / n * 1000
         own = f"{per_stage:.3f}"
         own += _verdict(per_stage <= OWN_MS_PER_STAGE_GOAL) if n >= SCALE_GOAL_FROM_N else ""
-    ratios = [_ratio_cell(found, op, ref, n) for op, ref in RATIO_GOALS]
+    ratios = [_ratio_cell(figure, op, ref, n) for op, ref in RATIO_GOALS]
     noop = found.get(("pipeline", "pivot", "noop", n))
     memory = _rss_cell(noop)
     if memory != "-" and n >= 100_000 and noop is not None:
@@ -264,11 +276,9 @@ def _scale_row(found: Mapping[tuple[str, str, str, int], Measurement], n: int) -
     return f"| {n:,} | " + " | ".join([*cells, own, *ratios, memory]) + " |"
 
 
-def _fit(
-    found: Mapping[tuple[str, str, str, int], Measurement], op: str, sizes: Sequence[int]
-) -> str:
+def _fit(figure: Figure, op: str, sizes: Sequence[int]) -> str:
     """Least-squares `a + b N` over the sizes measured (medians), as "a s + b ms per stage"."""
-    points = [(n, m) for n in sizes if (m := _median_of(found, op, n)) is not None]
+    points = [(n, m) for n in sizes if (m := figure(op, n)) is not None]
     if len(points) < 2:
         return "-"
     mean_n = statistics.fmean(n for n, _ in points)
@@ -278,9 +288,10 @@ def _fit(
     return f"{mean_t - slope * mean_n:.2f} s + {slope * 1000:.3f} ms/stage"
 
 
-def _scale_table(measurements: Sequence[Measurement]) -> list[str]:
+def _scale_lines(measurements: Sequence[Measurement], by: Callable[[Found], Figure]) -> list[str]:
     """Pivot's cost per stage against N, the ratio goals, and the no-op's memory."""
     found = _index(measurements)
+    figure = by(found)
     sizes = sorted({m.n for m in measurements if m.section == "pipeline" and m.subject == "pivot"})
     if not sizes:
         return []
@@ -293,11 +304,19 @@ def _scale_table(measurements: Sequence[Measurement]) -> list[str]:
         "no-op peak RSS",
     ]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---:|" * len(heads)]
-    lines += [_scale_row(found, n) for n in sizes]
-    fits = [_fit(found, op, sizes) for op in _PER_STAGE_OPS]
+    lines += [_scale_row(found, figure, n) for n in sizes]
+    fits = [_fit(figure, op, sizes) for op in _PER_STAGE_OPS]
     if any(fit != "-" for fit in fits):
         lines.append("| fit over N | " + " | ".join(fits) + " |" + " - |" * (len(heads) - 6))
     return lines
+
+
+def _scale_table(measurements: Sequence[Measurement]) -> list[str]:
+    return _scale_lines(measurements, _wall)
+
+
+def _scale_table_cpu(measurements: Sequence[Measurement]) -> list[str]:
+    return _scale_lines(measurements, _cpu)
 
 
 def _parallel_table(measurements: Sequence[Measurement]) -> list[str]:
@@ -399,10 +418,12 @@ def render_markdown(
     ]
     sections = (
         ("pipeline", "Pipeline operations (whole-process wall time)", _pipeline_table),
+        ("pipeline", "Pivot per stage against N: wall time (medians / N)", _scale_table),
         (
             "pipeline",
-            "Pivot per stage against N (medians / N; ratios in the same run)",
-            _scale_table,
+            "Pivot per stage against N: CPU time (user + system with reaped workers; steadier "
+            "than wall time on a busy machine)",
+            _scale_table_cpu,
         ),
         ("parallel", "CPU-bound independent stages, -j 2 against -j 1", _parallel_table),
         ("startup", "Start-up (whole-process wall time)", _startup_table),

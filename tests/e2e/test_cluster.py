@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.dask_cluster import DaskCluster, start_dask_cluster
-from tests.e2e.conftest import E2EProject, make_git_project
+from tests.e2e.conftest import Cli, E2EProject, make_git_project
 from tests.servers.seaweedfs import S3Server
 
 pytestmark = pytest.mark.slow
@@ -206,7 +206,7 @@ def test_a_worker_killed_mid_stage_is_retried_elsewhere(
         os.kill(int(marker.read_text()), signal.SIGKILL)
         out, err = run.communicate(timeout=120)
     assert run.returncode == 0, out + err
-    assert json.loads(out)["stages"]["work@0"]["status"] == "ran"
+    assert Cli(("repro",), 0, out, err).json["stages"]["work@0"]["status"] == "ran"
     expected = sum(2.0 * n for n in range(0, 40, 4))
     assert project.read("parts/0.txt") == str(expected)
     _assert_cache_sound(project)

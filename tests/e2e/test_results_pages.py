@@ -98,6 +98,10 @@ def test_report_content(history: E2EProject) -> None:
     outputs = {o["path"]: o["state"] for o in facts["outputs"]}
     assert outputs["data/clean.csv"] == "unchanged" and outputs["plots/loss.csv"] == "changed"
     assert facts["page"].endswith(".pivot/report/report.html")
+    # -o is relative to where the command runs, also below the project root
+    (history.root / "docs").mkdir(exist_ok=True)
+    history.pivot("report", "-o", "r.html", cwd=history.root / "docs")
+    assert (history.root / "docs" / "r.html").is_file()
 
 
 def test_plots_diff_page_in_a_real_browser(history: E2EProject, browser: Browser) -> None:

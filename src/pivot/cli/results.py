@@ -242,11 +242,12 @@ def _plots_page(
     from pivot.results import plots as found
     from pivot.results.revisions import Reader
 
+    chosen = Path(output).resolve() if output else None  # relative to where the user is
     with _context() as ctx:
         reader = Reader(ctx)
         revisions = found.revisions_of(reader, revs)
         views = found.collect(reader, revisions, found.plot_outputs(ctx.graph, targets))
-        target = Path(output) if output else ctx.project.pivot_dir / "report" / "plots.html"
+        target = chosen or ctx.project.pivot_dir / "report" / "plots.html"
         page = found.write_page(target, found.render_page(ctx, views, revisions))
     if as_json:
         return dump_json(found.plots_json(views, page))
@@ -322,9 +323,10 @@ def report(output: str | None, revs: tuple[str, ...], open_it: bool, as_json: bo
     from pivot.results import report as pivot_report
     from pivot.results import report_page
 
+    chosen = Path(output).resolve() if output else None  # relative to where the user is
     with _context() as ctx:
         found = pivot_report.gather(ctx, revs)
-        target = Path(output) if output else ctx.project.pivot_dir / "report" / "report.html"
+        target = chosen or ctx.project.pivot_dir / "report" / "report.html"
         page = pages.write_page(target, report_page.render(found))
     if as_json:
         return dump_json(pivot_report.report_json(found, page))

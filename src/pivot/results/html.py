@@ -123,6 +123,8 @@ svg text { font-family:system-ui,sans-serif; }
 .legend { display:flex; gap:14px; flex-wrap:wrap; font-size:12px; color:var(--muted); margin:0 0 8px; }
 .legend i { display:inline-block; width:11px; height:11px; border-radius:3px; margin-right:5px;
   vertical-align:-1px; }
+table.confusion { width:auto; } table.confusion td { min-width:44px; text-align:center; }
+table.confusion th { position:static; }
 .hidden { display:none !important; }
 .empty { color:var(--muted); font-style:italic; }
 """

@@ -1,7 +1,8 @@
 """`pivot plots show/diff`: every `Plot` output at one or more revisions, drawn into one
 self-contained HTML page. Images (PNG, SVG, JPEG, GIF, PDF) are embedded as data URIs; data
 plots (CSV, TSV, JSON, JSONL, YAML) are drawn as SVG from their `x`/`y`/`template`, one series
-per revision (overlaid), with the numbers in a table below.
+per revision (overlaid), with the numbers in a table below; `template="confusion"` (or
+`confusion_normalized`) draws a confusion matrix of actual `x` against predicted `y` per revision.
 
 Imports of Pivot: workspace, graph, spec, outputs, fs, results; never execute, api or cli.
 """
@@ -25,6 +26,7 @@ from pivot.spec import OutKind
 from pivot.workspace import Context
 
 __all__ = [
+    "CONFUSION_TEMPLATES",
     "IMAGE_TYPES",
     "PlotOutput",
     "PlotView",
@@ -203,6 +205,21 @@ def _data_table(label: str, rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _loaded(view: PlotView) -> list[tuple[Revision, list[dict[str, Any]] | None, str]]:
+    """Each revision's records, or None with the reason they are not there."""
+    found: list[tuple[Revision, list[dict[str, Any]] | None, str]] = []
+    for revision, data in view.versions:
+        if data is None:
+            found.append((revision, None, f"{revision.label}: — (not at this revision)"))
+            continue
+        try:
+            found.append((revision, _rows(view.plot.path, data), ""))
+        except (ValueError, UnicodeDecodeError) as error:
+            problem = f"{revision.label}: cannot read {view.plot.path}: {error}"
+            found.append((revision, None, problem))
+    return found
+
+
 def _data_versions(view: PlotView) -> str:
     """One chart with a series per revision (and y column), a data table per revision."""
     plot = view.plot
@@ -210,16 +227,8 @@ def _data_versions(view: PlotView) -> str:
     parts: list[str] = []
     x_names: list[str] = []
     y_names: list[str] = []
-    for revision, data in view.versions:
-        if data is None:
-            parts.append(
-                f'<p class="empty">{html.escape(revision.label)}: — (not at this revision)</p>'
-            )
-            continue
-        try:
-            rows = _rows(plot.path, data)
-        except (ValueError, UnicodeDecodeError) as error:
-            problem = f"{revision.label}: cannot read {plot.path}: {error}"
+    for revision, rows, problem in _loaded(view):
+        if rows is None:
             parts.append(f'<p class="empty">{html.escape(problem)}</p>')
             continue
         ys, found = _series(plot, revision.label, rows, x_names)
@@ -234,9 +243,58 @@ def _data_versions(view: PlotView) -> str:
     return drawn + "".join(parts)
 
 
+CONFUSION_TEMPLATES = ("confusion", "confusion_normalized")
+
+
+def _confusion_table(plot: PlotOutput, rows: list[dict[str, Any]]) -> str:
+    """A confusion matrix from records of (actual `x`, predicted `y`): rows actual, columns
+    predicted, cells shaded by count (by share of the row for `confusion_normalized`)."""
+    actual, predicted = plot.x or "actual", plot.y or "predicted"
+    pairs = [(str(row.get(actual)), str(row.get(predicted))) for row in rows]
+    classes = sorted({name for pair in pairs for name in pair})
+    counts = {(a, p): 0 for a in classes for p in classes}
+    for pair in pairs:
+        counts[pair] += 1
+    normalized = plot.template == "confusion_normalized"
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in classes)
+    body = []
+    for a in classes:
+        total = sum(counts[(a, p)] for p in classes) or 1
+        cells = []
+        for p in classes:
+            share = counts[(a, p)] / total
+            text = f"{share:.2f}" if normalized else str(counts[(a, p)])
+            color = f"rgba(59,91,219,{0.08 + 0.85 * share:.2f})"
+            ink = "#fff" if share > 0.5 else "#1f2933"
+            cells.append(f'<td class="num" style="background:{color};color:{ink}">{text}</td>')
+        body.append(f"<tr><th>{html.escape(a)}</th>{''.join(cells)}</tr>")
+    return (
+        f'<table class="confusion"><thead><tr><th>{html.escape(actual)} \\ '
+        f"{html.escape(predicted)}</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _confusion_versions(view: PlotView) -> str:
+    figures = []
+    for revision, rows, problem in _loaded(view):
+        content = (
+            _confusion_table(view.plot, rows)
+            if rows is not None
+            else f'<p class="empty">{html.escape(problem)}</p>'
+        )
+        caption = html.escape(revision.label)
+        figures.append(f"<figure><figcaption>{caption}</figcaption>{content}</figure>")
+    return f'<div class="versions">{"".join(figures)}</div>'
+
+
 def render_plot(view: PlotView) -> str:
     """One plot card: side-by-side images, or one chart overlaying every revision's data."""
-    body = _image_versions(view) if view.plot.is_image else _data_versions(view)
+    if view.plot.is_image:
+        body = _image_versions(view)
+    elif view.plot.template in CONFUSION_TEMPLATES:
+        body = _confusion_versions(view)
+    else:
+        body = _data_versions(view)
     title = f"{html.escape(view.plot.path)} <span>· {html.escape(view.plot.stage)}</span>"
     return f'<div class="plot searchable" data-search="{html.escape(view.plot.path)} {html.escape(view.plot.stage)}"><h3>{title}</h3>{body}</div>'
 

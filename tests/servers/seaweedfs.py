@@ -123,6 +123,15 @@ def _tail(log: Path) -> str:
     return ""
 
 
+def _die_with_parent() -> None:
+    """In the child (Linux): SIGKILL it when the test process that started it dies, so a killed
+    pytest run never leaves a server behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -165,7 +174,7 @@ def start_seaweedfs(directory: Path) -> Iterator[S3Server]:
         with open(log, "wb") as output:
             process = subprocess.Popen(
                 command, cwd=directory, stdout=output, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
             )  # fmt: skip
         server = S3Server(endpoint=f"http://127.0.0.1:{s3}", filer=f"http://127.0.0.1:{filer}")
         try:

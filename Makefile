@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test test-3.13 lint typecheck importlint unit bench clean browser dvc-venv tools
+.PHONY: demo test test-3.13 lint typecheck importlint unit bench soak clean browser dvc-venv tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ test: lint typecheck importlint unit test-3.13
 
 bench:
 	bash benchmarks/run.sh
+
+# Long fault injection (kills and Ctrl-C at hundreds of points) and concurrency trials.
+SOAK_TRIALS ?= 200
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.e2e.soak $(SOAK_TRIALS)
+	PIVOT_SOAK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_concurrency.py
 
 clean:
 	rm -rf $(VENV) .venv313 .pytest_cache .mypy_cache .ruff_cache build

@@ -7,6 +7,8 @@ pydantic; `from pivot import Out` works as usual.
 import importlib as _importlib
 import typing as _typing
 
+# `_interrupt` first of ours: Ctrl-C while the `pivot` command is starting exits 130.
+from pivot import _interrupt as _interrupt
 from pivot import errors
 from pivot.errors import *  # noqa: F403  (the exception tree is public)
 

@@ -10,12 +10,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import shlex
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pivot import discovery, fingerprint, graph, maintenance, plan, project, sharing, tracked
-from pivot.errors import NoRecordError, UsageError
+from pivot import discovery, fingerprint, fs, graph, maintenance, plan, project, sharing, tracked
+from pivot.errors import CacheCorruptError, NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, RunFinished, RunStarted, RunStatus
 from pivot.execute.runner import RunReport
@@ -25,18 +27,21 @@ from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.remote.transfer import ProgressSink
 from pivot.sharing import SyncReport
-from pivot.store import logs
+from pivot.store import backup, gitignore, logs, project_lock
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
+from pivot.store.project_lock import Held, Holder
 from pivot.store.state import StateDB
 from pivot.store.tracked import TrackedEntry
 from pivot.workspace import Context, dep_entries, hash_path, record_output
 
 __all__ = [
     "CheckoutReport",
+    "Exclusive",
     "PullReport",
     "WatchScope",
     "checkout",
+    "clean_litter",
     "commit",
     "fetch",
     "gc",
@@ -76,24 +81,56 @@ def _in_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+@dataclasses.dataclass(frozen=True)
+class Exclusive:
+    """How a command that changes the workspace takes the project lock."""
+
+    command: str
+    wait: bool = True
+    on_wait: Callable[[Holder | None], None] | None = None
+
+
+def _command_line(name: str, targets: Sequence[str]) -> str:
+    """How the lock file names this command: the CLI's own arguments, else the api call."""
+    if os.path.basename(sys.argv[0]) in ("pivot", "__main__.py"):
+        return shlex.join(["pivot", *sys.argv[1:]])
+    return f"pivot.api.{name}({', '.join(map(repr, targets))})"
+
+
+@contextlib.contextmanager
+def _project_lock(proj: Project, exclusive: Exclusive | None) -> Iterator[Held | None]:
+    if exclusive is None:
+        yield None
+        return
+    on_wait = exclusive.on_wait or (lambda holder: None)
+    path = proj.pivot_dir / project.LOCK_FILE
+    with project_lock.hold(path, exclusive.command, wait=exclusive.wait, on_wait=on_wait) as held:
+        yield held
+
+
 @contextlib.contextmanager
 def open_context(
     start: Path | str | None = None,
     *,
     pipeline: Pipeline | None = None,
     pipeline_optional: bool = False,
+    exclusive: Exclusive | None = None,
 ) -> Iterator[Context]:
-    """Find the project (above `start`, default the cwd), load its `pipeline.py` unless a
-    `pipeline` is given, build the graph once, open the state db. With `pipeline_optional`, a
-    project without pipeline.py has no stages (for data-only commands: track, push, gc...).
+    """Find the project (above `start`, default the cwd), take its lock (`exclusive`: for
+    commands that change the workspace), load its `pipeline.py` unless a `pipeline` is given,
+    build the graph once, open the state db. With `pipeline_optional`, a project without
+    pipeline.py has no stages (for data-only commands: track, push, gc...).
 
     Process-wide changes last only while the block runs and are undone after it: the working
     directory is the project root (stages run there) and, for a discovered `pipeline.py`, the
-    project root is first on `sys.path` (see `discovery.project_imports`).
+    project root is first on `sys.path` (see `discovery.project_imports`). Taking over from a
+    holder that was killed first cleans what its writes left behind; a command that changed the
+    workspace ends by keeping the `.gitignore` files up to date.
     """
     proj = _project(start)
     with contextlib.ExitStack() as scope:
         scope.enter_context(_in_directory(proj.root))
+        held = scope.enter_context(_project_lock(proj, exclusive))
         no_pipeline = pipeline is None and pipeline_optional and not proj.pipeline_file.exists()
         if pipeline is None and not no_pipeline:
             scope.enter_context(discovery.project_imports(proj.root))
@@ -103,7 +140,49 @@ def open_context(
         if pipeline is not None:
             project.remember_stage_names(proj, dag.order)
         state = scope.enter_context(StateDB(proj.state_db_path))
-        yield Context(proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes))
+        ctx = Context(
+            proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes, verified=state)
+        )
+        if held is not None and held.interrupted is not None:
+            clean_litter(ctx)
+        yield ctx
+        if held is not None:  # after the command: its run record saw git as it was
+            _keep_ignored(ctx)
+
+
+def _keep_ignored(ctx: Context) -> None:
+    """Keep git from seeing Pivot's per-machine files and the cached outputs (the cache holds
+    them; uncached outputs such as metrics stay tracked)."""
+    root = ctx.project.root
+    project.ensure_ignored(ctx.project)
+    if any((directory / ".git").exists() for directory in (root, *root.parents)):
+        cached = [
+            path
+            for spec in ctx.graph.stages.values()
+            for out in spec.outs
+            if out.cache
+            for path in out.paths
+        ]
+        gitignore.update_gitignore(root, cached)
+
+
+def clean_litter(ctx: Context) -> int:
+    """Put back the previous outputs a killed stage had set aside, and delete the temp files
+    that killed writes left in the cache, the lock-file directories, `.pivot/` and wherever the
+    pipeline's outputs live. Call with the project lock held."""
+    root = ctx.project.root
+    specs = ctx.graph.stages.values()
+    trees = {ctx.project.cache_dir, ctx.project.stages_dir}
+    trees |= {ctx.project.lock_file(spec.name, spec.state_dir).parent for spec in specs}
+    flat = {root, ctx.project.pivot_dir}
+    for path in (path for spec in specs for path in spec.out_paths):
+        flat.add((root / path).parent)
+        if path.endswith("/"):
+            trees.add(root / path)
+    declared = {path for spec in specs for path in spec.out_paths}
+    backup.recover(root, ctx.project.pivot_dir / runner.SCRATCH_DIR, declared)
+    removed = sum(fs.remove_temp_files(tree, recursive=True) for tree in trees)
+    return removed + sum(fs.remove_temp_files(directory, recursive=False) for directory in flat)
 
 
 def _source(
@@ -296,6 +375,8 @@ def repro(
     run_cache: bool = True,
     pull: bool = False,
     remote: str | None = None,
+    wait: bool = True,
+    on_wait: Callable[[Holder | None], None] | None = None,
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
@@ -312,12 +393,15 @@ def repro(
     Emits `RunStarted` (with this run's id) once the plan is decided, the stages' events, and
     `RunFinished` with the report. `fresh_workers` starts new worker processes instead of
     reusing warm ones (after the user's code changed on disk).
+    Holds the project lock meanwhile: if another command holds it, waits (calling `on_wait`
+    with its holder) or, with `wait=False`, raises ProjectLockedError.
     """
     started = time.perf_counter()
     given, names = _source(pipeline, targets)
     where = root if root is not None else start
     store = sharing.open_named_remote(_project(where), remote) if pull else None
-    with open_context(where, pipeline=given) as ctx:
+    exclusive = Exclusive(_command_line("repro" if upstream else "run", names), wait, on_wait)
+    with open_context(where, pipeline=given, exclusive=exclusive) as ctx:
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
 
@@ -344,6 +428,8 @@ def repro(
                     fresh_workers=fresh_workers,
                 )
             record.record(report, interrupted=False)
+        if not report.ok:  # a stage failed, maybe a worker died mid-write: leave no temp files
+            clean_litter(ctx)
     emit(RunFinished(record.id, report, time.perf_counter() - started))
     return decided, report
 
@@ -398,6 +484,8 @@ def run(
     strict: bool = False,
     run_cache: bool = True,
     pull: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[Holder | None], None] | None = None,
 ) -> tuple[Plan, RunReport]:
     """Run only `stages` (no upstream); their dependencies must already exist.
 
@@ -422,6 +510,8 @@ def run(
         strict=strict,
         run_cache=run_cache,
         pull=pull,
+        wait=wait,
+        on_wait=on_wait,
     )
 
 
@@ -438,14 +528,21 @@ class CheckoutReport:
     """Tracked data changed in the workspace and not re-tracked: left alone."""
 
 
-def checkout(targets: Sequence[str] = (), *, start: Path | str | None = None) -> CheckoutReport:
+def checkout(
+    targets: Sequence[str] = (),
+    *,
+    start: Path | str | None = None,
+    wait: bool = True,
+    on_wait: Callable[[Holder | None], None] | None = None,
+) -> CheckoutReport:
     """Restore recorded outputs of stages (or of the stages producing the given paths) and
     tracked data.
 
     Without targets, stages that never ran are reported and passed over; a named one that
     never ran is an error.
     """
-    with open_context(start, pipeline_optional=True) as ctx:
+    exclusive = Exclusive(_command_line("checkout", targets), wait, on_wait)
+    with open_context(start, pipeline_optional=True, exclusive=exclusive) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=False)
         placed = _checkout(ctx, selection.stages, strict=bool(targets))
         return _merge(placed, _checkout_tracked(ctx, selection.tracked))
@@ -479,7 +576,8 @@ def _merge(first: CheckoutReport, second: CheckoutReport) -> CheckoutReport:
 def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutReport:
     restored, unchanged, never_ran, not_cached = [], [], [], []
     for name in names:
-        entry = plan.read_previous(ctx, ctx.graph.stages[name])
+        spec = ctx.graph.stages[name]
+        entry = plan.read_previous(ctx, spec)
         if entry is None and strict:
             raise NoRecordError(
                 f"stage '{name}' has never run, so there is nothing to check out; "
@@ -488,10 +586,17 @@ def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutRe
         if entry is None:
             never_ran.append(name)
             continue
+        runner.check_restorable(ctx, spec, entry)
         stale = plan.stale_outputs(ctx, entry)
         not_cached += [o.path for o in stale if not o.cache]
         if any(o.cache for o in stale):
-            runner.restore_outputs(ctx, entry)
+            try:
+                runner.restore_outputs(ctx, spec, entry)
+            except CacheCorruptError as error:
+                raise CacheCorruptError(
+                    f"stage '{name}': its outputs cannot be restored: {error} Run "
+                    f"`pivot repro {name}` to make them again."
+                ) from None
             restored.append(name)
         elif not stale:
             unchanged.append(name)
@@ -513,13 +618,20 @@ def _current_outputs(ctx: Context, name: str) -> tuple[OutEntry, ...]:
     return tuple(entries)
 
 
-def commit(stages: Sequence[str] = (), *, start: Path | str | None = None) -> tuple[str, ...]:
+def commit(
+    stages: Sequence[str] = (),
+    *,
+    start: Path | str | None = None,
+    wait: bool = True,
+    on_wait: Callable[[Holder | None], None] | None = None,
+) -> tuple[str, ...]:
     """Record the workspace outputs, deps, params and current code as the stages' result.
 
     The escape hatch for "I changed the code but the outputs are still right": nothing runs.
     """
     committed = []
-    with open_context(start) as ctx:
+    exclusive = Exclusive(_command_line("commit", stages), wait, on_wait)
+    with open_context(start, exclusive=exclusive) as ctx:
         names = _select(ctx, stages, upstream=False)
         decided = plan.make_plan(ctx, names)
         for step in decided.steps:
@@ -587,7 +699,8 @@ def pull(
     """Fetch `targets`' outputs, then put them in the workspace (stages whose objects could
     not all be fetched are left as they are)."""
     store = sharing.open_named_remote(_project(start), remote)
-    with open_context(start, pipeline_optional=True) as ctx:
+    exclusive = Exclusive(_command_line("pull", targets))
+    with open_context(start, pipeline_optional=True, exclusive=exclusive) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
         records = sharing.records_of(ctx, selection)
         fetched = sharing.fetch(ctx, store, records, jobs=jobs, progress=progress)

@@ -21,7 +21,8 @@
     │   ├── DiscoveryError                  pipeline.py missing, raising, or without `pipeline`
     │   │   └── PipelineFileError           pivot.yaml / params.yaml wrong at a file:line
     │   ├── MigrationError                  dvc.yaml cannot be imported, or exported to
-    │   └── RevisionError                   a git revision that does not exist or cannot be read
+    │   ├── RevisionError                   a git revision that does not exist or cannot be read
+    │   └── ProjectLockedError              another command holds the project lock (--no-wait)
     ├── GraphError                          the DAG cannot be built
     │   ├── CycleError
     │   ├── MissingDependencyError
@@ -74,6 +75,7 @@ __all__ = [
     "PivotError",
     "PlaceholderDepError",
     "ProjectError",
+    "ProjectLockedError",
     "RemoteError",
     "RevisionError",
     "StageDefinitionError",
@@ -180,6 +182,10 @@ class MigrationError(ProjectError):
 
 class RevisionError(ProjectError):
     """A git revision named on the command line does not exist, or git cannot read it."""
+
+
+class ProjectLockedError(ProjectError):
+    """Another Pivot command holds the project lock and `--no-wait` was given."""
 
 
 # --- graph ------------------------------------------------------------------------------------

@@ -18,20 +18,36 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from pivot.errors import DiskFullError, FilesystemError, PathTooLongError, PermissionDeniedError
+from pivot.errors import (
+    DiskFullError,
+    FilesystemError,
+    PathEscapeError,
+    PathTooLongError,
+    PermissionDeniedError,
+)
 
 __all__ = [
+    "FILE_MODE",
+    "PIVOT_DIR",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_inside",
+    "create_new_file",
     "is_temp_name",
     "make_readonly",
     "map_os_errors",
     "remove_path",
+    "remove_temp_files",
     "temp_path_for",
     "translate_os_error",
 ]
 
+PIVOT_DIR = ".pivot"
+"""The project's own directory (found by `pivot.project`; no stage path may lead into it)."""
+FILE_MODE = 0o666
+"""Mode new files are created with (minus the umask, so usually 0644): never executable."""
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _TEMP_NAME = re.compile(r"^\..*\.[0-9a-f]{16}\.tmp$", re.DOTALL)
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
@@ -54,6 +70,11 @@ _KINDS: dict[int, tuple[type[FilesystemError], str]] = {
     errno.ENAMETOOLONG: (
         PathTooLongError,
         "shorten the path (a shallower directory or a shorter file or stage name)",
+    ),
+    errno.EFBIG: (
+        DiskFullError,
+        "the file is larger than this process may write (`ulimit -f`) or the file system allows: "
+        "raise the limit or write to another file system, then run the command again",
     ),
 }
 
@@ -122,7 +143,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temp file in the same directory + `os.replace`)."""
     with atomic_output(path) as temp:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(temp, _CREATE_FLAGS, FILE_MODE)
         with open(fd, "wb", closefd=True) as handle:
             handle.write(data)
 
@@ -130,6 +151,47 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` as UTF-8 to `path` atomically (no newline translation)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def create_new_file(path: Path) -> int:
+    """Open a new file for writing (it must not exist) with mode `FILE_MODE` minus the umask."""
+    return os.open(path, _CREATE_FLAGS, FILE_MODE)
+
+
+def check_inside(root: Path, relative: str) -> None:
+    """PathEscapeError unless `root / relative` stays inside `root` once symlinks are resolved:
+    neither a parent directory nor the path itself may be a symlink leading out of the project,
+    so nothing is ever written (or deleted) through one."""
+    real_root = os.path.realpath(root)
+    target = os.path.join(root, relative.rstrip("/"))
+    for candidate, what in ((os.path.dirname(target), "its directory"), (target, "it")):
+        real = os.path.realpath(candidate)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            raise PathEscapeError(
+                f"output '{relative}' leads outside the project: {what} resolves through a "
+                f"symlink to '{real}'. Pivot never writes through a symlink out of the project. "
+                f"Fix: replace the symlink with a real directory (or point the output elsewhere)"
+            )
+
+
+def remove_temp_files(directory: Path, *, recursive: bool) -> int:
+    """Delete the temp files (and temp directories) of abandoned atomic writes in `directory`
+    (and below it, if `recursive`; symlinked directories are not entered). Returns how many.
+
+    Only safe while no other Pivot command writes here: hold the project lock.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        if is_temp_name(entry.name):
+            remove_path(Path(entry.path))
+            removed += 1
+        elif recursive and entry.is_dir(follow_symlinks=False):
+            removed += remove_temp_files(Path(entry.path), recursive=True)
+    return removed
 
 
 def make_readonly(path: Path) -> None:

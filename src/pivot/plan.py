@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pivot import fingerprint
-from pivot.errors import CacheCorruptError, LockFileError
+from pivot import spec as spec_module
+from pivot.errors import CacheCorruptError, LockFileError, PathEscapeError
 from pivot.spec import StageSpec
 from pivot.store import lock, run_cache
 from pivot.store.cache import Cache
@@ -36,6 +37,7 @@ __all__ = [
     "make_plan",
     "read_previous",
     "stale_outputs",
+    "undeclared_outputs",
 ]
 
 FINGERPRINT_NAMESPACE = "fingerprint"
@@ -59,6 +61,7 @@ class ReasonKind(enum.StrEnum):
     RESTORE = "restore"
     OUTPUTS = "outputs"
     RUN_CACHE = "run_cache"
+    CORRUPT = "corrupt"  # set by the runner: a RESTORE whose cache blob was bad runs instead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +131,11 @@ class _StateCache:
         self._state.set_value(FINGERPRINT_NAMESPACE, key, value)
 
 
+def undeclared_outputs(spec: StageSpec, entry: LockEntry) -> list[str]:
+    """Outputs a lock records that the stage does not declare (now): never to be touched."""
+    return sorted(out.path for out in entry.outs if out.path not in spec.out_paths)
+
+
 def current_params(spec: StageSpec) -> dict[str, Any]:
     """The params as JSON values; sets become sorted lists (not the hash seed's order)."""
     if spec.params is None:
@@ -172,8 +180,27 @@ def fingerprints_of(
 
 
 def read_previous(ctx: Context, spec: StageSpec) -> LockEntry | None:
-    """The stage's lock entry (None when it never ran); LockFileError when it is corrupt."""
-    return lock.read_lock(ctx.project.lock_file(spec.name, spec.state_dir))
+    """The stage's lock entry (None when it never ran); LockFileError when it is corrupt or
+    names a path an annotation could not (absolute, '..', inside .pivot/): lock files come from
+    git, so they are checked like any input before a path in them is used."""
+    path = ctx.project.lock_file(spec.name, spec.state_dir)
+    entry = lock.read_lock(path)
+    if entry is None:
+        return None
+    items: list[tuple[str, str, bool | None]] = [("dependency", d.path, None) for d in entry.deps]
+    items += [("output", out.path, out.is_directory) for out in entry.outs]
+    for role, recorded, is_directory in items:
+        try:
+            normal = spec_module.normalise_path(recorded, stage=spec.name, role=role)
+        except PathEscapeError as error:
+            raise LockFileError(f"lock file '{path}' is not usable: {error}") from None
+        if normal != recorded or is_directory not in (None, normal.endswith("/")):
+            raise LockFileError(
+                f"lock file '{path}' is not usable: {role} path {recorded!r} is not written the "
+                "way Pivot writes paths. Fix: restore the file from git, or delete it and run "
+                f"`pivot repro {spec.name}`."
+            )
+    return entry
 
 
 def stale_outputs(ctx: Context, entry: LockEntry) -> tuple[OutEntry, ...]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pivot.errors import AlreadyInitializedError, ConfigError, NotInitializedError
+from pivot.fs import PIVOT_DIR
 from pivot.store import lock
 from pivot.store.cache import DEFAULT_LINK_MODES, LINK_MODES
 
@@ -22,6 +23,7 @@ __all__ = [
     "Config",
     "Project",
     "edit_config",
+    "ensure_ignored",
     "find_root",
     "ignore_matcher",
     "init_project",
@@ -31,7 +33,7 @@ __all__ = [
     "remembered_stage_names",
 ]
 
-PIVOT_DIR = ".pivot"
+LOCK_FILE = "lock"  # `.pivot/lock`: the project lock held by repro/run/checkout/commit
 
 _DEFAULT_CONFIG = """\
 # Pivot project configuration (committed).
@@ -47,7 +49,8 @@ fingerprint:
 """
 
 _GITIGNORE = (
-    "/cache/\n/state.db\n/state.db-*\n/tmp/\n/logs/\n/config.local.yaml\n/runs/\n/report/\n"
+    "/cache/\n/state.db\n/state.db-*\n/state.db.*\n/tmp/\n/lock\n/logs/\n/config.local.yaml\n"
+    "/runs/\n/report/\n"
 )
 _REMOTE_KEYS = ("default_remote", "remotes")
 """Top-level config keys that `pivot remote ...` rewrites (the rest of the file is kept)."""
@@ -232,6 +235,17 @@ def _read_config(path: Path, local_path: Path) -> Config:
     return _parse_config(_merge_local(data, local, local_path) if local else data, path)
 
 
+def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    """A nested group of settings (`cache:`, `fingerprint:`); absent or empty is {}."""
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{path}: {name} must be a mapping of settings (e.g. `{name}:` followed by indented "
+            f"`key: value` lines), got {section!r}"
+        )
+    return section
+
+
 def _parse_config(data: dict[str, Any], path: Path) -> Config:
     known = {"cache", "jobs", "fingerprint", "executor", "cluster", *_REMOTE_KEYS}
     unknown = set(data) - known
@@ -239,7 +253,7 @@ def _parse_config(data: dict[str, Any], path: Path) -> Config:
         raise ConfigError(
             f"{path}: unknown setting(s) {sorted(unknown)}; known: {', '.join(sorted(known))}"
         )
-    link = (data.get("cache") or {}).get("link", list(DEFAULT_LINK_MODES))
+    link = _section(data, "cache", path).get("link", list(DEFAULT_LINK_MODES))
     if isinstance(link, str):
         link = [link]
     if not isinstance(link, list) or not link or any(mode not in LINK_MODES for mode in link):
@@ -247,12 +261,12 @@ def _parse_config(data: dict[str, Any], path: Path) -> Config:
     jobs = data.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise ConfigError(f"{path}: jobs must be a positive integer or null, got {jobs!r}")
-    packages = (data.get("fingerprint") or {}).get("packages", False)
+    packages = _section(data, "fingerprint", path).get("packages", False)
     if not isinstance(packages, bool):
         raise ConfigError(f"{path}: fingerprint.packages must be true or false, got {packages!r}")
     remotes = _remotes_of(data, path)
     default = data.get("default_remote")
-    if default is not None and default not in remotes:
+    if default is not None and (not isinstance(default, str) or default not in remotes):
         raise ConfigError(
             f"{path}: default_remote is {default!r}, but no remote has that name. Fix: "
             "`pivot remote default NAME` with one of `pivot remote list`."
@@ -310,6 +324,13 @@ def init_project(directory: Path, *, force: bool = False) -> Project:
     """Create `.pivot/` (config, stages/, .gitignore) and `.pivotignore` in `directory`."""
     root = Path(os.path.abspath(directory))
     pivot_dir = root / PIVOT_DIR
+    outer = [parent for parent in root.parents if (parent / PIVOT_DIR).is_dir()]
+    if outer:
+        raise AlreadyInitializedError(
+            f"{root} is inside the Pivot project at {outer[-1]}, so nothing was created: Pivot "
+            "commands work from any directory of that project. To start a separate project, "
+            "run `pivot init` in a directory outside it"
+        )
     if pivot_dir.exists() and not force:
         raise AlreadyInitializedError(
             f"{root} is already a Pivot project ({PIVOT_DIR}/ exists). Use `pivot init --force` "
@@ -321,6 +342,21 @@ def init_project(directory: Path, *, force: bool = False) -> Project:
     _write_if_missing(pivot_dir / ".gitignore", _GITIGNORE, overwrite=force)
     _write_if_missing(root / ".pivotignore", _PIVOTIGNORE, overwrite=False)
     return load_project(root)
+
+
+def ensure_ignored(project: Project) -> None:
+    """Add to `.pivot/.gitignore` the entries a project made by an older Pivot lacks (the
+    project lock, logs, ...), keeping any lines the user added."""
+    path = project.pivot_dir / ".gitignore"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    missing = [line for line in _GITIGNORE.splitlines() if line not in lines]
+    if missing:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("\n".join(lines + missing) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def _write_if_missing(path: Path, text: str, *, overwrite: bool) -> None:

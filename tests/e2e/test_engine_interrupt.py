@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pivot.store import hashing
+from tests.e2e.integrity import group_gone
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import E2EProject
@@ -88,18 +89,6 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def _group_gone(group: int) -> bool:
-    """Whether every process of the run (the CLI and its pool workers) has exited, within 30 s."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _release_and_rerun(project: E2EProject) -> None:
     (project.root / "markers" / "release").write_text("go")
     assert project.repro_json() == {
@@ -138,7 +127,7 @@ def test_sigkill_mid_stage_then_repro_recovers(ran_once: E2EProject, jobs: str) 
     code, _, _ = _finish(proc)
 
     assert code == -signal.SIGKILL
-    assert _group_gone(proc.pid)
+    assert group_gone(proc.pid)
     assert ran_once.read("first.txt") == "NEW"  # committed before the kill
     assert ran_once.lock("first")["deps"] == [
         {"path": "raw.txt", "hash": hashing.hash_file(ran_once.root / "raw.txt")}
@@ -181,7 +170,7 @@ def test_ctrl_c_mid_stage_exits_130_and_records_nothing(
     code, _, err = _finish(proc)
 
     assert code == 130, err
-    assert _group_gone(proc.pid)  # pool workers were stopped too
+    assert group_gone(proc.pid)  # pool workers were stopped too
     assert "Interrupted" in err and "pivot repro" in err
     assert "Traceback" not in err
     assert _locks(ran_once) == old_locks

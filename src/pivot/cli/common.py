@@ -5,11 +5,13 @@ Imports only click at start-up (the engine is imported when a command runs).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -19,14 +21,49 @@ __all__ = [
     "EXIT_STAGE_FAILED",
     "EXIT_USAGE",
     "complete_stages",
+    "exit_interrupted",
     "handle_errors",
+    "no_wait_option",
+    "say_waiting",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # the same as pivot._interrupt.EXIT_INTERRUPTED
+
+
+def exit_interrupted(message: str) -> NoReturn:
+    """Say so and exit 130 at once. Everything that holds resources (the project lock, the
+    state db, the pool) has been released while the KeyboardInterrupt unwound; exiting without
+    Python's own shutdown keeps CPython from turning the exit into a SIGINT death (-2) when the
+    interrupt had landed in code run by `exec` (dataclasses, imports)."""
+    click.secho(f"\n{message}", fg="yellow", err=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def no_wait_option(func: F) -> F:
+    """`--no-wait`: fail at once when another command holds the project lock."""
+    return click.option(
+        "--no-wait",
+        is_flag=True,
+        help="If another Pivot command holds the project lock, fail at once instead of waiting.",
+    )(func)
+
+
+def say_waiting(holder: Any) -> None:
+    """Tell the user this command waits for the project lock, and for whom."""
+    who = holder.describe() if holder is not None else "another Pivot command"
+    click.secho(
+        f"waiting for the project lock: {who} is changing this project "
+        "(Ctrl-C to stop waiting; --no-wait fails at once instead)",
+        fg="yellow",
+        err=True,
+    )
 
 
 def handle_errors(func: F) -> F:
@@ -42,13 +79,10 @@ def handle_errors(func: F) -> F:
             click.secho(f"error: {error}", fg="red", err=True)
             sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:
-            click.secho(
-                "\nInterrupted: running stages were stopped and nothing they half-wrote was "
-                "recorded. Run `pivot repro` again to continue.",
-                fg="yellow",
-                err=True,
+            exit_interrupted(
+                "Interrupted: running stages were stopped and nothing they half-wrote was "
+                "recorded. Run `pivot repro` again to continue."
             )
-            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
 

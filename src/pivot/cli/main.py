@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 import click
 
 from pivot.cli.common import EXIT_STAGE_FAILED as EXIT_STAGE_FAILED  # re-exported (cli/remote)
-from pivot.cli.common import complete_stages, handle_errors
+from pivot.cli.common import (
+    complete_stages,
+    exit_interrupted,
+    handle_errors,
+    no_wait_option,
+    say_waiting,
+)
 
 __all__ = ["cli", "main"]
 
@@ -128,6 +134,7 @@ def _run_options(func: F) -> F:
                 help="First fetch from the default remote what stages to run need (their "
                 "outputs or a run-cache hit); only stages with nothing to fetch run.",
             ),
+            no_wait_option,
         ]
     ):
         func = option(func)
@@ -177,12 +184,13 @@ def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("targets", nargs=-1, shell_complete=complete_stages)
+@no_wait_option
 @_handle_errors
-def checkout(targets: tuple[str, ...]) -> None:
+def checkout(targets: tuple[str, ...], no_wait: bool) -> None:
     """Restore outputs from the cache (TARGETS: stage names or output paths; default: all)."""
     from pivot import api
 
-    result = api.checkout(targets)
+    result = api.checkout(targets, wait=not no_wait, on_wait=say_waiting)
     for name in result.restored:
         click.echo(f"restored outputs of '{name}'")
     for path in result.not_cached:
@@ -204,12 +212,13 @@ def checkout(targets: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("stages", nargs=-1, shell_complete=complete_stages)
+@no_wait_option
 @_handle_errors
-def commit(stages: tuple[str, ...]) -> None:
+def commit(stages: tuple[str, ...], no_wait: bool) -> None:
     """Record the current outputs, inputs, params and code of STAGES without running them."""
     from pivot import api
 
-    for name in api.commit(stages):
+    for name in api.commit(stages, wait=not no_wait, on_wait=say_waiting):
         click.echo(f"committed '{name}'")
 
 
@@ -226,8 +235,21 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="pivot")
+    """Console-script entry point: Ctrl-C anywhere (start-up, option parsing, a command) exits
+    130 with a short message, never click's "Aborted!" or a signal exit."""
+    from pivot import _interrupt
+
+    _interrupt.restore_default_handler()
+    try:
+        code = cli.main(prog_name="pivot", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        exit_interrupted("Interrupted.")
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    finally:
+        _interrupt.ignore_from_now_on()  # a Ctrl-C while exiting must not turn into a signal exit
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 from pivot.cli import data as _data  # noqa: E402, F401  (registers its commands on `cli`)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from pivot import api
-from pivot.cli import display, json_events, render
+from pivot.cli import common, display, json_events, render
 from pivot.execute.events import EventSink
 
 __all__ = ["reproduce"]
@@ -37,6 +37,7 @@ def reproduce(
     strict: bool = False,
     no_run_cache: bool = False,
     pull: bool = False,
+    no_wait: bool = False,
 ) -> bool:
     """Run (or with `watch`, keep running) and report; False if a stage failed."""
     if dry_run:
@@ -74,6 +75,8 @@ def reproduce(
                 fresh_workers=fresh_workers,
                 run_cache=not no_run_cache,
                 pull=pull,
+                wait=not no_wait,
+                on_wait=common.say_waiting,
             )
             return report.ok
 

@@ -5,6 +5,7 @@ Imports of Pivot: the worker only.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -77,7 +78,13 @@ class PoolExecutor:
         """The warm pool; a new one if a dead worker broke the previous one."""
         from loky import get_reusable_executor
 
-        return get_reusable_executor(max_workers=self.jobs, timeout=600, reuse="auto")
+        return get_reusable_executor(
+            max_workers=self.jobs,
+            timeout=600,
+            reuse="auto",
+            initializer=worker.die_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         payload = worker.dumps(task)

@@ -16,12 +16,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
 from pivot import fingerprint, fs
-from pivot.errors import PivotError
+from pivot.errors import CacheCorruptError, LockFileError, PivotError
 from pivot.execute.events import Event, EventSink, RunStatus, StageFinished, StageStarted
 from pivot.execute.executors import Executor
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
-from pivot.plan import Action, Plan, Step, fingerprints_of
+from pivot.plan import Action, Plan, Reason, ReasonKind, Step, fingerprints_of, undeclared_outputs
+from pivot.spec import StageSpec
 from pivot.store import hashing, lock, logs, run_cache
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.workspace import Context, dep_entries, remember_outputs
@@ -29,6 +30,7 @@ from pivot.workspace import Context, dep_entries, remember_outputs
 __all__ = [
     "RunReport",
     "StageResult",
+    "check_restorable",
     "commit_outputs",
     "recorded_durations",
     "restore_outputs",
@@ -145,9 +147,29 @@ def undeclared_files(outcome: Outcome) -> list[str]:
     return messages
 
 
-def restore_outputs(ctx: Context, entry: LockEntry) -> None:
-    """Put a stage's recorded cached outputs back in the workspace (uncached ones are not there)."""
+def check_restorable(ctx: Context, spec: StageSpec, entry: LockEntry) -> None:
+    """Refuse (before anything is touched) outputs of a lock that the stage does not declare,
+    and outputs that lead out of the project through a symlink."""
+    undeclared = undeclared_outputs(spec, entry)
+    if undeclared:
+        raise LockFileError(
+            f"the lock file of stage '{spec.name}' ({ctx.project.lock_file(spec.name, spec.state_dir)}) records "
+            f"output(s) {', '.join(repr(path) for path in undeclared)} that the stage does not "
+            "declare, so nothing was restored. Fix: restore the lock file from git, or run "
+            f"`pivot repro {spec.name}` to rewrite it."
+        )
+    for out in entry.outs:
+        fs.check_inside(ctx.project.root, out.path)
+
+
+def restore_outputs(ctx: Context, spec: StageSpec, entry: LockEntry) -> None:
+    """Put a stage's recorded cached outputs back in the workspace (uncached ones are not there).
+
+    Only paths the stage declares are touched, never through a symlink leading out of the
+    project; every byte placed is checked against its hash (a corrupt blob is moved aside and
+    CacheCorruptError raised)."""
     root = ctx.project.root
+    check_restorable(ctx, spec, entry)
     for out in entry.outs:
         if not out.cache:
             continue
@@ -184,6 +206,7 @@ def restore_run(ctx: Context, step: Step) -> None:
     remember_outputs(ctx, step.from_run_cache)
 
 
+SCRATCH_DIR = "tmp"  # `.pivot/tmp`: a running stage's previous outputs wait here (git-ignored)
 DURATIONS = "stage-seconds"  # state db namespace: how long each stage's last run took
 
 
@@ -326,7 +349,13 @@ class _Run:
         self.index[step.stage] = self.counter
         self.emit(StageStarted(step.stage, self.counter, self.total))
         if step.action is Action.RESTORE:
-            return self._restore(step)
+            try:
+                return self._restore(step)
+            except CacheCorruptError as error:  # a blob is missing or bad: make it again
+                summary = f"cache cannot restore it, re-running: {error}"
+                step = dataclasses.replace(
+                    step, reasons=(*step.reasons, Reason(ReasonKind.CORRUPT, summary))
+                )
         try:
             deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
         except PivotError as error:
@@ -347,12 +376,17 @@ class _Run:
             self.collect(future)
 
     def _restore(self, step: Step) -> None:
+        """Restore a step's outputs (from its lock or a run-cache hit); CacheCorruptError (to
+        re-run it) when the cache lacks good content for one."""
         try:
             if step.from_run_cache:
                 restore_run(self.ctx, step)
             else:
                 assert step.previous is not None
-                restore_outputs(self.ctx, step.previous)
+                spec = self.ctx.graph.stages[step.stage]
+                restore_outputs(self.ctx, spec, step.previous)
+        except CacheCorruptError:
+            raise
         except PivotError as error:
             return self.fail(step, f"stage '{step.stage}': {error}")
         self.finish(step, RunStatus.RESTORED)
@@ -373,6 +407,7 @@ class _Run:
             inputs=deps,
             code=step.code,
             log_path=str(log),
+            scratch_dir=str(project.pivot_dir / SCRATCH_DIR),
         )
 
     def fail(

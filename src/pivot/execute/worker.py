@@ -15,8 +15,11 @@ import functools
 import io
 import os
 import pickle
+import select
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -29,6 +32,7 @@ from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from pivot.stage_progress import PROGRESS_ENV
 from pivot.store import logs
+from pivot.store.backup import Backup
 from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, OutEntry
 from pivot.workspace import record_output
@@ -37,6 +41,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "StageTask",
+    "die_with_parent",
     "dumps",
     "enter_project",
     "execute_stage",
@@ -58,6 +63,8 @@ class StageTask:
     inputs: tuple[DepEntry, ...] = ()  # the deps as planned (a cluster worker fetches them)
     code: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the planned manifest
     log_path: str = ""  # where what the stage prints goes, live (empty: a temporary file)
+    scratch_dir: str = ""  # where previous outputs wait while the stage runs (default: tmp/
+    # beside the cache, i.e. .pivot/tmp)
 
 
 class OutcomeKind(enum.Enum):
@@ -134,6 +141,27 @@ def dumps(value: object) -> bytes:
     import cloudpickle
 
     return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: kill this worker the moment `parent` (the Pivot process that
+    started the pool) is gone, so no stage keeps running and writing into the workspace after
+    Pivot died (an OOM kill or SIGKILL takes only the main process)."""
+    watch = threading.Thread(
+        target=_watch_parent, args=(parent,), name="pivot-parent-watch", daemon=True
+    )
+    watch.start()
+
+
+def _watch_parent(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)  # readable once the parent exits (Linux 5.3+)
+    except (AttributeError, OSError):  # no pidfd here, or the parent is already gone
+        while os.getppid() == parent:
+            time.sleep(0.05)
+    else:
+        select.select([handle], [], [])
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
@@ -351,33 +379,76 @@ def _observed_call(task: StageTask) -> observe.Observation:
     return seen[0]
 
 
+def _keep_previous_outputs(task: StageTask) -> Backup:
+    """Move the previous outputs aside (copy an IncrementalOut, which the stage reads), so a
+    failure can put them back; never through a symlink leading out of the project."""
+    root = Path(task.root)
+    for path in task.spec.out_paths:
+        fs.check_inside(root, path)
+    scratch = Path(task.scratch_dir) if task.scratch_dir else Path(task.cache_dir).parent / "tmp"
+    backup = Backup(root, scratch, task.spec.name)
+    try:
+        for out in task.spec.outs:
+            for path in out.paths:
+                if out.kind is OutKind.INCREMENTAL:
+                    with fs.map_os_errors(path, "copy the previous output"):
+                        backup.copy(path)
+                else:
+                    with fs.map_os_errors(path, "remove the previous output"):
+                        backup.move(path)
+    except BaseException:
+        backup.restore()
+        raise
+    return backup
+
+
 def _run_captured(task: StageTask, cache: Cache) -> Outcome:
-    """The outcome, with the time taken left at 0 (the caller measures it)."""
-    root, name = Path(task.root), task.spec.name
+    """The outcome, with the time taken left at 0 (the caller measures it).
+
+    The previous outputs are kept aside meanwhile: put back unless every output was saved and
+    cached (a failing or interrupted stage leaves its last good outputs in place)."""
+    name = task.spec.name
     with _captured(task.log_path) as output:
         try:
-            _prepare_outputs(task, cache)
-            seen = _observed_call(task)
-            outs = tuple(
-                _record_output(out, path, root, cache)
-                for out in task.spec.outs
-                for path in out.paths
-            )
-        except _StageError as error:
-            return Outcome(name, OutcomeKind.STAGE_FAILED, (), 0.0, output(), str(error))
-        except (_PivotFailure, PivotError) as error:
+            backup = _keep_previous_outputs(task)
+        except PivotError as error:
             failure = f"stage '{name}': {error}"
             return Outcome(name, OutcomeKind.PIVOT_FAILED, (), 0.0, output(), failure)
-        return Outcome(
-            name,
-            OutcomeKind.RAN,
-            outs,
-            0.0,
-            output(),
-            observed=seen.code,
-            undeclared_reads=_declared(task.spec, seen.reads),
-            undeclared_writes=_declared(task.spec, _remaining(task.root, seen.writes)),
+        try:
+            outcome = _produce(task, cache)
+        except BaseException:
+            backup.restore()
+            raise
+        if outcome.kind is OutcomeKind.RAN:
+            backup.discard()
+        else:
+            backup.restore()
+        return dataclasses.replace(outcome, output=output())
+
+
+def _produce(task: StageTask, cache: Cache) -> Outcome:
+    """Call the stage, save and cache its outputs (what it printed is filled in by the caller)."""
+    root, name = Path(task.root), task.spec.name
+    try:
+        _prepare_outputs(task, cache)
+        seen = _observed_call(task)
+        outs = tuple(
+            _record_output(out, path, root, cache) for out in task.spec.outs for path in out.paths
         )
+    except _StageError as error:
+        return Outcome(name, OutcomeKind.STAGE_FAILED, (), 0.0, "", str(error))
+    except (_PivotFailure, PivotError) as error:
+        return Outcome(name, OutcomeKind.PIVOT_FAILED, (), 0.0, "", f"stage '{name}': {error}")
+    return Outcome(
+        name,
+        OutcomeKind.RAN,
+        outs,
+        0.0,
+        "",
+        observed=seen.code,
+        undeclared_reads=_declared(task.spec, seen.reads),
+        undeclared_writes=_declared(task.spec, _remaining(task.root, seen.writes)),
+    )
 
 
 def execute_stage(task: StageTask) -> Outcome:

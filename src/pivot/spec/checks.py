@@ -1,7 +1,8 @@
 """Definition checks of a stage: module-level objects, project paths, loaders, IncrementalOut pairs.
 
 Each raises the PivotError that names the stage, the object and the fix. Imports of Pivot:
-`pivot.outputs`, the spec values and `pivot.errors`; never graph, plan, execute or store.
+`pivot.outputs`, the spec values, `pivot.fs` (the project directory's name) and `pivot.errors`;
+never graph, plan, execute or store.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pivot.errors import (
     PathEscapeError,
     PipelineConfigError,
 )
+from pivot.fs import PIVOT_DIR
 from pivot.spec.stage import SINGLE_OUTPUT_NAME, DepSpec, OutKind, OutSpec, Shape
 
 __all__ = [
@@ -115,6 +117,11 @@ def normalise_path(path: str, *, stage: str, role: str) -> str:
         raise PathEscapeError(
             f"stage '{stage}': {role} path {path!r} names the project root itself; name a file "
             "or a sub-directory"
+        )
+    if normal.split("/")[0] == PIVOT_DIR:
+        raise PathEscapeError(
+            f"stage '{stage}': {role} path {path!r} is inside {PIVOT_DIR}/, which holds Pivot's "
+            "own cache and lock files; put data elsewhere in the project"
         )
     return normal + "/" if is_directory else normal
 

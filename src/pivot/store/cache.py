@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pivot import fs
-from pivot.errors import CacheCorruptError
+from pivot.errors import CacheCorruptError, StoreError
 from pivot.store import hashing
 from pivot.store.hashing import DirectoryManifest
 
-__all__ = ["DEFAULT_LINK_MODES", "LINK_MODES", "Cache"]
+__all__ = ["DEFAULT_LINK_MODES", "LINK_MODES", "Cache", "VerifiedBlobs"]
 
 LINK_MODES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_MODES = ("reflink", "copy")
@@ -36,10 +35,23 @@ _UNSUPPORTED = frozenset(
 _Item = TypeVar("_Item")
 
 
+class VerifiedBlobs(Protocol):
+    """Remembers which files were hashed at which (inode, size, mtime): the state db."""
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None: ...
+
+    def record(self, path: Path, st: os.stat_result, digest: str) -> None: ...
+
+
 class Cache:
     """Blobs under `root / "files"` (root is usually `.pivot/cache`)."""
 
-    def __init__(self, root: Path, link_modes: Sequence[str] = DEFAULT_LINK_MODES) -> None:
+    def __init__(
+        self,
+        root: Path,
+        link_modes: Sequence[str] = DEFAULT_LINK_MODES,
+        verified: VerifiedBlobs | None = None,
+    ) -> None:
         unknown = [mode for mode in link_modes if mode not in LINK_MODES]
         if unknown or not link_modes:
             raise ValueError(
@@ -47,7 +59,9 @@ class Cache:
             )
         self.root = Path(root)
         self.files_dir = Path(os.path.abspath(self.root / "files"))
+        self.quarantine_dir = Path(os.path.abspath(self.root / "quarantine"))
         self.link_modes = tuple(link_modes)
+        self.verified = verified
         self._unsupported: set[str] = set()  # modes this filesystem refused; skipped from now on
 
     # --- blobs --------------------------------------------------------------------------------
@@ -64,10 +78,16 @@ class Cache:
     def add_file(self, path: Path, digest: str) -> None:
         """Store a copy of workspace file `path` (whose hash is `digest`); no-op if present."""
         blob = self.blob_path(digest)
-        if blob.is_file():
+        if blob.is_file() and self._intact(digest, blob):
             return
         with fs.map_os_errors(path, "store in the cache"), fs.atomic_output(blob) as temp:
-            self._copy(Path(path), temp, allow_reflink=True)
+            found = self._copy(Path(path), temp, allow_reflink=True)
+            if found is not None and found != digest:
+                raise StoreError(
+                    f"'{path}' changed while it was being stored in the cache (it hashed to "
+                    f"{digest}, then to {found}). Fix: make sure nothing else writes it "
+                    "while Pivot runs, then run `pivot repro` again."
+                )
             os.chmod(temp, _BLOB_MODE)
 
     def add_bytes(self, data: bytes) -> str:
@@ -86,10 +106,40 @@ class Cache:
 
     def verify(self, digest: str) -> bool:
         """True if the blob exists and its content still hashes to `digest`."""
+        blob = self.blob_path(digest)
+        return blob.is_file() and self._intact(digest, blob)
+
+    def checked_blob(self, digest: str, needed_by: str) -> Path:
+        """The blob's path once its content is known to match its name (hashed on first use,
+        then remembered by (inode, size, mtime) in `verified`). A missing blob, or a corrupt one
+        (moved aside by `set_aside`), raises CacheCorruptError; `needed_by` says who needs it."""
+        blob = self.blob_path(digest)
+        if not blob.is_file():
+            raise CacheCorruptError(self._missing_message(digest, needed_by))
+        if not self._intact(digest, blob):
+            raise self.set_aside(digest, needed_by)
+        return blob
+
+    def set_aside(self, digest: str, needed_by: str) -> CacheCorruptError:
+        """Move a blob whose content does not match its name out of `files/` (into
+        `quarantine/`, kept for inspection) and return the error that reports it.
+
+        The one place a bad blob is handled: a caller may then re-create the content (re-run the
+        stage, or fetch it again from a remote) and store it under its name afresh.
+        """
+        blob = self.blob_path(digest)
+        moved = self.quarantine_dir / f"{digest}.{os.urandom(4).hex()}"
         try:
-            return hashing.hash_file(self.blob_path(digest)) == digest
-        except (FileNotFoundError, IsADirectoryError):
-            return False
+            moved.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(blob, moved)
+            where = f"it was moved aside to {moved}"
+        except OSError as error:
+            where = f"it could not be moved aside ({error}); delete it by hand"
+        return CacheCorruptError(
+            f"cache blob {blob} is corrupt: its content does not hash to its name ({needed_by}); "
+            f"{where}. Fix: `pivot repro` re-runs the stage that makes it (or pull it again "
+            "from a remote)."
+        )
 
     # --- directories --------------------------------------------------------------------------
 
@@ -102,9 +152,9 @@ class Cache:
     def load_manifest(self, digest: str) -> DirectoryManifest:
         """The manifest stored under `digest`; CacheCorruptError if missing or garbled."""
         data = self._read_blob(digest, "it is a directory manifest")
+        if hashing.hash_bytes(data) != digest:
+            raise self.set_aside(digest, "it is a directory manifest")
         try:
-            if hashing.hash_bytes(data) != digest:
-                raise ValueError("its content does not match its hash")
             return hashing.manifest_from_bytes(data)
         except ValueError as error:
             raise CacheCorruptError(
@@ -129,7 +179,7 @@ class Cache:
                 fs.remove_path(dest)
         modes = ("reflink", "copy") if writable else self.link_modes
         with fs.map_os_errors(dest, "restore from the cache"), fs.atomic_output(dest) as temp:
-            self._place(blob, temp, modes)
+            self._place(digest, temp, modes, f"'{dest}' needs it")
             if writable:
                 os.chmod(temp, stat.S_IMODE(os.stat(temp).st_mode) | stat.S_IWUSR)
 
@@ -146,34 +196,55 @@ class Cache:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _place(self, blob: Path, temp: Path, modes: Sequence[str]) -> None:
-        """Create `temp` from `blob` with the first mode that works here."""
+    def _place(self, digest: str, temp: Path, modes: Sequence[str], needed_by: str) -> None:
+        """Create `temp` from the blob with the first mode that works here; nothing is placed
+        unless its content hashes to `digest` (a copy is hashed as it is made; a blob shared by
+        a link is checked first, see `checked_blob`)."""
+        blob = self.blob_path(digest)
         usable = [mode for mode in modes if mode not in self._unsupported] or ["copy"]
         for mode in usable:
             if mode == "copy":
-                self._copy(blob, temp, allow_reflink=False)
-                return
+                break
             try:
-                _LINKERS[mode](blob, temp)
+                _LINKERS[mode](self.checked_blob(digest, needed_by), temp)
                 return
             except OSError as error:
                 fs.remove_path(temp)
                 if error.errno not in _UNSUPPORTED:
                     raise
                 self._unsupported.add(mode)
-        self._copy(blob, temp, allow_reflink=False)
+        if self._copy(blob, temp, allow_reflink=False) != digest:
+            raise self.set_aside(digest, needed_by)
 
-    def _copy(self, source: Path, temp: Path, *, allow_reflink: bool) -> None:
+    def _copy(self, source: Path, temp: Path, *, allow_reflink: bool) -> str | None:
+        """Copy `source` to the new file `temp`; the hash of what a plain copy wrote (None for a
+        reflink, which shares the source's extents instead of reading them)."""
         if allow_reflink and "reflink" not in self._unsupported:
             try:
                 _reflink(source, temp)
-                return
+                return None
             except OSError as error:
                 fs.remove_path(temp)
                 if error.errno not in _UNSUPPORTED:
                     raise
                 self._unsupported.add("reflink")
-        shutil.copyfile(source, temp)
+        with open(fs.create_new_file(temp), "wb", closefd=True) as handle:
+            return hashing.copy_hashing(source, handle)
+
+    def _intact(self, digest: str, blob: Path) -> bool:
+        """Whether the blob's content hashes to `digest`; a blob checked before and unchanged
+        since (same inode, size, mtime) is not read again."""
+        try:
+            st = os.stat(blob)
+            if self.verified is not None and self.verified.lookup(blob, st) == digest:
+                return True
+            if hashing.hash_file(blob) != digest:
+                return False
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        if self.verified is not None:
+            self.verified.record(blob, st, digest)
+        return True
 
     def _read_blob(self, digest: str, context: str) -> bytes:
         try:

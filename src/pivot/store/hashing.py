@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import blake3
 
@@ -23,6 +24,7 @@ __all__ = [
     "HASH_LENGTH",
     "MMAP_THRESHOLD",
     "DirectoryManifest",
+    "copy_hashing",
     "hash_bytes",
     "hash_file",
     "hash_files",
@@ -62,6 +64,19 @@ def hash_file(path: Path) -> str:
         if size < _BUFFER_SIZE:
             return hash_bytes(handle.readall())
         return _hash_stream(handle)
+
+
+def copy_hashing(source: Path, dest: BinaryIO) -> str:
+    """Copy file `source` into the open file `dest` and return the hash of the bytes copied
+    (one read serves both: what is written is exactly what was hashed)."""
+    hasher = blake3.blake3()
+    buffer = bytearray(_BUFFER_SIZE)
+    view = memoryview(buffer)
+    with open(source, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            hasher.update(view[:count])
+            dest.write(view[:count])
+    return str(hasher.hexdigest())
 
 
 def _hash_stream(handle: io.FileIO) -> str:

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+_NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 
 _FIX = "Fix: delete it, or run `pivot repro` to rewrite it."
 _Value = TypeVar("_Value")
@@ -86,6 +87,12 @@ def lock_path(state_dir: Path, stage: str) -> Path:
         raise LockFileError(
             f"stage name {stage!r} cannot name a lock file: it must be non-empty and contain no "
             "'/', '\\' or NUL. Fix: rename the stage."
+        )
+    if len(f"{stage}.lock".encode()) > _NAME_MAX:
+        raise LockFileError(
+            f"stage name '{stage[:40]}...' is {len(stage.encode())} bytes long, too long to name "
+            f"its lock file (at most {_NAME_MAX - len('.lock')} bytes). Fix: give the stage a "
+            "shorter name (`register(func, name=...)`)."
         )
     return Path(state_dir).joinpath("stages", f"{stage}.lock")
 

@@ -27,7 +27,14 @@ def task_for(
         engine_stages.STAGES[name],
         params=engine_stages.Factor(**params) if name == "prepare" else None,  # type: ignore[arg-type]
     )
-    return StageTask(spec, str(root), str(root / "cache"), ("copy",), incremental or {})
+    return StageTask(
+        spec,
+        str(root),
+        str(root / "cache"),
+        ("copy",),
+        incremental or {},
+        scratch_dir=str(root / "tmp"),
+    )
 
 
 @pytest.fixture
@@ -103,14 +110,16 @@ def test_missing_dependency_is_a_failed_outcome(root: Path) -> None:
     assert "'prepared.txt' does not exist" in outcome.error
 
 
-def test_previous_outputs_are_removed_before_the_call(root: Path) -> None:
+def test_previous_outputs_are_moved_away_for_the_call_and_put_back_on_failure(root: Path) -> None:
     (root / "never_written.txt").write_text("left over from the last run")
 
     outcome = worker.execute_stage(task_for(root, "forget_path_only"))
 
     assert not outcome.ok  # PathOnly: the stage itself must write it; the old file does not count
     assert "never_written.txt" in outcome.error
-    assert not (root / "never_written.txt").exists()
+    # the stage failed: the last good output is back in place, and no backup is left
+    assert (root / "never_written.txt").read_text() == "left over from the last run"
+    assert not any((root / "tmp").iterdir())
 
 
 def test_incremental_output_starts_from_the_cached_previous_value(root: Path) -> None:

@@ -269,7 +269,7 @@ def test_load_manifest_missing_or_garbled(cache: Cache) -> None:
     blob = cache.blob_path(real)
     os.chmod(blob, 0o644)
     blob.write_bytes(b'{"files":{},"manifest_version":1} ')
-    with pytest.raises(CacheCorruptError, match="does not match its hash"):
+    with pytest.raises(CacheCorruptError, match="does not hash to its name"):
         cache.load_manifest(real)
 
 

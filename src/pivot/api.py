@@ -27,7 +27,7 @@ from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.remote.transfer import ProgressSink
 from pivot.sharing import SyncReport
-from pivot.store import backup, gitignore, logs, project_lock
+from pivot.store import gitignore, logs, project_lock
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
 from pivot.store.project_lock import Held, Holder
@@ -179,8 +179,7 @@ def clean_litter(ctx: Context) -> int:
         flat.add((root / path).parent)
         if path.endswith("/"):
             trees.add(root / path)
-    declared = {path for spec in specs for path in spec.out_paths}
-    backup.recover(root, ctx.project.pivot_dir / runner.SCRATCH_DIR, declared)
+    runner.put_back_previous_outputs(ctx)
     removed = sum(fs.remove_temp_files(tree, recursive=True) for tree in trees)
     return removed + sum(fs.remove_temp_files(directory, recursive=False) for directory in flat)
 

@@ -23,7 +23,7 @@ from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import Action, Plan, Reason, ReasonKind, Step, fingerprints_of, undeclared_outputs
 from pivot.spec import StageSpec
-from pivot.store import hashing, lock, logs, run_cache
+from pivot.store import backup, hashing, lock, logs, run_cache
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.workspace import Context, dep_entries, remember_outputs
 
@@ -32,6 +32,7 @@ __all__ = [
     "StageResult",
     "check_restorable",
     "commit_outputs",
+    "put_back_previous_outputs",
     "recorded_durations",
     "restore_outputs",
     "run_plan",
@@ -204,6 +205,13 @@ def restore_run(ctx: Context, step: Step) -> None:
     )
     lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
     remember_outputs(ctx, step.from_run_cache)
+
+
+def put_back_previous_outputs(ctx: Context) -> list[str]:
+    """Put back the previous outputs that stages killed mid-run had set aside (only where the
+    workspace has nothing, and only outputs the pipeline declares); the paths put back."""
+    declared = {path for spec in ctx.graph.stages.values() for path in spec.out_paths}
+    return backup.recover(ctx.project.root, ctx.project.pivot_dir / SCRATCH_DIR, declared)
 
 
 SCRATCH_DIR = "tmp"  # `.pivot/tmp`: a running stage's previous outputs wait here (git-ignored)
@@ -485,6 +493,7 @@ def run_plan(
                     run.collect(future)
     except BaseException:
         executor.shutdown(kill=True)
+        put_back_previous_outputs(ctx)  # of the stages the killed workers were running
         raise
     finally:
         if live is not None:

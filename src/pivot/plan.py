@@ -352,6 +352,8 @@ class _Planner:
 
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
+            # a name that cannot name a lock file is an error here, not "never run"
+            self.ctx.project.lock_file(spec.name, spec.state_dir)
             try:
                 self._locks[spec.name] = read_previous(self.ctx, spec)
             except LockFileError as error:

@@ -62,8 +62,9 @@ def temp_files(root: Path) -> list[str]:
         subdirs[:] = [name for name in subdirs if name != ".git"]
         found += [os.path.join(directory, n) for n in files + subdirs if fs.is_temp_name(n)]
     tmp = root / ".pivot" / "tmp"
-    if tmp.is_dir() and any(tmp.iterdir()):
-        found.append(f"{tmp} is not empty: {sorted(os.listdir(tmp))}")
+    backups = sorted(path.name for path in tmp.iterdir() if path.is_dir()) if tmp.is_dir() else []
+    if backups:
+        found.append(f"{tmp} holds backups of previous outputs: {backups}")
     return found
 
 

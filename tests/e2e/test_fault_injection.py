@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import cli_env, run_pivot
 from tests.e2e.integrity import group_gone, tree_bytes, violations
 
 if TYPE_CHECKING:
@@ -152,8 +152,8 @@ def one_trial(project: E2EProject, raw: str, kind: str, jobs: int, delay: float)
     found = _normalised(tree_bytes(project.root, OUTPUTS))
     if found != expected_outputs(raw):
         problems.append("outputs differ from a clean build")
-    again = _run_pivot(project.root, "repro", "--json", "-j", "1")
-    statuses = {name: value["status"] for name, value in json.loads(again.stdout)["stages"].items()}
+    again = run_pivot(project.root, "repro", "--json", "-j", "1", expect=None)
+    statuses = {name: value["status"] for name, value in again.json["stages"].items()}
     if set(statuses.values()) != {"skipped"}:
         problems.append(f"a further repro ran stages: {statuses}")
     return [f"{where} {problem}" for problem in problems]

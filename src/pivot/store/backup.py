@@ -92,7 +92,7 @@ def recover(root: Path, scratch: Path, allowed: Collection[str]) -> list[str]:
     restored: list[str] = []
     if not Path(scratch).is_dir():
         return restored
-    for directory in sorted(Path(scratch).iterdir()):
+    for directory in sorted(path for path in Path(scratch).iterdir() if path.is_dir()):
         try:
             paths = json.loads((directory / _INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -122,7 +122,8 @@ def test_repro_with_a_hostile_lock_path_reruns_the_stage_and_touches_nothing_out
 
     result = built.pivot("repro", "--json", "-j", "1")
 
-    assert result.json["stages"]["make_parts"]["status"] == "ran"
+    # treated as never run: run again, or restored from the run cache (same code and inputs)
+    assert result.json["stages"]["make_parts"]["status"] in ("ran", "restored")
     assert "../victim/" in result.stderr + json.dumps(result.json)
     assert _tree(victim) == before
     assert [out["path"] for out in built.lock("make_parts")["outs"]] == ["parts/"]

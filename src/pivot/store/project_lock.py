@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def hold(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = read_holder(path)
+            holder = _current_holder(path)
             if not wait:
                 raise ProjectLockedError(_locked_message(path, holder)) from None
             on_wait(holder)
@@ -95,6 +96,16 @@ def hold(
         _write(fd, "")  # a clean end; after Ctrl-C or a crash the record stays, for the next
     finally:
         os.close(fd)  # releases the flock
+
+
+def _current_holder(path: Path) -> Holder | None:
+    """The holder's record; a holder that has just taken the lock writes it an instant later."""
+    deadline = time.monotonic() + 1.0
+    holder = read_holder(path)
+    while holder is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        holder = read_holder(path)
+    return holder
 
 
 def _write(fd: int, text: str) -> None:

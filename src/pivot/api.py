@@ -751,7 +751,8 @@ def track(paths: Sequence[str], *, start: Path | str | None = None) -> list[Trac
     """Cache raw data `paths` (relative to the current directory) and record them in `.pvt`
     files; a path a stage writes is refused."""
     absolute = [os.path.abspath(path) for path in paths]
-    with open_context(start, pipeline_optional=True) as ctx:
+    exclusive = Exclusive(_command_line("track", paths))
+    with open_context(start, pipeline_optional=True, exclusive=exclusive) as ctx:
         return tracked.track(ctx, absolute)
 
 
@@ -768,7 +769,9 @@ def gc(
     `confirm` sees what would go and may refuse; returns (garbage, whether it was removed).
     """
     store = sharing.open_named_remote(_project(start), remote) if remote else None
-    with open_context(start, pipeline_optional=True) as ctx:
+    # Held so that no run adds a blob its lock file does not reference yet while gc decides.
+    exclusive = Exclusive(_command_line("gc", ()))
+    with open_context(start, pipeline_optional=True, exclusive=exclusive) as ctx:
         garbage = maintenance.collect_garbage(ctx, all_commits=all_commits, remote=store)
         if not garbage.keys or not confirm(garbage):
             return garbage, False

@@ -185,3 +185,27 @@ def test_a_lock_left_by_a_killed_command_is_taken_over(project: E2EProject) -> N
     assert "project is locked" not in result.stderr
     assert project.read("held.txt") == "x"
     assert (project.root / ".pivot" / "lock").read_text() == ""
+
+
+def test_gc_and_track_wait_for_a_running_repro(project: E2EProject) -> None:
+    """gc must not decide what is garbage while a run adds blobs its lock does not name yet."""
+    project.gen({"raw.txt": "x", "extra.bin": "data"})
+    project.pipeline(HOLD)
+    holder = project.start("repro", "-j", "1")
+    try:
+        _wait_for(project.root / "started", holder)
+        waiters = [project.start("gc", "-f"), project.start("track", "extra.bin")]
+        time.sleep(1.0)
+        assert all(waiter.poll() is None for waiter in waiters), "gc/track did not wait"
+        (project.root / "release").write_text("go")
+        holder.communicate(timeout=60)
+        for waiter in waiters:
+            out, err = waiter.communicate(timeout=60)
+            assert waiter.returncode == 0, out + err
+    finally:
+        for process in (holder,):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+    assert project.blob(project.out_hash("held", "held.txt")).is_file()
+    assert (project.root / "extra.bin.pvt").is_file()

@@ -103,3 +103,33 @@ def test_two_clones_share_outputs_and_runs(project: E2EProject, tmp_path: Path) 
     a.pivot("pull")
     assert a.read("model.txt") == "ABABAB"
     assert a.repro_json() == {"prepare": "skipped", "train": "skipped"}
+
+
+def test_a_tampered_run_cache_entry_is_never_placed_and_the_stage_re_runs(
+    project: E2EProject,
+) -> None:
+    """Run-cache entries come from remotes too: inline content that does not match its hash is
+    refused (the stage re-runs), never written into the workspace."""
+    import base64
+    import json
+
+    project.gen({"data/raw.txt": "ab"})
+    _set_scale(project, 2)
+    project.repro_json()
+    _set_scale(project, 3)
+    project.repro_json()
+    project.runs()
+    for entry in (project.root / ".pivot" / "cache" / "runs").rglob("*"):
+        if not entry.is_file():
+            continue
+        document = json.loads(entry.read_text())
+        for item in document.get("outs", []):
+            if "content" in item:
+                item["content"] = base64.b64encode(b'{"scale": 99}').decode()
+        entry.chmod(0o644)
+        entry.write_text(json.dumps(document))
+    _set_scale(project, 2)
+    result = project.pivot("repro", "--json", "-j", "1").json["stages"]
+    assert result["train"]["status"] == "ran", result["train"]
+    assert project.runs() == ["train"]
+    assert json.loads(project.read("score.json")) == {"scale": 2}

@@ -186,14 +186,6 @@ def restore_run(ctx: Context, step: Step) -> None:
     the blobs the run cache keeps), then commit them as this stage's result."""
     root = ctx.project.root
     assert step.run_entry is not None
-    inline = run_cache.inline_from_bytes((ctx.cache.root / step.run_entry).read_bytes())
-    for out in step.from_run_cache:
-        if out.path in inline:
-            fs.atomic_write_bytes(root / out.path, inline[out.path])
-        elif out.is_directory:
-            ctx.cache.restore_directory(out.hash, root / out.path)
-        else:
-            ctx.cache.restore_file(out.hash, root / out.path)
     spec = ctx.graph.stages[step.stage]
     entry = LockEntry(
         stage=spec.name,
@@ -203,6 +195,21 @@ def restore_run(ctx: Context, step: Step) -> None:
         outs=step.from_run_cache,
         observed=step.observed,
     )
+    check_restorable(ctx, spec, entry)  # run-cache entries come from remotes too
+    try:
+        inline = run_cache.inline_from_bytes((ctx.cache.root / step.run_entry).read_bytes())
+    except ValueError as error:  # content that does not match its hash: re-run the stage
+        raise CacheCorruptError(
+            f"run-cache entry {step.run_entry} of stage '{spec.name}' is corrupt ({error}); "
+            "nothing was placed and the stage re-runs"
+        ) from None
+    for out in step.from_run_cache:
+        if out.path in inline:
+            fs.atomic_write_bytes(root / out.path, inline[out.path])
+        elif out.is_directory:
+            ctx.cache.restore_directory(out.hash, root / out.path)
+        else:
+            ctx.cache.restore_file(out.hash, root / out.path)
     lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
     remember_outputs(ctx, step.from_run_cache)
 

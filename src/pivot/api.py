@@ -654,11 +654,7 @@ def push(
     start: Path | str | None = None,
 ) -> SyncReport:
     """Upload the cached outputs of `targets` (default: everything) that the remote lacks."""
-    store = sharing.open_named_remote(_project(start), remote)
-    with open_context(start, pipeline_optional=True) as ctx:
-        selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
-        records = sharing.records_of(ctx, selection)
-        return sharing.push(ctx, store, records, jobs=jobs, progress=progress)
+    return _sync(sharing.push, targets, remote, jobs, with_deps, progress, start)
 
 
 def fetch(
@@ -671,11 +667,24 @@ def fetch(
     start: Path | str | None = None,
 ) -> SyncReport:
     """Download into the cache the recorded outputs of `targets` that it lacks."""
+    return _sync(sharing.fetch, targets, remote, jobs, with_deps, progress, start)
+
+
+def _sync(
+    move: Callable[..., SyncReport],
+    targets: Sequence[str],
+    remote: str | None,
+    jobs: int | None,
+    with_deps: bool,
+    progress: ProgressSink | None,
+    start: Path | str | None,
+) -> SyncReport:
+    """Push or fetch (`move`) the recorded outputs of `targets` through the named remote."""
     store = sharing.open_named_remote(_project(start), remote)
     with open_context(start, pipeline_optional=True) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
         records = sharing.records_of(ctx, selection)
-        return sharing.fetch(ctx, store, records, jobs=jobs, progress=progress)
+        return move(ctx, store, records, jobs=jobs, progress=progress)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -253,7 +253,10 @@ def verify(
     jobs: int | None = None,
 ) -> tuple[int, list[Problem]]:
     """Check every object `records` need is present and hashes to its name, in the local cache
-    or on `remote` (downloaded to a temp file and hashed). Returns (objects checked, problems)."""
+    or on `remote` (downloaded to a temp file and hashed). Returns (objects checked, problems).
+
+    A corrupt local blob is moved aside (never deleted), so `pivot pull` can fetch it again; a
+    corrupt remote object is only reported."""
     index = sharing.ObjectIndex()
     keys = sharing.top_level_keys(records, index)
     if remote is not None:  # a directory's files are listed in its manifest: have it here
@@ -275,10 +278,15 @@ def verify(
 
 
 def _local_state(ctx: Context, key: str) -> str:
+    """The object's state: ok, missing or corrupt. A corrupt blob is moved aside at once (to
+    the cache's quarantine), so a later pull fetches it again instead of keeping the bad copy."""
     digest = transfer.key_hash(key)
     if not ctx.cache.has(digest):
         return "missing"
-    return "ok" if ctx.cache.verify(digest) else "corrupt"
+    if ctx.cache.verify(digest):
+        return "ok"
+    ctx.cache.set_aside(digest, "found by pivot verify")
+    return "corrupt"
 
 
 def _remote_states(

@@ -99,5 +99,26 @@ def test_verify_lists_missing_and_corrupt_and_exits_1(project: E2EProject) -> No
     assert f"corrupt: 'model.txt' (stage 'make'), hash {hashes['model']}" in result.stderr
     assert f"missing: 'parts/' (stage 'parts'), hash {hashes['parts']}" in result.stderr
     assert manifest.is_dir()
+    assert "moved aside to .pivot/cache/quarantine/" in result.stderr
+    assert "`pivot pull`" in result.stderr and "`pivot repro --force STAGE`" in result.stderr
+    assert not model.exists()  # the bad copy is kept for inspection, out of the cache
+    kept = list((project.root / ".pivot/cache/quarantine").glob(f"{hashes['model']}.*"))
+    assert [path.read_text() for path in kept] == ["bit rot"]
     only = project.pivot("verify", "parts", expect=1)
     assert "model.txt" not in only.stderr
+
+
+def test_pull_repairs_what_verify_found_corrupt(project: E2EProject, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    project.pivot("remote", "add", "-d", "origin", str(remote))
+    hashes = _commit_version(project, 4)
+    project.pivot("push")
+    model = project.blob(hashes["model"])
+    os.chmod(model, 0o644)
+    model.write_text("bit rot")
+    found = project.pivot("verify", expect=1)
+    assert f"corrupt: 'model.txt' (stage 'make'), hash {hashes['model']}" in found.stderr
+    project.pivot("pull")
+    assert "all 5 object(s) present and intact" in project.pivot("verify").stdout
+    assert project.blob(hashes["model"]).read_text() == "model " + "x" * 4

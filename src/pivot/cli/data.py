@@ -13,7 +13,9 @@ import click
 from pivot.cli.main import EXIT_STAGE_FAILED, _handle_errors, cli
 
 if TYPE_CHECKING:
-    from pivot.maintenance import Garbage
+    from collections.abc import Sequence
+
+    from pivot.maintenance import Garbage, Problem
 
 __all__: list[str] = []
 
@@ -85,8 +87,28 @@ def verify(targets: tuple[str, ...], remote_name: str | None, jobs: int | None) 
         click.secho(problem.describe(), fg="red", err=True)
     if problems:
         click.secho(f"{len(problems)} problem(s) in {where}", fg="red", err=True)
+        click.echo(_verify_fix(problems, remote_name), err=True)
         sys.exit(EXIT_STAGE_FAILED)
     click.echo(f"all {checked:,} object(s) present and intact in {where}")
+
+
+def _verify_fix(problems: Sequence[Problem], remote_name: str | None) -> str:
+    """What to do about the problems `pivot verify` found."""
+    if remote_name:
+        return (
+            f"Fix: `pivot push -r {remote_name}` uploads the objects this cache has again "
+            "(a corrupt object on the remote is replaced only once deleted there)"
+        )
+    text = "Fix: `pivot pull` fetches them again from a remote that has them"
+    if any(problem.kind == "corrupt" for problem in problems):
+        text = (
+            "Corrupt objects were moved aside to .pivot/cache/quarantine/ (kept for inspection). "
+            + text
+        )
+    return (
+        text + "; or `pivot repro --force STAGE` makes a stage's outputs again (`pivot track "
+        "PATH` records tracked data again)"
+    )
 
 
 @cli.command()

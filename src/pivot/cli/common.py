@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ __all__ = [
     "EXIT_STAGE_FAILED",
     "EXIT_USAGE",
     "complete_stages",
+    "dump_json",
     "exit_interrupted",
     "handle_errors",
     "no_wait_option",
@@ -32,6 +34,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the same as pivot._interrupt.EXIT_INTERRUPTED
+
+JSON_HELP = "Print the result as one JSON object on stdout (shape: docs/cli.md)."
+
+
+def dump_json(value: Any) -> None:
+    """A command's result for scripts: one indented JSON object on stdout."""
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def exit_interrupted(message: str) -> NoReturn:

@@ -5,11 +5,13 @@ Parse options, call one `pivot.api` function, render the outcome. Imports click 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
 import click
 
+from pivot.cli.common import JSON_HELP, dump_json
 from pivot.cli.main import EXIT_STAGE_FAILED, _handle_errors, cli
 
 if TYPE_CHECKING:
@@ -42,11 +44,17 @@ def track(paths: tuple[str, ...]) -> None:
 @click.option("-r", "--remote", "remote_name", help="Collect on this remote instead of locally.")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @click.option("-n", "--dry-run", is_flag=True, help="Only print what would be removed.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP + " Needs -f or -n.")
 @_handle_errors
-def gc(all_commits: bool, remote_name: str | None, force: bool, dry_run: bool) -> None:
+def gc(
+    all_commits: bool, remote_name: str | None, force: bool, dry_run: bool, as_json: bool
+) -> None:
     """Remove cached objects that no lock or .pvt file keeps (default: the workspace's)."""
     from pivot import api
     from pivot.cli.remote import human_bytes
+
+    if as_json and not (force or dry_run):
+        raise click.UsageError("--json cannot ask before removing: add -f (remove) or -n (dry run)")
 
     def describe(garbage: Garbage) -> str:
         entries = garbage.run_entries
@@ -57,12 +65,24 @@ def gc(all_commits: bool, remote_name: str | None, force: bool, dry_run: bool) -
         )
 
     def confirm(garbage: Garbage) -> bool:
-        click.echo(f"would remove {describe(garbage)}")
+        if not as_json:
+            click.echo(f"would remove {describe(garbage)}")
         if dry_run:
             return False
         return force or click.confirm("Remove them?", default=False)
 
     garbage, removed = api.gc(all_commits=all_commits, remote=remote_name, confirm=confirm)
+    if as_json:
+        return dump_json(
+            {
+                "where": garbage.where,
+                "objects": len(garbage.keys),
+                "run_entries": garbage.run_entries,
+                "bytes": garbage.bytes,
+                "kept": garbage.kept,
+                "removed": removed,
+            }
+        )
     if not garbage.keys:
         click.echo(f"nothing to remove from {garbage.where} ({garbage.kept:,} kept)")
     elif removed:
@@ -75,14 +95,23 @@ def gc(all_commits: bool, remote_name: str | None, force: bool, dry_run: bool) -
 @click.argument("targets", nargs=-1)
 @click.option("-r", "--remote", "remote_name", help="Check this remote instead of the cache.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Downloads at once (--remote).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @_handle_errors
-def verify(targets: tuple[str, ...], remote_name: str | None, jobs: int | None) -> None:
+def verify(
+    targets: tuple[str, ...], remote_name: str | None, jobs: int | None, as_json: bool
+) -> None:
     """Check that every recorded output and tracked file of TARGETS (default: all) is present
     and intact in the cache (or on a remote); exit 1 listing what is missing or corrupt."""
     from pivot import api
 
     checked, problems = api.verify(targets, remote=remote_name, jobs=jobs)
     where = f"remote '{remote_name}'" if remote_name else "the local cache"
+    if as_json:
+        found = [dataclasses.asdict(problem) for problem in problems]
+        dump_json({"where": where, "checked": checked, "problems": found, "ok": not problems})
+        if problems:
+            sys.exit(EXIT_STAGE_FAILED)
+        return
     for problem in problems:
         click.secho(problem.describe(), fg="red", err=True)
     if problems:

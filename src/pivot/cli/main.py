@@ -15,6 +15,7 @@ import click
 from pivot.cli.common import EXIT_STAGE_FAILED as EXIT_STAGE_FAILED  # re-exported (cli/remote)
 from pivot.cli.common import (
     complete_stages,
+    dump_json,
     exit_interrupted,
     handle_errors,
     no_wait_option,
@@ -178,7 +179,7 @@ def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
 
     decided = api.status(stages)
     if as_json:
-        return render.dump_json(render.plan_json(decided))
+        return dump_json(render.plan_json(decided))
     render.print_plan(decided, explain=explain)
 
 

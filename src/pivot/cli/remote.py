@@ -1,7 +1,7 @@
 """`pivot remote add/list/remove/default/modify`, `pivot push`, `pivot fetch`, `pivot pull`.
 
 Parse options, call one `pivot.api` function, render the outcome (progress on a TTY, then a
-summary line; exit 1 when an object could not be moved). Imports click only at start-up.
+summary line, or one JSON object with --json; exit 1 when an object could not be moved). Imports click only at start-up.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pivot.cli.common import JSON_HELP, dump_json
 from pivot.cli.main import EXIT_STAGE_FAILED, _handle_errors, cli
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ def _transfer_options(func: Any) -> Any:
             click.option(
                 "--with-deps", is_flag=True, help="Also every stage the targets depend on."
             ),
+            click.option("--json", "as_json", is_flag=True, help=JSON_HELP),
         ]
     ):
         func = option(func)
@@ -156,6 +158,24 @@ def _progress(verb: str) -> Iterator[ProgressSink | None]:
         yield update
 
 
+def sync_json(report: SyncReport) -> dict[str, Any]:
+    """A push or fetch for `--json`: counts, and each problem named by path and stage."""
+    result = report.result
+    return {
+        "remote": report.remote,
+        "moved": len(result.moved),
+        "bytes": result.bytes,
+        "present": len(result.present),
+        "missing": len(result.missing),
+        "corrupt": len(result.corrupt),
+        "run_entries": report.run_entries,
+        "problems": list(report.problems),
+        "failed_stages": sorted(report.failed_stages),
+        "failed_tracked": sorted(report.failed_tracked),
+        "ok": report.ok,
+    }
+
+
 def _summary(verb: str, report: SyncReport) -> None:
     result = report.result
     entries = f"; {report.run_entries:,} run-cache entr{'y' if report.run_entries == 1 else 'ies'}"
@@ -172,7 +192,11 @@ def _summary(verb: str, report: SyncReport) -> None:
 @_transfer_options
 @_handle_errors
 def push(
-    targets: tuple[str, ...], remote_name: str | None, jobs: int | None, with_deps: bool
+    targets: tuple[str, ...],
+    remote_name: str | None,
+    jobs: int | None,
+    with_deps: bool,
+    as_json: bool,
 ) -> None:
     """Upload cached outputs of TARGETS (stages or paths; default: all) to a remote."""
     from pivot import api
@@ -181,9 +205,13 @@ def push(
         report = api.push(
             targets, remote=remote_name, jobs=jobs, with_deps=with_deps, progress=progress
         )
-    _summary("pushed", report)
+    if as_json:
+        dump_json(sync_json(report))
+    else:
+        _summary("pushed", report)
+        if not report.ok:
+            click.secho("some objects were not pushed (listed above)", fg="red", err=True)
     if not report.ok:
-        click.secho("some objects were not pushed (listed above)", fg="red", err=True)
         sys.exit(EXIT_STAGE_FAILED)
 
 
@@ -191,7 +219,11 @@ def push(
 @_transfer_options
 @_handle_errors
 def fetch(
-    targets: tuple[str, ...], remote_name: str | None, jobs: int | None, with_deps: bool
+    targets: tuple[str, ...],
+    remote_name: str | None,
+    jobs: int | None,
+    with_deps: bool,
+    as_json: bool,
 ) -> None:
     """Download outputs of TARGETS from a remote into the cache (the workspace is untouched)."""
     from pivot import api
@@ -200,7 +232,10 @@ def fetch(
         report = api.fetch(
             targets, remote=remote_name, jobs=jobs, with_deps=with_deps, progress=progress
         )
-    _summary("fetched", report)
+    if as_json:
+        dump_json(sync_json(report))
+    else:
+        _summary("fetched", report)
     if not report.ok:
         sys.exit(EXIT_STAGE_FAILED)
 
@@ -209,7 +244,11 @@ def fetch(
 @_transfer_options
 @_handle_errors
 def pull(
-    targets: tuple[str, ...], remote_name: str | None, jobs: int | None, with_deps: bool
+    targets: tuple[str, ...],
+    remote_name: str | None,
+    jobs: int | None,
+    with_deps: bool,
+    as_json: bool,
 ) -> None:
     """Fetch outputs of TARGETS from a remote, then put them in the workspace."""
     from pivot import api
@@ -218,8 +257,21 @@ def pull(
         report = api.pull(
             targets, remote=remote_name, jobs=jobs, with_deps=with_deps, progress=progress
         )
-    _summary("fetched", report.fetched)
     placed = report.checkout
+    if as_json:
+        dump_json(
+            {
+                "fetched": sync_json(report.fetched),
+                "placed": sorted(placed.restored),
+                "already_in_place": sorted(placed.unchanged),
+                "not_placed": sorted(report.fetched.failed_stages),
+                "ok": report.fetched.ok,
+            }
+        )
+        if not report.fetched.ok:
+            sys.exit(EXIT_STAGE_FAILED)
+        return
+    _summary("fetched", report.fetched)
     click.echo(
         f"{len(placed.restored)} stage(s) placed in the workspace, {len(placed.unchanged)} "
         "already in place."

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -89,10 +87,6 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "ok": report.ok,
     }
-
-
-def dump_json(value: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ def reproduce(
             raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
         decided = api.status(stages, force=force, upstream=upstream, run_cache=not no_run_cache)
         if as_json:
-            render.dump_json(render.plan_json(decided))
+            common.dump_json(render.plan_json(decided))
         else:
             render.print_plan(decided, explain=explain)
         return True

@@ -6,29 +6,24 @@ Imports only click at start-up; the engine is imported when a command runs.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from pivot.cli.common import dump_json
 from pivot.cli.main import _handle_errors, cli
 
 if TYPE_CHECKING:
     from pivot.project import Project
     from pivot.workspace import Context
 
-__all__ = ["dump_json"]
+__all__: list[str] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _JSON_HELP = "Print the result as JSON (shape: docs/results.md)."
-
-
-def dump_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def _project() -> Project:

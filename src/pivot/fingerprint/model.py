@@ -10,7 +10,7 @@ import dis
 import hashlib
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from pivot.fingerprint.origin import is_pivot_name, module_file, top_level_name
 from pivot.fingerprint.syntax import LocalImport
@@ -123,14 +123,39 @@ def global_names(func_code: types.CodeType) -> frozenset[str]:
     pending = [func_code]
     while pending:
         current = pending.pop()
-        for instruction in dis.get_instructions(current):
-            if instruction.opname in _GLOBAL_LOADS:
-                names.add(str(instruction.argval))
+        names.update(_global_loads(current))
         pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
     return frozenset(names)
 
 
-_GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"})
+def _global_loads(func_code: types.CodeType) -> Iterator[str]:
+    """The names of the global loads of one code object, straight from its bytecode (what
+    `dis.get_instructions` reports as their `argval`, without building every instruction).
+
+    `co_code` holds (opcode, arg) pairs, inline caches zeroed (opcode 0, never a load);
+    EXTENDED_ARG prefixes widen the next arg; since 3.11 LOAD_GLOBAL's arg is the name
+    index shifted left once (the low bit asks for a NULL push)."""
+    raw = func_code.co_code
+    names = func_code.co_names
+    extended = 0
+    for offset in range(0, len(raw), 2):
+        opcode = raw[offset]
+        arg = raw[offset + 1] | extended
+        if opcode == _EXTENDED_ARG:
+            extended = arg << 8
+            continue
+        extended = 0
+        if opcode == _LOAD_GLOBAL:
+            yield names[arg >> 1]
+        elif opcode in _NAME_LOADS:
+            yield names[arg]
+
+
+_EXTENDED_ARG = dis.EXTENDED_ARG
+_LOAD_GLOBAL = dis.opmap["LOAD_GLOBAL"]
+_NAME_LOADS = frozenset(
+    dis.opmap[name] for name in ("LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS") if name in dis.opmap
+)
 
 
 def package_of(module_name: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pivot.fingerprint import data, syntax
+from pivot.fingerprint.facts import DefinitionReads, definition_reads
 from pivot.fingerprint.model import (
     Collector,
     Item,
@@ -75,21 +76,20 @@ def _function_node(reach: Reach, item: Item) -> Node:
     entry = f"{item.kind}:{function_entry_name(func)}"
     found.files.add(path)
     found.files.update(reach.sources.closure(module_name))
-    definitions = _locate_function(reach, path, func_code)
+    facts = reach.sources.function_facts(path, func_code, stage=item.kind == "stage")
     scope = Scope(
         namespace=func.__globals__,
         module_name=module_name,
         package=package_of(module_name),
         closure=_closure(func),
-        imports={i.name: i for i in syntax.local_imports(_bodies(definitions))},
+        imports={i.name: i for i in facts.local_imports} if facts is not None else {},
         global_names=global_names(func_code),
     )
     reach.module_effects(module_name, found)
-    if definitions:
-        hints = item.kind == "stage" or any(_decorated(d) for d in definitions)
-        text = "|".join(syntax.dump(d, annotations=hints) for d in definitions)
-        bound = _definition_bindings(reach, scope, definitions, found, hints=hints)
-        line = definitions[0].lineno  # type: ignore[attr-defined]
+    if facts is not None:
+        text = facts.text
+        bound = _definition_bindings(reach, scope, facts.reads, found, hints=facts.hints)
+        line = facts.line
     else:
         found.warnings.append(
             f"source of {entry} was not found; it is fingerprinted by its bytecode"
@@ -106,33 +106,6 @@ def _function_node(reach: Reach, item: Item) -> Node:
     return found.node(entry, digest, (path, line))
 
 
-def _locate_function(reach: Reach, path: str, func_code: types.CodeType) -> list[ast.AST]:
-    parsed = reach.sources.syntax(path)
-    if parsed is None:
-        return []
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-    named = parsed.definitions.get(func_code.co_qualname, ())
-    candidates: list[ast.AST] = [d for d in named if isinstance(d, kinds)]
-    if len(candidates) > 1:
-        exact = [d for d in candidates if syntax.first_line(d) == func_code.co_firstlineno]
-        candidates = exact or candidates
-    if len(candidates) > 1:  # lambdas on one line: the one whose span holds the code
-        positions = [
-            (p[0], p[2])
-            for p in func_code.co_positions()
-            if p[0] and p[2] is not None and (p[2], p[3]) != (0, 0)  # (0, 0): no real position
-        ]
-        inside = [d for d in candidates if _holds(d, positions)]
-        candidates = inside[:1] or candidates
-    return candidates
-
-
-def _holds(node: ast.AST, positions: list[tuple[int, int]]) -> bool:
-    start = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
-    end = (getattr(node, "end_lineno", None) or 0, getattr(node, "end_col_offset", None) or 0)
-    return bool(positions) and all(start <= p <= end for p in positions)
-
-
 def _decorated(node: ast.AST) -> bool:
     """A decorator may read the annotations (singledispatch, pydantic's validate_call...)."""
     return bool(getattr(node, "decorator_list", None))
@@ -145,21 +118,19 @@ def _bodies(definitions: Iterable[ast.AST]) -> list[ast.AST]:
 def _definition_bindings(
     reach: Reach,
     scope: Scope,
-    definitions: Iterable[ast.AST],
+    reads: Iterable[DefinitionReads],
     found: Collector,
     *,
     hints: bool = True,
 ) -> set[str]:
     bound: set[str] = set()
-    for definition in definitions:
-        parts = syntax.function_parts(definition)
-        bound |= reach.bindings(scope, syntax.name_chains(parts.outer), found, call_time=False)
+    for read in reads:
+        bound |= reach.bindings(scope, read.outer, found, call_time=False)
         if hints:
-            chains = syntax.name_chains(parts.annotations, annotation=True)
-            bound |= reach.bindings(scope, chains, found, call_time=False)
-        bound |= reach.bindings(scope, syntax.name_chains(parts.body), found, call_time=True)
-        bound |= reach.string_bindings(scope, parts.body, found)
-        for name in syntax.literal_imports(parts.body):
+            bound |= reach.bindings(scope, read.annotations, found, call_time=False)
+        bound |= reach.bindings(scope, read.body, found, call_time=True)
+        bound |= reach.string_bindings(scope, read.strings, found)
+        for name in read.literal_imports:
             imported = reach.literal_import(scope, name, found)
             bound |= {imported} if imported is not None else set()
     return bound
@@ -316,7 +287,8 @@ def _method_node(reach: Reach, item: Item) -> Node:
     )
     hints = bool(wrappers) or any(_decorated(d) for d in definitions)
     text = "|".join(syntax.dump(d, annotations=hints) for d in definitions)
-    bound = _definition_bindings(reach, scope, definitions, found, hints=hints)
+    reads = [definition_reads(d, hints=hints) for d in definitions]
+    bound = _definition_bindings(reach, scope, reads, found, hints=hints)
     bound |= {f"wrapper={reach.describe(w, found)}" for w in wrappers}
     captured = [t for f in own for t in _captured(reach, f, found, entry)]
     digest = digest_of(text, *sorted(bound), *captured)

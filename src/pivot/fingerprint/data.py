@@ -60,11 +60,13 @@ def effects_node(reach: Reach, item: Item) -> Node:
     statements = reach.effects(module)
     found.files.update(reach.sources.closure(name))
     scope = Scope(namespace=vars(module), module_name=name, package=package_of(name))
-    bound = reach.bindings(scope, syntax.name_chains(statements), found, call_time=False)
-    bound |= reach.string_bindings(scope, statements, found)
-    text = "|".join(syntax.dump(s) for s in statements)
+    chains = [chain for s in statements for chain in s.chains]
+    bound = reach.bindings(scope, chains, found, call_time=False)
+    strings = sorted({n for s in statements for n in s.strings})
+    bound |= reach.string_bindings(scope, strings, found)
+    text = "|".join(s.text for s in statements)
     path = module_file(module)
-    line = statements[0].lineno if statements else 0
+    line = statements[0].line if statements else 0
     return found.node(
         f"effects:{name}", digest_of(text, *sorted(bound)), (path, line) if path else None
     )
@@ -77,8 +79,8 @@ def value_node(reach: Reach, item: Item) -> Node:
     reach.module_effects(item.owner, found)
     text = reach.encode(item.obj, found, f"global {item.owner}.{item.name}")
     path = module_path(item.owner)
-    parsed = reach.sources.syntax(path) if path is not None else None
-    line = parsed.bindings.get(item.name, 0) if parsed is not None else 0
+    facts = reach.sources.facts(path) if path is not None else None
+    line = facts.bindings.get(item.name, 0) if facts is not None else 0
     return found.node(entry, digest_of(text), (path, line) if path else None)
 
 
@@ -122,6 +124,5 @@ def _library_location(reach: Reach, cls: type, found: Collector) -> tuple[str, i
     if path is None:
         return None
     found.files.add(path)
-    parsed = reach.sources.syntax(path)
-    nodes = parsed.definitions.get(cls.__qualname__, ()) if parsed is not None else ()
-    return path, (nodes[0].lineno if nodes else 0)  # type: ignore[attr-defined]
+    facts = reach.sources.facts(path)
+    return path, (facts.lines.get(cls.__qualname__, 0) if facts is not None else 0)

@@ -7,8 +7,8 @@ Imports nothing of ours but sibling modules.
 
 from __future__ import annotations
 
-import ast
 import collections
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -17,17 +17,12 @@ import types
 from collections.abc import Iterable, Mapping
 
 from pivot.fingerprint import code
+from pivot.fingerprint.facts import EffectFacts
 from pivot.fingerprint.model import Collector, Item, Node, Scope, function_entry_name
 from pivot.fingerprint.origin import is_pivot_name, module_file, source_path, top_level_name
 from pivot.fingerprint.sources import Sources, absolute_import
-from pivot.fingerprint.syntax import (
-    Chain,
-    LocalImport,
-    effect_statements,
-    name_chains,
-    string_names,
-)
-from pivot.fingerprint.values import Unhashable, encode_value
+from pivot.fingerprint.syntax import Chain, LocalImport
+from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key
 
 __all__ = ["Reach"]
 
@@ -41,7 +36,8 @@ class Reach:
         self.sources = sources
         self.origins = sources.origins
         self._memo: dict[tuple[str, int, str, str], Node] = {}
-        self._effects: dict[str, tuple[ast.stmt, ...]] = {}
+        self._effects: dict[str, tuple[EffectFacts, ...]] = {}
+        self._plain_extras: dict[tuple[object, ...], Node] = {}
 
     def walk(self, roots: Iterable[Item]) -> list[Node]:
         """Every node reachable from `roots`, breadth first (a deterministic order)."""
@@ -60,11 +56,28 @@ class Reach:
         return found
 
     def node(self, item: Item) -> Node:
+        if item.kind in _ROOT_KINDS:
+            return self._root_node(item)
         key = item.key()
         known = self._memo.get(key)
         if known is None:
             known = self._memo[key] = code.build_node(self, item)
         return known
+
+    def _root_node(self, item: Item) -> Node:
+        """A stage function or a stage's extra object: each is the root of one stage, so its
+        node is not kept for the run (at 100,000 stages they would be most of the memory);
+        an extra object of plain settings (a loader) shares the node of an equal one."""
+        plain = plain_state_key(item.obj) if item.kind == "extra" else None
+        if plain is None:
+            return code.build_node(self, item)
+        known = self._plain_extras.get(plain)
+        if known is None:
+            known = code.build_node(self, item)
+            if known.warnings or known.failed:
+                return known
+            self._plain_extras[plain] = known
+        return known if known.entry == item.name else dataclasses.replace(known, entry=item.name)
 
     def known(self, item: Item) -> Node | None:
         return self._memo.get(item.key())
@@ -163,7 +176,7 @@ class Reach:
         if isinstance(module, types.ModuleType) and self.effects(module):
             found.children.append(Item("effects", module))
 
-    def effects(self, module: types.ModuleType) -> tuple[ast.stmt, ...]:
+    def effects(self, module: types.ModuleType) -> tuple[EffectFacts, ...]:
         """Module-level statements of a user module that act (calls, loops, attribute
         assignments...), except calls on Pivot's own objects (`pipeline.register(...)`)."""
         name = module.__name__
@@ -171,12 +184,10 @@ class Reach:
         if known is None:
             known = ()
             path = module_file(module)
-            parsed = self.sources.syntax(path) if path is not None else None
-            if parsed is not None and self.origins.is_user_module(module):
+            found = self.sources.facts(path) if path is not None else None
+            if found is not None and self.origins.is_user_module(module):
                 namespace = vars(module)
-                known = tuple(
-                    s for s in effect_statements(parsed.tree) if not _on_pivot(s, namespace)
-                )
+                known = tuple(s for s in found.effects if not _on_pivot(s, namespace))
             self._effects[name] = known
         return known
 
@@ -259,11 +270,12 @@ class Reach:
                 out.add(described)
         return out
 
-    def string_bindings(self, scope: Scope, nodes: Iterable[ast.AST], found: Collector) -> set[str]:
-        """Globals named inside string literals (`df.query("price > @MIN_PRICE")`) count as read."""
+    def string_bindings(self, scope: Scope, names: Iterable[str], found: Collector) -> set[str]:
+        """Globals named inside string literals (`df.query("price > @MIN_PRICE")`, see
+        `syntax.string_names`) count as read."""
         chains = [
             (name,)
-            for name in string_names(nodes)
+            for name in names
             if name in scope.namespace and not (name.startswith("__") and name.endswith("__"))
         ]
         return {f"str:{b}" for b in self.bindings(scope, chains, found, call_time=False)}
@@ -340,6 +352,7 @@ class Reach:
             return _MISSING
 
 
+_ROOT_KINDS = frozenset({"stage", "extra"})
 _TYPING_MODULES = frozenset({"typing", "typing_extensions"})
 _ALIASES = (types.GenericAlias, types.UnionType)
 
@@ -352,21 +365,18 @@ _DESCRIPTORS = (
 )
 
 
-def _on_pivot(statement: ast.stmt, namespace: Mapping[str, object]) -> bool:
+def _on_pivot(statement: EffectFacts, namespace: Mapping[str, object]) -> bool:
     """A call on a Pivot object (`pipeline.register(train)`), or a loop or block of nothing else
     (`for i in range(4): pipeline.register(...)`): registration, not behaviour."""
-    if isinstance(statement, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.If)):
-        body = [s for s in statement.body if not isinstance(s, ast.Pass)]
-        rest: list[ast.stmt] = getattr(statement, "orelse", [])
-        return bool(body) and all(_on_pivot(s, namespace) for s in [*body, *rest])
-    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Call):
+    if statement.call_roots is None:
         return False
-    chains = name_chains([statement.value.func])
-    if not chains:
-        return False
-    target = namespace.get(chains[0][0])
-    kind = target if isinstance(target, (type, types.ModuleType)) else type(target)
-    return is_pivot_name(str(getattr(kind, "__module__", None) or getattr(kind, "__name__", "")))
+    for root in statement.call_roots:
+        target = namespace.get(root)
+        kind = target if isinstance(target, (type, types.ModuleType)) else type(target)
+        name = getattr(kind, "__module__", None) or getattr(kind, "__name__", "")
+        if not is_pivot_name(str(name)):
+            return False
+    return True
 
 
 def _module_attribute(module: types.ModuleType, name: str) -> object:

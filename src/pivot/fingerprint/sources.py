@@ -5,17 +5,29 @@ Imports nothing of ours but the sibling `origin` and `syntax` modules.
 
 from __future__ import annotations
 
+import collections
 import linecache
 import os
 import sys
 import time
+import types
 from types import ModuleType
+from typing import Protocol
 
+from pivot.fingerprint import facts as facts_module
+from pivot.fingerprint.facts import FunctionFacts, ModuleFacts
 from pivot.fingerprint.observe import import_reads
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.syntax import ImportRef, ModuleSyntax, parse_module
 
-__all__ = ["MISSING_STAT", "SourceStats", "Sources", "absolute_import", "process_start_ns"]
+__all__ = [
+    "MISSING_STAT",
+    "FactsStore",
+    "SourceStats",
+    "Sources",
+    "absolute_import",
+    "process_start_ns",
+]
 
 MISSING_STAT = (-1, -1)
 # A file whose mtime is this close to the moment its code was loaded may be rewritten within the
@@ -111,12 +123,29 @@ def process_start_ns() -> int:
 
 
 class Sources:
-    """Parsed user modules and their import closures, memoised for one run."""
+    """Parsed user modules, their facts and their import closures, memoised for one run.
 
-    def __init__(self, stats: SourceStats, origins: Origins) -> None:
+    With a `store` (the manifest cache), each file's facts are kept between runs by its
+    (mtime_ns, size): a file that did not change is not parsed again (see `facts`). Parsed
+    trees (about 80 bytes a byte of source) are kept only for the most recently used files,
+    up to `TREE_BUDGET` bytes of source; facts are small and kept for the run.
+    """
+
+    TREE_BUDGET = 4_000_000
+
+    def __init__(
+        self, stats: SourceStats, origins: Origins, store: FactsStore | None = None
+    ) -> None:
         self.stats = stats
         self.origins = origins
-        self._syntax: dict[str, ModuleSyntax | None] = {}
+        self.store = store
+        self._trees: collections.OrderedDict[str, tuple[ModuleSyntax, int]] = (
+            collections.OrderedDict()
+        )
+        self._tree_bytes = 0
+        self._unparsable: set[str] = set()
+        self._facts: dict[str, ModuleFacts | None] = {}
+        self._changed: set[str] = set()  # files whose facts grew since they were loaded
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
 
@@ -126,16 +155,77 @@ class Sources:
         Code typed into IPython or a notebook has no file: its source comes from the cell cache
         in `linecache`, and a manifest read from it is never cached (see `SourceStats`).
         """
-        if path in self._syntax:
-            return self._syntax[path]
+        known = self._trees.get(path)
+        if known is not None:
+            self._trees.move_to_end(path)
+            return known[0]
+        if path in self._unparsable:
+            return None
         if self.stats.get(path) == MISSING_STAT and linecache.getlines(path):
             self.stats.mark_interactive(path)
         try:
-            parsed: ModuleSyntax | None = parse_module(_source_bytes(path), path)
+            source = _source_bytes(path)
+            parsed: ModuleSyntax | None = parse_module(source, path)
         except Exception:  # unreadable, not Python, too deeply nested...: no source to use
             parsed = None
-        self._syntax[path] = parsed
+        if parsed is None:
+            self._unparsable.add(path)
+            return None
+        self._trees[path] = (parsed, len(source))
+        self._tree_bytes += len(source)
+        while self._tree_bytes > self.TREE_BUDGET and len(self._trees) > 1:
+            _path, (_tree, size) = self._trees.popitem(last=False)
+            self._tree_bytes -= size
         return parsed
+
+    def facts(self, path: str) -> ModuleFacts | None:
+        """The file's facts: stored ones while its (mtime_ns, size) is unchanged, else read
+        from its syntax; None if it cannot be parsed."""
+        if path in self._facts:
+            return self._facts[path]
+        found: ModuleFacts | None = None
+        stat = self.stats.get(path)
+        if self.store is not None and stat != MISSING_STAT:
+            data = self.store.get(_facts_key(path))
+            found = facts_module.unpack(data, stat) if data is not None else None
+        if found is None:
+            parsed = self.syntax(path)
+            found = facts_module.module_facts(parsed) if parsed is not None else None
+            if found is not None:
+                self._changed.add(path)
+        self._facts[path] = found
+        return found
+
+    def function_facts(
+        self, path: str, func_code: types.CodeType, *, stage: bool
+    ) -> FunctionFacts | None:
+        """The facts of the function compiled from `func_code` (as a stage: its hints count),
+        None when its file has no such definition (or cannot be parsed)."""
+        module = self.facts(path)
+        if module is None:
+            return None
+        key = _function_key(func_code, stage)
+        known = module.function(key)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        parsed = self.syntax(path)
+        definitions = facts_module.locate_function(parsed, func_code) if parsed else []
+        found = facts_module.function_facts(definitions, stage=stage)
+        module.functions[key] = found
+        self._changed.add(path)
+        return found
+
+    def save(self) -> None:
+        """Store the facts that grew during the run, of files written well before it started."""
+        if self.store is None:
+            return
+        for path in sorted(self._changed):
+            found = self._facts.get(path)
+            stat = self.stats.get(path)
+            if found is None or stat == MISSING_STAT or not self.stats.is_settled(path):
+                continue
+            self.store.put(_facts_key(path), facts_module.pack(found, stat))
+        self._changed.clear()
 
     def cell_defining(self, qualname: str) -> str | None:
         """The latest notebook or IPython cell (in `linecache`) defining `qualname` at its top
@@ -183,12 +273,36 @@ class Sources:
         parent = name.rpartition(".")[0]
         if parent:
             found.append(parent)
-        parsed = self.syntax(path) if path is not None else None
+        known_facts = self.facts(path) if path is not None else None
         package = _package_of(module)
-        for ref in parsed.imports if parsed is not None else ():
+        for ref in known_facts.imports if known_facts is not None else ():
             found.extend(_imported_names(ref, package))
         result = self._edges[name] = tuple(n for n in dict.fromkeys(found) if n in sys.modules)
         return result
+
+
+class FactsStore(Protocol):
+    """Where files' facts are kept between runs (the manifest cache is one)."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, value: bytes) -> None: ...
+
+
+def _facts_key(path: str) -> str:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return f"facts/{facts_module.FORMAT}/{version}|{path}"
+
+
+def _function_key(func_code: types.CodeType, stage: bool) -> str:
+    """What picks a function's definitions in its file: qualified name, first line and, for a
+    lambda (several may share a line), where its code is."""
+    key = f"{func_code.co_qualname}:{func_code.co_firstlineno}:{int(stage)}"
+    if func_code.co_qualname.endswith("<lambda>"):
+        key += ":" + ",".join(
+            f"{line}.{column}" for line, column in facts_module.code_positions(func_code)
+        )
+    return key
 
 
 def _package_of(module: ModuleType) -> str:

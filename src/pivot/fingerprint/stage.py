@@ -133,11 +133,13 @@ def fingerprint_stages(
         if stored is not None:
             results[request.stage_name] = _fingerprint(stored, request.stage_name)
             continue
-        assembler = assembler or _Assembler(stats, root, include_packages)
+        assembler = assembler or _Assembler(stats, root, include_packages, cache)
         stored, settled = assembler.assemble(request)
         if cache is not None and settled:
             cache.put(key, pack(stored))
         results[request.stage_name] = _fingerprint(stored, request.stage_name)
+    if assembler is not None:
+        assembler.reach.sources.save()
     return results
 
 
@@ -166,20 +168,29 @@ def _fingerprint(stored: Stored, stage_name: str) -> Fingerprint:
     )
 
 
-def _reach(stats: SourceStats) -> Reach:
-    """The run's walker, kept in `stats` so that every call of a run shares parsed sources."""
+def _reach(stats: SourceStats, store: ManifestCache | None) -> Reach:
+    """The run's walker, kept in `stats` so that every call of a run shares parsed sources;
+    `store` keeps the facts of source files between runs."""
     reach = stats.shared.get("reach")
     if not isinstance(reach, Reach):
-        reach = stats.shared["reach"] = Reach(Sources(stats, Origins()))
+        reach = stats.shared["reach"] = Reach(Sources(stats, Origins(), store))
+    elif reach.sources.store is None:
+        reach.sources.store = store
     return reach
 
 
 class _Assembler:
     """Computes manifests for one run, sharing parsed sources and nodes between stages."""
 
-    def __init__(self, stats: SourceStats, root: Path | None, include_packages: bool) -> None:
+    def __init__(
+        self,
+        stats: SourceStats,
+        root: Path | None,
+        include_packages: bool,
+        store: ManifestCache | None = None,
+    ) -> None:
         self.stats = stats
-        self.reach = _reach(stats)
+        self.reach = _reach(stats, store)
         self.origins = self.reach.origins
         self.root = os.path.abspath(root) if root is not None else None
         self.include_packages = include_packages

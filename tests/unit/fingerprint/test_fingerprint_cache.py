@@ -46,19 +46,24 @@ PROJECT = {
 
 
 class DictCache:
-    """A ManifestCache in memory that counts what it is asked."""
+    """A ManifestCache in memory that counts what it is asked: `puts` of manifests,
+    `fact_puts` of source files' facts."""
 
     def __init__(self) -> None:
         self.data: dict[str, bytes] = {}
         self.gets = 0
         self.puts = 0
+        self.fact_puts = 0
 
     def get(self, key: str) -> bytes | None:
         self.gets += 1
         return self.data.get(key)
 
     def put(self, key: str, value: bytes) -> None:
-        self.puts += 1
+        if key.startswith("facts/"):
+            self.fact_puts += 1
+        else:
+            self.puts += 1
         self.data[key] = value
 
 
@@ -212,8 +217,7 @@ def test_the_cache_key_memo_reuses_texts_only_for_identical_plain_values() -> No
         for v in values
     ]
     without = [
-        cache_key(_stage_for_keys, {"loader": v}, include_packages=False, root=None)
-        for v in values
+        cache_key(_stage_for_keys, {"loader": v}, include_packages=False, root=None) for v in values
     ]
     assert with_memo == without
     assert len(set(with_memo[:4])) == 4

@@ -1,0 +1,196 @@
+"""Source files' facts kept between runs: an unchanged module is not parsed again when a module
+it imports changes, and what its code reads is still resolved afresh."""
+
+from __future__ import annotations
+
+import dis
+import os
+import sys
+import time
+import types
+
+import pytest
+
+from pivot.fingerprint import SourceStats, StageRequest, fingerprint_stages, sources
+from pivot.fingerprint.model import global_names
+from tests.unit.fingerprint.conftest import imported_from, resolve
+
+PROJECT = {
+    "pipeline.py": """
+        import first
+        import second
+
+
+        def use_first(x):
+            return first.f(x) + first.LIMIT
+
+
+        def use_second(x):
+            return second.g(x)
+    """,
+    "first.py": """
+        LIMIT = 3
+
+
+        def f(x):
+            return x + 1
+    """,
+    "second.py": """
+        import first
+
+        first.LIMIT = 5
+
+
+        def g(x):
+            return x * 2
+    """,
+}
+
+
+class DictCache:
+    """A ManifestCache in memory."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.data[key] = value
+
+
+def settled() -> SourceStats:
+    """Stats of a run whose code was loaded well after the files were written."""
+    return SourceStats(loaded_ns=time.time_ns() + 60 * 10**9)
+
+
+@pytest.fixture(autouse=True)
+def no_bytecode(monkeypatch):
+    """Files are rewritten in place within a second: never let Python reuse a stale .pyc."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+
+@pytest.fixture
+def parsed(monkeypatch) -> list[str]:
+    """The names of the files parsed, in order (the real parser runs)."""
+    names: list[str] = []
+    real = sources.parse_module
+
+    def counting(source: bytes, filename: str):
+        names.append(os.path.basename(filename))
+        return real(source, filename)
+
+    monkeypatch.setattr(sources, "parse_module", counting)
+    return names
+
+
+def rewrite(directory, relative, old, new):
+    """Edit a file in place, with a later mtime (as an editor would)."""
+    path = directory / relative
+    before = path.stat().st_mtime_ns
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def both(directory, cache):
+    """The fingerprints of both stages in one batch, as a run computes them."""
+    with imported_from(directory):
+        requests = [StageRequest(n, resolve(f"pipeline:{n}")) for n in ("use_first", "use_second")]
+        return fingerprint_stages(requests, cache=cache, root=directory, stats=settled())
+
+
+def test_a_helper_edit_parses_only_the_edited_file(projects, parsed):
+    directory = projects.new_directory()
+    projects.write(directory, PROJECT)
+    cache = DictCache()
+    before = both(directory, cache)
+    assert set(parsed) == {"pipeline.py", "first.py", "second.py"}
+
+    rewrite(directory, "second.py", "x * 2", "x * 3")
+    parsed.clear()
+    after = both(directory, cache)
+
+    assert parsed == ["second.py"]
+    assert projects.changed(before["use_second"], after["use_second"]) == {"func:second.g"}
+    assert projects.changed(before["use_first"], after["use_first"]) == set()
+    assert after == both(directory, None)  # as computed from the sources alone
+
+
+def test_a_value_an_imported_module_sets_still_counts_with_stored_facts(projects, parsed):
+    directory = projects.new_directory()
+    projects.write(directory, PROJECT)
+    cache = DictCache()
+    before = both(directory, cache)
+
+    rewrite(directory, "second.py", "first.LIMIT = 5", "first.LIMIT = 6")
+    parsed.clear()
+    after = both(directory, cache)
+
+    assert "pipeline.py" not in parsed
+    assert projects.changed(before["use_first"], after["use_first"]) == {"const:first.LIMIT"}
+    assert after == both(directory, None)
+
+
+def test_an_edited_stage_module_is_read_again(projects, parsed):
+    directory = projects.new_directory()
+    projects.write(directory, PROJECT)
+    cache = DictCache()
+    before = both(directory, cache)
+
+    rewrite(directory, "pipeline.py", "first.f(x) + first.LIMIT", "first.f(x) - first.LIMIT")
+    parsed.clear()
+    after = both(directory, cache)
+
+    assert parsed == ["pipeline.py"]
+    assert projects.changed(before["use_first"], after["use_first"]) == {"stage:pipeline.use_first"}
+    assert projects.changed(before["use_second"], after["use_second"]) == set()
+
+
+def test_damaged_facts_are_read_again_from_the_source(projects, parsed):
+    directory = projects.new_directory()
+    projects.write(directory, PROJECT)
+    cache = DictCache()
+    before = both(directory, cache)
+    facts = [key for key in cache.data if key.startswith("facts/")]
+    assert facts
+    for key in facts:
+        cache.data[key] = cache.data[key][:10]
+    rewrite(directory, "second.py", "x * 2", "x * 3")
+    parsed.clear()
+
+    after = both(directory, cache)
+
+    assert set(parsed) == {"pipeline.py", "first.py", "second.py"}
+    assert projects.changed(before["use_first"], after["use_first"]) == set()
+
+
+def _global_names_by_disassembly(code: types.CodeType) -> frozenset[str]:
+    loads = {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"}
+    names: set[str] = set()
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        names.update(str(i.argval) for i in dis.get_instructions(current) if i.opname in loads)
+        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+    return frozenset(names)
+
+
+def test_global_names_read_from_bytecode_match_the_disassembler():
+    stdlib = os.path.dirname(os.__file__)
+    compared = 0
+    for name in sorted(os.listdir(stdlib))[:120]:
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(stdlib, name), encoding="utf-8") as handle:
+            code = compile(handle.read(), name, "exec")
+        assert global_names(code) == _global_names_by_disassembly(code), name
+        compared += 1
+    assert compared > 50
+    # more than 256 names: EXTENDED_ARG prefixes
+    big = "def big():\n" + "".join(f"    v{i} = g{i}\n" for i in range(400)) + "    return v0\n"
+    code = compile(big, "big", "exec")
+    assert global_names(code) == _global_names_by_disassembly(code)
+    assert len(global_names(code)) == 400

@@ -285,8 +285,9 @@ class _Run:
     total: int = 0
     produced: dict[str, str] = dataclasses.field(default_factory=dict)
     """Output path -> hash of what ran in this run and was left off the workspace."""
-    held: list[Step] = dataclasses.field(default_factory=list)
-    """Ready steps waiting for free CPU slots (a stage declaring `resources={"cpus": n}`)."""
+    held: collections.deque[Step] = dataclasses.field(default_factory=collections.deque)
+    """Ready steps waiting for free CPU slots, oldest first (`-j`; a stage declaring
+    `resources={"cpus": n}` takes n)."""
     slots_used: int = 0
 
     def __post_init__(self) -> None:
@@ -354,6 +355,21 @@ class _Run:
             return 0
         declared = self.ctx.graph.stages[step.stage].resources.get("cpus", 1)
         return max(1, min(slots, int(declared)))
+
+    def release_held(self) -> None:
+        """Dispatch held steps, oldest first, while CPU slots are free; a step that still does
+        not fit keeps its place. Costs O(started + wide steps skipped), never O(held)."""
+        slots = self.executor.slots
+        skipped: list[Step] = []
+        while self.held and (
+            self.stopping or slots is None or not self.running or self.slots_used < slots
+        ):
+            step = self.held.popleft()
+            if self.stopping or self._fits(step):
+                self.dispatch(step)
+            else:
+                skipped.append(step)
+        self.held.extendleft(reversed(skipped))
 
     def _fits(self, step: Step) -> bool:
         slots = self.executor.slots
@@ -434,8 +450,6 @@ class _Run:
     def collect(self, future: Future[Outcome]) -> None:
         step, deps = self.running.pop(future)
         self.slots_used -= self._slots(step)
-        self.ready.extend(self.held)  # dispatched again: each one waits until it fits
-        self.held.clear()
         try:
             outcome = future.result()
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
@@ -491,7 +505,8 @@ def run_plan(
     live = LiveOutput(emit) if run_id and plan.by_action(Action.RUN) else None
     run = _Run(ctx, plan, executor, keep_going, emit, strict, run_id=run_id, live=live)
     try:
-        while run.ready or run.running:
+        while run.ready or run.running or run.held:
+            run.release_held()
             while run.ready:
                 run.dispatch(run.ready.popleft())
             if run.running:

@@ -312,6 +312,9 @@ class ClusterExecutor:
                 return dataclasses.replace(outcome, kind=kind, outs=(), error=str(error))
         return outcome
 
+    def flush(self, chunk: int = 1, *, stop_on_failure: bool = False) -> None:
+        return None  # each task goes to the cluster as it is submitted
+
     def submit(self, task: StageTask) -> Future[Outcome]:
         return self._threads.submit(self._run, task)
 

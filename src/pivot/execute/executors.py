@@ -1,18 +1,31 @@
 """One executor interface, serial first: in-process (`-j 1`, tests, debuggers) and a warm loky pool.
 
-Imports of Pivot: the worker only.
+The pool ships the tasks submitted between two `flush` calls in chunks (one pool round trip for
+several small stages). Imports of Pivot: the worker only.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
-from concurrent.futures import Future
+import threading
+from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future
 from typing import Any, Protocol
 
 from pivot.execute import worker
 from pivot.execute.worker import Outcome, StageTask
 
-__all__ = ["Executor", "PoolExecutor", "SerialExecutor", "available_cpus", "make_executor"]
+__all__ = [
+    "Executor",
+    "NotRun",
+    "PoolExecutor",
+    "SerialExecutor",
+    "available_cpus",
+    "make_executor",
+    "run_chunk",
+]
 
 
 class Executor(Protocol):
@@ -22,12 +35,19 @@ class Executor(Protocol):
     `--no-download`): the runner then takes downstream inputs' hashes from the outcomes.
     `slots` is how many CPUs its stages may use at once (`-j`), which a stage declaring
     `resources={"cpus": n}` takes n of; None where the executor places stages itself.
+
+    A submitted task may wait for `flush`, which the caller makes after each burst of submits:
+    it ships them, up to `chunk` tasks a round trip (spread over idle workers first); with
+    `stop_on_failure` a chunk stops at its first failed stage and the rest of it fail with
+    `NotRun`.
     """
 
     places_outputs: bool
     slots: int | None
 
     def submit(self, task: StageTask) -> Future[Outcome]: ...
+
+    def flush(self, chunk: int = 1, *, stop_on_failure: bool = False) -> None: ...
 
     def shutdown(self, *, kill: bool = False) -> None: ...
 
@@ -53,8 +73,43 @@ class SerialExecutor:
         future.set_result(worker.execute_stage(task))
         return future
 
+    def flush(self, chunk: int = 1, *, stop_on_failure: bool = False) -> None:
+        return None  # each task ran when it was submitted
+
     def shutdown(self, *, kill: bool = False) -> None:
         return None
+
+
+class NotRun(Exception):
+    """A task of a chunk that stopped at an earlier stage's failure (fail-fast): never started."""
+
+
+def run_chunk(
+    root: str, epoch: str, payloads: Sequence[bytes], stop_on_failure: bool
+) -> list[Outcome]:
+    """Pool entry point for a chunk of pickled tasks, run in order: their outcomes (only up to
+    the first failure with `stop_on_failure`)."""
+    outcomes = []
+    for payload in payloads:
+        outcomes.append(worker.run_pickled_task(root, epoch, payload))
+        if stop_on_failure and not outcomes[-1].ok:
+            break
+    return outcomes
+
+
+def _settle(futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome]]) -> None:
+    """Give each task of a chunk its outcome; the pool's error (a dead worker) fails them all."""
+    try:
+        outcomes = shipped.result()
+    except (Exception, CancelledError) as error:
+        for future in futures:
+            future.set_exception(error)
+        return
+    for index, future in enumerate(futures):
+        if index < len(outcomes):
+            future.set_result(outcomes[index])
+        else:
+            future.set_exception(NotRun())
 
 
 class PoolExecutor:
@@ -73,6 +128,9 @@ class PoolExecutor:
         if fresh:
             self._reusable_pool().shutdown(wait=True, kill_workers=True)
         self._pool: Any = self._reusable_pool()
+        self._waiting: list[tuple[str, bytes, Future[Outcome]]] = []  # root, task, its future
+        self._calls = 0  # pool calls shipped and not yet settled
+        self._calls_lock = threading.Lock()
 
     def _reusable_pool(self) -> Any:
         """The warm pool; a new one if a dead worker broke the previous one."""
@@ -87,12 +145,42 @@ class PoolExecutor:
         )
 
     def submit(self, task: StageTask) -> Future[Outcome]:
-        payload = worker.dumps(task)
-        self._pool = self._reusable_pool()
-        future: Future[Outcome] = self._pool.submit(
-            worker.run_pickled_task, task.root, self.epoch, payload
-        )
+        """Queue `task` for the next `flush`; a task that cannot be pickled raises here."""
+        future: Future[Outcome] = Future()
+        self._waiting.append((task.root, worker.dumps(task), future))
         return future
+
+    def flush(self, chunk: int = 1, *, stop_on_failure: bool = False) -> None:
+        waiting, self._waiting = self._waiting, []
+        idle = self.jobs - self._calls
+        if idle > 0:  # spread over the idle workers rather than queue behind one
+            chunk = min(chunk, math.ceil(len(waiting) / idle))
+        size = max(1, chunk)
+        for start in range(0, len(waiting), size):
+            self._ship(waiting[start : start + size], stop_on_failure)
+
+    def _ship(
+        self, chunk: Sequence[tuple[str, bytes, Future[Outcome]]], stop_on_failure: bool
+    ) -> None:
+        """One pool call running `chunk` in order in one worker."""
+        futures = [future for _, _, future in chunk]
+        self._pool = self._reusable_pool()
+        try:
+            shipped = self._pool.submit(
+                run_chunk, chunk[0][0], self.epoch, [task for _, task, _ in chunk], stop_on_failure
+            )
+        except Exception as error:  # the pool is shut down or broken
+            for future in futures:
+                future.set_exception(error)
+            return
+        with self._calls_lock:
+            self._calls += 1
+        shipped.add_done_callback(functools.partial(self._settled, futures))
+
+    def _settled(self, futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome]]) -> None:
+        with self._calls_lock:  # counted before the futures wake the runner
+            self._calls -= 1
+        _settle(futures, shipped)
 
     def shutdown(self, *, kill: bool = False) -> None:
         if kill:

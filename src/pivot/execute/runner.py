@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import queue
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from pathlib import Path
 
 from pivot import fingerprint, fs
 from pivot.errors import CacheCorruptError, LockFileError, PivotError
 from pivot.execute.events import Event, EventSink, RunStatus, StageFinished, StageStarted
-from pivot.execute.executors import Executor
+from pivot.execute.executors import Executor, NotRun
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import Action, Plan, Reason, ReasonKind, Step, fingerprints_of, undeclared_outputs
@@ -254,12 +255,28 @@ def _worker_died(stage: str, error: Exception) -> Outcome:
     return Outcome(stage, OutcomeKind.WORKER_DIED, (), 0.0, "", message)
 
 
+SMALL_STAGE = 0.02
+"""Seconds: stages this run finishes faster than this (on average) are shipped in chunks."""
+SMALL_AFTER = 8
+"""Stages this run must have finished before it judges them small."""
+CHUNK_SECONDS = 0.05
+"""About how long one chunk of small stages should keep a worker busy."""
+MAX_CHUNK = 32
+"""Most stages shipped to a pool worker in one round trip."""
+
+
 @dataclasses.dataclass
 class _Run:
     """Mutable bookkeeping of one execution (local to `run_plan`).
 
     Each step waits on a count of unfinished upstream steps; finishing a step releases its
-    downstream, so scheduling N stages costs O(N + edges).
+    downstream, and a finished future reports itself on a queue (never a wait on all that are
+    running), so scheduling N stages costs O(N + edges).
+
+    What is in flight is bounded: `-j` stages at a time, as long as stages take long (what
+    `StageStarted` reports is then what runs). Once this run's stages prove small (a mean under
+    `SMALL_STAGE`), they go to the workers in chunks and two chunks per worker are in flight,
+    so no worker waits for this process between two stages.
     """
 
     ctx: Context
@@ -289,6 +306,15 @@ class _Run:
     """Ready steps waiting for free CPU slots, oldest first (`-j`; a stage declaring
     `resources={"cpus": n}` takes n)."""
     slots_used: int = 0
+    wide: int = 0
+    """Steps in flight taking more than one slot: while one is, nothing is queued beside it."""
+    mean_seconds: float = 0.0
+    """Moving mean of how long this run's stages took in their worker."""
+    measured: int = 0
+    """Stages that count in `mean_seconds`."""
+    finished: queue.SimpleQueue[Future[Outcome]] = dataclasses.field(
+        default_factory=queue.SimpleQueue
+    )
 
     def __post_init__(self) -> None:
         self.steps = {step.stage: step for step in self.plan.steps}
@@ -359,11 +385,8 @@ class _Run:
     def release_held(self) -> None:
         """Dispatch held steps, oldest first, while CPU slots are free; a step that still does
         not fit keeps its place. Costs O(started + wide steps skipped), never O(held)."""
-        slots = self.executor.slots
         skipped: list[Step] = []
-        while self.held and (
-            self.stopping or slots is None or not self.running or self.slots_used < slots
-        ):
+        while self.held and (self.stopping or not self.running or self.slots_used < self._limit(1)):
             step = self.held.popleft()
             if self.stopping or self._fits(step):
                 self.dispatch(step)
@@ -371,9 +394,27 @@ class _Run:
                 skipped.append(step)
         self.held.extendleft(reversed(skipped))
 
-    def _fits(self, step: Step) -> bool:
+    @property
+    def chunk(self) -> int:
+        """Stages a pool round trip carries: 1 until this run's stages prove small."""
+        mean = self.mean_seconds
+        if self.measured < SMALL_AFTER or mean >= SMALL_STAGE:
+            return 1
+        return max(1, min(MAX_CHUNK, int(CHUNK_SECONDS / max(mean, 1e-4))))
+
+    def _limit(self, need: int) -> int:
+        """Slots that may be in flight for a step taking `need` of them."""
         slots = self.executor.slots
-        return slots is None or not self.running or self.slots_used + self._slots(step) <= slots
+        if slots is None:
+            return 1 << 62
+        chunk = self.chunk
+        if need > 1 or self.wide or chunk == 1:
+            return slots
+        return slots * 2 * chunk
+
+    def _fits(self, step: Step) -> bool:
+        need = self._slots(step)
+        return not self.running or self.slots_used + need <= self._limit(need)
 
     def start(self, step: Step) -> None:
         self.counter += 1
@@ -403,8 +444,11 @@ class _Run:
             return self.fail(step, _not_sent(step.stage, error))
         self.running[future] = (step, deps)
         self.slots_used += self._slots(step)
+        self.wide += self._slots(step) > 1
         if future.done():  # the serial executor: take the result now so fail-fast stops at once
             self.collect(future)
+        else:
+            future.add_done_callback(self.finished.put)
 
     def _restore(self, step: Step) -> None:
         """Restore a step's outputs (from its lock or a run-cache hit); CacheCorruptError (to
@@ -450,10 +494,17 @@ class _Run:
     def collect(self, future: Future[Outcome]) -> None:
         step, deps = self.running.pop(future)
         self.slots_used -= self._slots(step)
+        self.wide -= self._slots(step) > 1
         try:
             outcome = future.result()
+        except NotRun:  # its chunk stopped at an earlier stage's failure
+            message = "not run: the run stopped after a failure (use --keep-going)"
+            return self.finish(step, RunStatus.BLOCKED, error=message)
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
             outcome = _worker_died(step.stage, error)
+        self.measured += 1
+        weight = max(0.2, 1 / self.measured)
+        self.mean_seconds += weight * (outcome.duration - self.mean_seconds)
         if not outcome.ok:
             return self.fail(step, outcome.error, outcome.duration, outcome.output, outcome.worker)
         undeclared = undeclared_files(outcome)
@@ -472,6 +523,15 @@ class _Run:
             )
         self.ctx.state.set_value(DURATIONS, step.stage, f"{outcome.duration:.6f}".encode())
         self.finish(step, RunStatus.RAN, outcome.duration, outcome.output, worker=outcome.worker)
+
+
+def _next_finished(finished: queue.SimpleQueue[Future[Outcome]]) -> Future[Outcome]:
+    """The next future to finish; waits in short slices so that Ctrl-C is seen at once."""
+    while True:
+        try:
+            return finished.get(timeout=0.2)
+        except queue.Empty:
+            continue
 
 
 def _serialized(emit: EventSink) -> EventSink:
@@ -509,10 +569,9 @@ def run_plan(
             run.release_held()
             while run.ready:
                 run.dispatch(run.ready.popleft())
+            executor.flush(run.chunk, stop_on_failure=not keep_going)
             if run.running:
-                done, _ = wait(list(run.running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    run.collect(future)
+                run.collect(_next_finished(run.finished))
     except BaseException:
         executor.shutdown(kill=True)
         put_back_previous_outputs(ctx)  # of the stages the killed workers were running

@@ -312,6 +312,8 @@ class _Run:
     """Moving mean of how long this run's stages took in their worker."""
     measured: int = 0
     """Stages that count in `mean_seconds`."""
+    unshipped: int = 0
+    """Tasks submitted since the executor's last `flush`."""
     finished: queue.SimpleQueue[Future[Outcome]] = dataclasses.field(
         default_factory=queue.SimpleQueue
     )
@@ -402,6 +404,15 @@ class _Run:
             return 1
         return max(1, min(MAX_CHUNK, int(CHUNK_SECONDS / max(mean, 1e-4))))
 
+    def flush(self) -> None:
+        """Ship what was submitted: in chunks of `chunk` while plenty of work waits, smaller
+        ones when little does (a narrow DAG: each result releases the next stages sooner)."""
+        slots = self.executor.slots or 1
+        backlog = self.unshipped + len(self.held)
+        self.unshipped = 0
+        chunk = max(1, min(self.chunk, backlog // (2 * slots)))
+        self.executor.flush(chunk, stop_on_failure=not self.keep_going)
+
     def _limit(self, need: int) -> int:
         """Slots that may be in flight for a step taking `need` of them."""
         slots = self.executor.slots
@@ -449,6 +460,7 @@ class _Run:
             self.collect(future)
         else:
             future.add_done_callback(self.finished.put)
+            self.unshipped += 1
 
     def _restore(self, step: Step) -> None:
         """Restore a step's outputs (from its lock or a run-cache hit); CacheCorruptError (to
@@ -569,7 +581,7 @@ def run_plan(
             run.release_held()
             while run.ready:
                 run.dispatch(run.ready.popleft())
-            executor.flush(run.chunk, stop_on_failure=not keep_going)
+            run.flush()
             if run.running:
                 run.collect(_next_finished(run.finished))
     except BaseException:

@@ -11,7 +11,7 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from pivot.execute import worker
@@ -101,7 +101,7 @@ def _settle(futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome]]) 
     """Give each task of a chunk its outcome; the pool's error (a dead worker) fails them all."""
     try:
         outcomes = shipped.result()
-    except (Exception, CancelledError) as error:
+    except BaseException as error:  # a dead worker; KeyboardInterrupt on a Ctrl-C to the group
         for future in futures:
             future.set_exception(error)
         return

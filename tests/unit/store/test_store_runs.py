@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -43,6 +44,18 @@ def test_records_round_trip_and_list_newest_first(tmp_path: Path) -> None:
     assert runs.list_runs(tmp_path) == [second, first]
     assert runs.list_runs(tmp_path, limit=1) == [second]
     assert second.count("failed") == 1 and second.count("skipped") == 1
+
+
+def test_a_record_holds_one_line_per_stage_without_default_fields(tmp_path: Path) -> None:
+    """A no-op of 100,000 stages writes 100,000 short lines, and they read back as written."""
+    record = _record("2026-11-30T07:00:00.000+00:00")
+    lines = runs.write_run(tmp_path, record).read_text().splitlines()
+    assert '  {"action":"skip","stage":"prep","status":"skipped"},' in lines
+    assert sum('"stage":"train"' in line and '"reasons":' in line for line in lines) == 1
+    assert runs.list_runs(tmp_path) == [record]
+    empty = dataclasses.replace(record, id=runs.new_run_id("2026-11-30T08:00"), stages=())
+    assert json.loads(runs.write_run(tmp_path, empty).read_text())["stages"] == []
+    assert runs.list_runs(tmp_path)[0] == empty
 
 
 def test_find_run_by_prefix_newest_by_default(tmp_path: Path) -> None:

@@ -16,7 +16,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pivot import discovery, fingerprint, fs, graph, maintenance, plan, project, sharing, tracked
+from pivot import (
+    _collector,
+    discovery,
+    fingerprint,
+    fs,
+    graph,
+    maintenance,
+    plan,
+    project,
+    sharing,
+    tracked,
+)
 from pivot.errors import CacheCorruptError, NoRecordError, UsageError
 from pivot.execute import executors, recorder, runner
 from pivot.execute.events import Event, EventSink, RunFinished, RunStarted, RunStatus
@@ -129,14 +140,16 @@ def open_context(
     """
     proj = _project(start)
     with contextlib.ExitStack() as scope:
+        scope.enter_context(_collector.command())
         scope.enter_context(_in_directory(proj.root))
         held = scope.enter_context(_project_lock(proj, exclusive))
         no_pipeline = pipeline is None and pipeline_optional and not proj.pipeline_file.exists()
-        if pipeline is None and not no_pipeline:
-            scope.enter_context(discovery.project_imports(proj.root))
-            with fingerprint.watch_imports(str(proj.root)):  # data files modules read on import
-                pipeline = discovery.load_pipeline(proj)
-        dag = graph.build_graph(pipeline.stages if pipeline is not None else {}, proj.root)
+        with _collector.building():
+            if pipeline is None and not no_pipeline:
+                scope.enter_context(discovery.project_imports(proj.root))
+                with fingerprint.watch_imports(str(proj.root)):  # data files read on import
+                    pipeline = discovery.load_pipeline(proj)
+            dag = graph.build_graph(pipeline.stages if pipeline is not None else {}, proj.root)
         if pipeline is not None:
             project.remember_stage_names(proj, dag.order)
         state = scope.enter_context(StateDB(proj.state_db_path))

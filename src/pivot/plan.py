@@ -16,7 +16,7 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pivot import fingerprint
+from pivot import _collector, fingerprint
 from pivot import spec as spec_module
 from pivot.errors import CacheCorruptError, LockFileError, PathEscapeError
 from pivot.spec import StageSpec
@@ -483,16 +483,19 @@ def make_plan(
 ) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
     `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs."""
-    specs = [ctx.graph.stages[name] for name in selected]
-    root = str(ctx.project.root)
-    ctx.state.preload(
-        os.path.join(root, path) for spec in specs for path in (*spec.dep_paths, *spec.out_paths)
-    )
-    planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache)
-    observed = {}
-    for spec in specs:
-        entry = planner.previous(spec)
-        if entry is not None and entry.observed:
-            observed[spec.name] = entry.observed
-    planner.prints = fingerprints_of(ctx, specs, observed)
-    return planner.plan(selected)
+    with _collector.building():
+        specs = [ctx.graph.stages[name] for name in selected]
+        root = str(ctx.project.root)
+        ctx.state.preload(
+            os.path.join(root, path)
+            for spec in specs
+            for path in (*spec.dep_paths, *spec.out_paths)
+        )
+        planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache)
+        observed = {}
+        for spec in specs:
+            entry = planner.previous(spec)
+            if entry is not None and entry.observed:
+                observed[spec.name] = entry.observed
+        planner.prints = fingerprints_of(ctx, specs, observed)
+        return planner.plan(selected)

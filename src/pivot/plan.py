@@ -14,6 +14,7 @@ import json
 import os
 import types
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pivot import _collector, fingerprint
@@ -183,7 +184,11 @@ def read_previous(ctx: Context, spec: StageSpec) -> LockEntry | None:
     """The stage's lock entry (None when it never ran); LockFileError when it is corrupt or
     names a path an annotation could not (absolute, '..', inside .pivot/): lock files come from
     git, so they are checked like any input before a path in them is used."""
-    path = ctx.project.lock_file(spec.name, spec.state_dir)
+    return _read_lock_of(spec, ctx.project.lock_file(spec.name, spec.state_dir))
+
+
+def _read_lock_of(spec: StageSpec, path: Path | str) -> LockEntry | None:
+    """`read_previous` of the lock file at `path`."""
     entry = lock.read_lock(path)
     if entry is None:
         return None
@@ -228,6 +233,8 @@ def _in_cache(cache: Cache, out: OutEntry) -> bool:
 def _code_reason(
     old: Mapping[str, str], new: Mapping[str, str], locations: Mapping[str, str]
 ) -> Reason | None:
+    if old == new:
+        return None
     changed = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
     if not changed:
         return None
@@ -241,6 +248,8 @@ def _code_reason(
 
 
 def _params_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> Reason | None:
+    if old == new:
+        return None
     fields = sorted(
         name for name in set(old) | set(new) if old.get(name, "<unset>") != new.get(name, "<unset>")
     )
@@ -281,6 +290,7 @@ class _Planner:
             path: spec.name for spec in ctx.graph.stages.values() for path in spec.out_paths
         }
         self._locks: dict[str, LockEntry | None] = {}
+        self._lock_dirs: dict[Path | None, str] = {}  # state dir -> its locks' directory
 
     def plan(self, selected: Sequence[str]) -> Plan:
         for name in selected:
@@ -352,10 +362,14 @@ class _Planner:
 
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
+            folder = self._lock_dirs.get(spec.state_dir)
+            if folder is None:
+                folder = str(self.ctx.project.locks_dir(spec.state_dir))
+                self._lock_dirs[spec.state_dir] = folder
             # a name that cannot name a lock file is an error here, not "never run"
-            self.ctx.project.lock_file(spec.name, spec.state_dir)
+            path = os.path.join(folder, lock.lock_name(spec.name))
             try:
-                self._locks[spec.name] = read_previous(self.ctx, spec)
+                self._locks[spec.name] = _read_lock_of(spec, path)
             except LockFileError as error:
                 self.warnings.append(f"stage '{spec.name}': {error}; treating it as never run")
                 self._locks[spec.name] = None

@@ -126,9 +126,14 @@ class Project:
     def lock_file(self, stage: str, state_dir: Path | None = None) -> Path:
         """A stage's lock file: in its pipeline's state dir when that lies inside the project,
         else in `.pivot/`."""
+        return self.locks_dir(state_dir) / lock.lock_name(stage)
+
+    def locks_dir(self, state_dir: Path | None = None) -> Path:
+        """The directory of the lock files of a pipeline whose state dir is `state_dir` (see
+        `lock_file`)."""
         if state_dir is None or not state_dir.is_relative_to(self.root):
             state_dir = self.pivot_dir
-        return lock.lock_path(state_dir, stage)
+        return lock.lock_dir(state_dir)
 
     @property
     def stage_names_file(self) -> Path:

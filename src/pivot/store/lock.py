@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from pivot import fs
 from pivot.errors import LockFileError
@@ -24,6 +24,8 @@ __all__ = [
     "OutEntry",
     "decode_lock",
     "encode_lock",
+    "lock_dir",
+    "lock_name",
     "lock_path",
     "read_lock",
     "write_lock",
@@ -81,8 +83,19 @@ def _entry_order(entry: DepEntry | OutEntry) -> tuple[str, str]:
     return (entry.path, entry.hash)
 
 
+def lock_dir(state_dir: Path) -> Path:
+    """`state_dir/stages`: the directory of a state dir's lock files."""
+    return Path(state_dir, "stages")
+
+
 def lock_path(state_dir: Path, stage: str) -> Path:
     """`state_dir/stages/<stage>.lock`; the stage name must be usable as a file name."""
+    return Path(state_dir, "stages", lock_name(stage))
+
+
+def lock_name(stage: str) -> str:
+    """`<stage>.lock`, the name of a stage's lock file; LockFileError when the stage name
+    cannot be a file name."""
     if not stage or stage in (".", "..") or any(char in stage for char in "/\\\0"):
         raise LockFileError(
             f"stage name {stage!r} cannot name a lock file: it must be non-empty and contain no "
@@ -94,7 +107,7 @@ def lock_path(state_dir: Path, stage: str) -> Path:
             f"its lock file (at most {_NAME_MAX - len('.lock')} bytes). Fix: give the stage a "
             "shorter name (`register(func, name=...)`)."
         )
-    return Path(state_dir).joinpath("stages", f"{stage}.lock")
+    return f"{stage}.lock"
 
 
 def encode_lock(entry: LockEntry) -> str:
@@ -156,7 +169,7 @@ def write_lock(path: Path, entry: LockEntry) -> None:
         fs.atomic_write_text(Path(path), encode_lock(entry))
 
 
-def read_lock(path: Path) -> LockEntry | None:
+def read_lock(path: Path | str) -> LockEntry | None:
     """The entry in lock file `path`, None if there is none; LockFileError if it is corrupt."""
     try:
         with open(path, "rb") as handle:
@@ -172,12 +185,70 @@ def read_lock(path: Path) -> LockEntry | None:
     return decode_lock(text, path)
 
 
-def decode_lock(text: str, path: Path) -> LockEntry:
+def decode_lock(text: str, path: Path | str) -> LockEntry:
     """Parse lock file text; `path` only names the file in error messages."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise _corrupt(path, f"it is not valid JSON ({error})") from None
+    return _well_formed(document) or _checked(document, path)
+
+
+def _well_formed(document: Any) -> LockEntry | None:
+    """The entry of a lock as Pivot writes it, checked in one pass of cheap tests (a no-op
+    reads N of them); None at the first thing out of the ordinary, which `_checked` then
+    names."""
+    if type(document) is not dict or document.get("schema_version") != SCHEMA_VERSION:
+        return None
+    stage, code, params = document.get("stage"), document.get("code"), document.get("params")
+    deps, outs = document.get("deps"), document.get("outs")
+    observed = document.get("observed", [])
+    if not (
+        type(stage) is str
+        and type(code) is dict
+        and type(params) is dict
+        and type(deps) is list
+        and type(outs) is list
+        and type(observed) is list
+        and all(type(value) is str for value in code.values())
+        and all(type(item) is str for item in observed)
+    ):
+        return None
+    dep_entries = []
+    for item in deps:
+        if type(item) is not dict:
+            return None
+        dep_path, digest = item.get("path"), item.get("hash")
+        if type(dep_path) is not str or not _is_hash(digest):
+            return None
+        dep_entries.append(DepEntry(dep_path, digest))
+    out_entries = []
+    for item in outs:
+        if type(item) is not dict:
+            return None
+        out_path, digest = item.get("path"), item.get("hash")
+        cache, directory = item.get("cache"), item.get("is_directory")
+        if not (
+            type(out_path) is str
+            and _is_hash(digest)
+            and type(cache) is bool
+            and type(directory) is bool
+        ):
+            return None
+        out_entries.append(OutEntry(out_path, digest, cache, directory))
+    return LockEntry(stage, code, params, tuple(dep_entries), tuple(out_entries), tuple(observed))
+
+
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def _is_hash(value: object) -> TypeGuard[str]:
+    """64 lowercase hex digits (a cheap test; `is_valid_hash` decides what it rejects)."""
+    return type(value) is str and len(value) == 64 and not value.strip(_HEX_DIGITS)
+
+
+def _checked(document: Any, path: Path | str) -> LockEntry:
+    """The entry of a lock document, field by field; LockFileError names what is wrong."""
     if not isinstance(document, dict):
         raise _corrupt(path, "it is not a JSON object")
     version = document.get("schema_version")
@@ -196,7 +267,7 @@ def decode_lock(text: str, path: Path) -> LockEntry:
     )
 
 
-def _observed(document: dict[str, Any], path: Path) -> tuple[str, ...]:
+def _observed(document: dict[str, Any], path: Path | str) -> tuple[str, ...]:
     """The optional `observed` list (absent from locks whose run observed nothing extra)."""
     value = document.get("observed", [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -204,13 +275,13 @@ def _observed(document: dict[str, Any], path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _dep(item: object, path: Path) -> DepEntry:
+def _dep(item: object, path: Path | str) -> DepEntry:
     if not isinstance(item, dict):
         raise _corrupt(path, f"a 'deps' item is not an object: {item!r}")
     return DepEntry(path=_field(item, "path", str, path), hash=_hash_field(item, path))
 
 
-def _out(item: object, path: Path) -> OutEntry:
+def _out(item: object, path: Path | str) -> OutEntry:
     if not isinstance(item, dict):
         raise _corrupt(path, f"an 'outs' item is not an object: {item!r}")
     return OutEntry(
@@ -221,21 +292,21 @@ def _out(item: object, path: Path) -> OutEntry:
     )
 
 
-def _hash_field(item: dict[str, Any], path: Path) -> str:
+def _hash_field(item: dict[str, Any], path: Path | str) -> str:
     value = _field(item, "hash", str, path)
     if not is_valid_hash(value):
         raise _corrupt(path, f"{value!r} (for '{item.get('path')}') is not a content hash")
     return value
 
 
-def _string_map(value: dict[str, Any], name: str, path: Path) -> dict[str, str]:
+def _string_map(value: dict[str, Any], name: str, path: Path | str) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(item, str):
             raise _corrupt(path, f"'{name}' entry {key!r} is not a string")
     return value
 
 
-def _field(document: dict[str, Any], name: str, kind: type[_Value], path: Path) -> _Value:
+def _field(document: dict[str, Any], name: str, kind: type[_Value], path: Path | str) -> _Value:
     if name not in document:
         raise _corrupt(path, f"the field '{name}' is missing")
     value = document[name]
@@ -244,5 +315,5 @@ def _field(document: dict[str, Any], name: str, kind: type[_Value], path: Path) 
     return value
 
 
-def _corrupt(path: Path, problem: str) -> LockFileError:
+def _corrupt(path: Path | str, problem: str) -> LockFileError:
     return LockFileError(f"lock file '{path}' is corrupt: {problem}. {_FIX}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -58,15 +59,17 @@ def hash_path(
     hasher: FileHasher, root: Path, path: str, ignore: Callable[[str], bool] | None = None
 ) -> tuple[str, bool] | None:
     """(hash, is_directory) of a workspace path, or None when it does not exist. In a
-    directory, files whose project-relative path `ignore` accepts are left out."""
-    full = root / path
+    directory, files whose project-relative path `ignore` accepts are left out. A path that ends
+    with '/' must be a directory. One stat for a file (planning N stages hashes N outputs)."""
+    full = os.path.join(root, path.rstrip("/"))
     try:
-        if path.endswith("/") or full.is_dir():
-            if not full.is_dir():
-                return None
-            return hasher.hash_directory(full, ignore=_skip_in(path, ignore))[0], True
-        return hasher.hash_file(full), False
-    except FileNotFoundError:
+        st = os.stat(full)
+        if stat.S_ISDIR(st.st_mode):
+            return hasher.hash_directory(Path(full), ignore=_skip_in(path, ignore))[0], True
+        if path.endswith("/"):
+            return None
+        return hasher.hash_file(full, st), False
+    except (FileNotFoundError, NotADirectoryError):  # not there, or a parent is a file
         return None
 
 

@@ -300,9 +300,10 @@ class FileHasher:
         self.state = state
         self.jobs = jobs
 
-    def hash_file(self, path: Path | str) -> str:
-        """Hash of `path`: one stat, and a read only when the state db has no match."""
-        st = os.stat(path)
+    def hash_file(self, path: Path | str, st: os.stat_result | None = None) -> str:
+        """Hash of `path`: one stat (none when the caller gives `st`, its stat), and a read only
+        when the state db has no match."""
+        st = st or os.stat(path)
         digest = self.state.lookup(path, st) if self.state is not None else None
         if digest is None:
             digest = hashing.hash_file(Path(path))

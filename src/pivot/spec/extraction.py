@@ -121,40 +121,52 @@ class Interface:
     single_output: bool
 
 
-def _parameters(func: Callable[..., Any]) -> list[inspect.Parameter]:
-    """`inspect.signature(func).parameters` in order; for a plain function (no `__wrapped__`,
-    no `__signature__`) read straight from its code object, which is several times cheaper."""
-    if (
-        type(func) is not types.FunctionType
-        or hasattr(func, "__wrapped__")
-        or ("__signature__" in func.__dict__)
+class _Parameter(typing.NamedTuple):
+    """What registration reads of a parameter: its name, kind and whether it has a default."""
+
+    name: str
+    kind: inspect._ParameterKind
+    has_default: bool
+
+
+def _parameters(func: Callable[..., Any]) -> list[_Parameter]:
+    """The parameters `inspect.signature(func)` lists, in order; for a plain function (no
+    `__wrapped__`, no `__signature__`) read straight from its code object, several times
+    cheaper."""
+    if type(func) is not types.FunctionType or (
+        "__wrapped__" in func.__dict__ or "__signature__" in func.__dict__
     ):
-        return list(inspect.signature(func).parameters.values())
+        return [
+            _Parameter(param.name, param.kind, param.default is not param.empty)
+            for param in inspect.signature(func).parameters.values()
+        ]
+    kinds = inspect.Parameter
     code = func.__code__
     positional = code.co_argcount
+    keyword_only = code.co_kwonlyargcount
     names = code.co_varnames
-    defaults = func.__defaults__ or ()
-    kw_defaults = func.__kwdefaults__ or {}
-    first_default = positional - len(defaults)
-    empty = inspect.Parameter.empty
-    found = []
-    for index in range(positional):
-        kind = (
-            inspect.Parameter.POSITIONAL_ONLY
+    first_default = positional - len(func.__defaults__ or ())
+    found = [
+        _Parameter(
+            names[index],
+            kinds.POSITIONAL_ONLY
             if index < code.co_posonlyargcount
-            else inspect.Parameter.POSITIONAL_OR_KEYWORD
+            else kinds.POSITIONAL_OR_KEYWORD,
+            index >= first_default,
         )
-        default = defaults[index - first_default] if index >= first_default else empty
-        found.append(inspect.Parameter(names[index], kind, default=default))
-    at = positional + code.co_kwonlyargcount
+        for index in range(positional)
+    ]
+    at = positional + keyword_only
     if code.co_flags & inspect.CO_VARARGS:
-        found.append(inspect.Parameter(names[at], inspect.Parameter.VAR_POSITIONAL))
+        found.append(_Parameter(names[at], kinds.VAR_POSITIONAL, False))
         at += 1
-    for name in names[positional : positional + code.co_kwonlyargcount]:
-        default = kw_defaults.get(name, empty)
-        found.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
+    keyword_defaults = func.__kwdefaults__ or {}
+    found += [
+        _Parameter(name, kinds.KEYWORD_ONLY, name in keyword_defaults)
+        for name in names[positional : positional + keyword_only]
+    ]
     if code.co_flags & inspect.CO_VARKEYWORDS:
-        found.append(inspect.Parameter(names[at], inspect.Parameter.VAR_KEYWORD))
+        found.append(_Parameter(names[at], kinds.VAR_KEYWORD, False))
     return found
 
 
@@ -163,12 +175,12 @@ def _read_inputs(func: Callable[..., Any], hints: dict[str, Any], stage: str) ->
     params_cls: type[StageParams] | None = None
     deps: dict[str, Any] = {}
     for param in _parameters(func):
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise AnnotationError(
                 f"stage '{stage}': parameter '{param.name}' is *args/**kwargs; declare each "
                 "input as its own annotated parameter"
             )
-        if param.kind is param.POSITIONAL_ONLY:
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
             raise AnnotationError(
                 f"stage '{stage}': parameter '{param.name}' is positional-only, but Pivot passes "
                 "inputs by name; remove the '/' from the signature"
@@ -186,7 +198,7 @@ def _read_inputs(func: Callable[..., Any], hints: dict[str, Any], stage: str) ->
                 "Outputs are declared in the return type (a TypedDict or Annotated[T, Out(...)]); "
                 "only IncrementalOut may also appear on a parameter"
             )
-        elif param.default is param.empty:
+        elif not param.has_default:
             raise AnnotationError(
                 f"stage '{stage}': parameter '{param.name}' has no Dep annotation and no default, "
                 "so Pivot cannot supply it. Annotate it, e.g. "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,11 +85,11 @@ class StageSpec:
     command: str | None = None
     """A command stage's shell command, run instead of calling `func` (see `pivot.command`)."""
 
-    @property
+    @functools.cached_property  # asked several times per stage while planning N stages
     def out_paths(self) -> tuple[str, ...]:
         return tuple(path for out in self.outs for path in out.paths)
 
-    @property
+    @functools.cached_property
     def dep_paths(self) -> tuple[str, ...]:
         """Paths that make DAG edges (the input side of an IncrementalOut makes none)."""
         return tuple(path for dep in self.deps if not dep.incremental for path in dep.paths)

@@ -51,9 +51,11 @@ IDS = ["plain", "every_kind", "keyword_only", "no_hints", "wrapper", "forward", 
 
 @pytest.mark.parametrize("func", FUNCTIONS, ids=IDS)
 def test_parameters_are_those_of_inspect_signature(func: Any) -> None:
-    expected = [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
-    found = [(p.name, p.kind, p.default) for p in extraction._parameters(func)]
-    assert found == expected
+    expected = [
+        (p.name, p.kind, p.default is not p.empty)
+        for p in inspect.signature(func).parameters.values()
+    ]
+    assert [tuple(p) for p in extraction._parameters(func)] == expected
 
 
 @pytest.mark.parametrize("func", FUNCTIONS[:-1], ids=IDS[:-1])

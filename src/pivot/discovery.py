@@ -191,6 +191,19 @@ def load_pipeline(project: Project) -> Pipeline:
     return found
 
 
+def _interrupted(error: BaseException) -> bool:
+    """Whether `error` was caused by a KeyboardInterrupt (Python wraps an exception raised in
+    `__set_name__` in a RuntimeError: a Ctrl-C while the user's imports define classes)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _import_pipeline(project: Project) -> Pipeline:
     """Import `<root>/pipeline.py` and return its module-level `pipeline`."""
     path = project.pipeline_file
@@ -201,6 +214,8 @@ def _import_pipeline(project: Project) -> Pipeline:
     except PivotError:
         raise
     except Exception as error:
+        if _interrupted(error):  # Ctrl-C inside a class body's __set_name__ comes wrapped
+            raise KeyboardInterrupt from error
         raise DiscoveryError(
             f"importing {path} raised {type(error).__name__}; fix the error below:\n"
             + user_traceback(error)

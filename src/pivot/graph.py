@@ -142,7 +142,8 @@ def _cycle_message(cycle: list[str], via: Mapping[tuple[str, str], str]) -> str:
 
 def _exists_or_tracked(root: Path, path: str) -> bool:
     """True when `path` is on disk or recorded by `pivot track` (`path.pvt`; not pulled yet)."""
-    return os.path.exists(root / path) or os.path.exists(root / (path.rstrip("/") + ".pvt"))
+    full = os.path.join(root, path.rstrip("/"))
+    return os.path.exists(full) or os.path.exists(full + ".pvt")
 
 
 def build_graph(stages: Mapping[str, StageSpec], root: Path) -> Graph:

@@ -291,6 +291,7 @@ class _Planner:
         }
         self._locks: dict[str, LockEntry | None] = {}
         self._lock_dirs: dict[Path | None, str] = {}  # state dir -> its locks' directory
+        self._planned_outputs: dict[str, dict[str, OutEntry]] = {}
 
     def plan(self, selected: Sequence[str]) -> Plan:
         for name in selected:
@@ -447,19 +448,22 @@ class _Planner:
         """The hash a producer planned in this run (to skip or restore) records for `path`, or
         for a file in its directory output; None when no such lock says. A producer outside the
         selection (`pivot run B`) is not consulted: its outputs are used as they are on disk."""
+        producer = self.producer_of.get(path)
+        if producer in self.decided:  # the usual case: the file is a producer's output
+            found = self.planned_outputs(producer).get(path)
+            if found is not None:
+                return found.hash
+        if not self.ctx.graph.outputs.directories:
+            return None
         parts = path.split("/")
-        candidates = [path] + [
-            "/".join(parts[:depth]) + "/" for depth in range(len(parts) - 1, 0, -1)
-        ]
-        for candidate in candidates:
+        directories = ["/".join(parts[:depth]) + "/" for depth in range(len(parts) - 1, 0, -1)]
+        for candidate in directories:
             producer = self.producer_of.get(candidate)
             if producer not in self.decided:
                 continue
             recorded = self.planned_outputs(producer)
             if candidate not in recorded:
                 continue
-            if candidate == path:
-                return recorded[path].hash
             try:
                 files = self.ctx.cache.load_manifest(recorded[candidate].hash).as_dict()
             except CacheCorruptError:
@@ -468,12 +472,16 @@ class _Planner:
         return None
 
     def planned_outputs(self, producer: str) -> dict[str, OutEntry]:
-        """The outputs a decided producer will leave: a run-cache hit's, else its lock's."""
-        step = self.decided[producer]
-        if step.from_run_cache:
-            return {out.path: out for out in step.from_run_cache}
-        entry = self.previous(self.ctx.graph.stages[producer])
-        return {out.path: out for out in entry.outs} if entry else {}
+        """The outputs a decided producer will leave: a run-cache hit's, else its lock's
+        (read once per producer: a decision is final)."""
+        found = self._planned_outputs.get(producer)
+        if found is None:
+            outs = self.decided[producer].from_run_cache
+            if not outs:
+                entry = self.previous(self.ctx.graph.stages[producer])
+                outs = entry.outs if entry else ()
+            found = self._planned_outputs[producer] = {out.path: out for out in outs}
+        return found
 
     def expected_dep_hash(self, path: str) -> str | None:
         """A dependency's hash: what its producer's lock records, else the workspace's."""

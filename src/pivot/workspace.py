@@ -79,8 +79,20 @@ def _skip_in(path: str, ignore: Callable[[str], bool] | None) -> Callable[[str],
     return (lambda relative: ignore(prefix + relative)) if ignore else None
 
 
-def _dep_ignore(ctx: Context, path: str) -> Callable[[str], bool] | None:
-    return None if ctx.graph.producers(path) else ctx.ignore
+def _dep_ignore(ctx: Context, path: str) -> Callable[[str], bool]:
+    """`.pivotignore` for the files of dependency directory `path`, unless a stage writes there;
+    decided on first use, so a file dependency never reads `.pivotignore` (nor imports
+    pathspec) and planning N file dependencies asks the graph nothing."""
+
+    @functools.cache
+    def matcher() -> Callable[[str], bool] | None:
+        return None if ctx.graph.producers(path) else ctx.ignore
+
+    def ignore(relative: str) -> bool:
+        found = matcher()
+        return found is not None and found(relative)
+
+    return ignore
 
 
 def dep_hash(ctx: Context, path: str) -> str | None:

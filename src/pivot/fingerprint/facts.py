@@ -14,28 +14,24 @@ import dataclasses
 import marshal
 import types
 import zlib
-from collections.abc import Sequence
 
 from pivot.fingerprint import syntax
 from pivot.fingerprint.syntax import Chain, ImportRef, LocalImport, ModuleSyntax
 
 __all__ = [
+    "DefinitionFacts",
     "DefinitionReads",
     "EffectFacts",
     "FunctionFacts",
     "ModuleFacts",
-    "code_positions",
     "definition_reads",
     "function_facts",
-    "locate_function",
     "module_facts",
     "pack",
     "unpack",
 ]
 
 FORMAT = 1  # bump whenever what the facts hold, or how they are computed, changes
-
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +44,22 @@ class DefinitionReads:
     body: tuple[Chain, ...]
     strings: tuple[str, ...]
     literal_imports: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class DefinitionFacts:
+    """One def or lambda: where it is (`first_line` counts decorators, as `co_firstlineno`
+    does; `span` is (line, column, end line, end column)), whether it is decorated, its
+    canonical text with and without hints, what it reads and the imports inside it."""
+
+    first_line: int
+    line: int
+    span: tuple[int, int, int, int]
+    decorated: bool
+    text: str
+    bare_text: str
+    reads: DefinitionReads
+    local_imports: tuple[LocalImport, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,42 +88,50 @@ class EffectFacts:
 
 @dataclasses.dataclass
 class ModuleFacts:
-    """A source file's facts. `functions` fills as functions are fingerprinted (key: see
-    `Sources.function_facts`); None marks a function whose definition the file lacks."""
+    """A source file's facts; `functions` holds every def and lambda by qualified name."""
 
     imports: tuple[ImportRef, ...]
     bindings: dict[str, int]  # top-level name -> line of its last binding
     lines: dict[str, int]  # qualified name -> line of its first definition
     effects: tuple[EffectFacts, ...]
-    functions: dict[str, FunctionFacts | tuple[object, ...] | None]
-
-    def function(self, key: str) -> FunctionFacts | bool | None:
-        """The facts of a function by key: False when not known yet."""
-        if key not in self.functions:
-            return False
-        found = self.functions[key]
-        if isinstance(found, tuple):  # as unpacked: made a value on first use
-            made = _function_from(found)
-            if made is None:  # damaged: compute it again
-                del self.functions[key]
-                return False
-            found = self.functions[key] = made
-        return found
+    functions: dict[str, tuple[DefinitionFacts, ...]]
 
 
 def module_facts(parsed: ModuleSyntax) -> ModuleFacts:
-    """The facts of a parsed file that do not depend on which function is asked for."""
-    lines = {
-        name: first_line
+    """The facts of a parsed file (every function's text and reads, read once)."""
+    functions = {
+        name: tuple(_definition(d) for d in nodes if isinstance(d, _CODE))
         for name, nodes in parsed.definitions.items()
-        if (first_line := getattr(nodes[0], "lineno", 0))
     }
     return ModuleFacts(
         imports=parsed.imports,
         bindings=dict(parsed.bindings),
-        lines=lines,
+        lines={name: getattr(nodes[0], "lineno", 0) for name, nodes in parsed.definitions.items()},
         effects=tuple(_effect(s) for s in syntax.effect_statements(parsed.tree)),
-        functions={},
+        functions={name: found for name, found in functions.items() if found},
+    )
+
+
+_CODE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _definition(node: ast.AST) -> DefinitionFacts:
+    text, bare_text = syntax.dump_both(node)
+    span = (
+        getattr(node, "lineno", 0),
+        getattr(node, "col_offset", 0),
+        getattr(node, "end_lineno", None) or 0,
+        getattr(node, "end_col_offset", None) or 0,
+    )
+    return DefinitionFacts(
+        first_line=syntax.first_line(node),
+        line=span[0],
+        span=span,
+        decorated=bool(getattr(node, "decorator_list", None)),
+        text=text,
+        bare_text=bare_text,
+        reads=definition_reads(node, hints=True),
+        local_imports=syntax.local_imports(syntax.function_parts(node).body),
     )
 
 
@@ -146,23 +166,34 @@ def _call_roots(statement: ast.stmt) -> tuple[str, ...] | None:
     return (chains[0][0],) if chains else None
 
 
-def locate_function(parsed: ModuleSyntax, func_code: types.CodeType) -> list[ast.AST]:
-    """The definitions in `parsed` that `func_code` was compiled from (by qualified name, then
-    first line; lambdas on one line by the span of the code's positions)."""
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-    named = parsed.definitions.get(func_code.co_qualname, ())
-    candidates: list[ast.AST] = [d for d in named if isinstance(d, kinds)]
+def function_facts(
+    module: ModuleFacts, func_code: types.CodeType, *, stage: bool
+) -> FunctionFacts | None:
+    """The facts of the function compiled from `func_code`, None if `module` has no definition
+    of it. Its definitions: by qualified name, then first line; lambdas on one line by the span
+    of the code's positions. A stage's hints always count (they declare its files), a decorated
+    function's too (a decorator may read them)."""
+    candidates = list(module.functions.get(func_code.co_qualname, ()))
     if len(candidates) > 1:
-        exact = [d for d in candidates if syntax.first_line(d) == func_code.co_firstlineno]
+        exact = [d for d in candidates if d.first_line == func_code.co_firstlineno]
         candidates = exact or candidates
     if len(candidates) > 1:  # lambdas on one line: the one whose span holds the code
-        positions = code_positions(func_code)
-        inside = [d for d in candidates if _holds(d, positions)]
+        positions = _code_positions(func_code)
+        inside = [d for d in candidates if _holds(d.span, positions)]
         candidates = inside[:1] or candidates
-    return candidates
+    if not candidates:
+        return None
+    hints = stage or any(d.decorated for d in candidates)
+    return FunctionFacts(
+        text="|".join(d.text if hints else d.bare_text for d in candidates),
+        hints=hints,
+        line=candidates[0].line,
+        reads=tuple(d.reads for d in candidates),
+        local_imports=tuple(i for d in candidates for i in d.local_imports),
+    )
 
 
-def code_positions(func_code: types.CodeType) -> list[tuple[int, int]]:
+def _code_positions(func_code: types.CodeType) -> list[tuple[int, int]]:
     """(line, column) of where each instruction of the code starts, for those that have one."""
     return [
         (p[0], p[2])
@@ -171,26 +202,9 @@ def code_positions(func_code: types.CodeType) -> list[tuple[int, int]]:
     ]
 
 
-def _holds(node: ast.AST, positions: list[tuple[int, int]]) -> bool:
-    start = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
-    end = (getattr(node, "end_lineno", None) or 0, getattr(node, "end_col_offset", None) or 0)
+def _holds(span: tuple[int, int, int, int], positions: list[tuple[int, int]]) -> bool:
+    start, end = span[:2], span[2:]
     return bool(positions) and all(start <= p <= end for p in positions)
-
-
-def function_facts(definitions: Sequence[ast.AST], *, stage: bool) -> FunctionFacts | None:
-    """The facts of a function from its definitions; a stage's hints always count (they
-    declare its files), a decorated function's too (a decorator may read them)."""
-    if not definitions:
-        return None
-    hints = stage or any(getattr(d, "decorator_list", None) for d in definitions)
-    bodies = [b for d in definitions for b in syntax.function_parts(d).body]
-    return FunctionFacts(
-        text="|".join(syntax.dump(d, annotations=hints) for d in definitions),
-        hints=hints,
-        line=getattr(definitions[0], "lineno", 0),
-        reads=tuple(definition_reads(d, hints=hints) for d in definitions),
-        local_imports=syntax.local_imports(bodies),
-    )
 
 
 def definition_reads(definition: ast.AST, *, hints: bool) -> DefinitionReads:
@@ -210,10 +224,6 @@ def definition_reads(definition: ast.AST, *, hints: bool) -> DefinitionReads:
 
 def pack(facts: ModuleFacts, stat: tuple[int, int]) -> bytes:
     """The stored bytes of a file's facts, valid while the file has `stat` (mtime_ns, size)."""
-    functions = {
-        key: _function_tuple(value) if isinstance(value, FunctionFacts) else value
-        for key, value in facts.functions.items()
-    }
     fields = (
         FORMAT,
         stat,
@@ -221,7 +231,10 @@ def pack(facts: ModuleFacts, stat: tuple[int, int]) -> bytes:
         facts.bindings,
         facts.lines,
         tuple((e.text, e.line, e.chains, e.strings, e.call_roots) for e in facts.effects),
-        functions,
+        {
+            name: tuple(_definition_tuple(d) for d in found)
+            for name, found in facts.functions.items()
+        },
     )
     return zlib.compress(marshal.dumps(fields), 1)
 
@@ -240,30 +253,39 @@ def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
             bindings=dict(fields[3]),
             lines=dict(fields[4]),
             effects=tuple(EffectFacts(*e) for e in fields[5]),
-            functions=dict(fields[6]),
+            functions={
+                name: tuple(_definition_from(d) for d in found) for name, found in fields[6].items()
+            },
         )
-    except (EOFError, ValueError, TypeError, zlib.error):
+    except (EOFError, ValueError, TypeError, AttributeError, zlib.error):
         return None
 
 
-def _function_tuple(facts: FunctionFacts) -> tuple[object, ...]:
-    reads = tuple(
-        (r.outer, r.annotations, r.body, r.strings, r.literal_imports) for r in facts.reads
-    )
+def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
+    r = facts.reads
+    reads = (r.outer, r.annotations, r.body, r.strings, r.literal_imports)
     imports = tuple((i.name, i.module, i.attr, i.level, i.top) for i in facts.local_imports)
-    return (facts.text, facts.hints, facts.line, reads, imports)
+    return (
+        facts.first_line,
+        facts.line,
+        facts.span,
+        facts.decorated,
+        facts.text,
+        facts.bare_text,
+        reads,
+        imports,
+    )
 
 
-def _function_from(fields: tuple[object, ...]) -> FunctionFacts | None:
-    """The value of stored function facts; None when they are damaged."""
-    try:
-        text, hints, line, reads, imports = fields
-        return FunctionFacts(
-            text=str(text),
-            hints=bool(hints),
-            line=int(line),  # type: ignore[call-overload]
-            reads=tuple(DefinitionReads(*r) for r in reads),  # type: ignore[attr-defined]
-            local_imports=tuple(LocalImport(*i) for i in imports),  # type: ignore[attr-defined]
-        )
-    except (TypeError, ValueError):
-        return None
+def _definition_from(fields: tuple[object, ...]) -> DefinitionFacts:
+    first_line, line, span, decorated, text, bare_text, reads, imports = fields
+    return DefinitionFacts(
+        first_line=int(first_line),  # type: ignore[call-overload]
+        line=int(line),  # type: ignore[call-overload]
+        span=tuple(span),  # type: ignore[arg-type]
+        decorated=bool(decorated),
+        text=str(text),
+        bare_text=str(bare_text),
+        reads=DefinitionReads(*reads),  # type: ignore[misc]
+        local_imports=tuple(LocalImport(*i) for i in imports),  # type: ignore[attr-defined]
+    )

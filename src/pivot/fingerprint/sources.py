@@ -131,7 +131,7 @@ class Sources:
     up to `TREE_BUDGET` bytes of source; facts are small and kept for the run.
     """
 
-    TREE_BUDGET = 4_000_000
+    TREE_BUDGET = 1_000_000
 
     def __init__(
         self, stats: SourceStats, origins: Origins, store: FactsStore | None = None
@@ -145,7 +145,7 @@ class Sources:
         self._tree_bytes = 0
         self._unparsable: set[str] = set()
         self._facts: dict[str, ModuleFacts | None] = {}
-        self._changed: set[str] = set()  # files whose facts grew since they were loaded
+        self._changed: set[str] = set()  # files whose facts were read from their syntax
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
 
@@ -202,21 +202,11 @@ class Sources:
         """The facts of the function compiled from `func_code` (as a stage: its hints count),
         None when its file has no such definition (or cannot be parsed)."""
         module = self.facts(path)
-        if module is None:
-            return None
-        key = _function_key(func_code, stage)
-        known = module.function(key)
-        if known is not False:
-            return known  # type: ignore[return-value]
-        parsed = self.syntax(path)
-        definitions = facts_module.locate_function(parsed, func_code) if parsed else []
-        found = facts_module.function_facts(definitions, stage=stage)
-        module.functions[key] = found
-        self._changed.add(path)
-        return found
+        return facts_module.function_facts(module, func_code, stage=stage) if module else None
 
     def save(self) -> None:
-        """Store the facts that grew during the run, of files written well before it started."""
+        """Store the facts read from files' syntax during the run, of the files written well
+        before it started."""
         if self.store is None:
             return
         for path in sorted(self._changed):
@@ -292,17 +282,6 @@ class FactsStore(Protocol):
 def _facts_key(path: str) -> str:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     return f"facts/{facts_module.FORMAT}/{version}|{path}"
-
-
-def _function_key(func_code: types.CodeType, stage: bool) -> str:
-    """What picks a function's definitions in its file: qualified name, first line and, for a
-    lambda (several may share a line), where its code is."""
-    key = f"{func_code.co_qualname}:{func_code.co_firstlineno}:{int(stage)}"
-    if func_code.co_qualname.endswith("<lambda>"):
-        key += ":" + ",".join(
-            f"{line}.{column}" for line, column in facts_module.code_positions(func_code)
-        )
-    return key
 
 
 def _package_of(module: ModuleType) -> str:

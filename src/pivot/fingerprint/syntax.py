@@ -20,6 +20,7 @@ __all__ = [
     "ModuleSyntax",
     "class_parts",
     "dump",
+    "dump_both",
     "effect_statements",
     "first_line",
     "function_parts",
@@ -101,11 +102,34 @@ def dump(node: ast.AST, *, annotations: bool = True) -> str:
     are left out (nothing reads them at run time unless a decorator or class body does).
     """
     out: list[str] = []
-    _dump(node, out, annotations, in_class=False)
+    _dump(node, out, annotations, None, in_class=False)
     return "".join(out)
 
 
-def _dump(value: object, out: list[str], annotations: bool, *, in_class: bool) -> None:
+def dump_both(node: ast.AST) -> tuple[str, str]:
+    """`dump(node)` and `dump(node, annotations=False)`, walking the tree once."""
+    out: list[str] = []
+    hints: list[tuple[int, int]] = []
+    _dump(node, out, True, hints, in_class=False)
+    if not hints:
+        text = "".join(out)
+        return text, text
+    hidden = bytearray(len(out))
+    for start, end in hints:
+        hidden[start:end] = b"\x01" * (end - start)
+    return "".join(out), "".join(part for part, gone in zip(out, hidden) if not gone)
+
+
+def _dump(
+    value: object,
+    out: list[str],
+    annotations: bool,
+    hints: list[tuple[int, int]] | None,
+    *,
+    in_class: bool,
+) -> None:
+    """Append the text of `value` to `out`; with `hints`, also note where each hint's text is
+    (the range of `out` that `annotations=False` leaves out)."""
     if isinstance(value, ast.AST):
         out.append(type(value).__name__)
         out.append("(")
@@ -113,22 +137,28 @@ def _dump(value: object, out: list[str], annotations: bool, *, in_class: bool) -
         for field in value._fields:
             if field in _SKIPPED_FIELDS:
                 continue
-            if not annotations and _is_hint(value, field, in_class=in_class):
+            hint = (hints is not None or not annotations) and _is_hint(
+                value, field, in_class=in_class
+            )
+            if hint and not annotations:
                 continue
             item = getattr(value, field, None)
             if item is None or item == []:
                 continue
             if field in _STATEMENT_LISTS and isinstance(item, list):
                 item = _effective_statements(item)
+            start = len(out)
             out.append(field)
             out.append("=")
-            _dump(item, out, annotations, in_class=inner)
+            _dump(item, out, annotations, hints, in_class=inner)
             out.append(",")
+            if hint and hints is not None:
+                hints.append((start, len(out)))
         out.append(")")
     elif isinstance(value, list):
         out.append("[")
         for item in value:
-            _dump(item, out, annotations, in_class=in_class)
+            _dump(item, out, annotations, hints, in_class=in_class)
             out.append(",")
         out.append("]")
     else:

@@ -8,7 +8,6 @@ Imports nothing of ours but sibling modules.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import importlib
 import importlib.util
 import os
@@ -38,6 +37,8 @@ class Reach:
         self._memo: dict[tuple[str, int, str, str], Node] = {}
         self._effects: dict[str, tuple[EffectFacts, ...]] = {}
         self._plain_extras: dict[tuple[object, ...], Node] = {}
+        self._plain_kinds: dict[type, bool] = {}
+        self._globals: dict[tuple[int, str, Chain], tuple[object, str | None, Collector]] = {}
 
     def walk(self, roots: Iterable[Item]) -> list[Node]:
         """Every node reachable from `roots`, breadth first (a deterministic order)."""
@@ -68,7 +69,7 @@ class Reach:
         """A stage function or a stage's extra object: each is the root of one stage, so its
         node is not kept for the run (at 100,000 stages they would be most of the memory);
         an extra object of plain settings (a loader) shares the node of an equal one."""
-        plain = plain_state_key(item.obj) if item.kind == "extra" else None
+        plain = plain_state_key(item.obj, self._plain_kinds) if item.kind == "extra" else None
         if plain is None:
             return code.build_node(self, item)
         known = self._plain_extras.get(plain)
@@ -77,7 +78,18 @@ class Reach:
             if known.warnings or known.failed:
                 return known
             self._plain_extras[plain] = known
-        return known if known.entry == item.name else dataclasses.replace(known, entry=item.name)
+        if known.entry == item.name:
+            return known
+        return Node(
+            item.name,
+            known.digest,
+            known.location,
+            known.files,
+            known.children,
+            known.packages,
+            known.warnings,
+            known.links,
+        )
 
     def known(self, item: Item) -> Node | None:
         return self._memo.get(item.key())
@@ -291,12 +303,28 @@ class Reach:
             if start is _MISSING:
                 return None  # a local, parameter or closure variable (closures are hashed whole)
         elif root in scope.namespace:
-            start = scope.namespace[root]
+            return self._global(scope, chain, found)
         elif call_time and root in scope.imports:
             start = self._import_target(scope.imports[root], scope.package, found)
         if start is _MISSING:
             return None  # a builtin, or a name that does not exist
         return self._follow(start, chain, scope.module_name, found)
+
+    def _global(self, scope: Scope, chain: Chain, found: Collector) -> str | None:
+        """A chain from a module-level name: the same for every function of that module, so
+        it is resolved once a run and what it found is added to each reader's `found`."""
+        key = (id(scope.namespace), scope.module_name, chain)
+        known = self._globals.get(key)
+        if known is None or known[0] is not scope.namespace:
+            seen = Collector()
+            target = self._follow(scope.namespace[chain[0]], chain, scope.module_name, seen)
+            known = self._globals[key] = (scope.namespace, target, seen)
+        _namespace, target, seen = known
+        found.children += seen.children
+        found.packages |= seen.packages
+        found.files |= seen.files
+        found.warnings += seen.warnings
+        return target
 
     def _follow(self, obj: object, chain: Chain, owner: str, found: Collector) -> str | None:
         """Walk `a.b.c` through user modules; stop at the first object that is not one."""

@@ -45,10 +45,11 @@ class SourceStats:
     time); a file modified after it is not settled, so a manifest read from it is not cached.
     """
 
-    __slots__ = ("_interactive", "_loaded_ns", "_stats", "shared")
+    __slots__ = ("_interactive", "_loaded_ns", "_settled", "_stats", "shared")
 
     def __init__(self, *, loaded_ns: int | None = None) -> None:
         self._stats: dict[str, tuple[int, int]] = {}
+        self._settled: dict[str, bool] = {}
         self._interactive: set[str] = set()
         self._loaded_ns = loaded_ns
         self.shared: dict[str, object] = {}
@@ -74,10 +75,17 @@ class SourceStats:
     def mark_interactive(self, path: str) -> None:
         """`path` names a notebook or IPython cell (source in `linecache`, no file to stat)."""
         self._interactive.add(path)
+        self._settled.pop(path, None)
 
     def is_settled(self, path: str) -> bool:
         """Whether the file was last written well before its code was loaded (safe to cache);
         never for an interactive cell, which has no stat to tell an edit by."""
+        known = self._settled.get(path)
+        if known is None:
+            known = self._settled[path] = self._is_settled(path)
+        return known
+
+    def _is_settled(self, path: str) -> bool:
         if path in self._interactive:
             return False
         mtime_ns, _size = self.get(path)

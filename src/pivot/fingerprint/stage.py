@@ -130,9 +130,10 @@ def fingerprint_stages(
         for r in requests
     ]
     found = _get_many(cache, keys) if cache is not None else {}
+    shared: dict[object, Any] = {}  # equal parts of the cached fingerprints, kept once
     with _no_cycle_collection():
         for request, key in zip(requests, keys):
-            stored = _fresh(found.get(key), stats)
+            stored = _fresh(found.get(key), stats, shared)
             if stored is not None:
                 results[request.stage_name] = _fingerprint(stored, request.stage_name)
                 continue
@@ -169,10 +170,10 @@ def _get_many(cache: ManifestCache, keys: Sequence[str]) -> dict[str, bytes]:
     return {key: data for key in keys if (data := cache.get(key)) is not None}
 
 
-def _fresh(data: bytes | None, stats: SourceStats) -> Stored | None:
+def _fresh(data: bytes | None, stats: SourceStats, shared: dict[object, Any]) -> Stored | None:
     if data is None:
         return None
-    stored = unpack(data)
+    stored = unpack(data, shared)
     return stored if stored is not None and is_fresh(stored, stats) else None
 
 

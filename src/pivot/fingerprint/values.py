@@ -215,13 +215,23 @@ _DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.ite
 _STATE_ATOMS = (str, int, bool, type(None))
 
 
-def plain_state_key(value: object) -> tuple[object, ...] | None:
+def plain_state_key(
+    value: object, plain_kinds: dict[type, bool] | None = None
+) -> tuple[object, ...] | None:
     """(class, attributes) of an instance that encodes as its class plus an `__dict__` holding
     only str/int/bool/None values, else None. Equal keys give equal encodings (with a describe
-    that names classes only), so a caller may encode one such value and reuse the text."""
+    that names classes only), so a caller may encode one such value and reuse the text.
+    `plain_kinds` remembers, for a batch, which classes pickle plainly."""
     kind = type(value)
     state = getattr(value, "__dict__", None)
-    if type(state) is not dict or isinstance(value, type) or not _is_plain_object(kind):
+    if type(state) is not dict or isinstance(value, type):
+        return None
+    plain = plain_kinds.get(kind) if plain_kinds is not None else None
+    if plain is None:
+        plain = _is_plain_object(kind)
+        if plain_kinds is not None:
+            plain_kinds[kind] = plain
+    if not plain:
         return None
     items: list[tuple[str, type, object]] = []
     for name, item in state.items():

@@ -76,7 +76,9 @@ def parse_module(source: bytes, filename: str) -> ModuleSyntax:
     tree = ast.parse(source, filename)
     definitions: dict[str, list[ast.AST]] = {}
     imports: list[ImportRef] = []
-    _index(tree, "", definitions, imports)
+    # without a lambda, expressions hold no definition: the walk skips them
+    skipped = _NO_DEFINITIONS_INSIDE if b"lambda" in source else _NO_STATEMENTS_INSIDE
+    _index(tree, "", definitions, imports, skipped)
     return ModuleSyntax(
         definitions={name: tuple(nodes) for name, nodes in definitions.items()},
         bindings=_top_level_bindings(tree),
@@ -195,21 +197,25 @@ def _is_no_op(statement: ast.AST) -> bool:
 
 
 def _index(
-    node: ast.AST, prefix: str, out: dict[str, list[ast.AST]], imports: list[ImportRef]
+    node: ast.AST,
+    prefix: str,
+    out: dict[str, list[ast.AST]],
+    imports: list[ImportRef],
+    skipped: tuple[type[ast.AST], ...],
 ) -> None:
     """Record every def/class/lambda under its `__qualname__` (as CPython computes it), and
-    every import statement, in one pass."""
+    every import statement, in one pass; nodes of the `skipped` kinds are not entered."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, _DEFINITIONS):
             name = "<lambda>" if isinstance(child, ast.Lambda) else child.name
             qualname = prefix + name
             out.setdefault(qualname, []).append(child)
             inner = qualname + ("." if isinstance(child, ast.ClassDef) else ".<locals>.")
-            _index(child, inner, out, imports)
+            _index(child, inner, out, imports, skipped)
         elif isinstance(child, (ast.Import, ast.ImportFrom)):
             imports.extend(_imports(child))
-        elif not isinstance(child, _NO_DEFINITIONS_INSIDE):
-            _index(child, prefix, out, imports)
+        elif not isinstance(child, skipped):
+            _index(child, prefix, out, imports, skipped)
 
 
 def _top_level_bindings(tree: ast.Module) -> dict[str, int]:
@@ -258,6 +264,16 @@ def _bound_names(statement: ast.stmt) -> Iterable[str]:
 
 # Nodes that cannot contain a def, class or lambda: not worth visiting.
 _NO_DEFINITIONS_INSIDE = (ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.alias)
+# Nodes that hold only expressions: without lambdas, no definition and no import is inside.
+_NO_STATEMENTS_INSIDE = (
+    *_NO_DEFINITIONS_INSIDE,
+    ast.expr,
+    ast.arguments,
+    ast.keyword,
+    ast.withitem,
+    ast.comprehension,
+    ast.pattern,
+)
 
 
 def _imports(node: ast.Import | ast.ImportFrom) -> Iterable[ImportRef]:

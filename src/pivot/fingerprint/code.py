@@ -282,7 +282,7 @@ def _method_node(reach: Reach, item: Item) -> Node:
         module_name=module_name,
         package=package_of(module_name),
         closure=closure,
-        imports={i.name: i for i in syntax.local_imports(_bodies(definitions))},
+        imports={i.name: i for i in syntax.scan_body(_bodies(definitions)).local_imports},
         global_names=names,
     )
     hints = bool(wrappers) or any(_decorated(d) for d in definitions)

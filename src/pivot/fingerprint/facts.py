@@ -14,6 +14,7 @@ import dataclasses
 import marshal
 import types
 import zlib
+from typing import Any
 
 from pivot.fingerprint import syntax
 from pivot.fingerprint.syntax import Chain, ImportRef, LocalImport, ModuleSyntax
@@ -31,26 +32,28 @@ __all__ = [
     "unpack",
 ]
 
-FORMAT = 1  # bump whenever what the facts hold, or how they are computed, changes
+FORMAT = 2  # bump whenever what the facts hold, or how they are computed, changes
 
 
 @dataclasses.dataclass(frozen=True)
 class DefinitionReads:
     """The names one def or lambda reads: where it is defined (`outer`: decorators, defaults),
-    in its hints, when it is called (`body`), in strings a library evaluates, by literal import."""
+    in its hints, when it is called (`body`), in strings a library evaluates, by literal import;
+    and the names imports inside it bind."""
 
     outer: tuple[Chain, ...]
     annotations: tuple[Chain, ...]
     body: tuple[Chain, ...]
     strings: tuple[str, ...]
     literal_imports: tuple[str, ...]
+    local_imports: tuple[LocalImport, ...]  # names bound by imports inside it
 
 
 @dataclasses.dataclass(frozen=True)
 class DefinitionFacts:
     """One def or lambda: where it is (`first_line` counts decorators, as `co_firstlineno`
     does; `span` is (line, column, end line, end column)), whether it is decorated, its
-    canonical text with and without hints, what it reads and the imports inside it."""
+    canonical text with and without hints, what it reads."""
 
     first_line: int
     line: int
@@ -59,7 +62,6 @@ class DefinitionFacts:
     text: str
     bare_text: str
     reads: DefinitionReads
-    local_imports: tuple[LocalImport, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +133,6 @@ def _definition(node: ast.AST) -> DefinitionFacts:
         text=text,
         bare_text=bare_text,
         reads=definition_reads(node, hints=True),
-        local_imports=syntax.local_imports(syntax.function_parts(node).body),
     )
 
 
@@ -140,7 +141,7 @@ def _effect(statement: ast.stmt) -> EffectFacts:
         text=syntax.dump(statement),
         line=statement.lineno,
         chains=tuple(syntax.name_chains([statement])),
-        strings=tuple(syntax.string_names([statement])),
+        strings=syntax.scan_body([statement]).string_names,
         call_roots=_call_roots(statement),
     )
 
@@ -189,7 +190,7 @@ def function_facts(
         hints=hints,
         line=candidates[0].line,
         reads=tuple(d.reads for d in candidates),
-        local_imports=tuple(i for d in candidates for i in d.local_imports),
+        local_imports=tuple(i for d in candidates for i in d.reads.local_imports),
     )
 
 
@@ -210,12 +211,14 @@ def _holds(span: tuple[int, int, int, int], positions: list[tuple[int, int]]) ->
 def definition_reads(definition: ast.AST, *, hints: bool) -> DefinitionReads:
     parts = syntax.function_parts(definition)
     annotations = syntax.name_chains(parts.annotations, annotation=True) if hints else []
+    scan = syntax.scan_body(parts.body)
     return DefinitionReads(
         outer=tuple(syntax.name_chains(parts.outer)),
         annotations=tuple(annotations),
         body=tuple(syntax.name_chains(parts.body)),
-        strings=tuple(syntax.string_names(parts.body)),
-        literal_imports=tuple(syntax.literal_imports(parts.body)),
+        strings=scan.string_names,
+        literal_imports=scan.literal_imports,
+        local_imports=scan.local_imports,
     )
 
 
@@ -263,8 +266,8 @@ def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
 
 def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
     r = facts.reads
-    reads = (r.outer, r.annotations, r.body, r.strings, r.literal_imports)
-    imports = tuple((i.name, i.module, i.attr, i.level, i.top) for i in facts.local_imports)
+    imports = tuple((i.name, i.module, i.attr, i.level, i.top) for i in r.local_imports)
+    reads = (r.outer, r.annotations, r.body, r.strings, r.literal_imports, imports)
     return (
         facts.first_line,
         facts.line,
@@ -273,19 +276,21 @@ def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
         facts.text,
         facts.bare_text,
         reads,
-        imports,
     )
 
 
-def _definition_from(fields: tuple[object, ...]) -> DefinitionFacts:
-    first_line, line, span, decorated, text, bare_text, reads, imports = fields
+def _definition_from(fields: Any) -> DefinitionFacts:
+    """A stored definition's facts (a damaged one raises TypeError or ValueError)."""
+    first_line, line, span, decorated, text, bare_text, reads = fields
+    outer, annotations, body, strings, literal, imports = reads
     return DefinitionFacts(
-        first_line=int(first_line),  # type: ignore[call-overload]
-        line=int(line),  # type: ignore[call-overload]
-        span=tuple(span),  # type: ignore[arg-type]
+        first_line=int(first_line),
+        line=int(line),
+        span=tuple(span),
         decorated=bool(decorated),
         text=str(text),
         bare_text=str(bare_text),
-        reads=DefinitionReads(*reads),  # type: ignore[misc]
-        local_imports=tuple(LocalImport(*i) for i in imports),  # type: ignore[attr-defined]
+        reads=DefinitionReads(
+            outer, annotations, body, strings, literal, tuple(LocalImport(*i) for i in imports)
+        ),
     )

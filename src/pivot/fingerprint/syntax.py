@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "BodyScan",
     "ClassParts",
     "FunctionParts",
     "ImportRef",
@@ -24,12 +25,10 @@ __all__ = [
     "effect_statements",
     "first_line",
     "function_parts",
-    "literal_imports",
-    "local_imports",
     "module_text",
     "name_chains",
     "parse_module",
-    "string_names",
+    "scan_body",
 ]
 
 _SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "kind"})
@@ -113,13 +112,17 @@ def dump_both(node: ast.AST) -> tuple[str, str]:
     out: list[str] = []
     hints: list[tuple[int, int]] = []
     _dump(node, out, True, hints, in_class=False)
+    text = "".join(out)
     if not hints:
-        text = "".join(out)
         return text, text
-    hidden = bytearray(len(out))
-    for start, end in hints:
-        hidden[start:end] = b"\x01" * (end - start)
-    return "".join(out), "".join(part for part, gone in zip(out, hidden) if not gone)
+    kept: list[str] = []
+    done = 0
+    for start, end in sorted(hints):  # a hint inside another one starts after it
+        if start >= done:
+            kept += out[done:start]
+            done = end
+    kept += out[done:]
+    return text, "".join(kept)
 
 
 def _dump(
@@ -285,26 +288,6 @@ def _imports(node: ast.Import | ast.ImportFrom) -> Iterable[ImportRef]:
         yield ImportRef(node.module or "", names, node.level)
 
 
-def local_imports(nodes: Iterable[ast.AST]) -> tuple[LocalImport, ...]:
-    """Names bound by `import` statements anywhere inside `nodes` (a function body)."""
-    found: list[LocalImport] = []
-    for root in nodes:
-        for node in ast.walk(root):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        found.append(LocalImport(alias.asname, alias.name, None, 0))
-                    else:
-                        top = alias.name.split(".")[0]
-                        found.append(LocalImport(top, alias.name, None, 0, top=top != alias.name))
-            elif isinstance(node, ast.ImportFrom):
-                for alias in node.names:
-                    if alias.name != "*":
-                        name = alias.asname or alias.name
-                        found.append(LocalImport(name, node.module or "", alias.name, node.level))
-    return tuple(found)
-
-
 def effect_statements(tree: ast.Module) -> list[ast.stmt]:
     """Module-level statements that act rather than define: calls, loops, attribute and item
     assignments, `del`, `with` (in `if`/`try` blocks too). Definitions, imports, plain
@@ -361,51 +344,75 @@ def _is_main_guard(statement: ast.stmt) -> bool:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _EVALUATING_CALLS = frozenset({"query", "eval", "evaluate"})
-
-
-def string_names(nodes: Iterable[ast.AST]) -> list[str]:
-    """Names that a library may look up from a string: every `@name` in a string literal
-    (`df.query("price > @MIN_PRICE")`), and every identifier in a string passed straight to a
-    call named `query`, `eval` or `evaluate` (`df.eval("a * RATE")`, `numexpr.evaluate(...)`)."""
-    found: dict[str, None] = {}
-    bare: set[int] = set()  # docstrings and other bare strings are never evaluated
-    for root in nodes:
-        for node in ast.walk(root):
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-                bare.add(id(node.value))
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if id(node) in bare:
-                    continue
-                found.update(dict.fromkeys(_AT_NAME.findall(node.value)))
-            elif isinstance(node, ast.Call):
-                func = node.func
-                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if name not in _EVALUATING_CALLS:
-                    continue
-                for argument in [*node.args, *(k.value for k in node.keywords)]:
-                    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-                        found.update(dict.fromkeys(_IDENTIFIER.findall(argument.value)))
-    return sorted(found)
-
-
 _IMPORT_CALLS = frozenset({"import_module", "__import__"})
 
 
-def literal_imports(nodes: Iterable[ast.AST]) -> list[str]:
-    """Module names given as string literals to `importlib.import_module(...)`/`__import__(...)`
-    (a leading dot: relative, resolved by the caller)."""
-    found: dict[str, None] = {}
+@dataclasses.dataclass(frozen=True)
+class BodyScan:
+    """What one walk over code finds besides name chains:
+
+    - `local_imports`: names bound by `import` statements anywhere inside it;
+    - `string_names`: names a library may look up from a string: every `@name` in a string
+      literal (`df.query("price > @MIN_PRICE")`), and every identifier in a string passed
+      straight to a call named `query`, `eval` or `evaluate` (`df.eval("a * RATE")`,
+      `numexpr.evaluate(...)`), sorted;
+    - `literal_imports`: module names given as string literals to
+      `importlib.import_module(...)`/`__import__(...)` (a leading dot: relative, resolved by
+      the caller).
+    """
+
+    local_imports: tuple[LocalImport, ...]
+    string_names: tuple[str, ...]
+    literal_imports: tuple[str, ...]
+
+
+def scan_body(nodes: Iterable[ast.AST]) -> BodyScan:
+    imports: list[LocalImport] = []
+    strings: dict[str, None] = {}
+    literal: dict[str, None] = {}
+    bare: set[int] = set()  # docstrings and other bare strings are never evaluated
     for root in nodes:
         for node in ast.walk(root):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            first = node.args[0]
-            literal = first.value if isinstance(first, ast.Constant) else None
-            if name in _IMPORT_CALLS and isinstance(literal, str) and literal:
-                found[literal] = None
-    return list(found)
+            if isinstance(node, ast.Import):
+                imports += _import_bindings(node)
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        name = alias.asname or alias.name
+                        imports.append(LocalImport(name, node.module or "", alias.name, node.level))
+            elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                bare.add(id(node.value))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in bare:
+                    strings.update(dict.fromkeys(_AT_NAME.findall(node.value)))
+            elif isinstance(node, ast.Call):
+                _scan_call(node, strings, literal)
+    return BodyScan(tuple(imports), tuple(sorted(strings)), tuple(literal))
+
+
+def _import_bindings(node: ast.Import) -> list[LocalImport]:
+    found = []
+    for alias in node.names:
+        if alias.asname:
+            found.append(LocalImport(alias.asname, alias.name, None, 0))
+        else:
+            top = alias.name.split(".")[0]
+            found.append(LocalImport(top, alias.name, None, 0, top=top != alias.name))
+    return found
+
+
+def _scan_call(node: ast.Call, strings: dict[str, None], literal: dict[str, None]) -> None:
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name in _EVALUATING_CALLS:
+        for argument in [*node.args, *(k.value for k in node.keywords)]:
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                strings.update(dict.fromkeys(_IDENTIFIER.findall(argument.value)))
+    elif name in _IMPORT_CALLS and node.args:
+        first = node.args[0]
+        value = first.value if isinstance(first, ast.Constant) else None
+        if isinstance(value, str) and value:
+            literal[value] = None
 
 
 # --- parts of definitions ---------------------------------------------------------------------

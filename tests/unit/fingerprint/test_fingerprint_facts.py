@@ -217,3 +217,18 @@ def test_the_index_of_a_module_without_lambdas_skips_expressions_and_finds_the_s
         assert found[0] == found[1], name
         compared += bool(found[0][0])
     assert compared == 12
+
+
+def test_one_walk_gives_the_dumps_with_and_without_hints():
+    stdlib = os.path.dirname(os.__file__)
+    compared = 0
+    for name in ("dataclasses.py", "functools.py", "typing.py"):
+        with open(os.path.join(stdlib, name), "rb") as handle:
+            tree = ast.parse(handle.read())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                text, bare = syntax.dump_both(node)
+                assert text == syntax.dump(node)
+                assert bare == syntax.dump(node, annotations=False)
+                compared += text != bare
+    assert compared > 40  # definitions with hints

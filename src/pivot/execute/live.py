@@ -8,6 +8,7 @@ Imports of Pivot: events, store.logs, stage_progress.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from pathlib import Path
 
@@ -62,17 +63,23 @@ class LiveOutput:
     def _poll(self) -> None:
         while not self._stop.wait(INTERVAL):
             with self._lock:
-                for stage, followed in list(self._followed.items()):
-                    self._read(stage, followed, final=False)
+                stages = list(self._followed)
+            for stage in stages:  # one at a time: `finish` never waits for a whole sweep
+                with self._lock:
+                    followed = self._followed.get(stage)
+                    if followed is not None:
+                        self._read(stage, followed, final=False)
 
     def _read(self, stage: str, followed: _Followed, *, final: bool) -> None:
         """Emit complete new lines (and on `final`, an unterminated last one), then progress."""
+        chunk = b""
         try:
-            with open(followed.log, "rb") as handle:
-                handle.seek(followed.offset)
-                chunk = handle.read()
+            if final or os.stat(followed.log).st_size != followed.offset:  # a stat per quiet log
+                with open(followed.log, "rb") as handle:
+                    handle.seek(followed.offset)
+                    chunk = handle.read()
         except OSError:
-            chunk = b""
+            pass
         followed.offset += len(chunk)
         data = followed.partial + chunk
         *complete, followed.partial = data.split(b"\n")

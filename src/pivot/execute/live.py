@@ -8,6 +8,7 @@ Imports of Pivot: events, store.logs, stage_progress.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import threading
 from pathlib import Path
@@ -36,10 +37,13 @@ class LiveOutput:
 
     `follow` when a stage starts, `finish` (emits the rest) before its end is reported, `close`
     at the end of the run. All emitting happens under one lock, so events stay ordered.
+    Only the `watch` oldest followed stages are polled (stages run in the order they start: the
+    others wait in a queue behind them); None polls all.
     """
 
-    def __init__(self, emit: EventSink) -> None:
+    def __init__(self, emit: EventSink, watch: int | None = None) -> None:
         self._emit = emit
+        self._watch = watch
         self._lock = threading.Lock()
         self._followed: dict[str, _Followed] = {}
         self._stop = threading.Event()
@@ -63,7 +67,7 @@ class LiveOutput:
     def _poll(self) -> None:
         while not self._stop.wait(INTERVAL):
             with self._lock:
-                stages = list(self._followed)
+                stages = list(itertools.islice(self._followed, self._watch))
             for stage in stages:  # one at a time: `finish` never waits for a whole sweep
                 with self._lock:
                     followed = self._followed.get(stage)

@@ -574,7 +574,9 @@ def run_plan(
     as `StageOutput` events, with its `pivot.progress` reports.
     """
     emit = _serialized(emit)
-    live = LiveOutput(emit) if run_id and plan.by_action(Action.RUN) else None
+    slots = executor.slots
+    watch = 2 * slots if slots else None  # what can be running; the rest wait in the pool
+    live = LiveOutput(emit, watch) if run_id and plan.by_action(Action.RUN) else None
     run = _Run(ctx, plan, executor, keep_going, emit, strict, run_id=run_id, live=live)
     try:
         while run.ready or run.running or run.held:

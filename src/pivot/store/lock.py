@@ -8,6 +8,7 @@ itself.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,7 @@ def lock_dir(state_dir: Path) -> Path:
 
 def lock_path(state_dir: Path, stage: str) -> Path:
     """`state_dir/stages/<stage>.lock`; the stage name must be usable as a file name."""
-    return Path(state_dir, "stages", lock_name(stage))
+    return lock_dir(state_dir) / lock_name(stage)
 
 
 def lock_name(stage: str) -> str:
@@ -172,8 +173,7 @@ def write_lock(path: Path, entry: LockEntry) -> None:
 def read_lock(path: Path | str) -> LockEntry | None:
     """The entry in lock file `path`, None if there is none; LockFileError if it is corrupt."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = _read_bytes(path)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -183,6 +183,22 @@ def read_lock(path: Path | str) -> LockEntry | None:
     except UnicodeDecodeError as error:
         raise LockFileError(f"lock file '{path}' is not UTF-8 text ({error}). {_FIX}") from None
     return decode_lock(text, path)
+
+
+_CHUNK = 1 << 16
+
+
+def _read_bytes(path: Path | str) -> bytes:
+    """The file's bytes in three system calls for a lock file (open, read, close; `open().read()`
+    makes nine), a no-op reads N of them. A short read of a regular file is its end."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(descriptor, _CHUNK)]
+        while len(chunks[-1]) == _CHUNK:
+            chunks.append(os.read(descriptor, _CHUNK))
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def decode_lock(text: str, path: Path | str) -> LockEntry:

@@ -4,6 +4,7 @@ goes to the field-by-field check, so both always agree on what a lock says or wh
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +84,19 @@ def test_an_odd_lock_is_read_as_the_field_by_field_check_reads_it(document: Any)
     except LockFileError as error:
         decoded = str(error)
     assert decoded == checked
+
+
+def test_a_lock_larger_than_one_read_is_read_whole(tmp_path: Path) -> None:
+    entry = _entry()
+    big = lock.LockEntry(
+        entry.stage, entry.code, {"rows": ["x" * 100] * 2000}, entry.deps, entry.outs
+    )
+    path = tmp_path / "stages" / "big.lock"
+    lock.write_lock(path, big)
+    assert path.stat().st_size > 3 * 65536
+    assert lock.read_lock(path) == big
+    exact = tmp_path / "exact.lock"
+    text = encode_lock(entry)
+    exact.write_text(text + " " * (65536 - len(text.encode())), encoding="utf-8")
+    assert exact.stat().st_size == 65536  # a read that fills the buffer exactly, then the end
+    assert lock.read_lock(exact) == entry

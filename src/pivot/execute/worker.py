@@ -451,6 +451,13 @@ def _produce(task: StageTask, cache: Cache) -> Outcome:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _cache(cache_dir: str, link_modes: tuple[str, ...]) -> Cache:
+    """One `Cache` per cache directory for the process's life, so what it learned about this
+    file system (reflink refused) is learned once, not tried again (a wasted file) per stage."""
+    return Cache(Path(cache_dir), link_modes)
+
+
 def execute_stage(task: StageTask) -> Outcome:
     """Run one stage end to end, with the project root as the working directory (restored
     after); failures come back as values, never as exceptions."""
@@ -458,7 +465,7 @@ def execute_stage(task: StageTask) -> Outcome:
     previous = os.getcwd()
     os.chdir(task.root)
     try:
-        outcome = _run_captured(task, Cache(Path(task.cache_dir), task.link_modes))
+        outcome = _run_captured(task, _cache(task.cache_dir, task.link_modes))
     finally:
         os.chdir(previous)
     return dataclasses.replace(outcome, duration=time.perf_counter() - started)

@@ -3,7 +3,8 @@
 Runs in a pool process or in-process. It never decides staleness and never lets an exception
 escape: every failure comes back as an `Outcome` saying whose it was (the stage's code, or
 Pivot's own saving and caching) with formatted text. Imports of Pivot: discovery, spec,
-returns, workspace, fs, store, errors, fingerprint.observe; never plan, api or cli.
+returns, workspace, fs, store, errors, fingerprint.observe, execute.capture; never plan, api or
+cli.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import pickle
 import select
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from pivot import discovery, fs
 from pivot.errors import FilesystemError, LoaderError, PivotError
+from pivot.execute import capture
 from pivot.fingerprint import observe
 from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
@@ -300,14 +301,6 @@ def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntr
     )
 
 
-def _log_file(log_path: str) -> IO[bytes]:
-    """The file the stage's output is captured in: its log (followed live), or a temporary one."""
-    if not log_path:
-        return tempfile.TemporaryFile()
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    return open(log_path, "w+b")
-
-
 @contextlib.contextmanager
 def _progress_file(log_path: str) -> Iterator[None]:
     """Point `pivot.progress` in this stage (and its subprocesses) at the log's side file."""
@@ -332,10 +325,10 @@ def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    with _log_file(log_path) as sink, _progress_file(log_path):
+    with capture.log_sink(log_path) as sink, _progress_file(log_path):
         saved = (os.dup(1), os.dup(2))
         text = io.TextIOWrapper(
-            os.fdopen(os.dup(sink.fileno()), "wb", buffering=0),
+            os.fdopen(os.dup(sink), "wb", buffering=0),
             encoding="utf-8",
             errors="replace",
             write_through=True,
@@ -343,12 +336,11 @@ def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
 
         def read() -> str:
             text.flush()
-            sink.seek(0)
-            return sink.read().decode("utf-8", errors="replace")
+            return capture.read_all(sink).decode("utf-8", errors="replace")
 
         try:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
+            os.dup2(sink, 1)
+            os.dup2(sink, 2)
             with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
                 yield read
         finally:

@@ -1,0 +1,177 @@
+"""The file a running stage's output is captured in: one per process, reused from stage to stage.
+
+Creating a file is among the dearest system calls on many file systems (an inode, a journal
+entry), and a stage used to create one log per run just to capture what it prints, which most
+stages never do. Here a process keeps one capture file per log directory: while a stage runs,
+its log path is a hard link to that file (so it is followed live, subprocesses' output too);
+when the stage ends, a log that holds something keeps the file (the process makes a new one for
+the next stage), and an empty log becomes a link to a shared empty, read-only file. Where hard
+links are refused, each log is a file of its own, as before. Imports of Pivot: `fs` only; never
+the worker, the runner or the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from pivot import fs
+
+__all__ = ["log_sink", "read_all"]
+
+_ROLL_OVER_LINKS = 20_000
+"""Links to one shared empty file before another is made (file systems cap links per file,
+ext4 at 65,000; the run's `logs/<stage>.log` links count too)."""
+_RDWR_NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_NO_LINKS = frozenset({errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.ENOSYS})
+
+
+@dataclasses.dataclass
+class _Files:
+    """This process's capture file and shared empty log in one log directory."""
+
+    directory: str = ""
+    capture: str = ""  # the reusable capture file ("" until made)
+    fd: int = -1  # open on `capture`, read-write
+    empty: str = ""  # a read-only empty file that silent stages' logs are links to
+    linking: bool = True  # False once this file system refused a hard link
+    anonymous: IO[bytes] | None = None  # for stages without a log: an unnamed temporary file
+
+    def reset(self, directory: str) -> None:
+        """Forget the files of another directory (or files someone removed)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.directory, self.capture, self.fd, self.empty = directory, "", -1, ""
+
+    def fresh_capture(self) -> int:
+        """The capture file, empty and at offset 0 (made if there is none)."""
+        if self.fd < 0:
+            os.makedirs(self.directory, exist_ok=True)
+            self.capture = _unique(self.directory, "capture")
+            self.fd = os.open(self.capture, _RDWR_NEW, fs.FILE_MODE)
+        else:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        return self.fd
+
+    def detach(self) -> None:
+        """The capture file now belongs to a log: the next stage gets a new one."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.capture)
+        os.close(self.fd)
+        self.capture, self.fd = "", -1
+
+    def link_empty(self, dest: str) -> None:
+        """Make `dest` (which must not exist) a link to the shared empty file."""
+        for attempt in range(2):
+            try:
+                if not self.empty or os.stat(self.empty).st_nlink >= _ROLL_OVER_LINKS:
+                    self.empty = _unique(self.directory, "empty")
+                    os.close(os.open(self.empty, _RDWR_NEW, 0o444))
+                os.link(self.empty, dest)
+                return
+            except OSError as error:
+                if attempt or error.errno not in (errno.ENOENT, errno.EMLINK):
+                    raise
+                self.empty = ""  # removed, or full of links: make another
+
+
+_FILES = _Files()
+
+
+def _unique(directory: str, what: str) -> str:
+    """A new hidden name in `directory` for this process's `what` file (never a log's name)."""
+    return os.path.join(directory, f".{what}-{os.getpid()}-{os.urandom(4).hex()}")
+
+
+@contextlib.contextmanager
+def log_sink(log_path: str) -> Iterator[int]:
+    """A file descriptor of an empty file, at offset 0, to capture a stage's output in. With
+    `log_path`, that file is the log from the start (followed live) and keeps what the stage
+    wrote; without it, the file is a temporary one, reused by the process's next stage."""
+    if not log_path:
+        yield _anonymous()
+        return
+    fd = _linked(log_path) if _FILES.linking else None
+    if fd is None:  # hard links are refused here: a file of its own, as before
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w+b") as handle:
+            yield handle.fileno()
+        return
+    try:
+        yield fd
+    finally:
+        _settle(log_path)
+
+
+def read_all(fd: int) -> bytes:
+    """Everything written to the file open as `fd` (from its start)."""
+    size = os.fstat(fd).st_size
+    chunks = []
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _anonymous() -> int:
+    if _FILES.anonymous is None:
+        _FILES.anonymous = tempfile.TemporaryFile()  # noqa: SIM115 (kept for the process)
+    fd = _FILES.anonymous.fileno()
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _linked(log_path: str) -> int | None:
+    """The capture file, linked as `log_path`; None where hard links are refused."""
+    directory = os.path.dirname(log_path)
+    if _FILES.directory != directory:
+        _FILES.reset(directory)
+    for attempt in range(2):
+        fd = _FILES.fresh_capture()
+        try:
+            _link_over(_FILES.capture, log_path)
+            return fd
+        except FileNotFoundError:  # the directory or the capture file was removed meanwhile
+            if attempt:
+                raise
+            _FILES.reset(directory)
+        except OSError as error:
+            if error.errno not in _NO_LINKS:
+                raise
+            _FILES.linking = False
+            return None
+    return None
+
+
+def _link_over(source: str, dest: str) -> None:
+    try:
+        os.link(source, dest)
+    except FileExistsError:  # a log of an earlier attempt in this run: replaced
+        os.unlink(dest)
+        os.link(source, dest)
+
+
+def _settle(log_path: str) -> None:
+    """The stage is done: its log keeps what it wrote; the capture file is free again."""
+    if os.fstat(_FILES.fd).st_size:
+        _FILES.detach()
+        return
+    temp = fs.temp_path_for(Path(log_path))
+    try:
+        _FILES.link_empty(str(temp))
+        os.replace(temp, log_path)
+    except OSError:
+        fs.remove_path(temp)
+        _FILES.detach()  # leave the (empty) capture file as the log

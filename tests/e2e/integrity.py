@@ -62,7 +62,8 @@ def temp_files(root: Path) -> list[str]:
         subdirs[:] = [name for name in subdirs if name != ".git"]
         found += [os.path.join(directory, n) for n in files + subdirs if fs.is_temp_name(n)]
     tmp = root / ".pivot" / "tmp"
-    backups = sorted(path.name for path in tmp.iterdir() if path.is_dir()) if tmp.is_dir() else []
+    entries = list(tmp.iterdir()) if tmp.is_dir() else []
+    backups = sorted(p.name for p in entries if p.is_dir() or p.name.startswith("="))
     if backups:
         found.append(f"{tmp} holds backups of previous outputs: {backups}")
     return found

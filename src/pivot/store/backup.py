@@ -1,10 +1,13 @@
 """A stage's last good outputs, kept aside while it runs: put back if it fails, dropped if it
 succeeds, so a failing (or interrupted) stage never loses the outputs its lock file records.
 
-Outputs are moved (renamed, so it costs nothing) into `<scratch>/<stage>.<random>/` with a
-`paths.json` naming them; an output the stage reads back (IncrementalOut) is copied instead. A
-backup left by a killed run is put back by `recover` (with the project lock held) wherever the
-workspace has nothing at that path. Imports nothing of Pivot's but the store's fs helpers.
+Outputs are moved (renamed, so it costs nothing) into `<scratch>/` under a name that says where
+they came from, `=<token>=<percent-quoted path>`: no directory and no index file is made (creating
+a file is a dear system call). A path too long for one file name waits instead in
+`<scratch>/<stage>.<token>/files/<path>`, named in that directory's `paths.json`. An output the
+stage reads back (IncrementalOut) is copied instead. A backup left by a killed run is put back
+by `recover` (with the project lock held) wherever the workspace has nothing at that path.
+Imports nothing of Pivot's but the store's fs helpers.
 """
 
 from __future__ import annotations
@@ -12,32 +15,40 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from pivot import fs
 
 __all__ = ["Backup", "recover"]
 
 _INDEX = "paths.json"
+_NAME_MAX = 240  # bytes of a flat stash name (file systems allow 255)
+_FLAT = re.compile(r"^=[0-9a-f]{12}=(.+)$", re.DOTALL)  # stage names never start with "="
 
 
 class Backup:
-    """Previous outputs of one stage run, kept under `directory` until `restore` or `discard`."""
+    """Previous outputs of one stage run, kept in `scratch` until `restore` or `discard`."""
 
     def __init__(self, root: Path, scratch: Path, stage: str) -> None:
         self.root = Path(root)
-        self.directory = Path(scratch) / f"{stage}.{os.urandom(6).hex()}"
-        self.saved: list[str] = []
+        self.scratch = Path(scratch)
+        token = os.urandom(6).hex()
+        self.prefix = f"={token}="
+        self.directory = self.scratch / f"{stage}.{token}"  # only for paths too long to name
+        self.stashes: dict[str, Path] = {}  # output path -> where it waits
+        self.indexed: list[str] = []  # the paths named in `directory`'s index
 
     def move(self, path: str) -> None:
         """Set aside the output at `path`, if there is one, by renaming it (free: the workspace
         path is then empty for the stage)."""
-        source, stash = self.root / path, self._stash(path)
+        source = self.root / path
         if not os.path.lexists(source):
             return
-        self._note(path)
+        stash = self._stash(path)
         try:
             os.rename(source, stash)
         except OSError as error:
@@ -53,36 +64,44 @@ class Backup:
     def copy(self, path: str) -> None:
         """Set aside a copy of the output file at `path` (the stage still finds it in place)."""
         if os.path.isfile(self.root / path):
-            self._note(path)
             shutil.copyfile(self.root / path, self._stash(path))
 
-    def _note(self, path: str) -> None:
-        """Record `path` in the index before touching it, so a killed run can be recovered."""
-        self.saved.append(path)
-        self._stash(path).parent.mkdir(parents=True, exist_ok=True)
-        fs.atomic_write_text(self.directory / _INDEX, json.dumps(self.saved))
+    def _stash(self, path: str) -> Path:
+        """Where `path` waits: a name in `scratch` that says which path it is (or, too long for
+        a name, a place in `directory` named in its index before anything is moved there)."""
+        name = self.prefix + quote(path, safe="")
+        if len(name.encode()) <= _NAME_MAX:
+            stash = self.scratch / name
+            self.scratch.mkdir(parents=True, exist_ok=True)
+        else:
+            stash = self.directory / "files" / path.rstrip("/")
+            self.indexed.append(path)
+            stash.parent.mkdir(parents=True, exist_ok=True)
+            fs.atomic_write_text(self.directory / _INDEX, json.dumps(self.indexed))
+        self.stashes[path] = stash
+        return stash
 
     def restore(self) -> None:
         """Put every kept output back in place of whatever the failed run left there (never
         raises: what cannot be put back now stays in the backup for `recover`)."""
         kept = False
-        for path in self.saved:
-            if not os.path.lexists(self._stash(path)):
+        for path, stash in self.stashes.items():
+            if not os.path.lexists(stash):
                 continue  # setting it aside failed: it never left its place
             try:
                 fs.remove_path(self.root / path)
                 (self.root / path).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._stash(path), self.root / path)
+                os.replace(stash, self.root / path)
             except OSError:  # left in the backup: the next locked command puts it back
                 kept = True
         if not kept:
             self.discard()
 
     def discard(self) -> None:
-        fs.remove_path(self.directory)
-
-    def _stash(self, path: str) -> Path:
-        return self.directory / "files" / path.rstrip("/")
+        for stash in self.stashes.values():
+            fs.remove_path(stash)
+        if self.indexed:
+            fs.remove_path(self.directory)
 
 
 def recover(root: Path, scratch: Path, allowed: Collection[str]) -> list[str]:
@@ -92,19 +111,33 @@ def recover(root: Path, scratch: Path, allowed: Collection[str]) -> list[str]:
     restored: list[str] = []
     if not Path(scratch).is_dir():
         return restored
-    for directory in sorted(path for path in Path(scratch).iterdir() if path.is_dir()):
-        try:
-            paths = json.loads((directory / _INDEX).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            paths = []
-        for path in paths if isinstance(paths, list) else []:
-            stash = directory / "files" / str(path).rstrip("/")
-            target = Path(root) / str(path)
-            if path not in allowed or os.path.lexists(target) or not os.path.lexists(stash):
-                continue
-            fs.check_inside(Path(root), str(path))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stash, target)
-            restored.append(str(path))
-        fs.remove_path(directory)
+    for entry in sorted(Path(scratch).iterdir()):
+        flat = _FLAT.match(entry.name)
+        if flat is not None:
+            _put_back(Path(root), unquote(flat[1]), entry, allowed, restored)
+        elif entry.is_dir():
+            try:
+                paths = json.loads((entry / _INDEX).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                paths = []
+            for path in paths if isinstance(paths, list) else []:
+                stash = entry / "files" / str(path).rstrip("/")
+                _put_back(Path(root), str(path), stash, allowed, restored)
+        else:
+            continue
+        fs.remove_path(entry)
     return restored
+
+
+def _put_back(
+    root: Path, path: str, stash: Path, allowed: Collection[str], done: list[str]
+) -> None:
+    """Move `stash` back to `path` if the pipeline declares it and the workspace has nothing
+    there."""
+    target = root / path
+    if path not in allowed or os.path.lexists(target) or not os.path.lexists(stash):
+        return
+    fs.check_inside(root, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(stash, target)
+    done.append(path)

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pivot.fingerprint.origin import Origins, module_file
@@ -58,7 +58,7 @@ class _Recorder:
         full = os.path.abspath(text)
         if not full.startswith(self.root + os.sep) or full.endswith(_SKIPPED_SUFFIXES):
             return
-        relative = _relative(full, self.root)
+        relative = full[len(self.root) + 1 :].replace(os.sep, "/")  # inside root, normalised
         if relative.split("/", 1)[0] in _SKIPPED_DIRS or "/__pycache__/" in relative:
             return
         importer = self._importing_module()
@@ -149,23 +149,24 @@ class Observation:
     writes: tuple[str, ...]
 
 
+_USER_FILES: dict[str, bool] = {}  # a cache: code file name as compiled -> is it user code
+
+
 class _Entered:
     """Collects the user code objects entered, each once."""
 
     def __init__(self, origins: Origins) -> None:
         self.origins = origins
-        self.codes: dict[types.CodeType, None] = {}
-        self.files: dict[str, bool] = {}
+        self.codes: dict[int, types.CodeType] = {}  # by id: hashing a code object is not cheap
+        self.files = _USER_FILES if origins is _origins() else {}
 
     def enter(self, code: types.CodeType) -> None:
-        if code in self.codes:
-            return
-        filename = code.co_filename
+        filename = code.co_filename  # library code (most of what runs) is told apart first
         user = self.files.get(filename)
         if user is None:
             user = self.files[filename] = self.origins.is_user_file(os.path.abspath(filename))
         if user:
-            self.codes[code] = None
+            self.codes[id(code)] = code
 
 
 @contextlib.contextmanager
@@ -183,7 +184,7 @@ def observing(root: str, origins: Origins | None = None) -> Iterator[list[Observ
         imported |= {f"file:{_relative(path, recorder.root)}" for path in files}
     result.append(
         Observation(
-            code=tuple(sorted({*_references(entered.codes), *imported})),
+            code=tuple(sorted({*_references(entered.codes.values()), *imported})),
             reads=tuple(sorted(recorder.reads)),
             writes=tuple(sorted(recorder.writes)),
         )
@@ -208,16 +209,17 @@ def _module_names(files: set[str]) -> dict[str, str]:
     return {f: _MODULE_OF_FILE[f] for f in files if f in _MODULE_OF_FILE}
 
 
-def _references(codes: dict[types.CodeType, None]) -> tuple[str, ...]:
+def _references(entered: Iterable[types.CodeType]) -> tuple[str, ...]:
+    codes = tuple(entered)
     by_file = _module_names({os.path.abspath(code.co_filename) for code in codes})
     found: set[str] = set()
     for code in codes:
         module_name = by_file.get(os.path.abspath(code.co_filename))
         if module_name is not None:
             found.add(code_reference(module_name, code.co_qualname))
-    entered = {ref.split(":")[1] for ref in found if ref.startswith("code:")}
+    with_code = {ref.split(":")[1] for ref in found if ref.startswith("code:")}
     # a module imported during the run counts by its code entered, when any was
-    return tuple(sorted(r for r in found if not (r.startswith("module:") and r[7:] in entered)))
+    return tuple(sorted(r for r in found if not (r.startswith("module:") and r[7:] in with_code)))
 
 
 def code_reference(module_name: str, qualname: str) -> str:

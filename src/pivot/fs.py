@@ -162,6 +162,8 @@ def check_inside(root: Path, relative: str) -> None:
     """PathEscapeError unless `root / relative` stays inside `root` once symlinks are resolved:
     neither a parent directory nor the path itself may be a symlink leading out of the project,
     so nothing is ever written (or deleted) through one."""
+    if _no_symlink_below(os.fspath(root), relative):
+        return  # it resolves to the root's real path joined with `relative`: inside
     real_root = os.path.realpath(root)
     target = os.path.join(root, relative.rstrip("/"))
     for candidate, what in ((os.path.dirname(target), "its directory"), (target, "it")):
@@ -172,6 +174,26 @@ def check_inside(root: Path, relative: str) -> None:
                 f"symlink to '{real}'. Pivot never writes through a symlink out of the project. "
                 f"Fix: replace the symlink with a real directory (or point the output elsewhere)"
             )
+
+
+def _no_symlink_below(root: str, relative: str) -> bool:
+    """True when `relative` is a plain relative path (no `.`, `..` or empty parts) and none of
+    its components that exist under `root` is a symlink (a few `lstat`s, not `realpath`s)."""
+    parts = relative.rstrip("/").split("/")
+    if not relative or any(part in ("", ".", "..") for part in parts):
+        return False
+    current = root
+    for part in parts:
+        current = os.path.join(current, part)
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return True  # nothing from here on exists, so nothing further is a symlink
+        except OSError:
+            return False
+        if stat.S_ISLNK(mode):
+            return False
+    return True
 
 
 def remove_temp_files(directory: Path, *, recursive: bool) -> int:

@@ -169,3 +169,20 @@ def test_map_os_errors_gives_the_specific_error_with_path_and_fix(
 def test_map_os_errors_leaves_other_errors_alone() -> None:
     with pytest.raises(ValueError, match="not an OS error"), fs.map_os_errors("x", "read"):
         raise ValueError("not an OS error")
+
+
+def test_check_inside_refuses_symlinks_leading_out_and_only_those(tmp_path: Path) -> None:
+    root, outside = tmp_path / "project", tmp_path / "outside"
+    (root / "real").mkdir(parents=True)
+    outside.mkdir()
+    (root / "out_dir").symlink_to(outside, target_is_directory=True)
+    (root / "in_dir").symlink_to(root / "real", target_is_directory=True)
+    (root / "real" / "file_out").symlink_to(outside / "x.txt")
+
+    for fine in ("a.txt", "not/yet/made.txt", "real/", "in_dir/a.txt", "dir/"):
+        fs.check_inside(root, fine)
+    for bad in ("out_dir/a.txt", "out_dir/deeper/a.txt", "real/file_out", "in_dir/file_out"):
+        with pytest.raises(errors.PathEscapeError, match="leads outside the project"):
+            fs.check_inside(root, bad)
+    with pytest.raises(errors.PathEscapeError):
+        fs.check_inside(root, "../outside/a.txt")

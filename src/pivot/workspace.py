@@ -142,9 +142,7 @@ def record_output(root: Path, out: OutSpec, path: str, cache: Cache) -> OutEntry
             cached = out.cache and cache.add_directory(full, manifest)
             digest = cached or hashing.manifest_hash(manifest)
         else:
-            digest = hashing.hash_file(full)
-            if out.cache:
-                cache.add_file(full, digest)
+            digest = cache.store_file(full) if out.cache else hashing.hash_file(full)
     return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=directory)
 
 

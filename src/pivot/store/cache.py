@@ -29,6 +29,7 @@ DEFAULT_LINK_MODES = ("reflink", "copy")
 _FICLONE = 0x40049409  # Linux ioctl: share the source's extents with the destination (CoW)
 _BLOB_MODE = 0o444
 _PARALLEL_AT = 16
+_READ_WHOLE_BELOW = 1024 * 1024  # files smaller than this are read into memory once to store
 _UNSUPPORTED = frozenset(
     {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV, errno.ENOSYS, errno.EPERM}
 )
@@ -89,6 +90,24 @@ class Cache:
                     "while Pivot runs, then run `pivot repro` again."
                 )
             os.chmod(temp, _BLOB_MODE)
+
+    def store_file(self, path: Path) -> str:
+        """Hash workspace file `path`, store it, and return its hash. A small file is read once:
+        the bytes hashed are the bytes stored (a larger one is streamed, see `add_file`)."""
+        with open(path, "rb", buffering=0) as handle:
+            small = os.fstat(handle.fileno()).st_size < _READ_WHOLE_BELOW
+            data = handle.readall() if small else b""
+        if not small or len(data) >= _READ_WHOLE_BELOW:  # large, or grew while being read
+            digest = hashing.hash_file(path)
+            self.add_file(path, digest)
+            return digest
+        digest = hashing.hash_bytes(data)
+        blob = self.blob_path(digest)
+        if not (blob.is_file() and self._intact(digest, blob)):
+            with fs.map_os_errors(path, "store in the cache"), fs.atomic_output(blob) as temp:
+                fs.write_new_file(temp, data)
+                os.chmod(temp, _BLOB_MODE)
+        return digest
 
     def add_bytes(self, data: bytes) -> str:
         """Store `data` as a blob and return its hash."""

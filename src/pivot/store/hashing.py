@@ -69,10 +69,18 @@ def hash_file(path: Path) -> str:
 def copy_hashing(source: Path, dest: BinaryIO) -> str:
     """Copy file `source` into the open file `dest` and return the hash of the bytes copied
     (one read serves both: what is written is exactly what was hashed)."""
-    hasher = blake3.blake3()
-    buffer = bytearray(_BUFFER_SIZE)
-    view = memoryview(buffer)
     with open(source, "rb", buffering=0) as handle:
+        if os.fstat(handle.fileno()).st_size < _BUFFER_SIZE:  # most files: one read, no buffer
+            data = handle.readall()
+            if len(data) < _BUFFER_SIZE:
+                dest.write(data)
+                return hash_bytes(data)
+            hasher = blake3.blake3(data)  # it grew meanwhile: go on in chunks
+            dest.write(data)
+        else:
+            hasher = blake3.blake3()
+        buffer = bytearray(_BUFFER_SIZE)
+        view = memoryview(buffer)
         while count := handle.readinto(buffer):
             hasher.update(view[:count])
             dest.write(view[:count])

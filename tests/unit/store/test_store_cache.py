@@ -286,3 +286,35 @@ def test_add_file_of_a_missing_file_is_a_store_error(cache: Cache, tmp_path: Pat
         cache.add_file(tmp_path / "missing.csv", digest)
     assert not cache.has(digest)
     assert os.listdir(cache.blob_path(digest).parent) == []
+
+
+@pytest.mark.parametrize("size", [0, 24, 1024 * 1024 - 1, 1024 * 1024 + 5])
+def test_store_file_hashes_and_stores_a_read_only_copy(
+    cache: Cache, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    (tmp_path / "out.bin").write_bytes(data)
+
+    digest = cache.store_file(tmp_path / "out.bin")
+
+    assert digest == hashing.hash_bytes(data)
+    blob = cache.blob_path(digest)
+    assert blob.read_bytes() == data and _mode(blob) == 0o444
+    assert not blob.samefile(tmp_path / "out.bin")
+    assert [p.name for p in blob.parent.iterdir()] == [blob.name]  # no temp file left
+
+
+def test_store_file_replaces_a_corrupt_blob_and_keeps_a_good_one(
+    cache: Cache, tmp_path: Path
+) -> None:
+    (tmp_path / "out.txt").write_bytes(b"good content")
+    digest = cache.store_file(tmp_path / "out.txt")
+    blob = cache.blob_path(digest)
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"rotten")
+
+    assert cache.store_file(tmp_path / "out.txt") == digest
+    assert blob.read_bytes() == b"good content"
+    kept = blob.stat().st_ino
+    assert cache.store_file(tmp_path / "out.txt") == digest
+    assert blob.stat().st_ino == kept  # an intact blob is never rewritten

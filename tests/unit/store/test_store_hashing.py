@@ -200,3 +200,19 @@ def test_hash_file_reads_through_symlink(tmp_path: Path) -> None:
     link = tmp_path / "l"
     os.symlink(target, link)
     assert hashing.hash_file(link) == hashing.hash_bytes(b"content")
+
+
+@pytest.mark.parametrize(
+    "size", [0, 5, hashing._BUFFER_SIZE - 1, hashing._BUFFER_SIZE, 3 * hashing._BUFFER_SIZE + 7]
+)
+def test_copy_hashing_copies_exactly_and_returns_the_hash_of_the_bytes(
+    tmp_path: Path, size: int
+) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    (tmp_path / "source").write_bytes(data)
+
+    with open(tmp_path / "copy", "wb") as dest:
+        digest = hashing.copy_hashing(tmp_path / "source", dest)
+
+    assert (tmp_path / "copy").read_bytes() == data
+    assert digest == hashing.hash_bytes(data) == hashing.hash_file(tmp_path / "source")

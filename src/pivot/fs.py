@@ -35,12 +35,14 @@ __all__ = [
     "check_inside",
     "create_new_file",
     "is_temp_name",
+    "make_parent",
     "make_readonly",
     "map_os_errors",
     "remove_path",
     "remove_temp_files",
     "temp_path_for",
     "translate_os_error",
+    "write_new_file",
 ]
 
 PIVOT_DIR = ".pivot"
@@ -115,7 +117,12 @@ def map_os_errors(path: Path | str, doing: str) -> Iterator[None]:
 
 def temp_path_for(path: Path) -> Path:
     """A fresh, not yet existing temp path next to `path` (same directory, so same filesystem)."""
-    return path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
+    return Path(_temp_name_for(os.fspath(path)))
+
+
+def _temp_name_for(path: str) -> str:
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
 
 
 def is_temp_name(name: str) -> bool:
@@ -129,23 +136,39 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
     The caller creates the temp file (or directory) itself. Parent directories are created.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(path)
+    target = os.fspath(path)
+    make_parent(target)
+    temp = _temp_name_for(target)
     try:
-        yield temp
-        os.replace(temp, path)
+        yield Path(temp)
+        os.replace(temp, target)
     except BaseException:
-        remove_path(temp)
+        remove_path(Path(temp))
         raise
+
+
+def make_parent(path: Path | str) -> None:
+    """Create the directory `path` is in, and its parents, unless it exists."""
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temp file in the same directory + `os.replace`)."""
     with atomic_output(path) as temp:
-        fd = os.open(temp, _CREATE_FLAGS, FILE_MODE)
-        with open(fd, "wb", closefd=True) as handle:
-            handle.write(data)
+        write_new_file(temp, data)
+
+
+def write_new_file(path: Path | str, data: bytes) -> None:
+    """Create the file `path` (it must not exist) holding `data`."""
+    fd = os.open(path, _CREATE_FLAGS, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

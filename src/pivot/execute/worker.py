@@ -227,13 +227,14 @@ def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:
         path = root / dep.paths[0]
         loader: Any = dep.loader
         return loader.load(path) if path.exists() else loader.empty()
-    for relative in dep.paths:
-        if not (root / relative).exists():
+    paths = [root / relative for relative in dep.paths]
+    for relative, path in zip(dep.paths, paths, strict=True):
+        if not os.path.exists(path):
             raise _StageError(
                 f"stage '{stage}': dependency '{dep.name}' file '{relative}' does not exist. Run the "
                 "stage that produces it (`pivot repro` runs upstream stages) or create the file"
             )
-    values = [dep.loader.load(root / path) for path in dep.paths]
+    values = [dep.loader.load(path) for path in paths]
     if dep.shape is Shape.SINGLE:
         return values[0]
     return values if dep.shape is Shape.LIST else tuple(values)
@@ -270,7 +271,7 @@ def _save(task: StageTask, result: Any) -> None:
     for write in writes:
         target = root / write.path
         with fs.map_os_errors(write.path, "create the directory of output"):
-            target.parent.mkdir(parents=True, exist_ok=True)
+            fs.make_parent(target)
         try:
             write.out.loader.save(write.value, target)
         except (LoaderError, FilesystemError) as error:
@@ -455,9 +456,10 @@ def execute_stage(task: StageTask) -> Outcome:
     after); failures come back as values, never as exceptions."""
     started = time.perf_counter()
     previous = os.getcwd()
-    os.chdir(task.root)
+    if previous != task.root:
+        os.chdir(task.root)
     try:
         outcome = _run_captured(task, _cache(task.cache_dir, task.link_modes))
     finally:
-        os.chdir(previous)
+        os.chdir(previous)  # also where a stage that changed directory found it
     return dataclasses.replace(outcome, duration=time.perf_counter() - started)

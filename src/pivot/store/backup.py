@@ -72,7 +72,7 @@ class Backup:
         name = self.prefix + quote(path, safe="")
         if len(name.encode()) <= _NAME_MAX:
             stash = self.scratch / name
-            self.scratch.mkdir(parents=True, exist_ok=True)
+            fs.make_parent(stash)
         else:
             stash = self.directory / "files" / path.rstrip("/")
             self.indexed.append(path)

@@ -39,26 +39,41 @@ class _Files:
     directory: str = ""
     capture: str = ""  # the reusable capture file ("" until made)
     fd: int = -1  # open on `capture`, read-write
+    identity: tuple[int, int] = (0, 0)  # (device, inode) of the capture file, to check `fd`
     empty: str = ""  # a read-only empty file that silent stages' logs are links to
     linking: bool = True  # False once this file system refused a hard link
     anonymous: IO[bytes] | None = None  # for stages without a log: an unnamed temporary file
 
     def reset(self, directory: str) -> None:
         """Forget the files of another directory (or files someone removed)."""
-        if self.fd >= 0:
+        if self.fd >= 0 and self.size() is not None:
             os.close(self.fd)
         self.directory, self.capture, self.fd, self.empty = directory, "", -1, ""
 
     def fresh_capture(self) -> int:
         """The capture file, empty and at offset 0 (made if there is none)."""
-        if self.fd < 0:
-            os.makedirs(self.directory, exist_ok=True)
-            self.capture = _unique(self.directory, "capture")
-            self.fd = os.open(self.capture, _RDWR_NEW, fs.FILE_MODE)
-        else:
+        if self.fd >= 0 and self.size() is not None:
             os.ftruncate(self.fd, 0)
             os.lseek(self.fd, 0, os.SEEK_SET)
+            return self.fd
+        os.makedirs(self.directory, exist_ok=True)
+        self.capture = _unique(self.directory, "capture")
+        self.fd = os.open(self.capture, _RDWR_NEW, fs.FILE_MODE)
+        st = os.fstat(self.fd)
+        self.identity = (st.st_dev, st.st_ino)
         return self.fd
+
+    def size(self) -> int | None:
+        """The capture file's size; None (and the file forgotten, its descriptor left alone)
+        when `fd` no longer is that file (a stage closed it, and maybe opened another)."""
+        try:
+            st = os.fstat(self.fd)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != self.identity:
+            self.capture, self.fd = "", -1
+            return None
+        return st.st_size
 
     def detach(self) -> None:
         """The capture file now belongs to a log: the next stage gets a new one."""
@@ -165,7 +180,10 @@ def _link_over(source: str, dest: str) -> None:
 
 def _settle(log_path: str) -> None:
     """The stage is done: its log keeps what it wrote; the capture file is free again."""
-    if os.fstat(_FILES.fd).st_size:
+    size = _FILES.size()
+    if size is None:  # the stage closed it: the log keeps whatever it holds
+        return
+    if size:
         _FILES.detach()
         return
     temp = fs.temp_path_for(Path(log_path))

@@ -132,3 +132,18 @@ def test_without_a_log_the_output_is_still_captured(root: Path) -> None:
     assert first.output == "loud read 'ab'\nfrom a subprocess\n"
     assert second.output == ""
     assert not (root / ".pivot" / "logs").exists()
+
+
+def test_a_capture_descriptor_closed_and_reused_meanwhile_is_never_written(root: Path) -> None:
+    assert worker.execute_stage(task(root, quiet)).ok
+    os.close(capture._FILES.fd)  # as a stage closing descriptors it does not own would
+    other = os.open(root / "unrelated.txt", os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(other, b"someone else's data")
+    try:
+        outcome = worker.execute_stage(task(root, loud))
+    finally:
+        os.close(other)
+
+    assert outcome.ok, outcome.error
+    assert (root / "unrelated.txt").read_bytes() == b"someone else's data"
+    assert run_log(root, "loud") == outcome.output == "loud read 'ab'\nfrom a subprocess\n"

@@ -19,7 +19,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from pivot import fs
 
@@ -42,7 +41,7 @@ class _Files:
     identity: tuple[int, int] = (0, 0)  # (device, inode) of the capture file, to check `fd`
     empty: str = ""  # a read-only empty file that silent stages' logs are links to
     linking: bool = True  # False once this file system refused a hard link
-    anonymous: IO[bytes] | None = None  # for stages without a log: an unnamed temporary file
+    anonymous: int = -1  # for stages without a log: an unnamed temporary file
 
     def reset(self, directory: str) -> None:
         """Forget the files of another directory (or files someone removed)."""
@@ -140,9 +139,10 @@ def read_all(fd: int) -> bytes:
 
 
 def _anonymous() -> int:
-    if _FILES.anonymous is None:
-        _FILES.anonymous = tempfile.TemporaryFile()  # noqa: SIM115 (kept for the process)
-    fd = _FILES.anonymous.fileno()
+    if _FILES.anonymous < 0:  # a descriptor, not a file object: kept open for the process
+        _FILES.anonymous, name = tempfile.mkstemp(prefix="pivot-capture-")
+        os.unlink(name)
+    fd = _FILES.anonymous
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

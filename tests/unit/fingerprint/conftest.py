@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import os
 import sys
 import textwrap
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pivot.fingerprint import Fingerprint, fingerprint_stage
+from pivot.fingerprint import Fingerprint, SourceStats, fingerprint_stage
 
 Files = Mapping[str, str]
 
@@ -125,3 +127,46 @@ class Projects:
 @pytest.fixture
 def projects(tmp_path: Path) -> Projects:
     return Projects(tmp_path / "projects")
+
+
+class DictCache:
+    """A ManifestCache in memory that counts what it is asked: `puts` of manifests,
+    `fact_puts` of source files' facts."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.gets = 0
+        self.puts = 0
+        self.fact_puts = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return self.data.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        if key.startswith("facts/"):
+            self.fact_puts += 1
+        else:
+            self.puts += 1
+        self.data[key] = value
+
+
+def settled() -> SourceStats:
+    """Stats of a run whose code was loaded well after the files were written."""
+    return SourceStats(loaded_ns=time.time_ns() + 60 * 10**9)
+
+
+def rewrite(directory: Path, relative: str, old: str, new: str) -> None:
+    """Edit a file in place, with a later mtime (as an editor would)."""
+    path = directory / relative
+    before = path.stat().st_mtime_ns
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+@pytest.fixture
+def no_bytecode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are rewritten in place within a second: never let Python reuse a stale .pyc."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)

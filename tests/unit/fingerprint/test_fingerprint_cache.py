@@ -12,6 +12,9 @@ import pytest
 
 from pivot.fingerprint import SourceStats, StageRequest, fingerprint_stage, fingerprint_stages
 from pivot.fingerprint.cache import cache_key
+from tests.unit.fingerprint.conftest import DictCache, rewrite, settled
+
+pytestmark = pytest.mark.usefixtures("no_bytecode")
 
 PROJECT = {
     "pipeline.py": """
@@ -45,52 +48,11 @@ PROJECT = {
 }
 
 
-class DictCache:
-    """A ManifestCache in memory that counts what it is asked: `puts` of manifests,
-    `fact_puts` of source files' facts."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-        self.gets = 0
-        self.puts = 0
-        self.fact_puts = 0
-
-    def get(self, key: str) -> bytes | None:
-        self.gets += 1
-        return self.data.get(key)
-
-    def put(self, key: str, value: bytes) -> None:
-        if key.startswith("facts/"):
-            self.fact_puts += 1
-        else:
-            self.puts += 1
-        self.data[key] = value
-
-
-def settled() -> SourceStats:
-    """Stats of a run whose code was loaded well after the files were written."""
-    return SourceStats(loaded_ns=time.time_ns() + 60 * 10**9)
-
-
-@pytest.fixture(autouse=True)
-def no_bytecode(monkeypatch):
-    """Files are rewritten in place within a second: never let Python reuse a stale .pyc."""
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-
-
 @pytest.fixture
 def project(projects):
     directory = projects.new_directory()
     projects.write(directory, PROJECT)
     return directory
-
-
-def rewrite(directory, relative, old, new):
-    """Edit a file in place, with a later mtime (as an editor would)."""
-    path = directory / relative
-    before = path.stat().st_mtime_ns
-    path.write_text(path.read_text().replace(old, new))
-    os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
 def test_a_cached_manifest_is_used_while_sources_are_unchanged(projects, project):

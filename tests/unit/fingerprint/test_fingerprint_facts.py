@@ -6,15 +6,15 @@ from __future__ import annotations
 import ast
 import dis
 import os
-import sys
-import time
 import types
 
 import pytest
 
-from pivot.fingerprint import SourceStats, StageRequest, fingerprint_stages, sources, syntax
+from pivot.fingerprint import StageRequest, fingerprint_stages, sources, syntax
 from pivot.fingerprint.model import global_names
-from tests.unit.fingerprint.conftest import imported_from, resolve
+from tests.unit.fingerprint.conftest import DictCache, imported_from, resolve, rewrite, settled
+
+pytestmark = pytest.mark.usefixtures("no_bytecode")
 
 PROJECT = {
     "pipeline.py": """
@@ -48,30 +48,6 @@ PROJECT = {
 }
 
 
-class DictCache:
-    """A ManifestCache in memory."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def get(self, key: str) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: str, value: bytes) -> None:
-        self.data[key] = value
-
-
-def settled() -> SourceStats:
-    """Stats of a run whose code was loaded well after the files were written."""
-    return SourceStats(loaded_ns=time.time_ns() + 60 * 10**9)
-
-
-@pytest.fixture(autouse=True)
-def no_bytecode(monkeypatch):
-    """Files are rewritten in place within a second: never let Python reuse a stale .pyc."""
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-
-
 @pytest.fixture
 def parsed(monkeypatch) -> list[str]:
     """The names of the files parsed, in order (the real parser runs)."""
@@ -86,14 +62,12 @@ def parsed(monkeypatch) -> list[str]:
     return names
 
 
-def rewrite(directory, relative, old, new):
-    """Edit a file in place, with a later mtime (as an editor would)."""
-    path = directory / relative
-    before = path.stat().st_mtime_ns
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
-    os.utime(path, ns=(before + 10**9, before + 10**9))
+def started(projects):
+    """A project's first run: its directory, the cache it filled and its fingerprints."""
+    directory = projects.new_directory()
+    projects.write(directory, PROJECT)
+    cache = DictCache()
+    return directory, cache, both(directory, cache)
 
 
 def both(directory, cache):
@@ -104,10 +78,7 @@ def both(directory, cache):
 
 
 def test_a_helper_edit_parses_only_the_edited_file(projects, parsed):
-    directory = projects.new_directory()
-    projects.write(directory, PROJECT)
-    cache = DictCache()
-    before = both(directory, cache)
+    directory, cache, before = started(projects)
     assert set(parsed) == {"pipeline.py", "first.py", "second.py"}
 
     rewrite(directory, "second.py", "x * 2", "x * 3")
@@ -121,10 +92,7 @@ def test_a_helper_edit_parses_only_the_edited_file(projects, parsed):
 
 
 def test_a_value_an_imported_module_sets_still_counts_with_stored_facts(projects, parsed):
-    directory = projects.new_directory()
-    projects.write(directory, PROJECT)
-    cache = DictCache()
-    before = both(directory, cache)
+    directory, cache, before = started(projects)
 
     rewrite(directory, "second.py", "first.LIMIT = 5", "first.LIMIT = 6")
     parsed.clear()
@@ -136,10 +104,7 @@ def test_a_value_an_imported_module_sets_still_counts_with_stored_facts(projects
 
 
 def test_an_edited_stage_module_is_read_again(projects, parsed):
-    directory = projects.new_directory()
-    projects.write(directory, PROJECT)
-    cache = DictCache()
-    before = both(directory, cache)
+    directory, cache, before = started(projects)
 
     rewrite(directory, "pipeline.py", "first.f(x) + first.LIMIT", "first.f(x) - first.LIMIT")
     parsed.clear()
@@ -151,10 +116,7 @@ def test_an_edited_stage_module_is_read_again(projects, parsed):
 
 
 def test_damaged_facts_are_read_again_from_the_source(projects, parsed):
-    directory = projects.new_directory()
-    projects.write(directory, PROJECT)
-    cache = DictCache()
-    before = both(directory, cache)
+    directory, cache, before = started(projects)
     facts = [key for key in cache.data if key.startswith("facts/")]
     assert facts
     for key in facts:

@@ -54,12 +54,14 @@ def cache_key(
     root: Path | None,
     observed: tuple[str, ...] = (),
     memo: dict[object, str] | None = None,
+    plain_kinds: dict[type, bool] | None = None,
 ) -> str:
     """Stage function identity + options + a digest of the cheap values of the `extra` objects.
 
     The identity includes the function's file: the same module name loaded from another file
     (a moved package, another checkout) must not find the other file's manifest. `memo` keeps
-    the texts of simple values (a loader with plain settings) across the calls of one batch.
+    the texts of simple values (a loader with plain settings) across the calls of one batch,
+    `plain_kinds` which classes have such values (see `plain_state_key`).
     """
     code = getattr(func, "__code__", None)
     where = code.co_filename if isinstance(code, types.CodeType) else ""
@@ -72,19 +74,22 @@ def cache_key(
         str(root or ""),
     ]
     if extra:
-        parts.append(_extra_digest(extra, {} if memo is None else memo))
+        kinds = {} if plain_kinds is None else plain_kinds
+        parts.append(_extra_digest(extra, {} if memo is None else memo, kinds))
     if observed:
         parts.append(short_digest("\n".join(observed).encode("utf-8", "surrogatepass")))
     return "|".join(parts)
 
 
-def _extra_digest(extra: Mapping[str, object], memo: dict[object, str]) -> str:
-    texts = [f"{name}={_value_text(extra[name], memo)}" for name in sorted(extra)]
+def _extra_digest(
+    extra: Mapping[str, object], memo: dict[object, str], kinds: dict[type, bool]
+) -> str:
+    texts = [f"{name}={_value_text(extra[name], memo, kinds)}" for name in sorted(extra)]
     return short_digest("\n".join(texts).encode("utf-8", "surrogatepass"))
 
 
-def _value_text(value: object, memo: dict[object, str]) -> str:
-    key = plain_state_key(value)
+def _value_text(value: object, memo: dict[object, str], kinds: dict[type, bool]) -> str:
+    key = plain_state_key(value, kinds)
     if key is not None and key in memo:
         return memo[key]
     try:

@@ -116,6 +116,7 @@ def fingerprint_stages(
     assembler: _Assembler | None = None
     results: dict[str, Fingerprint] = {}
     memo: dict[object, str] = {}
+    plain_kinds: dict[type, bool] = {}
     keys = [
         cache_key(
             r.func,
@@ -124,6 +125,7 @@ def fingerprint_stages(
             root=root,
             observed=r.observed,
             memo=memo,
+            plain_kinds=plain_kinds,
         )
         if cache
         else ""
@@ -214,6 +216,7 @@ class _Assembler:
         self.root = os.path.abspath(root) if root is not None else None
         self.include_packages = include_packages
         self.shown: dict[str, str] = {}  # file -> as shown in locations
+        self.source_sets: dict[frozenset[str], tuple[tuple[tuple[str, int, int], ...], bool]] = {}
         self.observed_files: set[str] = set()
 
     def assemble(self, request: StageRequest) -> tuple[Stored, bool]:
@@ -243,15 +246,25 @@ class _Assembler:
         packages = self._packages(top_levels, files)
         if self.include_packages:
             manifest.update({f"package:{n}": digest_of(f"{n}=={v}") for n, v in packages.items()})
+        sources, settled = self._sources(frozenset(files))
         stored = Stored(
             manifest=tuple(sorted(manifest.items())),
             locations=tuple(sorted(locations.items())),
-            sources=tuple(sorted((p, *self.stats.get(p)) for p in files)),
+            sources=sources,
             packages=tuple(sorted(packages.items())),
             warnings=tuple(warnings),
         )
         failed = any(node.failed for node in nodes)
-        return stored, not failed and all(self.stats.is_settled(p) for p in files)
+        return stored, not failed and settled
+
+    def _sources(self, files: frozenset[str]) -> tuple[tuple[tuple[str, int, int], ...], bool]:
+        """The (path, mtime_ns, size) of `files`, sorted, and whether all are settled; one
+        value for every stage that read the same files (most stages of a module do)."""
+        known = self.source_sets.get(files)
+        if known is None:
+            listed = tuple(sorted((p, *self.stats.get(p)) for p in files))
+            known = self.source_sets[files] = (listed, all(self.stats.is_settled(p) for p in files))
+        return known
 
     def _roots(self, request: StageRequest) -> list[Item]:
         """The stage function (unwrapped), a user wrapper around it, and the extra objects."""

@@ -15,7 +15,7 @@ import gc
 import threading
 from collections.abc import Iterator
 
-__all__ = ["building", "command"]
+__all__ = ["building", "command", "paused"]
 
 _state = threading.local()
 
@@ -41,15 +41,25 @@ def command() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def building() -> Iterator[None]:
-    """Pause the collector while long-lived objects are built; inside a `command`, freeze them
-    when done. Outside one (a library call), the collector is only paused and resumed."""
+def paused() -> Iterator[None]:
+    """Pause the collector (it stays paused if it already was): for work that makes many small
+    objects and no cycles of note, such as a batch of fingerprints."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if _depth() and getattr(_state, "may_freeze", False):
-            gc.freeze()
         if enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    """Pause the collector while long-lived objects are built; inside a `command`, freeze them
+    when done. Outside one (a library call), the collector is only paused and resumed."""
+    with paused():
+        try:
+            yield
+        finally:
+            if _depth() and getattr(_state, "may_freeze", False):
+                gc.freeze()

@@ -73,3 +73,14 @@ def test_the_collector_is_as_found_after_an_api_command_and_after_one_that_faile
     with pytest.raises(Exception, match="broken"):
         api.status(root=tmp_path)
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_paused_resumes_only_what_it_paused() -> None:
+    gc.enable()
+    with _collector.paused():
+        assert not gc.isenabled()
+        with _collector.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner pause does not resume the outer one
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # pausing never freezes

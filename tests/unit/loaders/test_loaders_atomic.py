@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from typing import Any
 
 import matplotlib.artist
@@ -57,7 +58,13 @@ def _listing(directory: pathlib.Path) -> list[str]:
     return sorted(os.listdir(directory))
 
 
-@pytest.mark.parametrize(("loader", "value", "error"), FAILING_SAVES, ids=lambda v: repr(v)[:30])
+def _case_id(value: object) -> str:
+    """A test id that is the same in every process: no memory addresses (pytest-xdist workers
+    must collect identical ids)."""
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))[:30]
+
+
+@pytest.mark.parametrize(("loader", "value", "error"), FAILING_SAVES, ids=_case_id)
 def test_failed_save_keeps_the_old_file_and_leaves_no_temp(
     tmp_path: pathlib.Path, loader: Any, value: Any, error: type[BaseException]
 ) -> None:
@@ -69,7 +76,7 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(
     assert _listing(tmp_path) == ["output.data"]
 
 
-@pytest.mark.parametrize(("loader", "value", "error"), FAILING_SAVES, ids=lambda v: repr(v)[:30])
+@pytest.mark.parametrize(("loader", "value", "error"), FAILING_SAVES, ids=_case_id)
 def test_failed_first_save_leaves_nothing(
     tmp_path: pathlib.Path, loader: Any, value: Any, error: type[BaseException]
 ) -> None:
@@ -101,7 +108,7 @@ SUCCESSFUL_SAVES: list[tuple[Any, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("loader", "value"), SUCCESSFUL_SAVES, ids=lambda v: repr(v)[:30])
+@pytest.mark.parametrize(("loader", "value"), SUCCESSFUL_SAVES, ids=_case_id)
 def test_save_replaces_the_file_as_a_new_inode(
     tmp_path: pathlib.Path, loader: Any, value: Any
 ) -> None:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pivot.cli.common import JSON_HELP, dump_json
-from pivot.cli.main import EXIT_STAGE_FAILED, _handle_errors, cli
+from pivot.cli.common import EXIT_STAGE_FAILED, JSON_HELP, dump_json, handle_errors
+from pivot.cli.main import cli
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,7 +24,7 @@ __all__: list[str] = []
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@_handle_errors
+@handle_errors
 def track(paths: tuple[str, ...]) -> None:
     """Cache raw data no stage produces and record it in PATH.pvt (commit that file; the data
     is git-ignored and shared with `pivot push`/`pull`)."""
@@ -45,7 +45,7 @@ def track(paths: tuple[str, ...]) -> None:
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @click.option("-n", "--dry-run", is_flag=True, help="Only print what would be removed.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP + " Needs -f or -n.")
-@_handle_errors
+@handle_errors
 def gc(
     all_commits: bool, remote_name: str | None, force: bool, dry_run: bool, as_json: bool
 ) -> None:
@@ -96,7 +96,7 @@ def gc(
 @click.option("-r", "--remote", "remote_name", help="Check this remote instead of the cache.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Downloads at once (--remote).")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-@_handle_errors
+@handle_errors
 def verify(
     targets: tuple[str, ...], remote_name: str | None, jobs: int | None, as_json: bool
 ) -> None:
@@ -146,7 +146,7 @@ def _verify_fix(problems: Sequence[Problem], remote_name: str | None) -> str:
 @click.option("-o", "--out", "out", type=click.Path(), help="Where to write it.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.option("-r", "--remote", "remote_name", help="Remote to fetch from if not cached.")
-@_handle_errors
+@handle_errors
 def get(path: str, rev: str, out: str | None, force: bool, remote_name: str | None) -> None:
     """Write the version of output or tracked PATH as of git revision REV (from the cache, else
     the remote) to OUT (default: its name here)."""

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from pivot.cli.common import EXIT_STAGE_FAILED as EXIT_STAGE_FAILED  # re-exported (cli/remote)
 from pivot.cli.common import (
+    EXIT_STAGE_FAILED,
     complete_stages,
     dump_json,
     exit_interrupted,
@@ -26,8 +26,6 @@ __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_handle_errors = handle_errors  # the name the commands below were written with
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pivot", prog_name="pivot")
@@ -37,7 +35,7 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--force", is_flag=True, help="Rewrite the config of an existing project.")
-@_handle_errors
+@handle_errors
 def init(force: bool) -> None:
     """Make the current directory a Pivot project (.pivot/, .pivotignore)."""
     from pivot import api
@@ -152,7 +150,7 @@ def _reproduce(stages: tuple[str, ...], *, upstream: bool, **options: Any) -> No
 @cli.command()
 @click.argument("stages", nargs=-1, shell_complete=complete_stages)
 @_run_options
-@_handle_errors
+@handle_errors
 def repro(stages: tuple[str, ...], **options: Any) -> None:
     """Bring STAGES (default: all) and everything they depend on up to date."""
     _reproduce(stages, upstream=True, **options)
@@ -161,7 +159,7 @@ def repro(stages: tuple[str, ...], **options: Any) -> None:
 @cli.command()
 @click.argument("stages", nargs=-1, required=True, shell_complete=complete_stages)
 @_run_options
-@_handle_errors
+@handle_errors
 def run(stages: tuple[str, ...], **options: Any) -> None:
     """Run only STAGES, not their upstream (their inputs must exist)."""
     _reproduce(stages, upstream=False, **options)
@@ -171,7 +169,7 @@ def run(stages: tuple[str, ...], **options: Any) -> None:
 @click.argument("stages", nargs=-1, shell_complete=complete_stages)
 @click.option("--explain", is_flag=True, help="Show every reason in detail, with file:line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@_handle_errors
+@handle_errors
 def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
     """Show which stages are stale and why (what `pivot repro` would do)."""
     from pivot import api
@@ -186,7 +184,7 @@ def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1, shell_complete=complete_stages)
 @no_wait_option
-@_handle_errors
+@handle_errors
 def checkout(targets: tuple[str, ...], no_wait: bool) -> None:
     """Restore outputs from the cache (TARGETS: stage names or output paths; default: all)."""
     from pivot import api
@@ -214,7 +212,7 @@ def checkout(targets: tuple[str, ...], no_wait: bool) -> None:
 @cli.command()
 @click.argument("stages", nargs=-1, shell_complete=complete_stages)
 @no_wait_option
-@_handle_errors
+@handle_errors
 def commit(stages: tuple[str, ...], no_wait: bool) -> None:
     """Record the current outputs, inputs, params and code of STAGES without running them."""
     from pivot import api

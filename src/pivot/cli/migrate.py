@@ -7,7 +7,8 @@ import json
 
 import click
 
-from pivot.cli.main import _handle_errors, cli
+from pivot.cli.common import handle_errors
+from pivot.cli.main import cli
 
 __all__ = ["export", "import_dvc", "schema"]
 
@@ -24,7 +25,7 @@ __all__ = ["export", "import_dvc", "schema"]
     "-o", "--output", default="pivot.yaml", show_default=True, help="Where to write the stages."
 )
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
-@_handle_errors
+@handle_errors
 def import_dvc(dvc_yaml: str, output: str, force: bool) -> None:
     """Convert dvc.yaml (and params.yaml, vars, foreach/matrix, wdir) into pivot.yaml command
     stages; stages dvc.lock shows up to date are recorded so they do not re-run."""
@@ -39,7 +40,7 @@ def import_dvc(dvc_yaml: str, output: str, force: bool) -> None:
     "-o", "--output", default="dvc.yaml", show_default=True, help="Where to write the dvc.yaml."
 )
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
-@_handle_errors
+@handle_errors
 def export(output: str, force: bool) -> None:
     """Write a dvc.yaml whose stages run `python -m pivot run STAGE`, for DVC tooling."""
     from pivot import migrate

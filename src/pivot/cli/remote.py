@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pivot.cli.common import JSON_HELP, dump_json
-from pivot.cli.main import EXIT_STAGE_FAILED, _handle_errors, cli
+from pivot.cli.common import EXIT_STAGE_FAILED, JSON_HELP, dump_json, handle_errors
+from pivot.cli.main import cli
 
 if TYPE_CHECKING:
     from pivot.remote.transfer import Progress as TransferProgress
@@ -34,7 +34,7 @@ def remote() -> None:
 @click.argument("url")
 @click.option("-d", "--default", "default", is_flag=True, help="Make it the default remote.")
 @click.option("--local", is_flag=True, help="Write to .pivot/config.local.yaml (git-ignored).")
-@_handle_errors
+@handle_errors
 def remote_add(name: str, url: str, default: bool, local: bool) -> None:
     """Add remote NAME at URL (a directory, file:///path, or s3://bucket/prefix)."""
     from pivot import api
@@ -44,7 +44,7 @@ def remote_add(name: str, url: str, default: bool, local: bool) -> None:
 
 
 @remote.command("list")
-@_handle_errors
+@handle_errors
 def remote_list() -> None:
     """List the remotes (the default one is marked with *)."""
     from pivot import api
@@ -64,7 +64,7 @@ def remote_list() -> None:
 
 @remote.command("remove")
 @click.argument("name")
-@_handle_errors
+@handle_errors
 def remote_remove(name: str) -> None:
     """Forget remote NAME (its data is left where it is)."""
     from pivot import api
@@ -76,7 +76,7 @@ def remote_remove(name: str) -> None:
 @remote.command("default")
 @click.argument("name")
 @click.option("--local", is_flag=True, help="Only on this machine (config.local.yaml).")
-@_handle_errors
+@handle_errors
 def remote_default(name: str, local: bool) -> None:
     """Make NAME the remote used when -r is not given."""
     from pivot import api
@@ -93,7 +93,7 @@ def remote_default(name: str, local: bool) -> None:
 @click.option(
     "--local", is_flag=True, help="Write to .pivot/config.local.yaml (git-ignored; for secrets)."
 )
-@_handle_errors
+@handle_errors
 def remote_modify(name: str, key: str, value: str | None, unset: bool, local: bool) -> None:
     """Set KEY to VALUE for remote NAME (url, endpoint, region, access_key_id,
     secret_access_key, session_token, profile, allow_http, jobs)."""
@@ -190,7 +190,7 @@ def _summary(verb: str, report: SyncReport) -> None:
 
 @cli.command()
 @_transfer_options
-@_handle_errors
+@handle_errors
 def push(
     targets: tuple[str, ...],
     remote_name: str | None,
@@ -217,7 +217,7 @@ def push(
 
 @cli.command()
 @_transfer_options
-@_handle_errors
+@handle_errors
 def fetch(
     targets: tuple[str, ...],
     remote_name: str | None,
@@ -242,7 +242,7 @@ def fetch(
 
 @cli.command()
 @_transfer_options
-@_handle_errors
+@handle_errors
 def pull(
     targets: tuple[str, ...],
     remote_name: str | None,

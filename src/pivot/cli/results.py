@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from pivot.cli.common import dump_json
-from pivot.cli.main import _handle_errors, cli
+from pivot.cli.common import dump_json, handle_errors
+from pivot.cli.main import cli
 
 if TYPE_CHECKING:
     from pivot.project import Project
@@ -51,7 +51,7 @@ def _context() -> Iterator[Context]:
     help="How many runs to show, newest first.",
 )
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def history(limit: int, as_json: bool) -> None:
     """List recorded `repro`/`run` runs: when, commit, result, what ran."""
     from pivot.results import history as runs
@@ -65,7 +65,7 @@ def history(limit: int, as_json: bool) -> None:
 @cli.command()
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def show(run_id: str | None, as_json: bool) -> None:
     """Show one recorded run in detail (RUN_ID or a prefix of it; default: the newest)."""
     from pivot.results import history as runs
@@ -112,7 +112,7 @@ def metrics() -> None:
 @click.argument("targets", nargs=-1)
 @_table_output
 @_precision_option
-@_handle_errors
+@handle_errors
 def metrics_show(targets: tuple[str, ...], as_json: bool, markdown: bool, precision: int) -> None:
     """Show metrics in the workspace (TARGETS: stages or metric files; default: all)."""
     from pivot.results import metrics as found
@@ -129,7 +129,7 @@ def metrics_show(targets: tuple[str, ...], as_json: bool, markdown: bool, precis
 @_table_output
 @_precision_option
 @click.option("-a", "--all", "include_unchanged", is_flag=True, help="Include unchanged values.")
-@_handle_errors
+@handle_errors
 def metrics_diff(
     revs: tuple[str, ...], as_json: bool, markdown: bool, precision: int, include_unchanged: bool
 ) -> None:
@@ -152,7 +152,7 @@ def params() -> None:
 @params.command("show")
 @click.argument("stages", nargs=-1)
 @_table_output
-@_handle_errors
+@handle_errors
 def params_show(stages: tuple[str, ...], as_json: bool, markdown: bool) -> None:
     """Show the params STAGES (default: all) last ran with."""
     from pivot.results import params as found
@@ -168,7 +168,7 @@ def params_show(stages: tuple[str, ...], as_json: bool, markdown: bool) -> None:
 @click.argument("revs", nargs=-1, metavar="[OLD_REV [NEW_REV]]")
 @_table_output
 @click.option("-a", "--all", "include_unchanged", is_flag=True, help="Include unchanged params.")
-@_handle_errors
+@handle_errors
 def params_diff(
     revs: tuple[str, ...], as_json: bool, markdown: bool, include_unchanged: bool
 ) -> None:
@@ -189,7 +189,7 @@ def params_diff(
 @click.option("--mermaid", "fmt", flag_value="mermaid", help="Print a Mermaid flowchart.")
 @click.option("--dot", "fmt", flag_value="dot", help="Print Graphviz dot.")
 @click.option("--json", "fmt", flag_value="json", help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def dag(targets: tuple[str, ...], outs: bool, fmt: str | None) -> None:
     """Show the pipeline graph of TARGETS and their upstream (default: all); * marks stale."""
     from pivot.results import dag as graph
@@ -204,7 +204,7 @@ def dag(targets: tuple[str, ...], outs: bool, fmt: str | None) -> None:
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def list_stages(as_json: bool) -> None:
     """List the stages: dependencies, outputs, params and where each is defined."""
     from pivot.results import stages
@@ -263,7 +263,7 @@ _open_option = click.option("--open", "open_it", is_flag=True, help="Open the pa
 @_output_option
 @_open_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def plots_show(targets: tuple[str, ...], output: str | None, open_it: bool, as_json: bool) -> None:
     """Draw the plots in the workspace (TARGETS: stages or plot files; default: all)."""
     from pivot.results.revisions import WORKSPACE
@@ -277,7 +277,7 @@ def plots_show(targets: tuple[str, ...], output: str | None, open_it: bool, as_j
 @_output_option
 @_open_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def plots_diff(
     revs: tuple[str, ...],
     targets: tuple[str, ...],
@@ -308,7 +308,7 @@ def plots_diff(
 )
 @_open_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@_handle_errors
+@handle_errors
 def report(output: str | None, revs: tuple[str, ...], open_it: bool, as_json: bool) -> None:
     """Write one self-contained HTML page: DAG, stages and why they ran, params, metrics,
     plots, outputs and failures. It works offline, from a file:// URL."""

@@ -255,6 +255,8 @@ def _worker_died(stage: str, error: Exception) -> Outcome:
     return Outcome(stage, OutcomeKind.WORKER_DIED, (), 0.0, "", message)
 
 
+_STOPPED = "not run: the run stopped after a failure (use --keep-going)"
+
 SMALL_STAGE = 0.02
 """Seconds: stages this run finishes faster than this (on average) are shipped in chunks."""
 SMALL_AFTER = 8
@@ -369,8 +371,7 @@ class _Run:
         elif step.stage in self.poisoned:
             self.finish(step, RunStatus.BLOCKED, error="not run: an upstream stage failed")
         elif self.stopping:
-            message = "not run: the run stopped after a failure (use --keep-going)"
-            self.finish(step, RunStatus.BLOCKED, error=message)
+            self.finish(step, RunStatus.BLOCKED, error=_STOPPED)
         elif not self._fits(step):
             self.held.append(step)
         else:
@@ -510,8 +511,7 @@ class _Run:
         try:
             outcome = future.result()
         except NotRun:  # its chunk stopped at an earlier stage's failure
-            message = "not run: the run stopped after a failure (use --keep-going)"
-            return self.finish(step, RunStatus.BLOCKED, error=message)
+            return self.finish(step, RunStatus.BLOCKED, error=_STOPPED)
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
             outcome = _worker_died(step.stage, error)
         self.measured += 1

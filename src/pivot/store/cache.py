@@ -101,22 +101,19 @@ class Cache:
             digest = hashing.hash_file(path)
             self.add_file(path, digest)
             return digest
-        digest = hashing.hash_bytes(data)
-        blob = self.blob_path(digest)
-        if not (blob.is_file() and self._intact(digest, blob)):
-            with fs.map_os_errors(path, "store in the cache"), fs.atomic_output(blob) as temp:
-                fs.write_new_file(temp, data)
-                os.chmod(temp, _BLOB_MODE)
-        return digest
+        return self.add_bytes(data, source=path)
 
-    def add_bytes(self, data: bytes) -> str:
-        """Store `data` as a blob and return its hash."""
+    def add_bytes(self, data: bytes, *, source: Path | None = None) -> str:
+        """Store `data` as a blob (a blob there that does not hash right is replaced) and return
+        its hash; errors name `source`, the file the bytes came from, when there is one."""
         digest = hashing.hash_bytes(data)
         blob = self.blob_path(digest)
-        if not blob.is_file():
-            with fs.map_os_errors(blob, "write the cache blob"), fs.atomic_output(blob) as temp:
-                temp.write_bytes(data)
-                os.chmod(temp, _BLOB_MODE)
+        if blob.is_file() and self._intact(digest, blob):
+            return digest
+        named, doing = (source, "store in the cache") if source else (blob, "write the cache blob")
+        with fs.map_os_errors(named, doing), fs.atomic_output(blob) as temp:
+            fs.write_new_file(temp, data)
+            os.chmod(temp, _BLOB_MODE)
         return digest
 
     def read_bytes(self, digest: str) -> bytes:

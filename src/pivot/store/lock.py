@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 from pivot import fs
 from pivot.errors import LockFileError
@@ -235,7 +235,7 @@ def _well_formed(document: Any) -> LockEntry | None:
         if type(item) is not dict:
             return None
         dep_path, digest = item.get("path"), item.get("hash")
-        if type(dep_path) is not str or not _is_hash(digest):
+        if type(dep_path) is not str or not is_valid_hash(digest):
             return None
         dep_entries.append(DepEntry(dep_path, digest))
     out_entries = []
@@ -246,21 +246,13 @@ def _well_formed(document: Any) -> LockEntry | None:
         cache, directory = item.get("cache"), item.get("is_directory")
         if not (
             type(out_path) is str
-            and _is_hash(digest)
+            and is_valid_hash(digest)
             and type(cache) is bool
             and type(directory) is bool
         ):
             return None
         out_entries.append(OutEntry(out_path, digest, cache, directory))
     return LockEntry(stage, code, params, tuple(dep_entries), tuple(out_entries), tuple(observed))
-
-
-_HEX_DIGITS = "0123456789abcdef"
-
-
-def _is_hash(value: object) -> TypeGuard[str]:
-    """64 lowercase hex digits (a cheap test; `is_valid_hash` decides what it rejects)."""
-    return type(value) is str and len(value) == 64 and not value.strip(_HEX_DIGITS)
 
 
 def _checked(document: Any, path: Path | str) -> LockEntry:

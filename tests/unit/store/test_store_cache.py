@@ -97,6 +97,15 @@ def test_add_bytes_and_read_bytes(cache: Cache) -> None:
     assert cache.add_bytes(b"payload") == digest
 
 
+def test_add_bytes_replaces_a_blob_that_does_not_hash_right(cache: Cache) -> None:
+    digest = cache.add_bytes(b"payload")
+    blob = cache.blob_path(digest)
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"bit rot")
+    assert cache.add_bytes(b"payload") == digest
+    assert blob.read_bytes() == b"payload" and _mode(blob) == 0o444
+
+
 def test_read_bytes_of_missing_blob(cache: Cache) -> None:
     digest = hashing.hash_bytes(b"never stored")
     assert not cache.has(digest)

@@ -35,7 +35,8 @@ def test_hash_bytes_is_blake3_hex() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "A" * 64, "g" * 64, "a" * 63, "a" * 65, None, 12, EMPTY_BLAKE3.upper()]
+    "value",
+    ["", "A" * 64, "g" * 64, "a" * 63, "a" * 65, None, 12, EMPTY_BLAKE3.upper(), "a" * 64 + "\n"],
 )
 def test_is_valid_hash_rejects(value: object) -> None:
     assert not hashing.is_valid_hash(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +42,13 @@ MMAP_THRESHOLD = 64 * 1024 * 1024
 _BUFFER_SIZE = 1024 * 1024
 _FILES_PER_THREAD = 4
 _MANIFEST_VERSION = 1
-_HEX_DIGITS = "0123456789abcdef"
+_HASH_MATCH = re.compile(r"[0-9a-f]{64}").fullmatch
 
 
 def is_valid_hash(value: object) -> TypeGuard[str]:
     """True when `value` is a hash as Pivot writes them: exactly 64 lowercase hex characters
-    (a plain string test: it runs for every hash of every lock a no-op reads)."""
-    return type(value) is str and len(value) == 64 and not value.strip(_HEX_DIGITS)
+    (`fullmatch`: a trailing newline does not pass; it runs for every hash a no-op reads)."""
+    return type(value) is str and _HASH_MATCH(value) is not None
 
 
 def hash_bytes(data: bytes) -> str:

@@ -15,29 +15,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pivot import (
-    _collector,
-    discovery,
-    fingerprint,
-    fs,
-    graph,
-    maintenance,
-    plan,
-    project,
-    sharing,
-    tracked,
-)
+from pivot import _collector, discovery, fingerprint, fs, graph, plan, project, tracked
 from pivot.errors import CacheCorruptError, NoRecordError, UsageError
-from pivot.execute import executors, recorder, runner
-from pivot.execute.events import Event, EventSink, RunFinished, RunStarted, RunStatus
-from pivot.execute.runner import RunReport
-from pivot.maintenance import Garbage, Problem
+from pivot.execute import recorder
+from pivot.execute.events import (
+    Event,
+    EventSink,
+    RunFinished,
+    RunReport,
+    RunStarted,
+    RunStatus,
+    StageResult,
+)
 from pivot.pipeline import Pipeline
 from pivot.plan import Action, Plan
 from pivot.project import Project
-from pivot.remote.transfer import ProgressSink
-from pivot.sharing import SyncReport
 from pivot.store import gitignore, logs, project_lock
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
@@ -45,6 +39,13 @@ from pivot.store.project_lock import Held, Holder
 from pivot.store.state import StateDB
 from pivot.store.tracked import TrackedEntry
 from pivot.workspace import Context, dep_entries, hash_path, record_output
+
+if TYPE_CHECKING:  # running, sharing and maintenance are imported by the commands that use them
+    from pivot.execute import executors
+    from pivot.maintenance import Garbage, Problem
+    from pivot.remote.base import Remote
+    from pivot.remote.transfer import ProgressSink
+    from pivot.sharing import SyncReport
 
 __all__ = [
     "CheckoutReport",
@@ -183,6 +184,8 @@ def clean_litter(ctx: Context) -> int:
     """Put back the previous outputs a killed stage had set aside, and delete the temp files
     that killed writes left in the cache, the lock-file directories, `.pivot/` and wherever the
     pipeline's outputs live. Call with the project lock held."""
+    from pivot.execute import runner
+
     root = ctx.project.root
     specs = ctx.graph.stages.values()
     trees = {ctx.project.cache_dir, ctx.project.stages_dir}
@@ -282,6 +285,8 @@ POOL_START_SECONDS = 0.5
 def _quick(ctx: Context, decided: Plan) -> bool:
     """True when every stage to run took, last time, less in total than starting a pool costs:
     then running them in this process is faster than any parallel schedule."""
+    from pivot.execute import runner
+
     names = [step.stage for step in decided.by_action(Action.RUN)]
     durations = runner.recorded_durations(ctx, names)
     return len(durations) == len(names) and sum(durations.values()) < POOL_START_SECONDS
@@ -290,6 +295,8 @@ def _quick(ctx: Context, decided: Plan) -> bool:
 def _local_executor(
     ctx: Context, decided: Plan, jobs: int | None, fresh_workers: bool
 ) -> executors.Executor:
+    from pivot.execute import executors
+
     workers = _parallel_width(ctx, decided)
     if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
         workers = 1
@@ -301,6 +308,7 @@ def _local_executor(
 def _cluster_executor(
     ctx: Context, address: str, jobs: int | None, download: bool
 ) -> executors.Executor:
+    from pivot import sharing
     from pivot.execute import cluster  # dask is imported only for a cluster run
 
     config = ctx.project.config
@@ -329,6 +337,8 @@ def _execute(
     strict: bool = False,
     fresh_workers: bool = False,
 ) -> RunReport:
+    from pivot.execute import runner
+
     chosen = project.parse_executor(executor, "--executor") if executor else None
     chosen = chosen or ctx.project.config.executor
     if chosen == "local":
@@ -365,8 +375,21 @@ def _fan_out(*sinks: EventSink) -> EventSink:
 
 
 def _skipped_report(decided: Plan) -> RunReport:
-    results = tuple(runner.StageResult(s.stage, RunStatus.SKIPPED, ()) for s in decided.steps)
+    results = tuple(StageResult(s.stage, RunStatus.SKIPPED, ()) for s in decided.steps)
     return RunReport(results, decided.warnings)
+
+
+def _open_remote(proj: Project, name: str | None) -> Remote:
+    from pivot import sharing
+
+    return sharing.open_named_remote(proj, name)
+
+
+def _prefetch(ctx: Context, store: Remote, decide: Callable[[], Plan]) -> Plan:
+    """The plan, once the remote's copies of what its RUN steps need are fetched."""
+    from pivot import sharing
+
+    return sharing.prefetch(ctx, store, decide)
 
 
 def repro(
@@ -411,7 +434,7 @@ def repro(
     started = time.perf_counter()
     given, names = _source(pipeline, targets)
     where = root if root is not None else start
-    store = sharing.open_named_remote(_project(where), remote) if pull else None
+    store = _open_remote(_project(where), remote) if pull else None
     exclusive = Exclusive(_command_line("repro" if upstream else "run", names), wait, on_wait)
     with open_context(where, pipeline=given, exclusive=exclusive) as ctx:
         selected = _select(ctx, names, upstream=upstream)
@@ -420,7 +443,7 @@ def repro(
         def decide() -> Plan:
             return plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
 
-        decided = decide() if store is None else sharing.prefetch(ctx, store, decide)
+        decided = decide() if store is None else _prefetch(ctx, store, decide)
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
             emit_all(RunStarted(record.id, decided))
@@ -553,6 +576,8 @@ def checkout(
     Without targets, stages that never ran are reported and passed over; a named one that
     never ran is an error.
     """
+    from pivot import sharing
+
     exclusive = Exclusive(_command_line("checkout", targets), wait, on_wait)
     with open_context(start, pipeline_optional=True, exclusive=exclusive) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=False)
@@ -586,6 +611,8 @@ def _merge(first: CheckoutReport, second: CheckoutReport) -> CheckoutReport:
 
 
 def _checkout(ctx: Context, names: Sequence[str], *, strict: bool) -> CheckoutReport:
+    from pivot.execute import runner
+
     restored, unchanged, never_ran, not_cached = [], [], [], []
     for name in names:
         spec = ctx.graph.stages[name]
@@ -641,6 +668,8 @@ def commit(
 
     The escape hatch for "I changed the code but the outputs are still right": nothing runs.
     """
+    from pivot.execute import runner
+
     committed = []
     exclusive = Exclusive(_command_line("commit", stages), wait, on_wait)
     with open_context(start, exclusive=exclusive) as ctx:
@@ -667,6 +696,8 @@ def push(
     start: Path | str | None = None,
 ) -> SyncReport:
     """Upload the cached outputs of `targets` (default: everything) that the remote lacks."""
+    from pivot import sharing
+
     return _sync(sharing.push, targets, remote, jobs, with_deps, progress, start)
 
 
@@ -680,6 +711,8 @@ def fetch(
     start: Path | str | None = None,
 ) -> SyncReport:
     """Download into the cache the recorded outputs of `targets` that it lacks."""
+    from pivot import sharing
+
     return _sync(sharing.fetch, targets, remote, jobs, with_deps, progress, start)
 
 
@@ -693,6 +726,8 @@ def _sync(
     start: Path | str | None,
 ) -> SyncReport:
     """Push or fetch (`move`) the recorded outputs of `targets` through the named remote."""
+    from pivot import sharing
+
     store = sharing.open_named_remote(_project(start), remote)
     with open_context(start, pipeline_optional=True) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=with_deps)
@@ -719,6 +754,8 @@ def pull(
 ) -> PullReport:
     """Fetch `targets`' outputs, then put them in the workspace (stages whose objects could
     not all be fetched are left as they are)."""
+    from pivot import sharing
+
     store = sharing.open_named_remote(_project(start), remote)
     exclusive = Exclusive(_command_line("pull", targets))
     with open_context(start, pipeline_optional=True, exclusive=exclusive) as ctx:
@@ -748,20 +785,28 @@ def remote_add(
     local: bool = False,
     start: Path | str | None = None,
 ) -> None:
+    from pivot import sharing
+
     sharing.add_remote(_project(start), name, url, default=default, local=local)
 
 
 def remote_remove(name: str, *, start: Path | str | None = None) -> None:
+    from pivot import sharing
+
     sharing.remove_remote(_project(start), name)
 
 
 def remote_default(name: str, *, local: bool = False, start: Path | str | None = None) -> None:
+    from pivot import sharing
+
     sharing.set_default_remote(_project(start), name, local=local)
 
 
 def remote_modify(
     name: str, key: str, value: str | None, *, local: bool = False, start: Path | str | None = None
 ) -> None:
+    from pivot import sharing
+
     sharing.modify_remote(_project(start), name, key, value, local=local)
 
 
@@ -790,6 +835,8 @@ def gc(
 
     `confirm` sees what would go and may refuse; returns (garbage, whether it was removed).
     """
+    from pivot import maintenance, sharing
+
     store = sharing.open_named_remote(_project(start), remote) if remote else None
     # Held so that no run adds a blob its lock file does not reference yet while gc decides.
     exclusive = Exclusive(_command_line("gc", ()))
@@ -810,6 +857,8 @@ def verify(
 ) -> tuple[int, list[Problem]]:
     """Check that every recorded output and tracked file of `targets` (default: all) is in the
     local cache (or on `remote`) and hashes to its recorded value; (objects checked, problems)."""
+    from pivot import maintenance, sharing
+
     store = sharing.open_named_remote(_project(start), remote) if remote else None
     with open_context(start, pipeline_optional=True) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=False)
@@ -828,6 +877,8 @@ def get(
 ) -> tuple[Path, OutEntry]:
     """Write the version of output or tracked `path` (project-relative) recorded at git
     revision `rev` to `out` (default: its name in the current directory)."""
+    from pivot import maintenance, sharing
+
     relative = Path(path).as_posix().strip("/").removeprefix("./")
     dest = Path(os.path.abspath(out if out is not None else Path(relative).name))
     if os.path.lexists(dest) and not force:

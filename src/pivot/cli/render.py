@@ -8,8 +8,7 @@ from typing import IO, Any
 
 import click
 
-from pivot.execute.events import RunStatus
-from pivot.execute.runner import RunReport
+from pivot.execute.events import RunReport, RunStatus
 from pivot.plan import Action, Plan
 
 __all__ = ["MARK", "echo_to", "plan_json", "print_plan", "print_report", "report_json"]

@@ -9,12 +9,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pivot.plan import Plan
-
-if TYPE_CHECKING:
-    from pivot.execute.runner import RunReport
 
 __all__ = [
     "Event",
@@ -22,11 +18,13 @@ __all__ = [
     "FilesChanged",
     "PipelineError",
     "RunFinished",
+    "RunReport",
     "RunStarted",
     "RunStatus",
     "StageFinished",
     "StageOutput",
     "StageProgress",
+    "StageResult",
     "StageStarted",
     "WatchReady",
 ]
@@ -40,6 +38,33 @@ class RunStatus(enum.Enum):
     RESTORED = "restored"
     FAILED = "failed"
     BLOCKED = "blocked"  # not run because an upstream stage failed or the run stopped early
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    stage: str
+    status: RunStatus
+    reasons: tuple[str, ...]
+    duration: float = 0.0
+    output: str = ""
+    error: str = ""
+    worker: str = ""  # the cluster worker that ran it ("" on this machine)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunReport:
+    """Per-stage results in plan order, and the plan's warnings."""
+
+    results: tuple[StageResult, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> tuple[StageResult, ...]:
+        return tuple(r for r in self.results if r.status is RunStatus.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.status in (RunStatus.FAILED, RunStatus.BLOCKED) for r in self.results)
 
 
 @dataclasses.dataclass(frozen=True)

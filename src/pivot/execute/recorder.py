@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pivot
-from pivot.execute.events import Event, RunStarted, StageFinished
-from pivot.execute.runner import RunReport
+from pivot.execute.events import Event, RunReport, RunStarted, StageFinished
 from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.store import git, runs

@@ -18,7 +18,15 @@ from pathlib import Path
 
 from pivot import fingerprint, fs
 from pivot.errors import CacheCorruptError, LockFileError, PivotError
-from pivot.execute.events import Event, EventSink, RunStatus, StageFinished, StageStarted
+from pivot.execute.events import (
+    Event,
+    EventSink,
+    RunReport,
+    RunStatus,
+    StageFinished,
+    StageResult,
+    StageStarted,
+)
 from pivot.execute.executors import Executor, NotRun
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
@@ -39,33 +47,6 @@ __all__ = [
     "run_plan",
     "undeclared_files",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class StageResult:
-    stage: str
-    status: RunStatus
-    reasons: tuple[str, ...]
-    duration: float = 0.0
-    output: str = ""
-    error: str = ""
-    worker: str = ""  # the cluster worker that ran it ("" on this machine)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunReport:
-    """Per-stage results in plan order, and the plan's warnings."""
-
-    results: tuple[StageResult, ...]
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def failed(self) -> tuple[StageResult, ...]:
-        return tuple(r for r in self.results if r.status is RunStatus.FAILED)
-
-    @property
-    def ok(self) -> bool:
-        return not any(r.status in (RunStatus.FAILED, RunStatus.BLOCKED) for r in self.results)
 
 
 def commit_outputs(

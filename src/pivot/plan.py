@@ -194,11 +194,15 @@ def _read_lock_of(spec: StageSpec, path: Path | str) -> LockEntry | None:
         return None
     items: list[tuple[str, str, bool | None]] = [("dependency", d.path, None) for d in entry.deps]
     items += [("output", out.path, out.is_directory) for out in entry.outs]
+    declared = (spec.dep_paths, spec.out_paths)  # normal already: checked at registration
     for role, recorded, is_directory in items:
-        try:
-            normal = spec_module.normalise_path(recorded, stage=spec.name, role=role)
-        except PathEscapeError as error:
-            raise LockFileError(f"lock file '{path}' is not usable: {error}") from None
+        if recorded in declared[role == "output"]:
+            normal = recorded
+        else:
+            try:
+                normal = spec_module.normalise_path(recorded, stage=spec.name, role=role)
+            except PathEscapeError as error:
+                raise LockFileError(f"lock file '{path}' is not usable: {error}") from None
         if normal != recorded or is_directory not in (None, normal.endswith("/")):
             raise LockFileError(
                 f"lock file '{path}' is not usable: {role} path {recorded!r} is not written the "

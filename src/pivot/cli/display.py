@@ -85,12 +85,20 @@ class PlainLines:
 
     def __init__(self, out: IO[str], err: IO[str], options: DisplayOptions) -> None:
         self.out, self.err, self.options = out, err, options
+        # decided once, as click.echo would decide for every line (a line per stage adds up)
+        self._colors = {out: _shows_color(out), err: _shows_color(err)}
 
     def close(self) -> None:
         return None
 
     def _echo(self, text: str, *, err: bool = False, color: str | None = None) -> None:
-        click.secho(text, file=self.err if err else self.out, fg=color)
+        stream = self.err if err else self.out
+        if not self._colors[stream]:
+            text = click.unstyle(text) if "\x1b" in text else text  # a stage's colored output
+        elif color is not None:
+            text = click.style(text, fg=color)
+        stream.write(text + "\n")
+        stream.flush()
 
     def __call__(self, event: Event) -> None:
         options = self.options
@@ -118,10 +126,20 @@ class PlainLines:
         word, color = render.MARK[event.status]
         timing = f" ({event.duration:.2f}s)" if event.status is RunStatus.RAN else ""
         counter = f"[{event.index}/{event.total}] " if event.index else ""
-        self._echo(f"{counter}{event.stage} {click.style(word, fg=color)}{timing}")
+        mark = click.style(word, fg=color) if self._colors[self.out] else word
+        self._echo(f"{counter}{event.stage} {mark}{timing}")
         if self.options.verbose:
             for reason in event.reasons:
                 self._echo(f"    {reason}")
+
+
+def _shows_color(stream: IO[str]) -> bool:
+    """Whether click would keep colors on `stream`: as `--color` said, else when it is a TTY."""
+    chosen = click.globals.resolve_color_default()
+    if chosen is not None:
+        return chosen
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 # --- the live display ---------------------------------------------------------------------

@@ -40,6 +40,7 @@ __all__ = [
     "map_os_errors",
     "remove_path",
     "remove_temp_files",
+    "temp_name_for",
     "temp_path_for",
     "translate_os_error",
     "write_new_file",
@@ -117,10 +118,11 @@ def map_os_errors(path: Path | str, doing: str) -> Iterator[None]:
 
 def temp_path_for(path: Path) -> Path:
     """A fresh, not yet existing temp path next to `path` (same directory, so same filesystem)."""
-    return Path(_temp_name_for(os.fspath(path)))
+    return Path(temp_name_for(os.fspath(path)))
 
 
-def _temp_name_for(path: str) -> str:
+def temp_name_for(path: str) -> str:
+    """`temp_path_for`, as a string."""
     directory, name = os.path.split(path)
     return os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
 
@@ -138,7 +140,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """
     target = os.fspath(path)
     make_parent(target)
-    temp = _temp_name_for(target)
+    temp = temp_name_for(target)
     try:
         yield Path(temp)
         os.replace(temp, target)
@@ -154,21 +156,43 @@ def make_parent(path: Path | str) -> None:
         os.makedirs(parent, exist_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file in the same directory + `os.replace`)."""
-    with atomic_output(path) as temp:
-        write_new_file(temp, data)
+def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` atomically (temp file in the same directory + `os.replace`),
+    creating its directory if needed; `mode` is the file's exact mode (default: `FILE_MODE`
+    minus the umask)."""
+    target = os.fspath(path)
+    temp = temp_name_for(target)
+    try:
+        fd = os.open(temp, _CREATE_FLAGS, FILE_MODE)
+    except (FileNotFoundError, NotADirectoryError):  # no directory yet: made only then
+        make_parent(target)
+        fd = os.open(temp, _CREATE_FLAGS, FILE_MODE)
+    try:
+        try:
+            _write_all(fd, data)
+            if mode is not None:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    except BaseException:
+        remove_path(Path(temp))
+        raise
 
 
 def write_new_file(path: Path | str, data: bytes) -> None:
     """Create the file `path` (it must not exist) holding `data`."""
     fd = os.open(path, _CREATE_FLAGS, FILE_MODE)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -181,7 +205,7 @@ def create_new_file(path: Path) -> int:
     return os.open(path, _CREATE_FLAGS, FILE_MODE)
 
 
-def check_inside(root: Path, relative: str) -> None:
+def check_inside(root: Path | str, relative: str) -> None:
     """PathEscapeError unless `root / relative` stays inside `root` once symlinks are resolved:
     neither a parent directory nor the path itself may be a symlink leading out of the project,
     so nothing is ever written (or deleted) through one."""

@@ -127,22 +127,23 @@ def dep_entries(
     return tuple(entries)
 
 
-def record_output(root: Path, out: OutSpec, path: str, cache: Cache) -> OutEntry | None:
+def record_output(root: Path | str, out: OutSpec, path: str, cache: Cache) -> OutEntry | None:
     """Hash the output at `path` and, when it is cached, store it in the cache; None when the
     stage did not create it (a DirectoryOut must be a directory, any other output a file)."""
-    full = root / path
+    name = os.path.join(root, path.rstrip("/"))
     directory = out.kind is OutKind.DIRECTORY
-    if not (full.is_dir() if directory else full.is_file()):
+    if not (os.path.isdir(name) if directory else os.path.isfile(name)):
         return None
     with fs.map_os_errors(path, "hash and cache output"):
         if directory:
+            full = Path(name)
             files = hashing.list_files(full)
             digests = hashing.hash_files([file for _, file in files])
             manifest = hashing.DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
             cached = out.cache and cache.add_directory(full, manifest)
             digest = cached or hashing.manifest_hash(manifest)
         else:
-            digest = cache.store_file(full) if out.cache else hashing.hash_file(full)
+            digest = cache.store_file(name) if out.cache else hashing.hash_file(Path(name))
     return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=directory)
 
 

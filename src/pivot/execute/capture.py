@@ -27,6 +27,9 @@ __all__ = ["log_sink", "read_all"]
 _ROLL_OVER_LINKS = 20_000
 """Links to one shared empty file before another is made (file systems cap links per file,
 ext4 at 65,000; the run's `logs/<stage>.log` links count too)."""
+_CHECK_LINKS_EVERY = 1000
+"""Links made between two looks at the shared empty file's link count (other links to it, a
+run's `logs/<stage>.log`, are at most one per link made here: far below the file system's cap)."""
 _RDWR_NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _NO_LINKS = frozenset({errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.ENOSYS})
 
@@ -40,6 +43,7 @@ class _Files:
     fd: int = -1  # open on `capture`, read-write
     identity: tuple[int, int] = (0, 0)  # (device, inode) of the capture file, to check `fd`
     empty: str = ""  # a read-only empty file that silent stages' logs are links to
+    unchecked: int = 0  # links made to `empty` since its link count was last looked at
     linking: bool = True  # False once this file system refused a hard link
     anonymous: int = -1  # for stages without a log: an unnamed temporary file
 
@@ -51,8 +55,10 @@ class _Files:
 
     def fresh_capture(self) -> int:
         """The capture file, empty and at offset 0 (made if there is none)."""
-        if self.fd >= 0 and self.size() is not None:
-            os.ftruncate(self.fd, 0)
+        size = self.size() if self.fd >= 0 else None
+        if size is not None:
+            if size:
+                os.ftruncate(self.fd, 0)
             os.lseek(self.fd, 0, os.SEEK_SET)
             return self.fd
         os.makedirs(self.directory, exist_ok=True)
@@ -85,15 +91,24 @@ class _Files:
         """Make `dest` (which must not exist) a link to the shared empty file."""
         for attempt in range(2):
             try:
-                if not self.empty or os.stat(self.empty).st_nlink >= _ROLL_OVER_LINKS:
+                if not self.empty or self._full():
                     self.empty = _unique(self.directory, "empty")
                     os.close(os.open(self.empty, _RDWR_NEW, 0o444))
+                    self.unchecked = 0
                 os.link(self.empty, dest)
+                self.unchecked += 1
                 return
             except OSError as error:
                 if attempt or error.errno not in (errno.ENOENT, errno.EMLINK):
                     raise
                 self.empty = ""  # removed, or full of links: make another
+
+    def _full(self) -> bool:
+        """Whether `empty` has links enough: looked at every `_CHECK_LINKS_EVERY` links."""
+        if self.unchecked < _CHECK_LINKS_EVERY:
+            return False
+        self.unchecked = 0
+        return os.stat(self.empty).st_nlink >= _ROLL_OVER_LINKS
 
 
 _FILES = _Files()
@@ -186,10 +201,10 @@ def _settle(log_path: str) -> None:
     if size:
         _FILES.detach()
         return
-    temp = fs.temp_path_for(Path(log_path))
+    temp = fs.temp_name_for(log_path)
     try:
-        _FILES.link_empty(str(temp))
+        _FILES.link_empty(temp)
         os.replace(temp, log_path)
     except OSError:
-        fs.remove_path(temp)
+        fs.remove_path(Path(temp))
         _FILES.detach()  # leave the (empty) capture file as the log

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pivot import discovery, fs
 from pivot.errors import FilesystemError, LoaderError, PivotError
@@ -201,22 +201,23 @@ def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
         ) from None
 
 
-def _prepare_outputs(task: StageTask, cache: Cache) -> None:
-    """Remove previous outputs, so a stage never reads its own stale output by accident.
+def _prepare_incremental(task: StageTask, cache: Cache) -> None:
+    """Give each IncrementalOut the value the stage starts from (the other previous outputs are
+    gone already: moved aside by `_keep_previous_outputs`, so a stage never reads its own stale
+    output by accident).
 
-    An IncrementalOut is the exception: its recorded previous value is restored from the cache
-    as a private writable copy (none recorded: removed, the stage starts from `empty()`); an
-    uncached one keeps its state only in the workspace file, which is left as it is.
+    Its recorded previous value is restored from the cache as a private writable copy (none
+    recorded: removed, the stage starts from `empty()`); an uncached one keeps its state only in
+    the workspace file, which is left as it is.
     """
-    root = Path(task.root)
     for out in task.spec.outs:
+        if out.kind is not OutKind.INCREMENTAL:
+            continue
         for path in out.paths:
-            target = root / path
+            target = Path(task.root, path)
             previous = task.incremental.get(path)
             with fs.map_os_errors(path, "remove the previous output"):
-                if out.kind is not OutKind.INCREMENTAL:
-                    fs.remove_path(target)
-                elif previous and cache.has(previous):
+                if previous and cache.has(previous):
                     cache.restore_file(previous, target, writable=True)
                 elif out.cache:
                     fs.remove_path(target)
@@ -240,8 +241,13 @@ def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:
     return values if dep.shape is Shape.LIST else tuple(values)
 
 
+@functools.lru_cache(maxsize=8)
+def _root_path(root: str) -> Path:
+    return Path(root)
+
+
 def _call(task: StageTask) -> Any:
-    spec, root = task.spec, Path(task.root)
+    spec, root = task.spec, _root_path(task.root)
     kwargs: dict[str, Any] = {}
     if spec.params_arg is not None and spec.params is not None:
         kwargs[spec.params_arg] = spec.params.model_copy(deep=True)
@@ -260,7 +266,7 @@ def _call(task: StageTask) -> Any:
 
 
 def _save(task: StageTask, result: Any) -> None:
-    spec, root = task.spec, Path(task.root)
+    spec, root = task.spec, _root_path(task.root)
     if spec.command is not None:
         return  # the command wrote its outputs itself
     writes = _guarded(
@@ -285,13 +291,13 @@ def _save(task: StageTask, result: Any) -> None:
             ) from None
 
 
-def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntry:
+def _record_output(out: OutSpec, path: str, root: str, cache: Cache) -> OutEntry:
     entry = record_output(root, out, path, cache)
     if entry is not None:
         return entry
     if out.kind is OutKind.DIRECTORY:
         raise _StageError(f"directory output '{path}' was not created")
-    if (root / path).is_dir():
+    if os.path.isdir(os.path.join(root, path)):
         raise _StageError(
             f"output '{path}' is a directory, but it is declared as a file; declare it as "
             f"'{path}/' (a directory output)"
@@ -303,30 +309,17 @@ def _record_output(out: OutSpec, path: str, root: Path, cache: Cache) -> OutEntr
 
 
 @contextlib.contextmanager
-def _progress_file(log_path: str) -> Iterator[None]:
-    """Point `pivot.progress` in this stage (and its subprocesses) at the log's side file."""
-    if not log_path:
-        yield
-        return
-    previous = os.environ.get(PROGRESS_ENV)
-    os.environ[PROGRESS_ENV] = str(logs.progress_path(log_path))
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = previous
-
-
-@contextlib.contextmanager
 def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
     """Capture everything the stage prints, at the file-descriptor level too (subprocesses, C
-    code), so nothing reaches Pivot's own stdout (e.g. `--json`). Yields a reader."""
+    code), so nothing reaches Pivot's own stdout (e.g. `--json`). Yields a reader. With a log,
+    `pivot.progress` in the stage (and its subprocesses) reports to the log's side file."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    with capture.log_sink(log_path) as sink, _progress_file(log_path):
+    with capture.log_sink(log_path) as sink:
+        progress = os.environ.get(PROGRESS_ENV)
+        if log_path:
+            os.environ[PROGRESS_ENV] = str(logs.progress_path(log_path))
         saved = (os.dup(1), os.dup(2))
         text = io.TextIOWrapper(
             os.fdopen(os.dup(sink), "wb", buffering=0),
@@ -351,6 +344,10 @@ def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
             for descriptor in saved:
                 os.close(descriptor)
             text.close()
+            if log_path and progress is None:
+                os.environ.pop(PROGRESS_ENV, None)
+            elif log_path and progress is not None:
+                os.environ[PROGRESS_ENV] = progress
 
 
 def _declared(spec: StageSpec, paths: tuple[str, ...]) -> tuple[str, ...]:
@@ -375,19 +372,19 @@ def _observed_call(task: StageTask) -> observe.Observation:
 def _keep_previous_outputs(task: StageTask) -> Backup:
     """Move the previous outputs aside (copy an IncrementalOut, which the stage reads), so a
     failure can put them back; never through a symlink leading out of the project."""
-    root = Path(task.root)
     for path in task.spec.out_paths:
-        fs.check_inside(root, path)
-    scratch = Path(task.scratch_dir) if task.scratch_dir else Path(task.cache_dir).parent / "tmp"
-    backup = Backup(root, scratch, task.spec.name)
+        fs.check_inside(task.root, path)
+    scratch = task.scratch_dir or str(Path(task.cache_dir).parent / "tmp")
+    backup = Backup(task.root, scratch, task.spec.name)
     try:
         for out in task.spec.outs:
+            incremental = out.kind is OutKind.INCREMENTAL
+            doing = "copy the previous output" if incremental else "remove the previous output"
             for path in out.paths:
-                if out.kind is OutKind.INCREMENTAL:
-                    with fs.map_os_errors(path, "copy the previous output"):
+                with fs.map_os_errors(path, doing):
+                    if incremental:
                         backup.copy(path)
-                else:
-                    with fs.map_os_errors(path, "remove the previous output"):
+                    else:
                         backup.move(path)
     except BaseException:
         backup.restore()
@@ -395,53 +392,52 @@ def _keep_previous_outputs(task: StageTask) -> Backup:
     return backup
 
 
-def _run_captured(task: StageTask, cache: Cache) -> Outcome:
-    """The outcome, with the time taken left at 0 (the caller measures it).
+class _Result(NamedTuple):
+    """How a stage's run ended (the `Outcome` without what it printed and the time taken)."""
+
+    kind: OutcomeKind
+    outs: tuple[OutEntry, ...] = ()
+    error: str = ""
+    seen: observe.Observation | None = None
+
+
+def _run_captured(task: StageTask, cache: Cache) -> tuple[_Result, str]:
+    """How the run ended, and what it printed.
 
     The previous outputs are kept aside meanwhile: put back unless every output was saved and
     cached (a failing or interrupted stage leaves its last good outputs in place)."""
-    name = task.spec.name
     with _captured(task.log_path) as output:
         try:
             backup = _keep_previous_outputs(task)
         except PivotError as error:
-            failure = f"stage '{name}': {error}"
-            return Outcome(name, OutcomeKind.PIVOT_FAILED, (), 0.0, output(), failure)
+            failure = f"stage '{task.spec.name}': {error}"
+            return _Result(OutcomeKind.PIVOT_FAILED, error=failure), output()
         try:
-            outcome = _produce(task, cache)
+            result = _produce(task, cache)
         except BaseException:
             backup.restore()
             raise
-        if outcome.kind is OutcomeKind.RAN:
+        if result.kind is OutcomeKind.RAN:
             backup.discard()
         else:
             backup.restore()
-        return dataclasses.replace(outcome, output=output())
+        return result, output()
 
 
-def _produce(task: StageTask, cache: Cache) -> Outcome:
-    """Call the stage, save and cache its outputs (what it printed is filled in by the caller)."""
-    root, name = Path(task.root), task.spec.name
+def _produce(task: StageTask, cache: Cache) -> _Result:
+    """Call the stage, save and cache its outputs."""
+    root, name = task.root, task.spec.name
     try:
-        _prepare_outputs(task, cache)
+        _prepare_incremental(task, cache)
         seen = _observed_call(task)
         outs = tuple(
             _record_output(out, path, root, cache) for out in task.spec.outs for path in out.paths
         )
     except _StageError as error:
-        return Outcome(name, OutcomeKind.STAGE_FAILED, (), 0.0, "", str(error))
+        return _Result(OutcomeKind.STAGE_FAILED, error=str(error))
     except (_PivotFailure, PivotError) as error:
-        return Outcome(name, OutcomeKind.PIVOT_FAILED, (), 0.0, "", f"stage '{name}': {error}")
-    return Outcome(
-        name,
-        OutcomeKind.RAN,
-        outs,
-        0.0,
-        "",
-        observed=seen.code,
-        undeclared_reads=_declared(task.spec, seen.reads),
-        undeclared_writes=_declared(task.spec, _remaining(task.root, seen.writes)),
-    )
+        return _Result(OutcomeKind.PIVOT_FAILED, error=f"stage '{name}': {error}")
+    return _Result(OutcomeKind.RAN, outs, seen=seen)
 
 
 @functools.lru_cache(maxsize=4)
@@ -459,7 +455,20 @@ def execute_stage(task: StageTask) -> Outcome:
     if previous != task.root:
         os.chdir(task.root)
     try:
-        outcome = _run_captured(task, _cache(task.cache_dir, task.link_modes))
+        result, output = _run_captured(task, _cache(task.cache_dir, task.link_modes))
     finally:
         os.chdir(previous)  # also where a stage that changed directory found it
-    return dataclasses.replace(outcome, duration=time.perf_counter() - started)
+    duration = time.perf_counter() - started
+    seen = result.seen
+    if seen is None:
+        return Outcome(task.spec.name, result.kind, result.outs, duration, output, result.error)
+    return Outcome(
+        task.spec.name,
+        result.kind,
+        result.outs,
+        duration,
+        output,
+        observed=seen.code,
+        undeclared_reads=_declared(task.spec, seen.reads),
+        undeclared_writes=_declared(task.spec, _remaining(task.root, seen.writes)),
+    )

@@ -31,21 +31,28 @@ _FLAT = re.compile(r"^=[0-9a-f]{12}=(.+)$", re.DOTALL)  # stage names never star
 
 
 class Backup:
-    """Previous outputs of one stage run, kept in `scratch` until `restore` or `discard`."""
+    """Previous outputs of one stage run, kept in `scratch` until `restore` or `discard`.
 
-    def __init__(self, root: Path, scratch: Path, stage: str) -> None:
-        self.root = Path(root)
-        self.scratch = Path(scratch)
-        token = os.urandom(6).hex()
-        self.prefix = f"={token}="
-        self.directory = self.scratch / f"{stage}.{token}"  # only for paths too long to name
-        self.stashes: dict[str, Path] = {}  # output path -> where it waits
+    Cheap to make: a first run, with no previous outputs, costs a `lstat` per output and no
+    more (the stash names are made only when something is moved)."""
+
+    def __init__(self, root: Path | str, scratch: Path | str, stage: str) -> None:
+        self.root = os.fspath(root)
+        self.scratch = os.fspath(scratch)
+        self.stage = stage
+        self.token = ""  # made with the first stash
+        self.stashes: dict[str, str] = {}  # output path -> where it waits
         self.indexed: list[str] = []  # the paths named in `directory`'s index
+
+    @property
+    def directory(self) -> str:
+        """Where paths too long for a flat name wait (with their index)."""
+        return os.path.join(self.scratch, f"{self.stage}.{self.token}")
 
     def move(self, path: str) -> None:
         """Set aside the output at `path`, if there is one, by renaming it (free: the workspace
         path is then empty for the stage)."""
-        source = self.root / path
+        source = self._workspace(path)
         if not os.path.lexists(source):
             return
         stash = self._stash(path)
@@ -58,26 +65,32 @@ class Backup:
                 shutil.move(source, stash)
             except BaseException:
                 if os.path.lexists(source):  # still in its place: drop the partial copy
-                    fs.remove_path(stash)
+                    fs.remove_path(Path(stash))
                 raise
 
     def copy(self, path: str) -> None:
         """Set aside a copy of the output file at `path` (the stage still finds it in place)."""
-        if os.path.isfile(self.root / path):
-            shutil.copyfile(self.root / path, self._stash(path))
+        source = self._workspace(path)
+        if os.path.isfile(source):
+            shutil.copyfile(source, self._stash(path))
 
-    def _stash(self, path: str) -> Path:
+    def _workspace(self, path: str) -> str:
+        """Where output `path` is in the workspace (a directory's without its trailing `/`)."""
+        return os.path.join(self.root, path.rstrip("/"))
+
+    def _stash(self, path: str) -> str:
         """Where `path` waits: a name in `scratch` that says which path it is (or, too long for
         a name, a place in `directory` named in its index before anything is moved there)."""
-        name = self.prefix + quote(path, safe="")
+        self.token = self.token or os.urandom(6).hex()
+        name = f"={self.token}={quote(path, safe='')}"
         if len(name.encode()) <= _NAME_MAX:
-            stash = self.scratch / name
+            stash = os.path.join(self.scratch, name)
             fs.make_parent(stash)
         else:
-            stash = self.directory / "files" / path.rstrip("/")
+            stash = os.path.join(self.directory, "files", path.rstrip("/"))
             self.indexed.append(path)
-            stash.parent.mkdir(parents=True, exist_ok=True)
-            fs.atomic_write_text(self.directory / _INDEX, json.dumps(self.indexed))
+            os.makedirs(os.path.dirname(stash), exist_ok=True)
+            fs.atomic_write_text(Path(self.directory, _INDEX), json.dumps(self.indexed))
         self.stashes[path] = stash
         return stash
 
@@ -88,10 +101,11 @@ class Backup:
         for path, stash in self.stashes.items():
             if not os.path.lexists(stash):
                 continue  # setting it aside failed: it never left its place
+            target = self._workspace(path)
             try:
-                fs.remove_path(self.root / path)
-                (self.root / path).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(stash, self.root / path)
+                fs.remove_path(Path(target))
+                fs.make_parent(target)
+                os.replace(stash, target)
             except OSError:  # left in the backup: the next locked command puts it back
                 kept = True
         if not kept:
@@ -99,9 +113,9 @@ class Backup:
 
     def discard(self) -> None:
         for stash in self.stashes.values():
-            fs.remove_path(stash)
+            fs.remove_path(Path(stash))
         if self.indexed:
-            fs.remove_path(self.directory)
+            fs.remove_path(Path(self.directory))
 
 
 def recover(root: Path, scratch: Path, allowed: Collection[str]) -> list[str]:

@@ -59,7 +59,8 @@ class Cache:
                 f"unknown link modes {unknown or list(link_modes)}; use some of {list(LINK_MODES)}"
             )
         self.root = Path(root)
-        self.files_dir = Path(os.path.abspath(self.root / "files"))
+        self._files = os.path.abspath(self.root / "files")
+        self.files_dir = Path(self._files)
         self.quarantine_dir = Path(os.path.abspath(self.root / "quarantine"))
         self.link_modes = tuple(link_modes)
         self.verified = verified
@@ -69,9 +70,12 @@ class Cache:
 
     def blob_path(self, digest: str) -> Path:
         """Where the blob with this hash lives (whether or not it exists)."""
+        return Path(self._blob_name(digest))
+
+    def _blob_name(self, digest: str) -> str:
         if not hashing.is_valid_hash(digest):
             raise ValueError(f"{digest!r} is not a content hash (64 lowercase hex characters)")
-        return self.files_dir / digest[:2] / digest[2:]
+        return f"{self._files}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
@@ -91,29 +95,26 @@ class Cache:
                 )
             os.chmod(temp, _BLOB_MODE)
 
-    def store_file(self, path: Path) -> str:
+    def store_file(self, path: Path | str) -> str:
         """Hash workspace file `path`, store it, and return its hash. A small file is read once:
         the bytes hashed are the bytes stored (a larger one is streamed, see `add_file`)."""
-        with open(path, "rb", buffering=0) as handle:
-            small = os.fstat(handle.fileno()).st_size < _READ_WHOLE_BELOW
-            data = handle.readall() if small else b""
-        if not small or len(data) >= _READ_WHOLE_BELOW:  # large, or grew while being read
-            digest = hashing.hash_file(path)
-            self.add_file(path, digest)
+        data = _read_small(path)
+        if data is None:  # large, or grew while being read
+            digest = hashing.hash_file(Path(path))
+            self.add_file(Path(path), digest)
             return digest
         return self.add_bytes(data, source=path)
 
-    def add_bytes(self, data: bytes, *, source: Path | None = None) -> str:
+    def add_bytes(self, data: bytes, *, source: Path | str | None = None) -> str:
         """Store `data` as a blob (a blob there that does not hash right is replaced) and return
         its hash; errors name `source`, the file the bytes came from, when there is one."""
         digest = hashing.hash_bytes(data)
-        blob = self.blob_path(digest)
-        if blob.is_file() and self._intact(digest, blob):
+        blob = self._blob_name(digest)
+        if os.path.isfile(blob) and self._intact(digest, Path(blob)):
             return digest
         named, doing = (source, "store in the cache") if source else (blob, "write the cache blob")
-        with fs.map_os_errors(named, doing), fs.atomic_output(blob) as temp:
-            fs.write_new_file(temp, data)
-            os.chmod(temp, _BLOB_MODE)
+        with fs.map_os_errors(named, doing):
+            fs.atomic_write_bytes(blob, data, mode=_BLOB_MODE)
         return digest
 
     def read_bytes(self, digest: str) -> bytes:
@@ -335,3 +336,19 @@ def _run_all(function: Callable[[_Item], None], items: Sequence[_Item]) -> None:
     with ThreadPoolExecutor() as pool:
         for _ in pool.map(function, items):
             pass
+
+
+def _read_small(path: Path | str) -> bytes | None:
+    """The content of file `path` if it is smaller than `_READ_WHOLE_BELOW`, else None."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        if size >= _READ_WHOLE_BELOW:
+            return None
+        data = os.read(fd, size + 1)  # the whole file in one read...
+        if len(data) > size:  # ...unless it grew meanwhile: read on to its end (or the limit)
+            while len(data) < _READ_WHOLE_BELOW and (chunk := os.read(fd, _READ_WHOLE_BELOW)):
+                data += chunk
+    finally:
+        os.close(fd)
+    return data if len(data) < _READ_WHOLE_BELOW else None

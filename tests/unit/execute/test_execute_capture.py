@@ -114,6 +114,7 @@ def test_silent_logs_move_to_a_new_shared_empty_file_before_the_link_limit(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(capture, "_ROLL_OVER_LINKS", 3)
+    monkeypatch.setattr(capture, "_CHECK_LINKS_EVERY", 1)
 
     names = [f"quiet{number}" for number in range(7)]
     for name in names:

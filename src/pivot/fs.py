@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import re
 import shutil
 import stat
@@ -38,6 +39,7 @@ __all__ = [
     "make_parent",
     "make_readonly",
     "map_os_errors",
+    "read_bytes",
     "remove_path",
     "remove_temp_files",
     "temp_name_for",
@@ -50,9 +52,14 @@ PIVOT_DIR = ".pivot"
 """The project's own directory (found by `pivot.project`; no stage path may lead into it)."""
 FILE_MODE = 0o666
 """Mode new files are created with (minus the umask, so usually 0644): never executable."""
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+_READ_CHUNK = 1 << 20
 _TEMP_NAME = re.compile(r"^\..*\.[0-9a-f]{16}\.tmp$", re.DOTALL)
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+_TEMP_RANDOM = random.Random()  # temp names: seeded from os.urandom (a system call per name
+# otherwise), Pivot's own (a stage seeding `random` never repeats them), new after a fork
+os.register_at_fork(after_in_child=_TEMP_RANDOM.seed)
 
 
 _KINDS: dict[int, tuple[type[FilesystemError], str]] = {
@@ -103,17 +110,29 @@ def translate_os_error(error: OSError, path: Path | str, doing: str) -> Filesyst
     )
 
 
-@contextlib.contextmanager
-def map_os_errors(path: Path | str, doing: str) -> Iterator[None]:
+def map_os_errors(path: Path | str, doing: str) -> contextlib.AbstractContextManager[None]:
     """Turn an OSError raised inside into a FilesystemError naming `path`, `doing` and the fix.
 
     The one place where Pivot's own OS errors become Pivot errors (httpx's `map_exceptions`
     is the model); store and workspace code wrap their I/O in it.
     """
-    try:
-        yield
-    except OSError as error:
-        raise translate_os_error(error, path, doing) from error
+    return _MappedOSErrors(path, doing)
+
+
+class _MappedOSErrors(contextlib.AbstractContextManager[None]):
+    """`map_os_errors`: a class, not a generator (it wraps every output of every stage)."""
+
+    __slots__ = ("doing", "path")
+
+    def __init__(self, path: Path | str, doing: str) -> None:
+        self.path, self.doing = path, doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, OSError):
+            raise translate_os_error(error, self.path, self.doing) from error
 
 
 def temp_path_for(path: Path) -> Path:
@@ -124,7 +143,7 @@ def temp_path_for(path: Path) -> Path:
 def temp_name_for(path: str) -> str:
     """`temp_path_for`, as a string."""
     directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
+    return os.path.join(directory, f".{name}.{_TEMP_RANDOM.getrandbits(64):016x}.tmp")
 
 
 def is_temp_name(name: str) -> bool:
@@ -178,6 +197,20 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -
     except BaseException:
         remove_path(Path(temp))
         raise
+
+
+def read_bytes(path: Path | str) -> bytes:
+    """The whole content of file `path` (what `Path.read_bytes` gives, in fewer system calls)."""
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+    try:
+        wanted = os.fstat(fd).st_size + 1  # a read of the whole file, and one that finds its end
+        chunks = []
+        while chunk := os.read(fd, wanted):
+            chunks.append(chunk)
+            wanted = max(wanted - len(chunk), _READ_CHUNK)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def write_new_file(path: Path | str, data: bytes) -> None:

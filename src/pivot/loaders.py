@@ -122,8 +122,7 @@ class JSON(Loader[Any, Any]):
     empty_factory: Callable[[], Any] = dict
 
     def load(self, path: pathlib.Path) -> Any:
-        with open(path, "rb") as file:
-            return json.load(file)
+        return json.loads(fs.read_bytes(path))
 
     def save(self, data: Any, path: pathlib.Path) -> None:
         _write_text(path, json.dumps(data, indent=self.indent, ensure_ascii=False) + "\n")
@@ -186,7 +185,9 @@ class Text(Loader[str, str]):
     """A UTF-8 string."""
 
     def load(self, path: pathlib.Path) -> str:
-        return path.read_bytes().decode("utf-8")  # exactly what save wrote: no newline translation
+        return fs.read_bytes(path).decode(
+            "utf-8"
+        )  # exactly what save wrote: no newline translation
 
     def save(self, data: str, path: pathlib.Path) -> None:
         _write_text(path, data)

@@ -319,7 +319,7 @@ def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
     with capture.log_sink(log_path) as sink:
         progress = os.environ.get(PROGRESS_ENV)
         if log_path:
-            os.environ[PROGRESS_ENV] = str(logs.progress_path(log_path))
+            os.environ[PROGRESS_ENV] = log_path + logs.PROGRESS_SUFFIX  # logs.progress_path
         saved = (os.dup(1), os.dup(2))
         text = io.TextIOWrapper(
             os.fdopen(os.dup(sink), "wb", buffering=0),
@@ -470,5 +470,5 @@ def execute_stage(task: StageTask) -> Outcome:
         output,
         observed=seen.code,
         undeclared_reads=_declared(task.spec, seen.reads),
-        undeclared_writes=_declared(task.spec, _remaining(task.root, seen.writes)),
+        undeclared_writes=_remaining(task.root, _declared(task.spec, seen.writes)),
     )

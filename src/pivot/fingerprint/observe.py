@@ -47,6 +47,7 @@ class _Recorder:
     reads: dict[str, None] = dataclasses.field(default_factory=dict)
     writes: dict[str, None] = dataclasses.field(default_factory=dict)
     import_time: dict[str, dict[str, None]] = dataclasses.field(default_factory=dict)  # absolute
+    outermost: types.FrameType | None = None  # the frame that started recording (None: all)
 
     def opened(self, path: object, mode: object, flags: object) -> None:
         if isinstance(path, int):
@@ -73,7 +74,7 @@ class _Recorder:
     def _importing_module(self) -> str | None:
         """The file of the user module being imported whose module-level code is running."""
         frame: types.FrameType | None = sys._getframe(3)
-        while frame is not None:
+        while frame is not None and frame is not self.outermost:
             code = frame.f_code
             if code.co_name == "<module>":
                 spec = frame.f_globals.get("__spec__")
@@ -174,10 +175,14 @@ def observing(root: str, origins: Origins | None = None) -> Iterator[list[Observ
     """Observe the body; the yielded list holds the `Observation` once the body is done."""
     origins = origins or _origins()
     entered = _Entered(origins)
-    recorder = _Recorder(os.path.abspath(root), origins)
+    # the with statement's frame: the frames below it are the caller's, never an import's
+    recorder = _Recorder(os.path.abspath(root), origins, outermost=sys._getframe(2))
     result: list[Observation] = []
-    with _recording(recorder), _entering(entered):
-        yield result
+    try:
+        with _recording(recorder), _entering(entered):
+            yield result
+    finally:
+        recorder.outermost = None
     imported: set[str] = set()
     for module_path, files in recorder.import_time.items():
         _IMPORT_READS.setdefault(module_path, {}).update(files)
@@ -251,18 +256,19 @@ _TOOL_IDS = (
 )  # sys.monitoring ids no standard tool claims (debugger 0, coverage 1, profiler 2)
 
 
-@contextlib.contextmanager
-def _entering(entered: _Entered) -> Iterator[None]:
+def _entering(entered: _Entered) -> contextlib.AbstractContextManager[None]:
     monitoring = getattr(sys, "monitoring", None)
     if monitoring is None:
-        with _profiling(entered):
-            yield
-        return
+        return _profiling(entered)
     tool = next((t for t in _TOOL_IDS if monitoring.get_tool(t) is None), None)
     if tool is None:  # another tool holds both ids: fall back to the profile hook
-        with _profiling(entered):
-            yield
-        return
+        return _profiling(entered)
+    return _monitoring(entered, monitoring, tool)
+
+
+@contextlib.contextmanager
+def _monitoring(entered: _Entered, monitoring: Any, tool: int) -> Iterator[None]:
+    """Python 3.12+: `sys.monitoring`, each code object's start event disabled once seen."""
     disable = monitoring.DISABLE
     enter = entered.enter
 

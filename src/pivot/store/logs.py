@@ -17,6 +17,7 @@ from pivot.errors import NoRecordError
 
 __all__ = [
     "KEEP_RUNS",
+    "PROGRESS_SUFFIX",
     "list_runs",
     "progress_path",
     "prune_runs",
@@ -29,6 +30,7 @@ __all__ = [
 KEEP_RUNS = 20
 LOGS_DIR = "logs"
 RUNS_DIR = "runs"
+PROGRESS_SUFFIX = ".progress"  # a log's side file of `pivot.progress` reports: see progress_path
 
 
 def run_log_path(pivot_dir: Path, run_id: str, stage: str) -> Path:
@@ -38,7 +40,7 @@ def run_log_path(pivot_dir: Path, run_id: str, stage: str) -> Path:
 
 def progress_path(log_path: Path | str) -> Path:
     """The side file where a running stage's `pivot.progress` reports how far it is."""
-    return Path(f"{log_path}.progress")
+    return Path(f"{log_path}{PROGRESS_SUFFIX}")
 
 
 def _latest_path(pivot_dir: Path, stage: str) -> Path:

@@ -157,11 +157,18 @@ def open_context(
         ctx = Context(
             proj, dag, state, Cache(proj.cache_dir, proj.config.link_modes, verified=state)
         )
+        scope.callback(_close_run_cache, ctx)  # before the state db closes
         if held is not None and held.interrupted is not None:
             clean_litter(ctx)
         yield ctx
         if held is not None:  # after the command: its run record saw git as it was
             _keep_ignored(ctx)
+
+
+def _close_run_cache(ctx: Context) -> None:
+    """Index what the command added to the run cache, and close its pack (if it used it)."""
+    if "runs" in ctx.__dict__:
+        ctx.runs.close()
 
 
 def _keep_ignored(ctx: Context) -> None:
@@ -856,14 +863,15 @@ def verify(
     start: Path | str | None = None,
 ) -> tuple[int, list[Problem]]:
     """Check that every recorded output and tracked file of `targets` (default: all) is in the
-    local cache (or on `remote`) and hashes to its recorded value; (objects checked, problems)."""
+    local cache (or on `remote`) and hashes to its recorded value; (objects checked, problems).
+    A local check of everything also checks the run cache (damaged entries are moved aside)."""
     from pivot import maintenance, sharing
 
     store = sharing.open_named_remote(_project(start), remote) if remote else None
     with open_context(start, pipeline_optional=True) as ctx:
         selection = sharing.resolve_targets(ctx, targets, with_deps=False)
         records = sharing.records_of(ctx, selection)
-        return maintenance.verify(ctx, records, remote=store, jobs=jobs)
+        return maintenance.verify(ctx, records, remote=store, jobs=jobs, runs=not targets)
 
 
 def get(

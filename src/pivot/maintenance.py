@@ -7,6 +7,7 @@ remote, store, errors; never execute, api or cli.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -146,11 +147,12 @@ def _kept_keys(
         records += list(_commit_records(ctx))
     outs = {out for out, _ in records if out.cache}
     run_keys = {key for _, key in records if key is not None}
-    entries = [key for key in run_cache.entry_keys(ctx.cache.root) if _run_key(key) in run_keys]
-    for entry_key in entries:
-        with_outs = run_cache.outs_from_bytes((ctx.cache.root / entry_key).read_bytes())
-        outs.update(out for out in with_outs if out.cache)
-    keep = set(entries)
+    keep: set[str] = set()
+    for entry_key, data in ctx.runs.entries():
+        if run_cache.split_object_key(entry_key)[0] in run_keys:
+            keep.add(entry_key)
+            with contextlib.suppress(ValueError):  # unreadable: it keeps nothing
+                outs.update(out for out in run_cache.outs_from_bytes(data) if out.cache)
     directories = [out for out in outs if out.is_directory]
     if manifests_from is not None:
         missing = [transfer.blob_key(d.hash) for d in directories if not ctx.cache.has(d.hash)]
@@ -171,31 +173,26 @@ def _manifest(ctx: Context, out: OutEntry) -> Iterable[tuple[str, str]]:
         return ()  # neither here nor fetchable: its files cannot be known, nor are they here
 
 
-def _run_key(entry_key: str) -> str:
-    parts = entry_key.split("/")
-    return parts[1] + parts[2]
-
-
 # --- gc -----------------------------------------------------------------------------------------
 
 
-def _local_objects(cache_root: Path) -> Iterator[tuple[str, int]]:
-    files = cache_root / "files"
+def _local_objects(ctx: Context) -> Iterator[tuple[str, int]]:
+    files = ctx.cache.root / "files"
     if files.is_dir():
         for prefix in sorted(os.listdir(files)):
             directory = files / prefix
             for name in sorted(os.listdir(directory)) if directory.is_dir() else ():
                 if hashing.is_valid_hash(prefix + name):
                     yield f"files/{prefix}/{name}", (directory / name).stat().st_size
-    for key in run_cache.entry_keys(cache_root):
-        yield key, (cache_root / key).stat().st_size
+    for key, data in ctx.runs.entries():
+        yield key, len(data)
 
 
 def collect_garbage(ctx: Context, *, all_commits: bool, remote: Remote | None = None) -> Garbage:
     """What `gc` would remove from the local cache (or from `remote`); removes nothing."""
     keep = _kept_keys(ctx, all_commits=all_commits, manifests_from=remote)
     if remote is None:
-        objects = list(_local_objects(ctx.cache.root))
+        objects = list(_local_objects(ctx))
         where = f"the local cache ({ctx.cache.root})"
     else:
         remote.check()
@@ -216,9 +213,11 @@ def delete_garbage(ctx: Context, garbage: Garbage, remote: Remote | None = None)
     if remote is not None:
         transfer.delete(remote, garbage.keys)
         return
-    for key in garbage.keys:
+    blobs = [key for key in garbage.keys if not key.startswith(run_cache.RUNS_DIR + "/")]
+    ctx.runs.remove(key for key in garbage.keys if key.startswith(run_cache.RUNS_DIR + "/"))
+    for key in blobs:
         fs.remove_path(ctx.cache.root / key)
-    for key in garbage.keys:
+    for key in blobs:
         parent = (ctx.cache.root / key).parent
         for directory in (parent, parent.parent):
             if directory != ctx.cache.root:
@@ -241,8 +240,17 @@ class Problem:
     hash: str
 
     def describe(self) -> str:
+        if self.owner == RUN_CACHE_OWNER:
+            what = "pack" if self.path.endswith(run_cache.PACK_SUFFIX) else "entry"
+            return f"{self.kind}: run-cache {what} '{self.path}'" + (
+                f", hash {self.hash}" if self.hash else " (damaged bytes)"
+            )
         who = f"stage '{self.owner}'" if self.owner else "tracked"
         return f"{self.kind}: '{self.path}' ({who}), hash {self.hash}"
+
+
+RUN_CACHE_OWNER = "(run cache)"
+"""The owner of a `Problem` found in the run cache itself: a damaged entry or pack."""
 
 
 def verify(
@@ -251,12 +259,15 @@ def verify(
     *,
     remote: Remote | None = None,
     jobs: int | None = None,
+    runs: bool = False,
 ) -> tuple[int, list[Problem]]:
     """Check every object `records` need is present and hashes to its name, in the local cache
     or on `remote` (downloaded to a temp file and hashed). Returns (objects checked, problems).
+    With `runs`, also check the local run cache's entries and packs (`RunCache.repair`).
 
     A corrupt local blob is moved aside (never deleted), so `pivot pull` can fetch it again; a
-    corrupt remote object is only reported."""
+    corrupt remote object is only reported. Damaged run-cache entries, and a pack's damaged
+    bytes, are moved aside too (a stage whose entry was damaged simply runs)."""
     index = sharing.ObjectIndex()
     keys = sharing.top_level_keys(records, index)
     if remote is not None:  # a directory's files are listed in its manifest: have it here
@@ -274,6 +285,12 @@ def verify(
         if state != "ok"
         for record, path in index.owners[key]
     ]
+    if runs and remote is None:
+        _good, damages = ctx.runs.repair()
+        for damage in damages:
+            packed = damage.where.endswith(run_cache.PACK_SUFFIX)
+            digest = "" if packed else run_cache.split_object_key(damage.where)[1]
+            problems.append(Problem("corrupt", damage.where, RUN_CACHE_OWNER, digest))
     return len(found), problems
 
 

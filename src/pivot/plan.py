@@ -358,7 +358,7 @@ class _Planner:
         if all(reason.kind is ReasonKind.OUTPUTS for reason in reasons):
             return None, ()
         declared = set(spec.out_paths)
-        for entry, outs in run_cache.lookup(self.ctx.cache.root, key):
+        for entry, outs in self.ctx.runs.lookup(key):
             if {out.path for out in outs} == declared and all(
                 _in_cache(self.ctx.cache, out) for out in outs if out.cache
             ):

@@ -232,30 +232,31 @@ def push(
     )
     shared = set(result.moved) | set(result.present)
     entries = _run_entries_within(ctx, shared)
-    runs_moved = transfer.push(ctx.cache.root, remote, entries, jobs=jobs).moved if entries else ()
+    runs_moved = transfer.push_bytes(remote, entries, jobs=jobs).moved if entries else ()
     return index.report(remote, result, problems, len(runs_moved))
 
 
-def _run_entries_within(ctx: Context, shared: set[str]) -> list[str]:
-    """Local run-cache entries about this push's data: every cached output of theirs is among
-    the `shared` object keys (and one is, or they have none), so an entry on the remote never
-    points at objects the remote lacks."""
-    entries = []
-    for key in run_cache.entry_keys(ctx.cache.root):
+def _run_entries_within(ctx: Context, shared: set[str]) -> dict[str, bytes]:
+    """Local run-cache entries (object key -> bytes, loose or packed) about this push's data:
+    every cached output of theirs is among the `shared` object keys (and one is, or they have
+    none), so an entry on the remote never points at objects the remote lacks."""
+    entries = {}
+    for key, data in ctx.runs.entries():
         try:
-            outs = run_cache.outs_from_bytes((ctx.cache.root / key).read_bytes())
-        except (OSError, ValueError):
+            outs = run_cache.outs_from_bytes(data)
+        except ValueError:
             continue
         needed = {transfer.blob_key(out.hash) for out in outs if out.cache}
         if needed <= shared:
-            entries.append(key)
+            entries[key] = data
     return entries
 
 
 def fetch_run_entries(ctx: Context, remote: Remote, *, jobs: int | None = None) -> int:
-    """Download every run-cache entry the remote has and this cache lacks; how many."""
+    """Download every run-cache entry the remote has and this cache lacks (loose or packed);
+    how many. Fetched entries stay loose files."""
     listed = [key for key, _ in remote.list_keys(run_cache.RUNS_DIR + "/")]
-    keys = [key for key in listed if transfer.is_object_key(key)]
+    keys = [key for key in listed if transfer.is_object_key(key) and not ctx.runs.has(key)]
     return len(transfer.fetch(ctx.cache.root, remote, keys, jobs=jobs).moved)
 
 
@@ -422,7 +423,7 @@ def _fetchable(ctx: Context, step: Step) -> list[Record]:
     its recorded outputs when only their absence makes it run."""
     spec = ctx.graph.stages[step.stage]
     if step.run_key is not None:
-        for _entry, outs in run_cache.lookup(ctx.cache.root, step.run_key):
+        for _entry, outs in ctx.runs.lookup(step.run_key):
             if {out.path for out in outs} == set(spec.out_paths):
                 return [Record(step.stage, out) for out in outs if out.cache]
     only_outputs = all(reason.kind is ReasonKind.OUTPUTS for reason in step.reasons)

@@ -23,6 +23,7 @@ from pivot.spec import OutKind, OutSpec, StageSpec
 from pivot.store import hashing
 from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, OutEntry
+from pivot.store.run_cache import RunCache
 from pivot.store.state import FileHasher, StateDB
 
 __all__ = [
@@ -48,6 +49,11 @@ class Context:
     @property
     def hasher(self) -> FileHasher:
         return FileHasher(self.state)
+
+    @functools.cached_property
+    def runs(self) -> RunCache:
+        """The run cache (its packs indexed in the state db); `open_context` closes it."""
+        return RunCache(self.cache.root, self.state)
 
     @functools.cached_property
     def ignore(self) -> Callable[[str], bool] | None:

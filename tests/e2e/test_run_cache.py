@@ -3,6 +3,7 @@ re-run; and the two-clone workflow of the issue, end to end."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.e2e.conftest import E2EProject, git
@@ -108,10 +109,14 @@ def test_two_clones_share_outputs_and_runs(project: E2EProject, tmp_path: Path) 
 def test_a_tampered_run_cache_entry_is_never_placed_and_the_stage_re_runs(
     project: E2EProject,
 ) -> None:
-    """Run-cache entries come from remotes too: inline content that does not match its hash is
-    refused (the stage re-runs), never written into the workspace."""
+    """Run-cache entries come from remotes too: an entry named by its own hash whose inline
+    content does not match the output's hash is refused (the stage re-runs), never written
+    into the workspace."""
     import base64
     import json
+
+    from pivot.store import hashing
+    from pivot.store.run_cache import RunCache, object_key, split_object_key
 
     project.gen({"data/raw.txt": "ab"})
     _set_scale(project, 2)
@@ -119,15 +124,19 @@ def test_a_tampered_run_cache_entry_is_never_placed_and_the_stage_re_runs(
     _set_scale(project, 3)
     project.repro_json()
     project.runs()
-    for entry in (project.root / ".pivot" / "cache" / "runs").rglob("*"):
-        if not entry.is_file():
-            continue
-        document = json.loads(entry.read_text())
+    cache = project.root / ".pivot" / "cache"
+    entries = dict(RunCache(cache).entries())
+    assert len(entries) == 3  # prepare, train at scale 2 and at scale 3
+    shutil.rmtree(cache / "runs")  # the packs go: only the tampered loose copies stay
+    for key, data in entries.items():
+        document = json.loads(data)
         for item in document.get("outs", []):
             if "content" in item:
                 item["content"] = base64.b64encode(b'{"scale": 99}').decode()
-        entry.chmod(0o644)
-        entry.write_text(json.dumps(document))
+        tampered = json.dumps(document).encode()
+        path = cache / object_key(split_object_key(key)[0], hashing.hash_bytes(tampered))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(tampered)
     _set_scale(project, 2)
     result = project.pivot("repro", "--json", "-j", "1").json["stages"]
     assert result["train"]["status"] == "ran", result["train"]

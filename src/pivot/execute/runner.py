@@ -96,7 +96,7 @@ def remember_run(ctx: Context, entry: LockEntry) -> None:
     inline = {out.path: path.read_bytes() for out, path in zip(uncached, paths)}
     if any(hashing.hash_bytes(data) != out.hash for out, data in zip(uncached, inline.values())):
         return  # changed since it was recorded: do not remember a run we cannot reproduce
-    run_cache.save(ctx.cache.root, run_cache.run_key_of(entry), entry.outs, inline)
+    ctx.runs.save(run_cache.run_key_of(entry), entry.outs, inline)
 
 
 def _observed_code(
@@ -179,8 +179,8 @@ def restore_run(ctx: Context, step: Step) -> None:
     )
     check_restorable(ctx, spec, entry)  # run-cache entries come from remotes too
     try:
-        inline = run_cache.inline_from_bytes((ctx.cache.root / step.run_entry).read_bytes())
-    except ValueError as error:  # content that does not match its hash: re-run the stage
+        inline = run_cache.inline_from_bytes(ctx.runs.read(step.run_entry))
+    except (KeyError, ValueError) as error:  # gone, or not matching its hash: re-run the stage
         raise CacheCorruptError(
             f"run-cache entry {step.run_entry} of stage '{spec.name}' is corrupt ({error}); "
             "nothing was placed and the stage re-runs"
@@ -574,6 +574,7 @@ def run_plan(
     finally:
         if live is not None:
             live.close()
+        ctx.runs.flush()
         ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
     return RunReport(ordered, tuple(dict.fromkeys([*plan.warnings, *run.warnings])))

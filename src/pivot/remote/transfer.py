@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
@@ -32,6 +32,7 @@ __all__ = [
     "key_hash",
     "map_keys",
     "push",
+    "push_bytes",
     "remote_has",
 ]
 
@@ -145,6 +146,29 @@ def push(
     return dataclasses.replace(
         result, present=result.present + tuple(sorted(there)), missing=missing
     )
+
+
+def push_bytes(
+    remote: Remote,
+    objects: Mapping[str, bytes],
+    *,
+    jobs: int | None = None,
+    progress: ProgressSink | None = None,
+) -> TransferResult:
+    """Upload the objects (key -> content) the remote lacks (create-only): for objects kept
+    in memory or inside a pack, such as run-cache entries. Content that does not match its
+    key's hash is never uploaded (`corrupt`)."""
+    there = remote_has(remote, objects, jobs=jobs)
+    todo = sorted(key for key in objects if key not in there)
+
+    def upload(key: str) -> tuple[str, int]:
+        data = objects[key]
+        if hashing.hash_bytes(data) != key_hash(key):
+            return "corrupt", 0
+        return ("moved", len(data)) if remote.upload_bytes(key, data) else ("present", 0)
+
+    result = _transfer(todo, upload, jobs or remote.jobs, progress)
+    return dataclasses.replace(result, present=result.present + tuple(sorted(there)))
 
 
 def fetch(

@@ -1,8 +1,10 @@
 """The per-machine state db (`.pivot/state.db`, sqlite in WAL mode) and the hasher that uses it.
 
-It is only a cache: file hashes keyed by path and (inode, size, mtime_ns), plus a key-value
-table other layers use (e.g. cached code manifests). A corrupt or unusable db never stops
-Pivot: it is moved aside or switched off with a `StateDBWarning`, and files are re-hashed.
+It is only a cache: file hashes keyed by path and (inode, size, mtime_ns), a key-value table
+other layers use (e.g. cached code manifests), and the index of the run cache's packs
+(`store.run_cache.RunIndex`: records by run key, and how far each pack is indexed). A corrupt
+or unusable db never stops Pivot: it is moved aside or switched off with a `StateDBWarning`,
+and files are re-hashed (run-cache packs are read again).
 Imports nothing of Pivot's but the store itself.
 """
 
@@ -13,7 +15,7 @@ import os
 import sqlite3
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -27,6 +29,11 @@ _SCHEMA = (
     " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS values_v1 (namespace TEXT NOT NULL, key TEXT NOT NULL,"
     " value BLOB NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS run_packs_v1 (pack TEXT PRIMARY KEY, indexed INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS run_records_v1 (key TEXT NOT NULL, entry TEXT NOT NULL,"
+    " pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,"
+    " written INTEGER NOT NULL, PRIMARY KEY (key, pack, offset)) WITHOUT ROWID",
 )
 _FLUSH_AT = 20_000
 _KEYS_PER_QUERY = 500
@@ -169,6 +176,69 @@ class StateDB:
                 return
             self._pending_values[(namespace, key)] = bytes(value)
             self._flush_if_large()
+
+    # --- run-cache index (see `store.run_cache.RunIndex`) ------------------------------------
+
+    def run_packs(self) -> dict[str, int] | None:
+        """Run-cache pack name -> how many of its bytes are indexed; None when the db cannot
+        be used."""
+        with self._lock:
+            connection = self._connection_or_none()
+            if connection is not None:
+                with self._guard():
+                    rows = connection.execute("SELECT pack, indexed FROM run_packs_v1")
+                    return {str(pack): int(indexed) for pack, indexed in rows}
+        return None
+
+    def run_records(self, key: str) -> list[tuple[str, str, str, int, int, int]]:
+        """(key, entry, pack, offset, length, written) of the indexed records of run `key`."""
+        with self._lock:
+            connection = self._connection_or_none()
+            if connection is None:
+                return []
+            with self._guard():
+                query = (
+                    "SELECT key, entry, pack, offset, length, written FROM run_records_v1 "
+                    "WHERE key = ?"
+                )
+                return [
+                    (str(k), str(e), str(p), int(o), int(n), int(w))
+                    for k, e, p, o, n, w in connection.execute(query, (key,))
+                ]
+        return []
+
+    def index_runs(
+        self,
+        records: Sequence[tuple[str, str, str, int, int, int]],
+        ends: Mapping[str, int],
+        forget: Collection[str],
+    ) -> None:
+        """Drop the packs `forget`, add `records` ((key, entry, pack, offset, length, written)),
+        and raise how far each pack in `ends` is indexed, in one transaction."""
+        with self._lock:
+            connection = self._connection_or_none()
+            if connection is None:
+                return
+            with self._guard():
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    for pack in forget:
+                        connection.execute("DELETE FROM run_records_v1 WHERE pack = ?", (pack,))
+                        connection.execute("DELETE FROM run_packs_v1 WHERE pack = ?", (pack,))
+                    connection.executemany(
+                        "INSERT OR REPLACE INTO run_records_v1 (key, entry, pack, offset, length,"
+                        " written) VALUES (?, ?, ?, ?, ?, ?)",
+                        records,
+                    )
+                    connection.executemany(
+                        "INSERT INTO run_packs_v1 VALUES (?, ?) ON CONFLICT (pack) DO UPDATE"
+                        " SET indexed = max(indexed, excluded.indexed)",
+                        list(ends.items()),
+                    )
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
 
     # --- internals ----------------------------------------------------------------------------
 

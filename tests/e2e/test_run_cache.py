@@ -43,13 +43,18 @@ def _set_scale(project: E2EProject, scale: int) -> None:
     project.pipeline(PIPELINE.format(scale=scale))
 
 
-def test_a_run_seen_before_is_restored_not_rerun(project: E2EProject) -> None:
+def two_runs(project: E2EProject) -> None:
+    """prepare + train at scale 2, then train at scale 3 (three run-cache entries)."""
     project.gen({"data/raw.txt": "ab"})
     _set_scale(project, 2)
     project.repro_json()
     _set_scale(project, 3)
     assert project.repro_json() == {"prepare": "skipped", "train": "ran"}
     project.runs()
+
+
+def test_a_run_seen_before_is_restored_not_rerun(project: E2EProject) -> None:
+    two_runs(project)
     _set_scale(project, 2)
     status = project.status_json()
     assert status["train"]["action"] == "restore"
@@ -118,12 +123,7 @@ def test_a_tampered_run_cache_entry_is_never_placed_and_the_stage_re_runs(
     from pivot.store import hashing
     from pivot.store.run_cache import RunCache, object_key, split_object_key
 
-    project.gen({"data/raw.txt": "ab"})
-    _set_scale(project, 2)
-    project.repro_json()
-    _set_scale(project, 3)
-    project.repro_json()
-    project.runs()
+    two_runs(project)
     cache = project.root / ".pivot" / "cache"
     entries = dict(RunCache(cache).entries())
     assert len(entries) == 3  # prepare, train at scale 2 and at scale 3

@@ -11,17 +11,7 @@ from pathlib import Path
 from pivot.store import hashing
 from pivot.store.run_cache import RunCache, split_object_key
 from tests.e2e.conftest import E2EProject, git
-from tests.e2e.test_run_cache import _set_scale
-
-
-def _two_runs(project: E2EProject) -> None:
-    """prepare + train at scale 2, then train at scale 3 (three run-cache entries)."""
-    project.gen({"data/raw.txt": "ab"})
-    _set_scale(project, 2)
-    project.repro_json()
-    _set_scale(project, 3)
-    assert project.repro_json() == {"prepare": "skipped", "train": "ran"}
-    project.runs()
+from tests.e2e.test_run_cache import _set_scale, two_runs
 
 
 def _runs_dir(project: E2EProject) -> Path:
@@ -40,7 +30,7 @@ def _train_at(project: E2EProject, scale: int) -> str:
 def test_runs_are_packed_and_a_crash_mid_append_costs_only_the_torn_entry(
     project: E2EProject,
 ) -> None:
-    _two_runs(project)
+    two_runs(project)
     [name] = _files(_runs_dir(project))
     assert name.startswith("packs/") and name.endswith(".pack")  # no directory + file per run
     pack = _runs_dir(project) / name
@@ -91,7 +81,7 @@ def test_push_sends_packed_entries_one_object_each_and_fetch_skips_what_a_pack_h
     remote = tmp_path / "remote"
     remote.mkdir()
     project.pivot("remote", "add", "-d", "origin", str(remote))
-    _two_runs(project)
+    two_runs(project)
     git(project.root, "add", "-A")
     git(project.root, "commit", "-qm", "scale 3")
     assert project.pivot("push", "--json").json["run_entries"] == 2  # prepare, train at 3
@@ -113,7 +103,7 @@ def test_push_sends_packed_entries_one_object_each_and_fetch_skips_what_a_pack_h
 
 
 def test_gc_rewrites_packs_and_old_loose_entries_still_count(project: E2EProject) -> None:
-    _two_runs(project)
+    two_runs(project)
     cache = project.root / ".pivot" / "cache"
     removed = project.pivot("gc", "-f").stdout
     assert "(1 of them run-cache entries)" in removed  # train at scale 2: no lock keeps it

@@ -12,6 +12,7 @@ import posixpath
 import re
 import sys
 import typing
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,8 +73,6 @@ def check_module_level(obj: Any, *, what: str, stage: str) -> None:
     also at the top level of a script run as `__main__` or of a notebook (worker processes get
     those by value).
     """
-    if what == "stage":
-        check_stage_callable(obj, stage=stage)
     _check_not_lambda(obj, what=what, stage=stage)
     qualname = getattr(obj, "__qualname__", "")
     module_name = getattr(obj, "__module__", None)
@@ -194,6 +193,8 @@ def check_own_paths(deps: list[DepSpec], outs: list[OutSpec], stage: str) -> Non
 def check_loader(loader: Any, stage: str) -> None:
     """Loaders are module-level frozen dataclasses: importable, picklable, compared by value."""
     cls = type(loader)
+    if cls in _GOOD_LOADER_CLASSES:  # N stages share a few loader classes
+        return
     check_module_level(cls, what="loader class", stage=stage)
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen:
@@ -202,6 +203,11 @@ def check_loader(loader: Any, stage: str) -> None:
             "dataclass. Decorate it with @dataclasses.dataclass(frozen=True): loaders are "
             "compared by value (IncrementalOut input vs output), pickled and fingerprinted"
         )
+    _GOOD_LOADER_CLASSES.add(cls)
+
+
+_GOOD_LOADER_CLASSES: weakref.WeakSet[type] = weakref.WeakSet()
+"""Loader classes that passed `check_loader` (a class's definition does not change)."""
 
 
 _BYTE_UNITS = {

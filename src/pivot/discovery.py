@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pivot.errors import DiscoveryError, PivotError
+from pivot.fs import PIVOT_DIR
 from pivot.pipeline import Pipeline
 from pivot.project import Project
 
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 PIPELINE_MODULE = "pipeline"
+BYTECODE_DIR = os.path.join(PIVOT_DIR, "pycache")
+"""The user's bytecode when `PYTHONDONTWRITEBYTECODE` is set (relative to the project root)."""
 PIVOT_YAML = "pivot.yaml"
 PARAMS_FILE = "params.yaml"
 
@@ -53,11 +56,16 @@ class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
     of unchanged modules in every process.
     """
 
+    project_root = ""
+    """When Python must not write bytecode next to the source (`PYTHONDONTWRITEBYTECODE`, common
+    in containers), it goes to the project's `.pivot/pycache/` instead, so that unchanged
+    modules are not compiled again by every command and every worker."""
+
     def get_code(self, fullname: str) -> Any:
         source_path = self.get_filename(fullname)
         source = self.get_data(source_path)
         source_hash = importlib.util.source_hash(source)
-        cached = importlib.util.cache_from_source(source_path)
+        cached = self._bytecode_path(source_path)
         header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_FLAGS + source_hash
         try:
             data = self.get_data(cached)
@@ -66,14 +74,21 @@ class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
         if data[:16] == header:
             return marshal.loads(data[16:])
         code = self.source_to_code(source, source_path)
-        if not sys.dont_write_bytecode:
-            with contextlib.suppress(OSError):
-                self.set_data(cached, header + marshal.dumps(code))
+        with contextlib.suppress(OSError):
+            self.set_data(cached, header + marshal.dumps(code))
         return code
+
+    def _bytecode_path(self, source_path: str) -> str:
+        root = self.project_root
+        if not sys.dont_write_bytecode or not source_path.startswith(root + os.sep):
+            return importlib.util.cache_from_source(source_path)
+        inside = source_path[len(root) + 1 :]
+        return importlib.util.cache_from_source(os.path.join(root, BYTECODE_DIR, inside))
 
 
 def _fresh_hook(root: str) -> Callable[[str], Any]:
-    details = (_FreshSourceLoader, importlib.machinery.SOURCE_SUFFIXES)
+    loader = type("_FreshSourceLoader", (_FreshSourceLoader,), {"project_root": root})
+    details = (loader, importlib.machinery.SOURCE_SUFFIXES)
     make_finder = importlib.machinery.FileFinder.path_hook(details)
 
     def hook(path: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import sys
 from pathlib import Path
@@ -59,3 +60,30 @@ def test_a_timestamp_pyc_left_by_plain_python_is_not_trusted(root: Path) -> None
     assert Path(pyc).exists()
 
     assert _load_answer(root) == 3
+
+
+def test_without_bytecode_writing_it_goes_to_the_project_pivot_dir(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`PYTHONDONTWRITEBYTECODE` (common in containers): nothing is written beside the sources,
+    the checked bytecode lives in `.pivot/pycache/` (git-ignored), and an edit is still seen."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    helper = root / "helpers.py"
+
+    assert _load_answer(root) == 1
+
+    assert not (root / "__pycache__").exists()
+    kept = list((root / discovery.BYTECODE_DIR).rglob("helpers.*.pyc"))
+    assert len(kept) == 1
+    assert "/pycache/" in (root / ".pivot" / ".gitignore").read_text().splitlines()
+    header = kept[0].read_bytes()[:16]
+    planted = compile("def answer():\n    return 7\n", str(helper), "exec")
+    kept[0].write_bytes(header + marshal.dumps(planted))  # what the next load must read
+    assert _load_answer(root) == 7, "the kept bytecode is used while the source is unchanged"
+
+    before = helper.stat()
+    helper.write_text("def answer():\n    return 4\n")  # same size
+    os.utime(helper, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+
+    assert _load_answer(root) == 4
+    assert kept[0].read_bytes()[:16] != header, "the new source's bytecode replaced the old"

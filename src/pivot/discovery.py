@@ -10,6 +10,7 @@ exist), `pivot.project`, `pivot.errors`.
 
 from __future__ import annotations
 
+import _imp
 import contextlib
 import importlib
 import importlib.machinery
@@ -72,7 +73,11 @@ class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
         except OSError:
             data = b""
         if data[:16] == header:
-            return marshal.loads(data[16:])
+            code = marshal.loads(data[16:])
+            # as importlib does: bytecode made in another place (a copied or moved project)
+            # names its old path, and fingerprints and tracebacks must see this one
+            _imp._fix_co_filename(code, source_path)  # type: ignore[attr-defined]
+            return code
         code = self.source_to_code(source, source_path)
         with contextlib.suppress(OSError):
             self.set_data(cached, header + marshal.dumps(code))

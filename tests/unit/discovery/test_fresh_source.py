@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,3 +88,21 @@ def test_without_bytecode_writing_it_goes_to_the_project_pivot_dir(
 
     assert _load_answer(root) == 4
     assert kept[0].read_bytes()[:16] != header, "the new source's bytecode replaced the old"
+
+
+@pytest.mark.parametrize("write_beside", [True, False], ids=["__pycache__", ".pivot-pycache"])
+def test_bytecode_of_a_copied_project_names_the_copy(
+    root: Path, monkeypatch: pytest.MonkeyPatch, write_beside: bool
+) -> None:
+    """A project copied or moved with its bytecode: the code names the files it runs from now
+    (fingerprints, observation and tracebacks read `co_filename`)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", not write_beside)
+    assert _load_answer(root) == 1
+    copy = root.with_name(root.name + "-copy")
+    shutil.copytree(root, copy)
+    sys.modules.pop("helpers", None)
+
+    assert _load_answer(copy) == 1
+
+    answer = sys.modules["helpers"].answer
+    assert answer.__code__.co_filename == str(copy / "helpers.py")

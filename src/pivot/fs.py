@@ -54,6 +54,7 @@ FILE_MODE = 0o666
 """Mode new files are created with (minus the umask, so usually 0644): never executable."""
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+_FIRST_READ = 1 << 16
 _READ_CHUNK = 1 << 20
 _TEMP_NAME = re.compile(r"^\..*\.[0-9a-f]{16}\.tmp$", re.DOTALL)
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
@@ -200,17 +201,22 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -
 
 
 def read_bytes(path: Path | str) -> bytes:
-    """The whole content of file `path` (what `Path.read_bytes` gives, in fewer system calls)."""
+    """The whole content of file `path` (what `Path.read_bytes` gives, in fewer system calls:
+    open, read, close for a small file such as a lock; a short read of a regular file is its
+    end)."""
     fd = os.open(path, os.O_RDONLY | _CLOEXEC)
     try:
-        wanted = os.fstat(fd).st_size + 1  # a read of the whole file, and one that finds its end
-        chunks = []
-        while chunk := os.read(fd, wanted):
+        chunk = os.read(fd, _FIRST_READ)
+        if len(chunk) < _FIRST_READ:
+            return chunk
+        chunks = [chunk]
+        wanted = os.fstat(fd).st_size - len(chunk) + 1  # the rest, and a read that finds its end
+        while chunk := os.read(fd, max(wanted, _READ_CHUNK)):
             chunks.append(chunk)
-            wanted = max(wanted - len(chunk), _READ_CHUNK)
+            wanted -= len(chunk)
     finally:
         os.close(fd)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return b"".join(chunks)
 
 
 def write_new_file(path: Path | str, data: bytes) -> None:

@@ -186,3 +186,12 @@ def test_check_inside_refuses_symlinks_leading_out_and_only_those(tmp_path: Path
             fs.check_inside(root, bad)
     with pytest.raises(errors.PathEscapeError):
         fs.check_inside(root, "../outside/a.txt")
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_535, 65_536, 65_537, 3_000_001])
+def test_read_bytes_gives_the_whole_file(tmp_path: Path, size: int) -> None:
+    target = tmp_path / "data.bin"
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    target.write_bytes(data)
+
+    assert fs.read_bytes(target) == data

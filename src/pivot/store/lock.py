@@ -8,7 +8,6 @@ itself.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +172,7 @@ def write_lock(path: Path, entry: LockEntry) -> None:
 def read_lock(path: Path | str) -> LockEntry | None:
     """The entry in lock file `path`, None if there is none; LockFileError if it is corrupt."""
     try:
-        data = _read_bytes(path)
+        data = fs.read_bytes(path)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -183,22 +182,6 @@ def read_lock(path: Path | str) -> LockEntry | None:
     except UnicodeDecodeError as error:
         raise LockFileError(f"lock file '{path}' is not UTF-8 text ({error}). {_FIX}") from None
     return decode_lock(text, path)
-
-
-_CHUNK = 1 << 16
-
-
-def _read_bytes(path: Path | str) -> bytes:
-    """The file's bytes in three system calls for a lock file (open, read, close; `open().read()`
-    makes nine), a no-op reads N of them. A short read of a regular file is its end."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = [os.read(descriptor, _CHUNK)]
-        while len(chunks[-1]) == _CHUNK:
-            chunks.append(os.read(descriptor, _CHUNK))
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
 
 
 def decode_lock(text: str, path: Path | str) -> LockEntry:

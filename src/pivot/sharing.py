@@ -257,7 +257,9 @@ def fetch_run_entries(ctx: Context, remote: Remote, *, jobs: int | None = None) 
     how many. Fetched entries stay loose files."""
     listed = [key for key, _ in remote.list_keys(run_cache.RUNS_DIR + "/")]
     keys = [key for key in listed if transfer.is_object_key(key) and not ctx.runs.has(key)]
-    return len(transfer.fetch(ctx.cache.root, remote, keys, jobs=jobs).moved)
+    moved = transfer.fetch(ctx.cache.root, remote, keys, jobs=jobs).moved
+    ctx.runs.refresh()  # the fetched entries are new loose files
+    return len(moved)
 
 
 def fetch(

@@ -349,6 +349,8 @@ class RunCache:
         """Pack -> where its last whole record ends, as far as this process knows."""
         self._fresh: dict[str, list[Packed]] = {}
         """Records this process appended that the index does not have yet, by run key."""
+        self._prefixes: frozenset[str] | None = None
+        """The names in `runs/` (key prefixes of loose entries), once listed."""
         self._writer: int | None = None
         self._writing = ""
         self._readers: dict[str, int] = {}
@@ -370,19 +372,20 @@ class RunCache:
     def read(self, key: str) -> bytes:
         """The bytes of the entry with object key `key`, checked against its hash; KeyError if
         this cache has no good copy of it."""
-        run, wanted = split_object_key(key)
-        for entry, data, _written in self._good(run):
-            if entry == wanted:
-                return data
-        raise KeyError(key)
+        data = self._find(*split_object_key(key))
+        if data is None:
+            raise KeyError(key)
+        return data
 
     def has(self, key: str) -> bool:
         """True when a good copy of the entry with object key `key` is here (loose or packed)."""
-        try:
-            self.read(key)
-        except KeyError:
-            return False
-        return True
+        return self._find(*split_object_key(key)) is not None
+
+    def _find(self, run: str, wanted: str) -> bytes | None:
+        for entry, data, _written in self._good(run):
+            if entry == wanted:
+                return data
+        return None
 
     def entries(self) -> Iterator[tuple[str, bytes]]:
         """(object key, bytes) of every good entry here, loose or packed, each once."""
@@ -414,14 +417,21 @@ class RunCache:
                 yield record.entry, data, record.written
 
     def _loose(self, key: str) -> Iterator[tuple[str, bytes, int]]:
-        """(entry hash, bytes, mtime) of the good loose entries of run `key`."""
-        directory = self.runs_dir / key[:2] / key[2:]
+        """(entry hash, bytes, mtime) of the good loose entries of run `key` (the key
+        directories' prefixes are listed once: most caches have no loose entry at all)."""
+        if self._prefixes is None:
+            self._prefixes = frozenset(_listdir(self.runs_dir))
+        if key[:2] not in self._prefixes:
+            return
+        directory = os.path.join(self.runs_dir, key[:2], key[2:])
         for name in _listdir(directory):
             if not hashing.is_valid_hash(name):
                 continue
+            path = os.path.join(directory, name)
             try:
-                data = (directory / name).read_bytes()
-                written = (directory / name).stat().st_mtime_ns
+                with open(path, "rb") as file:
+                    data = file.read()
+                    written = os.fstat(file.fileno()).st_mtime_ns
             except OSError:
                 continue
             if hashing.hash_bytes(data) == name:
@@ -490,7 +500,7 @@ class RunCache:
         unless a good copy of that entry is here already; returns the entry's object key."""
         data = outs_to_bytes(outs, inline)
         entry = hashing.hash_bytes(data)
-        if not self.has(object_key(key, entry)):
+        if self._find(key, entry) is None:
             with fs.map_os_errors(self.packs_dir, "write the run cache"):
                 self._append(key, entry, data)
         return object_key(key, entry)
@@ -564,6 +574,12 @@ class RunCache:
                 os.close(descriptor)
         self._readers = {}
 
+    def refresh(self) -> None:
+        """`close`, and read the disk again on next use: for after entries or packs were added
+        or removed by other means (a fetch writes loose entries)."""
+        self.close()
+        self._synced, self._ends, self._prefixes = False, {}, None
+
     # --- removing and repairing ---------------------------------------------------------------
 
     def remove(self, keys: Iterable[str]) -> None:
@@ -584,7 +600,7 @@ class RunCache:
             scanned = _scan(self.packs_dir / name, 0)
             if any(record.object_key in doomed for record in scanned.records):
                 self._rewrite(name, doomed)
-        self._synced, self._ends = False, {}
+        self.refresh()
 
     def repair(self) -> tuple[int, list[Damage]]:
         """Check every entry, loose or packed; move what is damaged to the quarantine (a pack
@@ -613,7 +629,7 @@ class RunCache:
                 damage = self._rewrite(name, set())
                 if damage is not None:
                     damages.append(damage)
-        self._synced, self._ends = False, {}
+        self.refresh()
         return good, damages
 
     def _rewrite(self, name: str, drop: set[str]) -> Damage | None:
@@ -651,7 +667,7 @@ class RunCache:
         return self.quarantine_dir / f"{RUNS_DIR}-{name}.{os.urandom(4).hex()}"
 
 
-def _listdir(path: Path) -> list[str]:
+def _listdir(path: Path | str) -> list[str]:
     try:
         return os.listdir(path)
     except (NotADirectoryError, FileNotFoundError):

@@ -48,26 +48,41 @@ def _latest_path(pivot_dir: Path, stage: str) -> Path:
 
 
 def publish_log(pivot_dir: Path, run_id: str, stage: str, output: str = "") -> None:
-    """Make a finished stage's run log its last-run log (`logs/<stage>.log`), atomically.
+    """Make a finished stage's run log its last-run log (`logs/<stage>.log`), atomically: a
+    hard link to it, renamed into place (once per stage: plain strings, no stat first).
 
     A stage run elsewhere (a cluster worker) wrote no log here: its captured `output` is.
     """
-    source = run_log_path(pivot_dir, run_id, stage)
-    progress_path(source).unlink(missing_ok=True)
-    if not source.is_file():
+    folder = os.path.join(pivot_dir, LOGS_DIR)
+    source = os.path.join(folder, RUNS_DIR, run_id, f"{stage}.log")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(source + PROGRESS_SUFFIX)
+    temporary = os.path.join(folder, f".{stage}.log.{os.getpid()}.tmp")
+    if not _link_or_copy(source, temporary):  # no run log here
         if not output:  # the stage never started (e.g. a missing input): keep the last log
             return
-        source.parent.mkdir(parents=True, exist_ok=True)
-        temporary = source.with_name(f".{source.name}.{os.getpid()}.tmp")
-        temporary.write_text(output, encoding="utf-8")
-        os.replace(temporary, source)
-    latest = _latest_path(pivot_dir, stage)
-    temporary = latest.with_name(f".{latest.name}.{os.getpid()}.tmp")
+        _write_run_log(Path(source), output)
+        _link_or_copy(source, temporary)
+    os.replace(temporary, os.path.join(folder, f"{stage}.log"))
+
+
+def _link_or_copy(source: str, dest: str) -> bool:
+    """Hard-link `source` as `dest` (a copy where links fail); False if there is no source."""
     try:
-        os.link(source, temporary)
+        os.link(source, dest)
+    except FileNotFoundError:
+        return False
     except OSError:
-        shutil.copyfile(source, temporary)
-    os.replace(temporary, latest)
+        shutil.copyfile(source, dest)
+    return True
+
+
+def _write_run_log(source: Path, output: str) -> None:
+    """Write a run log from `output` (captured elsewhere), atomically."""
+    source.parent.mkdir(parents=True, exist_ok=True)
+    temporary = source.with_name(f".{source.name}.{os.getpid()}.tmp")
+    temporary.write_text(output, encoding="utf-8")
+    os.replace(temporary, source)
 
 
 def list_runs(pivot_dir: Path) -> list[str]:

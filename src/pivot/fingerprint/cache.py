@@ -2,6 +2,9 @@
 
 A stored manifest stays valid while every source file it was computed from has the same
 (mtime_ns, size); checking that costs one dict lookup per file once the files are stat'ed.
+A file the stage's code only imports (none of its definitions is reached) may also change
+inside its function bodies: `Stored.surfaces` keeps what importing it ran, and
+`stage.fingerprint_stages` accepts such an edit when importing ran no user function.
 Imports nothing of ours but sibling modules.
 """
 
@@ -20,7 +23,7 @@ from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key, 
 
 __all__ = ["FORMAT", "ManifestCache", "Stored", "cache_key", "is_fresh", "pack", "unpack"]
 
-FORMAT = 3  # bump whenever what goes into a manifest changes
+FORMAT = 4  # bump whenever what goes into a manifest changes
 
 Source = tuple[str, int, int]
 
@@ -44,6 +47,9 @@ class Stored:
     sources: tuple[Source, ...]
     packages: tuple[tuple[str, str], ...]
     warnings: tuple[str, ...]
+    # per source, in order: the `facts.ModuleFacts.surface` of a module whose code the stage
+    # does not reach (it is only imported), "" for the others (which must not change at all)
+    surfaces: tuple[str, ...] = ()
 
 
 def cache_key(
@@ -118,6 +124,7 @@ def pack(stored: Stored) -> bytes:
         stored.sources,
         stored.packages,
         stored.warnings,
+        stored.surfaces,
     )
     return marshal.dumps(fields)
 
@@ -132,11 +139,11 @@ def unpack(data: bytes, shared: dict[object, Any] | None = None) -> Stored | Non
         fields = marshal.loads(data)
     except (EOFError, ValueError, TypeError):
         return None
-    if not isinstance(fields, tuple) or len(fields) != 6 or fields[0] != FORMAT:
+    if not isinstance(fields, tuple) or len(fields) != 7 or fields[0] != FORMAT:
         return None
     if shared is None:
         return Stored(*fields[1:])
-    _format, manifest, locations, sources, packages, warnings = fields
+    _format, manifest, locations, sources, packages, warnings, surfaces = fields
     try:
         return Stored(
             manifest=tuple(_one(shared, pair) for pair in manifest),
@@ -144,6 +151,7 @@ def unpack(data: bytes, shared: dict[object, Any] | None = None) -> Stored | Non
             sources=_one(shared, sources),
             packages=_one(shared, packages),
             warnings=warnings,
+            surfaces=_one(shared, surfaces),
         )
     except TypeError:  # damaged: an unhashable part
         return None

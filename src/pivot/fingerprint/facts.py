@@ -1,7 +1,7 @@
 """What fingerprinting reads from a source file's syntax, as small values kept between runs.
 
-A file's facts (its imports, top-level binding lines, import-time effects, and per function the
-canonical text and the names it reads) depend only on its content, so they are stored with the
+A file's facts (its imports, top-level binding lines, import-time effects, what importing it
+runs, and per function the canonical text and the names it reads) depend only on its content, so they are stored with the
 file's (mtime_ns, size) and reused while it is unchanged: a module is not parsed again because
 a module it imports changed, only the names its code reads are resolved again.
 Imports nothing of ours but the sibling `syntax` module.
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import marshal
 import types
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from pivot.fingerprint import syntax
@@ -25,6 +27,7 @@ __all__ = [
     "EffectFacts",
     "FunctionFacts",
     "ModuleFacts",
+    "SurfaceFacts",
     "definition_reads",
     "function_facts",
     "module_facts",
@@ -32,7 +35,7 @@ __all__ = [
     "unpack",
 ]
 
-FORMAT = 2  # bump whenever what the facts hold, or how they are computed, changes
+FORMAT = 3  # bump whenever what the facts hold, or how they are computed, changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,7 @@ class DefinitionReads:
     strings: tuple[str, ...]
     literal_imports: tuple[str, ...]
     local_imports: tuple[LocalImport, ...]  # names bound by imports inside it
+    calls: tuple[Chain, ...] = ()  # what `outer` and `annotations` call (`syntax.COMPUTED`...)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,15 +92,35 @@ class EffectFacts:
     call_roots: tuple[str, ...] | None
 
 
+@dataclasses.dataclass(frozen=True)
+class SurfaceFacts:
+    """The names module-level statements use while the module is imported, by how (see
+    `syntax.SurfaceNames`); `call_roots`, when not None, are the root names of the calls
+    those statements are only made of."""
+
+    calls: tuple[Chain, ...]
+    results: tuple[Chain, ...]
+    named: tuple[Chain, ...]
+    stores: tuple[Chain, ...]
+    reads: tuple[Chain, ...]
+    dynamic: bool
+    call_roots: tuple[str, ...] | None
+
+
 @dataclasses.dataclass
 class ModuleFacts:
-    """A source file's facts; `functions` holds every def and lambda by qualified name."""
+    """A source file's facts; `functions` holds every def and lambda by qualified name;
+    `surface` is a digest of what importing the file runs (all but the bodies of its defs),
+    `surface_names` what its module-level statements other than defs use on import (what a
+    def statement uses, its decorators, defaults and hints, is in its `DefinitionReads`)."""
 
     imports: tuple[ImportRef, ...]
     bindings: dict[str, int]  # top-level name -> line of its last binding
     lines: dict[str, int]  # qualified name -> line of its first definition
     effects: tuple[EffectFacts, ...]
     functions: dict[str, tuple[DefinitionFacts, ...]]
+    surface: str
+    surface_names: tuple[SurfaceFacts, ...]
 
 
 def module_facts(parsed: ModuleSyntax) -> ModuleFacts:
@@ -111,10 +135,45 @@ def module_facts(parsed: ModuleSyntax) -> ModuleFacts:
         lines={name: getattr(nodes[0], "lineno", 0) for name, nodes in parsed.definitions.items()},
         effects=tuple(_effect(s) for s in syntax.effect_statements(parsed.tree)),
         functions={name: found for name, found in functions.items() if found},
+        surface=hashlib.blake2b(syntax.surface_text(parsed), digest_size=16).hexdigest(),
+        surface_names=_surface_groups(parsed.tree.body),
     )
 
 
-_CODE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+def _surface_groups(statements: list[ast.stmt]) -> tuple[SurfaceFacts, ...]:
+    """What the statements use at import time, merged per kind of statement: those made only
+    of calls on the same roots (`pipeline.register(...)` lines) together, the others together
+    (a module is quiet when all its statements are, so the union is checked once)."""
+    groups: dict[tuple[str, ...] | None, list[syntax.SurfaceNames]] = {}
+    for statement in statements:
+        if isinstance(statement, _FUNCTIONS):
+            continue  # what a def statement uses is in its `DefinitionReads`
+        names = syntax.surface_names(statement)
+        if names is not None:
+            groups.setdefault(_call_roots(statement), []).append(names)
+    found: list[SurfaceFacts] = []
+    for roots, members in groups.items():
+        merged = SurfaceFacts(
+            calls=_union(n.calls for n in members),
+            results=_union(n.results for n in members),
+            named=_union(n.named for n in members),
+            stores=_union(n.stores for n in members),
+            reads=_union(n.reads for n in members),
+            dynamic=any(n.dynamic for n in members),
+            call_roots=roots,
+        )
+        used = merged.calls or merged.results or merged.named or merged.stores or merged.reads
+        if used or merged.dynamic:
+            found.append(merged)
+    return tuple(found)
+
+
+def _union(lists: Iterable[list[Chain]]) -> tuple[Chain, ...]:
+    return tuple(dict.fromkeys(chain for chains in lists for chain in chains))
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_CODE = (*_FUNCTIONS, ast.Lambda)
 
 
 def _definition(node: ast.AST) -> DefinitionFacts:
@@ -210,15 +269,20 @@ def _holds(span: tuple[int, int, int, int], positions: list[tuple[int, int]]) ->
 
 def definition_reads(definition: ast.AST, *, hints: bool) -> DefinitionReads:
     parts = syntax.function_parts(definition)
-    annotations = syntax.name_chains(parts.annotations, annotation=True) if hints else []
+    calls: list[Chain] = []
+    outer = syntax.name_chains(parts.outer, calls=calls)
+    annotations = (
+        syntax.name_chains(parts.annotations, annotation=True, calls=calls) if hints else []
+    )
     scan = syntax.scan_body(parts.body)
     return DefinitionReads(
-        outer=tuple(syntax.name_chains(parts.outer)),
+        outer=tuple(outer),
         annotations=tuple(annotations),
         body=tuple(syntax.name_chains(parts.body)),
         strings=scan.string_names,
         literal_imports=scan.literal_imports,
         local_imports=scan.local_imports,
+        calls=tuple(calls),
     )
 
 
@@ -238,6 +302,8 @@ def pack(facts: ModuleFacts, stat: tuple[int, int]) -> bytes:
             name: tuple(_definition_tuple(d) for d in found)
             for name, found in facts.functions.items()
         },
+        facts.surface,
+        tuple(_surface_tuple(n) for n in facts.surface_names),
     )
     return zlib.compress(marshal.dumps(fields), 1)
 
@@ -247,7 +313,7 @@ def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
     from another format or damaged."""
     try:
         fields = marshal.loads(zlib.decompress(data))
-        if not isinstance(fields, tuple) or len(fields) != 7 or fields[0] != FORMAT:
+        if not isinstance(fields, tuple) or len(fields) != 9 or fields[0] != FORMAT:
             return None
         if tuple(fields[1]) != stat:
             return None
@@ -259,15 +325,23 @@ def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
             functions={
                 name: tuple(_definition_from(d) for d in found) for name, found in fields[6].items()
             },
+            surface=str(fields[7]),
+            surface_names=tuple(SurfaceFacts(*n) for n in fields[8]),
         )
     except (EOFError, ValueError, TypeError, AttributeError, zlib.error):
         return None
 
 
+def _surface_tuple(
+    n: SurfaceFacts,
+) -> tuple[tuple[Chain, ...] | bool | tuple[str, ...] | None, ...]:
+    return (n.calls, n.results, n.named, n.stores, n.reads, n.dynamic, n.call_roots)
+
+
 def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
     r = facts.reads
     imports = tuple((i.name, i.module, i.attr, i.level, i.top) for i in r.local_imports)
-    reads = (r.outer, r.annotations, r.body, r.strings, r.literal_imports, imports)
+    reads = (r.outer, r.annotations, r.body, r.strings, r.literal_imports, imports, r.calls)
     return (
         facts.first_line,
         facts.line,
@@ -282,7 +356,7 @@ def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
 def _definition_from(fields: Any) -> DefinitionFacts:
     """A stored definition's facts (a damaged one raises TypeError or ValueError)."""
     first_line, line, span, decorated, text, bare_text, reads = fields
-    outer, annotations, body, strings, literal, imports = reads
+    outer, annotations, body, strings, literal, imports, calls = reads
     return DefinitionFacts(
         first_line=int(first_line),
         line=int(line),
@@ -291,6 +365,12 @@ def _definition_from(fields: Any) -> DefinitionFacts:
         text=str(text),
         bare_text=str(bare_text),
         reads=DefinitionReads(
-            outer, annotations, body, strings, literal, tuple(LocalImport(*i) for i in imports)
+            outer,
+            annotations,
+            body,
+            strings,
+            literal,
+            tuple(LocalImport(*i) for i in imports),
+            calls,
         ),
     )

@@ -19,6 +19,7 @@ __all__ = [
     "Distribution",
     "Origins",
     "is_pivot_name",
+    "is_pivot_object",
     "module_file",
     "source_path",
     "top_level_name",
@@ -33,6 +34,13 @@ Distribution = tuple[str, str]  # (distribution name, version)
 
 def is_pivot_name(module_name: str) -> bool:
     return module_name == "pivot" or module_name.startswith("pivot.")
+
+
+def is_pivot_object(obj: object) -> bool:
+    """A Pivot module, class, or instance of a Pivot class (a `Pipeline`)."""
+    kind = obj if isinstance(obj, (type, ModuleType)) else type(obj)
+    name = getattr(kind, "__module__", None) or getattr(kind, "__name__", "")
+    return is_pivot_name(str(name))
 
 
 def top_level_name(module_name: str) -> str:

@@ -18,7 +18,14 @@ from collections.abc import Iterable, Mapping
 from pivot.fingerprint import code
 from pivot.fingerprint.facts import EffectFacts
 from pivot.fingerprint.model import Collector, Item, Node, Scope, function_entry_name
-from pivot.fingerprint.origin import is_pivot_name, module_file, source_path, top_level_name
+from pivot.fingerprint.origin import (
+    is_pivot_name,
+    is_pivot_object,
+    module_file,
+    source_path,
+    top_level_name,
+)
+from pivot.fingerprint.quiet import ImportTime
 from pivot.fingerprint.sources import Sources, absolute_import
 from pivot.fingerprint.syntax import Chain, LocalImport
 from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key
@@ -34,6 +41,7 @@ class Reach:
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
         self.origins = sources.origins
+        self.import_time = ImportTime(sources)
         self._memo: dict[tuple[str, int, str, str], Node] = {}
         self._effects: dict[str, tuple[EffectFacts, ...]] = {}
         self._plain_extras: dict[tuple[object, ...], Node] = {}
@@ -398,13 +406,7 @@ def _on_pivot(statement: EffectFacts, namespace: Mapping[str, object]) -> bool:
     (`for i in range(4): pipeline.register(...)`): registration, not behaviour."""
     if statement.call_roots is None:
         return False
-    for root in statement.call_roots:
-        target = namespace.get(root)
-        kind = target if isinstance(target, (type, types.ModuleType)) else type(target)
-        name = getattr(kind, "__module__", None) or getattr(kind, "__name__", "")
-        if not is_pivot_name(str(name)):
-            return False
-    return True
+    return all(is_pivot_object(namespace.get(root)) for root in statement.call_roots)
 
 
 def _module_attribute(module: types.ModuleType, name: str) -> object:

@@ -156,6 +156,8 @@ class Sources:
         self._changed: set[str] = set()  # files whose facts were read from their syntax
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
+        self._modules: dict[str, ModuleType] = {}  # file -> the module loaded from it
+        self._modules_seen = 0  # len(sys.modules) when `_modules` was last filled from it
 
     def syntax(self, path: str) -> ModuleSyntax | None:
         """The parsed file (stat taken before reading), or None if unreadable.
@@ -258,10 +260,29 @@ class Sources:
             path = module_file(module)
             if path is not None:
                 files.add(path)
+                self._modules[path] = module
                 files.update(import_reads(path))  # data files its module-level code read
             pending.extend(self._imported_by(name, module, path))
         result = self._closures[module_name] = frozenset(files)
         return result
+
+    def user_module_of(self, path: str) -> ModuleType | None:
+        """The user module loaded from file `path`, if one is."""
+        module = self.module_of(path)
+        return module if module is not None and self.origins.is_user_module(module) else None
+
+    def module_of(self, path: str) -> ModuleType | None:
+        """The module loaded from file `path`, if one is."""
+        found = self._modules.get(path)
+        if found is None and self._modules_seen != len(sys.modules):
+            self._modules_seen = len(sys.modules)
+            for module in list(sys.modules.values()):
+                if isinstance(module, ModuleType):
+                    where = module_file(module)
+                    if where is not None:
+                        self._modules.setdefault(where, module)
+            found = self._modules.get(path)
+        return found
 
     def _imported_by(self, name: str, module: ModuleType, path: str | None) -> tuple[str, ...]:
         known = self._edges.get(name)

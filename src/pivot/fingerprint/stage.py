@@ -132,22 +132,26 @@ def fingerprint_stages(
     ]
     found = _get_many(cache, keys) if cache is not None else {}
     shared: dict[object, Any] = {}  # equal parts of the cached fingerprints, kept once
+    validity = _Validity(stats, root, cache)
     # A batch makes many small objects (syntax trees, nodes) and no cycles of note, and each
     # automatic collection walks every object the user's pipeline holds (measured: 40% of a
     # first fingerprinting of 10,000 stages): the collector is paused for the batch.
     with _collector.paused():
         for request, key in zip(requests, keys):
-            stored = _fresh(found.get(key), stats, shared)
-            if stored is not None:
-                results[request.stage_name] = _fingerprint(stored, request.stage_name)
+            data = found.get(key)
+            stored = unpack(data, shared) if data is not None else None
+            sources = validity.sources(stored) if stored is not None else None
+            if stored is not None and sources is not None:
+                results[request.stage_name] = _fingerprint(stored, request.stage_name, sources)
                 continue
             assembler = assembler or _Assembler(stats, root, include_packages, cache)
             stored, settled = assembler.assemble(request)
             if cache is not None and settled:
                 cache.put(key, pack(stored))
             results[request.stage_name] = _fingerprint(stored, request.stage_name)
-        if assembler is not None:
-            assembler.reach.sources.save()
+        reach = stats.shared.get("reach")
+        if isinstance(reach, Reach):
+            reach.sources.save()
     return results
 
 
@@ -159,18 +163,69 @@ def _get_many(cache: ManifestCache, keys: Sequence[str]) -> dict[str, bytes]:
     return {key: data for key in keys if (data := cache.get(key)) is not None}
 
 
-def _fresh(data: bytes | None, stats: SourceStats, shared: dict[object, Any]) -> Stored | None:
-    if data is None:
-        return None
-    stored = unpack(data, shared)
-    return stored if stored is not None and is_fresh(stored, stats) else None
+_Sources = tuple[tuple[str, int, int], ...]
 
 
-def _fingerprint(stored: Stored, stage_name: str) -> Fingerprint:
+class _Validity:
+    """Whether a stored fingerprint still holds, decided once per distinct set of sources (the
+    stages of one module and helper share theirs).
+
+    It holds while every source file is unchanged, or when each changed file is one the
+    stage's code only imports (none of its definitions is reached), it changed inside function
+    bodies only (what importing it runs, its `surface`, is the same), and importing the user's
+    modules runs none of their functions (`quiet.ImportTime`): then nothing the stage reaches
+    can differ, and the stage is not walked again. See docs/code-change-detection.md.
+    """
+
+    def __init__(self, stats: SourceStats, root: Path | None, store: ManifestCache | None) -> None:
+        self.stats = stats
+        self.root = os.path.abspath(root) if root is not None else None
+        self.inside = os.path.join(self.root, "") if self.root is not None else None
+        self.store = store
+        self._known: dict[tuple[int, int], tuple[object, object, _Sources | None]] = {}
+
+    def sources(self, stored: Stored) -> _Sources | None:
+        """The stored fingerprint's sources as they are now if it holds, else None."""
+        key = (id(stored.sources), id(stored.surfaces))
+        known = self._known.get(key)
+        if known is None or known[0] is not stored.sources or known[1] is not stored.surfaces:
+            now: _Sources | None = stored.sources
+            if not is_fresh(stored, self.stats):
+                get = self.stats.get
+                now = tuple((p, *get(p)) for p, _, _ in stored.sources)
+                now = now if self._only_bodies(stored) else None
+            known = self._known[key] = (stored.sources, stored.surfaces, now)
+        return known[2]
+
+    def _only_bodies(self, stored: Stored) -> bool:
+        if not stored.surfaces:
+            return False
+        reach = _reach(self.stats, self.store)
+        get = self.stats.get
+        for (path, mtime_ns, size), surface in zip(stored.sources, stored.surfaces):
+            if get(path) == (mtime_ns, size):
+                continue
+            if not surface:
+                return False
+            found = reach.sources.facts(path)
+            if found is None or found.surface != surface:
+                return False
+        imports = reach.import_time
+        if not imports.scope_quiet(self.root):  # the project's modules (all, without a root)
+            return False
+        user = reach.sources.user_module_of
+        return all(
+            imports.file_quiet(path)  # the stage imports user modules from outside the project
+            for path, _mtime_ns, _size in stored.sources
+            if self.inside is not None and not path.startswith(self.inside) and user(path)
+        )
+
+
+def _fingerprint(stored: Stored, stage_name: str, sources: _Sources | None = None) -> Fingerprint:
     return Fingerprint(
         manifest=dict(stored.manifest),
         locations=dict(stored.locations),
-        sources=stored.sources,
+        sources=stored.sources if sources is None else sources,
         packages=dict(stored.packages),
         warnings=tuple(f"stage {stage_name!r}: {w}" for w in stored.warnings),
     )
@@ -204,6 +259,7 @@ class _Assembler:
         self.include_packages = include_packages
         self.shown: dict[str, str] = {}  # file -> as shown in locations
         self.source_sets: dict[frozenset[str], tuple[tuple[tuple[str, int, int], ...], bool]] = {}
+        self.surface_sets: dict[tuple[object, frozenset[str]], tuple[str, ...]] = {}
         self.observed_files: set[str] = set()
 
     def assemble(self, request: StageRequest) -> tuple[Stored, bool]:
@@ -240,6 +296,7 @@ class _Assembler:
             sources=sources,
             packages=tuple(sorted(packages.items())),
             warnings=tuple(warnings),
+            surfaces=self._surfaces(sources, frozenset(reached)),
         )
         failed = any(node.failed for node in nodes)
         return stored, not failed and settled
@@ -251,6 +308,24 @@ class _Assembler:
         if known is None:
             listed = tuple(sorted((p, *self.stats.get(p)) for p in files))
             known = self.source_sets[files] = (listed, all(self.stats.is_settled(p) for p in files))
+        return known
+
+    def _surfaces(
+        self, sources: tuple[tuple[str, int, int], ...], reached: frozenset[str]
+    ) -> tuple[str, ...]:
+        """`Stored.surfaces` of a stage: the surface of each source that is a user module none
+        of whose definitions the stage reaches (it is only imported), "" for the others; ()
+        when there is no such module."""
+        key = (sources, reached)
+        known = self.surface_sets.get(key)
+        if known is None:
+            modules = self.reach.sources
+            found: list[str] = []
+            for path, _mtime_ns, _size in sources:
+                module = modules.user_module_of(path) if path not in reached else None
+                facts = modules.facts(path) if module is not None else None
+                found.append(facts.surface if facts is not None else "")
+            known = self.surface_sets[key] = tuple(found) if any(found) else ()
         return known
 
     def _roots(self, request: StageRequest) -> list[Item]:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "COMPUTED",
+    "DYNAMIC_CALLS",
     "BodyScan",
     "ClassParts",
     "FunctionParts",
@@ -29,6 +31,8 @@ __all__ = [
     "name_chains",
     "parse_module",
     "scan_body",
+    "surface_names",
+    "surface_text",
 ]
 
 _SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "kind"})
@@ -68,6 +72,7 @@ class ModuleSyntax:
     bindings: Mapping[str, int]
     imports: tuple[ImportRef, ...]
     tree: ast.Module
+    source: bytes = b""
 
 
 def parse_module(source: bytes, filename: str) -> ModuleSyntax:
@@ -83,6 +88,7 @@ def parse_module(source: bytes, filename: str) -> ModuleSyntax:
         bindings=_top_level_bindings(tree),
         imports=tuple(imports),
         tree=tree,
+        source=source,
     )
 
 
@@ -332,13 +338,204 @@ def _target_parts(target: ast.AST) -> list[ast.AST]:
     return [target]
 
 
-def _is_main_guard(statement: ast.stmt) -> bool:
+def _is_main_guard(statement: ast.AST) -> bool:
     if not isinstance(statement, ast.If) or not isinstance(statement.test, ast.Compare):
         return False
     parts = [statement.test.left, *statement.test.comparators]
     return any(isinstance(p, ast.Name) and p.id == "__name__" for p in parts) and any(
         isinstance(p, ast.Constant) and p.value == "__main__" for p in parts
     )
+
+
+# --- what runs when a module is imported ------------------------------------------------------
+
+
+def surface_text(parsed: ModuleSyntax) -> bytes:
+    """The module's source without the bodies of its defs (at any depth: in classes, `if` and
+    `try` blocks): what importing it runs (decorators, defaults, evaluated hints, class bodies,
+    assignments, calls, imports), as written. A function body runs only when something calls
+    it; an edit inside one keeps this text."""
+    spans: list[tuple[int, int]] = []
+    starts = [0]
+    for line in parsed.source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return starts[line - 1] + column if 0 < line <= len(starts) else len(parsed.source)
+
+    for nodes in parsed.definitions.values():
+        for node in nodes:
+            if isinstance(node, _FUNCTIONS) and node.body and node.end_lineno is not None:
+                first = node.body[0]
+                end_column = node.end_col_offset or 0
+                spans.append(
+                    (offset(first.lineno, first.col_offset), offset(node.end_lineno, end_column))
+                )
+    kept: list[bytes] = []
+    done = 0
+    for start, end in sorted(spans):  # a def inside another one's body starts after it
+        if start >= done:
+            kept.append(parsed.source[done:start])
+            done = end
+    kept.append(parsed.source[done:])
+    return b"".join(kept)
+
+
+@dataclasses.dataclass
+class SurfaceNames:
+    """The names one module-level statement uses while the module is imported, by how:
+    `calls` are called (decorators included); `results` are called and what they return is
+    called or has a method called (`Path(__file__).resolve()`); `named` are used as hints or
+    base classes (a class runs code there only through import-time hooks); `stores` own an
+    attribute or item assigned (`first.LIMIT = 5` stores into `first`); `reads` are the rest.
+    `dynamic` is set when the statement calls something that runs code given by name or text
+    (`eval`, `exec`, `query`), or calls the result of a call (`getattr(m, name)()`)."""
+
+    calls: list[Chain] = dataclasses.field(default_factory=list)
+    results: list[Chain] = dataclasses.field(default_factory=list)
+    named: list[Chain] = dataclasses.field(default_factory=list)
+    stores: list[Chain] = dataclasses.field(default_factory=list)
+    reads: list[Chain] = dataclasses.field(default_factory=list)
+    dynamic: bool = False
+
+
+# calls that run code given as text or by name
+DYNAMIC_CALLS = frozenset({"eval", "exec", "query", "evaluate", "import_module", "__import__"})
+
+
+def surface_names(statement: ast.stmt) -> SurfaceNames | None:
+    """What a module-level statement uses when the module is imported (the bodies of defs in it
+    are not run); None when it runs nothing of note (an import, a docstring, a main guard:
+    `if __name__ == "__main__":` is not run on import)."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)) or _is_main_guard(statement):
+        return None
+    if _is_no_op(statement):
+        return None
+    found = SurfaceNames()
+    _surface(statement, found)
+    return found
+
+
+def _surface(node: ast.AST, found: SurfaceNames) -> None:
+    if isinstance(node, ast.Name):
+        if isinstance(node.ctx, ast.Load):
+            found.reads.append((node.id,))
+    elif isinstance(node, ast.Constant):
+        return
+    elif isinstance(node, ast.Call):
+        _callee(node.func, found)
+        for argument in [*node.args, *(k.value for k in node.keywords)]:
+            _surface(argument, found)
+    elif isinstance(node, _FUNCTIONS):
+        for decorator in node.decorator_list:
+            _decorator(decorator, found)
+        parts = function_parts(node)
+        for expression in parts.outer[len(node.decorator_list) :]:
+            _surface(expression, found)
+        for hint in parts.annotations:
+            _hint(hint, found)
+    elif isinstance(node, ast.ClassDef):
+        for decorator in node.decorator_list:
+            _decorator(decorator, found)
+        for base in [*node.bases, *(k.value for k in node.keywords)]:
+            _hint(base, found)
+        for statement in node.body:
+            _surface(statement, found)
+    elif isinstance(node, ast.AnnAssign):
+        _surface(node.target, found)
+        _hint(node.annotation, found)
+        if node.value is not None:
+            _surface(node.value, found)
+    elif isinstance(node, (ast.Import, ast.ImportFrom)) or _is_main_guard(node):
+        return
+    elif isinstance(node, ast.Attribute):
+        chain = _attribute_chain(node)
+        if chain is None:
+            _surface(node.value, found)
+        elif isinstance(node.ctx, ast.Load):
+            found.reads.append(chain)
+        else:
+            found.stores.append(chain[:-1])
+    elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+        chain = _chain(node.value)
+        if chain is None:
+            _surface(node.value, found)
+        else:
+            found.stores.append(chain)
+        _surface(node.slice, found)
+    else:
+        for child in ast.iter_child_nodes(node):
+            _surface(child, found)
+
+
+def _chain(node: ast.AST) -> Chain | None:
+    if isinstance(node, ast.Name):
+        return (node.id,)
+    return _attribute_chain(node) if isinstance(node, ast.Attribute) else None
+
+
+def _callee(node: ast.AST, found: SurfaceNames) -> None:
+    chain = (node.id,) if isinstance(node, ast.Name) else _chain(node)
+    if chain is not None:
+        found.calls.append(chain)
+        if chain[-1] in DYNAMIC_CALLS:
+            found.dynamic = True
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Call):
+        _result(node.value, found)  # `Path(__file__).resolve()`
+    elif isinstance(node, ast.Call):
+        found.dynamic = True  # `getattr(module, name)()`: the callee is computed
+        _surface(node, found)
+    else:  # `handlers[0]()`, `(lambda: f())()`: what is called is read, and called
+        called = SurfaceNames()
+        _surface(node, called)
+        found.calls += called.reads + called.calls
+        found.results += called.results
+        found.named += called.named
+        found.stores += called.stores
+        found.dynamic = found.dynamic or called.dynamic
+
+
+def _result(call: ast.Call, found: SurfaceNames) -> None:
+    """A call whose result is used as a callee: it must make a library object."""
+    chain = _chain(call.func)
+    if chain is None:
+        found.dynamic = True
+    else:
+        found.results.append(chain)
+    for argument in [*call.args, *(k.value for k in call.keywords)]:
+        _surface(argument, found)
+    if chain is None:
+        _surface(call.func, found)
+
+
+def _decorator(node: ast.AST, found: SurfaceNames) -> None:
+    """`@name` is called with the function; `@factory(...)` calls the factory, and what it
+    returns is then called with the function (a library's decorator factory makes library code)."""
+    if isinstance(node, ast.Call) and _chain(node.func) is not None:
+        _surface(node, found)
+    else:
+        _callee(node, found)
+
+
+def _hint(node: ast.AST, found: SurfaceNames) -> None:
+    """A hint or base class: names in it are `named`; calls in it (`Dep("a.csv", CSV())`) call."""
+    if isinstance(node, ast.Name):
+        found.named.append((node.id,))
+    elif isinstance(node, ast.Attribute) and (chain := _attribute_chain(node)) is not None:
+        found.named.append(chain)
+    elif isinstance(node, ast.Constant):
+        return  # a string hint is not evaluated on import
+    elif isinstance(node, ast.Subscript):
+        _hint(node.value, found)
+        _hint(node.slice, found)
+    elif isinstance(node, (ast.Tuple, ast.List)):
+        for element in node.elts:
+            _hint(element, found)
+    elif isinstance(node, ast.BinOp):
+        _hint(node.left, found)
+        _hint(node.right, found)
+    else:
+        _surface(node, found)
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -484,21 +681,29 @@ def class_parts(node: ast.ClassDef) -> ClassParts:
 # --- name chains ------------------------------------------------------------------------------
 
 
-def name_chains(nodes: Iterable[ast.AST], *, annotation: bool = False) -> list[Chain]:
-    """Every `a`, `a.b.c` read in `nodes`, longest chain only; annotations also read string hints."""
+COMPUTED = ("<computed>",)  # the callee of a call whose function is computed (`f()()`)
+
+
+def name_chains(
+    nodes: Iterable[ast.AST], *, annotation: bool = False, calls: list[Chain] | None = None
+) -> list[Chain]:
+    """Every `a`, `a.b.c` read in `nodes`, longest chain only; annotations also read string hints.
+    With `calls`, the chain each call calls is also added there (`COMPUTED` when it has none)."""
     out: list[Chain] = []
     for node in nodes:
-        _collect(node, out, annotation)
+        _collect(node, out, annotation, calls)
     return out
 
 
-def _collect(node: ast.AST, out: list[Chain], annotation: bool) -> None:
+def _collect(
+    node: ast.AST, out: list[Chain], annotation: bool, calls: list[Chain] | None = None
+) -> None:
     if isinstance(node, ast.Attribute):
         chain = _attribute_chain(node)
         if chain is not None:
             out.append(chain)
         else:
-            _collect(node.value, out, annotation)
+            _collect(node.value, out, annotation, calls)
         return
     if isinstance(node, ast.Name):
         if not isinstance(node.ctx, ast.Store):
@@ -508,10 +713,12 @@ def _collect(node: ast.AST, out: list[Chain], annotation: bool) -> None:
         _collect_string_hint(node.value, out)
         return
     if annotation and isinstance(node, ast.Subscript):
-        _collect_subscript_hint(node, out)
+        _collect_subscript_hint(node, out, calls)
         return
+    if calls is not None and isinstance(node, ast.Call):
+        calls.append(_chain(node.func) or COMPUTED)
     for child in ast.iter_child_nodes(node):
-        _collect(child, out, annotation)
+        _collect(child, out, annotation, calls)
 
 
 def _attribute_chain(node: ast.Attribute) -> Chain | None:
@@ -534,20 +741,22 @@ def _collect_string_hint(text: str, out: list[Chain]) -> None:
     _collect(expression.body, out, True)
 
 
-def _collect_subscript_hint(node: ast.Subscript, out: list[Chain]) -> None:
+def _collect_subscript_hint(
+    node: ast.Subscript, out: list[Chain], calls: list[Chain] | None
+) -> None:
     """`Annotated[T, meta]` reads hint strings only in `T`; `Literal[...]` strings are values."""
-    _collect(node.value, out, True)
+    _collect(node.value, out, True, calls)
     head = (
         node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
     )
     items = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
     if head == "Literal":
         for item in items:
-            _collect(item, out, False)
+            _collect(item, out, False, calls)
     elif head == "Annotated" and items:
-        _collect(items[0], out, True)
+        _collect(items[0], out, True, calls)
         for item in items[1:]:
-            _collect(item, out, False)
+            _collect(item, out, False, calls)
     else:
         for item in items:
-            _collect(item, out, True)
+            _collect(item, out, True, calls)

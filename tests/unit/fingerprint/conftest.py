@@ -130,8 +130,8 @@ def projects(tmp_path: Path) -> Projects:
 
 
 class DictCache:
-    """A ManifestCache in memory that counts what it is asked: `puts` of manifests,
-    `fact_puts` of source files' facts."""
+    """A ManifestCache in memory that counts what it is asked: `puts` of manifests (one per
+    stage walked), `fact_puts` of source files' facts."""
 
     def __init__(self) -> None:
         self.data: dict[str, bytes] = {}
@@ -146,7 +146,7 @@ class DictCache:
     def put(self, key: str, value: bytes) -> None:
         if key.startswith("facts/"):
             self.fact_puts += 1
-        else:
+        elif key.startswith("fingerprint/"):
             self.puts += 1
         self.data[key] = value
 

@@ -1,0 +1,329 @@
+"""An edit inside a function body re-walks only the stages that reach that function: a stage
+that merely imports the edited module keeps its cached manifest, unless importing the user's
+modules runs any of their functions (then what the body does at import time can matter).
+
+"Walked again" is observed as the manifests the batch stores (`DictCache.puts`): a stage whose
+cached manifest still holds is not stored again."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pivot.fingerprint import Fingerprint, StageRequest, fingerprint_stages, syntax
+from tests.unit.fingerprint.conftest import DictCache, imported_from, resolve, rewrite, settled
+
+pytestmark = pytest.mark.usefixtures("no_bytecode")
+
+HELPERS = """
+    def slow(x):
+        return x
+
+
+    def fast(x):
+        return x + 0
+
+
+    def pick(x):
+        return x
+"""
+
+
+def run(
+    directory: Path, cache: DictCache | None, stages: tuple[str, ...], entry: str | None = None
+) -> dict[str, Fingerprint]:
+    """One run: import the project (and its `entry` module, as Pivot imports pipeline.py),
+    fingerprint `stages` of pipeline.py in one batch."""
+    with imported_from(directory):
+        if entry is not None:
+            importlib.import_module(entry)
+        requests = [StageRequest(name, resolve(f"pipeline:{name}")) for name in stages]
+        return fingerprint_stages(requests, cache=cache, root=directory, stats=settled())
+
+
+def started(projects, files: dict[str, str], stages: tuple[str, ...], entry: str | None = None):
+    directory = projects.new_directory()
+    projects.write(directory, files)
+    cache = DictCache()
+    return directory, cache, run(directory, cache, stages, entry)
+
+
+TWO_HELPERS = {
+    "pipeline.py": """
+        import first
+        import second
+
+
+        def use_first(x):
+            return first.f(x)
+
+
+        def use_second(x):
+            return second.g(x)
+    """,
+    "first.py": """
+        def f(x):
+            return x + 1
+    """,
+    "second.py": """
+        import logging
+        from pathlib import Path
+
+        LOG = logging.getLogger(__name__)
+        HERE = Path(__file__).resolve().parent
+
+
+        def g(x):
+            return x * 2
+    """,
+}
+BOTH = ("use_first", "use_second")
+
+
+def test_a_helper_body_edit_re_walks_only_the_stages_that_reach_the_helper(projects):
+    directory, cache, before = started(projects, TWO_HELPERS, BOTH)
+    assert cache.puts == 2
+
+    rewrite(directory, "second.py", "x * 2", "x * 3")
+    after = run(directory, cache, BOTH)
+
+    assert cache.puts == 3  # use_second only: use_first imports second.py, reaches none of it
+    assert projects.changed(before["use_second"], after["use_second"]) == {"func:second.g"}
+    assert after == run(directory, None, BOTH)  # as computed from the sources alone
+
+    again = run(directory, cache, BOTH)  # the next run: nothing walked, nothing stored
+    assert cache.puts == 3
+    assert again == after
+
+
+def test_an_edit_outside_function_bodies_re_walks_every_stage_importing_the_file(projects):
+    directory, cache, before = started(projects, TWO_HELPERS, BOTH)
+
+    rewrite(directory, "second.py", "HERE = ", "LIMIT = 3\nHERE = ")
+    after = run(directory, cache, BOTH)
+
+    assert cache.puts == 4
+    assert after["use_first"].manifest == before["use_first"].manifest
+
+
+@pytest.mark.parametrize(
+    ("patcher", "old", "new"),
+    [
+        (
+            """
+            import helpers
+
+
+            def install():
+                helpers.pick = helpers.slow
+
+
+            install()
+            """,
+            "helpers.pick = helpers.slow",
+            "helpers.pick = helpers.fast",
+        ),
+        (
+            """
+            import helpers
+
+            helpers.pick = helpers.slow
+            """,
+            "helpers.pick = helpers.slow",
+            "helpers.pick = helpers.fast",
+        ),
+    ],
+    ids=["inside a function the module calls", "at module level"],
+)
+def test_a_monkeypatch_by_an_imported_module_follows_its_edit(projects, patcher, old, new):
+    """patcher.py is only imported by the stage's module (the stage reaches none of its
+    definitions), yet what it does at import time decides what `helpers.pick` is."""
+    files = {
+        "pipeline.py": """
+            import helpers
+            import patcher
+
+
+            def stage(x):
+                return helpers.pick(x)
+        """,
+        "helpers.py": HELPERS,
+        "patcher.py": patcher,
+    }
+    directory, cache, before = started(projects, files, ("stage",))
+
+    rewrite(directory, "patcher.py", old, new)
+    after = run(directory, cache, ("stage",))
+
+    assert cache.puts == 2
+    assert "func:helpers.fast" in after["stage"].manifest
+    assert "stage:pipeline.stage" in projects.changed(before["stage"], after["stage"])
+    assert after == run(directory, None, ("stage",))
+
+
+def test_a_value_computed_at_import_by_an_edited_helper_follows_the_edit(projects):
+    files = {
+        "pipeline.py": """
+            import config
+
+
+            def stage(x):
+                return x * config.FACTOR
+        """,
+        "config.py": """
+            from helpers import compute
+
+            FACTOR = compute()
+        """,
+        "helpers.py": """
+            def compute():
+                return 2
+        """,
+    }
+    directory, cache, before = started(projects, files, ("stage",))
+
+    rewrite(directory, "helpers.py", "return 2", "return 3")
+    after = run(directory, cache, ("stage",))
+
+    assert cache.puts == 2
+    assert projects.changed(before["stage"], after["stage"]) == {"const:config.FACTOR"}
+
+
+def test_a_function_the_entry_module_calls_at_import_follows_its_edit(projects):
+    """entry.py (the project's pipeline module, which no stage reaches) calls
+    `choose.configure()`; the stage's module only imports choose.py."""
+    files = {
+        "entry.py": """
+            import choose
+            import pipeline
+
+            choose.configure()
+        """,
+        "pipeline.py": """
+            import choose
+            import helpers
+
+
+            def stage(x):
+                return helpers.pick(x)
+        """,
+        "choose.py": """
+            import helpers
+
+
+            def configure():
+                helpers.pick = helpers.slow
+        """,
+        "helpers.py": HELPERS,
+    }
+    directory, cache, before = started(projects, files, ("stage",), entry="entry")
+    assert "func:helpers.slow" in before["stage"].manifest
+
+    rewrite(directory, "choose.py", "helpers.slow", "helpers.fast")
+    after = run(directory, cache, ("stage",), entry="entry")
+
+    assert cache.puts == 2
+    assert "func:helpers.fast" in after["stage"].manifest
+
+
+def test_registering_stages_at_import_runs_no_user_code(projects):
+    """The usual pipeline.py: Pivot objects called with the stage functions as arguments."""
+    files = {
+        **TWO_HELPERS,
+        "pipeline.py": """
+            from typing import Annotated
+
+            import first
+            import second
+            from pivot.loaders import Text
+            from pivot.outputs import Dep, Out
+
+
+            def use_first(a: Annotated[str, Dep("a.txt", Text())]) -> Annotated[str, Out("b.txt", Text())]:
+                return str(first.f(len(a)))
+
+
+            def use_second(a: Annotated[str, Dep("a.txt", Text())]) -> Annotated[str, Out("c.txt", Text())]:
+                return str(second.g(len(a)))
+        """,
+        "entry.py": """
+            import pipeline
+            from pivot.pipeline import Pipeline
+
+            stages = Pipeline("bodies")
+            for stage in (pipeline.use_first,):
+                stages.register(stage)
+            stages.register(pipeline.use_second, name="second")
+        """,
+    }
+    directory, cache, _before = started(projects, files, BOTH, entry="entry")
+
+    rewrite(directory, "second.py", "x * 2", "x * 3")
+    run(directory, cache, BOTH, entry="entry")
+
+    assert cache.puts == 3
+
+
+SURFACE = """
+    import functools
+
+    LIMIT = 3
+
+
+    @functools.lru_cache(maxsize=None)
+    def helper(x, scale=2):
+        '''Doc.'''
+        def inner(y):
+            return y + 1
+        return inner(x) * scale
+
+
+    class Model:
+        size: int = 4
+
+        def fit(self):
+            return self.size
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same"),
+    [
+        ("return inner(x) * scale", "return inner(x) * scale * 1", True),
+        ("return y + 1", "return y + 2", True),
+        ("'''Doc.'''", "'''Other doc.'''", True),
+        ("return self.size", "return self.size + 0", True),
+        ("scale=2", "scale=3", False),
+        ("maxsize=None", "maxsize=8", False),
+        ("size: int = 4", "size: int = 5", False),
+        ("LIMIT = 3", "LIMIT = 4", False),
+    ],
+)
+def test_what_importing_a_module_runs_excludes_only_function_bodies(old, new, same):
+    def surface(text: str) -> bytes:
+        source = textwrap.dedent(text).lstrip("\n").encode()
+        return syntax.surface_text(syntax.parse_module(source, "m.py"))
+
+    before = surface(SURFACE)
+    assert (surface(SURFACE.replace(old, new)) == before) is same
+
+
+@pytest.mark.parametrize(
+    ("statement", "calls", "dynamic"),
+    [
+        ("x = compute(1)", [("compute",)], False),
+        ("pipeline.register(stages.train, name='t')", [("pipeline", "register")], False),
+        ("v = getattr(module, 'f')()", [("getattr",)], True),
+        ("v = eval('f()')", [("eval",)], True),
+        ("handlers[0]()", [("handlers",)], False),
+    ],
+)
+def test_the_names_a_statement_calls_at_import_are_told_apart(statement, calls, dynamic):
+    names = syntax.surface_names(ast.parse(statement).body[0])
+    assert names is not None
+    assert names.calls == calls
+    assert names.dynamic is dynamic

@@ -296,7 +296,7 @@ class _Assembler:
             sources=sources,
             packages=tuple(sorted(packages.items())),
             warnings=tuple(warnings),
-            surfaces=self._surfaces(sources, frozenset(reached)),
+            surfaces=self._surfaces(sources, frozenset(reached | self._linked_files(nodes))),
         )
         failed = any(node.failed for node in nodes)
         return stored, not failed and settled
@@ -344,6 +344,17 @@ class _Assembler:
             roots.append(Item("func", func))
         roots += [Item("extra", obj, name=name) for name, obj in sorted(request.extra.items())]
         return roots
+
+    def _linked_files(self, nodes: list[Node]) -> set[str]:
+        """Files defining the classes (and methods) whose code `_digest` adds to extra entries."""
+        found: set[str] = set()
+        for node in nodes:
+            for item in node.links:
+                class_node = self.reach.node(item)
+                methods = [c for c in class_node.children if c.kind == "method"]
+                linked = [class_node, *(self.reach.node(c) for c in methods)]
+                found |= {n.location[0] for n in linked if n.location is not None}
+        return found
 
     def _digest(self, node: Node) -> str:
         """An extra entry also changes with the code of its class and that class's methods."""

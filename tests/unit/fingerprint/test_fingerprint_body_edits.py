@@ -230,6 +230,54 @@ def test_a_function_the_entry_module_calls_at_import_follows_its_edit(projects):
     assert "func:helpers.fast" in after["stage"].manifest
 
 
+def test_an_edit_inside_a_method_of_a_stage_s_loader_class_follows_the_edit(projects):
+    """The loader is a caller's extra object: its class's code counts though the stage's own
+    code never reaches lines.py."""
+    files = {
+        **TWO_HELPERS,
+        "lines.py": """
+            import dataclasses
+            import pathlib
+
+            from pivot import loaders
+
+
+            @dataclasses.dataclass(frozen=True)
+            class Lines(loaders.Loader[list, list]):
+                sep: str = ","
+
+                def load(self, path: pathlib.Path) -> list:
+                    return path.read_text().split(self.sep)
+
+                def save(self, data: list, path: pathlib.Path) -> None:
+                    path.write_text(self.sep.join(data))
+
+
+            COMMA = Lines()
+        """,
+    }
+    directory = projects.new_directory()
+    projects.write(directory, files)
+    cache = DictCache()
+
+    def batch() -> Fingerprint:
+        with imported_from(directory):
+            request = StageRequest(
+                "use_first",
+                resolve("pipeline:use_first"),
+                {"loader:dep:rows": resolve("lines:COMMA")},
+            )
+            found = fingerprint_stages([request], cache=cache, root=directory, stats=settled())
+        return found["use_first"]
+
+    before = batch()
+    rewrite(directory, "lines.py", "split(self.sep)", "split(self.sep)[1:]")
+    after = batch()
+
+    assert cache.puts == 2
+    assert {"loader:dep:rows", "method:lines.Lines.load"} <= projects.changed(before, after)
+
+
 def test_registering_stages_at_import_runs_no_user_code(projects):
     """The usual pipeline.py: Pivot objects called with the stage functions as arguments."""
     files = {

@@ -30,9 +30,13 @@ __all__ = [
     "SurfaceFacts",
     "definition_reads",
     "function_facts",
+    "import_uses",
     "module_facts",
+    "module_uses",
     "pack",
+    "pack_uses",
     "unpack",
+    "unpack_uses",
 ]
 
 FORMAT = 3  # bump whenever what the facts hold, or how they are computed, changes
@@ -140,17 +144,49 @@ def module_facts(parsed: ModuleSyntax) -> ModuleFacts:
     )
 
 
-def _surface_groups(statements: list[ast.stmt]) -> tuple[SurfaceFacts, ...]:
+def import_uses(facts: ModuleFacts) -> tuple[SurfaceFacts, ...]:
+    """What importing the file uses: its `surface_names`, and what its module-level defs use
+    (decorators and defaults read and call, hints name and call)."""
+    definitions = [
+        d.reads
+        for name, found in facts.functions.items()
+        if "." not in name and name != "<lambda>"  # not in a class or def, not an expression
+        for d in found
+    ]
+    if not definitions:
+        return facts.surface_names
+    defs = SurfaceFacts(
+        calls=_union(r.calls for r in definitions),
+        results=(),
+        named=_union(r.annotations for r in definitions),
+        stores=(),
+        reads=_union(r.outer for r in definitions),
+        dynamic=False,
+        call_roots=None,
+    )
+    return (*facts.surface_names, defs)
+
+
+def module_uses(parsed: ModuleSyntax) -> tuple[SurfaceFacts, ...]:
+    """`import_uses` read straight from the syntax (without computing the file's facts)."""
+    return _surface_groups(parsed.tree.body, definitions=True)
+
+
+def _surface_groups(
+    statements: list[ast.stmt], *, definitions: bool = False
+) -> tuple[SurfaceFacts, ...]:
     """What the statements use at import time, merged per kind of statement: those made only
     of calls on the same roots (`pipeline.register(...)` lines) together, the others together
-    (a module is quiet when all its statements are, so the union is checked once)."""
+    (a module is quiet when all its statements are, so the union is checked once). Module-level
+    defs are left out unless `definitions` (their uses are in their `DefinitionReads`)."""
     groups: dict[tuple[str, ...] | None, list[syntax.SurfaceNames]] = {}
     for statement in statements:
-        if isinstance(statement, _FUNCTIONS):
-            continue  # what a def statement uses is in its `DefinitionReads`
+        if isinstance(statement, _FUNCTIONS) and not definitions:
+            continue
         names = syntax.surface_names(statement)
         if names is not None:
-            groups.setdefault(_call_roots(statement), []).append(names)
+            roots = (names.calls[0][0],) if names.only_call else _call_roots(statement)
+            groups.setdefault(roots, []).append(names)
     found: list[SurfaceFacts] = []
     for roots, members in groups.items():
         merged = SurfaceFacts(
@@ -168,7 +204,7 @@ def _surface_groups(statements: list[ast.stmt]) -> tuple[SurfaceFacts, ...]:
     return tuple(found)
 
 
-def _union(lists: Iterable[list[Chain]]) -> tuple[Chain, ...]:
+def _union(lists: Iterable[Iterable[Chain]]) -> tuple[Chain, ...]:
     return tuple(dict.fromkeys(chain for chains in lists for chain in chains))
 
 
@@ -329,6 +365,24 @@ def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
             surface_names=tuple(SurfaceFacts(*n) for n in fields[8]),
         )
     except (EOFError, ValueError, TypeError, AttributeError, zlib.error):
+        return None
+
+
+def pack_uses(uses: tuple[SurfaceFacts, ...], stat: tuple[int, int]) -> bytes:
+    """The stored bytes of a file's `import_uses`, valid while the file has `stat`."""
+    return zlib.compress(marshal.dumps((FORMAT, stat, tuple(_surface_tuple(u) for u in uses))), 1)
+
+
+def unpack_uses(data: bytes, stat: tuple[int, int]) -> tuple[SurfaceFacts, ...] | None:
+    """The uses stored for a file that still has `stat`; None otherwise or if damaged."""
+    try:
+        fields = marshal.loads(zlib.decompress(data))
+        if not isinstance(fields, tuple) or len(fields) != 3 or fields[0] != FORMAT:
+            return None
+        if tuple(fields[1]) != stat:
+            return None
+        return tuple(SurfaceFacts(*u) for u in fields[2])
+    except (EOFError, ValueError, TypeError, zlib.error):
         return None
 
 

@@ -155,28 +155,14 @@ class ImportTime:
         return known
 
     def _quiet(self, module: types.ModuleType, path: str) -> bool:
-        facts = self.sources.facts(path)
-        if facts is None:
+        uses = self.sources.import_uses(path)
+        if uses is None:
             return False
         namespace = vars(module)
         if isinstance(namespace.get("__getattr__"), types.FunctionType):
             return False  # reading any missing name runs the module's own code
-        uses = _Uses(self, namespace)
-        if not all(uses.statement_quiet(s) for s in facts.surface_names):
-            return False
-        for name, definitions in facts.functions.items():
-            if "." in name or name == "<lambda>":
-                continue  # not a module-level def: inside a class or def, or an expression
-            for definition in definitions:  # decorators, defaults and hints run on import
-                reads = definition.reads
-                calls = set(reads.calls)
-                if not all(uses.quiet(c, _CALL) for c in calls):
-                    return False
-                if not all(uses.quiet(c, _READ) for c in reads.outer if c not in calls):
-                    return False
-                if not all(uses.quiet(c, _NAMED) for c in reads.annotations if c not in calls):
-                    return False
-        return True
+        verdicts = _Uses(self, namespace)
+        return all(verdicts.statement_quiet(u) for u in uses)
 
     def quiet_use(self, target: object, role: int) -> bool:
         """Whether using `target` so (called, read, named as a hint or base, assigned into)

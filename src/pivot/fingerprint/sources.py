@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Protocol
 
 from pivot.fingerprint import facts as facts_module
-from pivot.fingerprint.facts import FunctionFacts, ModuleFacts
+from pivot.fingerprint.facts import FunctionFacts, ModuleFacts, SurfaceFacts
 from pivot.fingerprint.observe import import_reads
 from pivot.fingerprint.origin import Origins, module_file
 from pivot.fingerprint.syntax import ImportRef, ModuleSyntax, parse_module
@@ -154,6 +154,8 @@ class Sources:
         self._unparsable: set[str] = set()
         self._facts: dict[str, ModuleFacts | None] = {}
         self._changed: set[str] = set()  # files whose facts were read from their syntax
+        self._uses: dict[str, tuple[SurfaceFacts, ...] | None] = {}
+        self._uses_changed: set[str] = set()  # files whose uses alone were read from syntax
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
         self._modules: dict[str, ModuleType] = {}  # file -> the module loaded from it
@@ -206,6 +208,28 @@ class Sources:
         self._facts[path] = found
         return found
 
+    def import_uses(self, path: str) -> tuple[SurfaceFacts, ...] | None:
+        """What importing the file uses (`facts.import_uses`): from its facts when they were
+        read this run, else stored ones while its (mtime_ns, size) is unchanged, else read from
+        its syntax alone; None if it cannot be parsed."""
+        if path in self._uses:
+            return self._uses[path]
+        found: tuple[SurfaceFacts, ...] | None = None
+        known = self._facts.get(path)
+        stat = self.stats.get(path)
+        if known is not None:
+            found = facts_module.import_uses(known)
+        elif self.store is not None and stat != MISSING_STAT:
+            data = self.store.get(_uses_key(path))
+            found = facts_module.unpack_uses(data, stat) if data is not None else None
+        if found is None:
+            parsed = self.syntax(path)
+            found = facts_module.module_uses(parsed) if parsed is not None else None
+            if found is not None:
+                self._uses_changed.add(path)
+        self._uses[path] = found
+        return found
+
     def function_facts(
         self, path: str, func_code: types.CodeType, *, stage: bool
     ) -> FunctionFacts | None:
@@ -219,13 +243,18 @@ class Sources:
         before it started."""
         if self.store is None:
             return
-        for path in sorted(self._changed):
-            found = self._facts.get(path)
+        for path in sorted(self._changed | self._uses_changed):
+            found = self._facts.get(path) if path in self._changed else None
+            uses = facts_module.import_uses(found) if found is not None else self._uses.get(path)
             stat = self.stats.get(path)
-            if found is None or stat == MISSING_STAT or not self.stats.is_settled(path):
+            if stat == MISSING_STAT or not self.stats.is_settled(path):
                 continue
-            self.store.put(_facts_key(path), facts_module.pack(found, stat))
+            if found is not None:
+                self.store.put(_facts_key(path), facts_module.pack(found, stat))
+            if uses is not None:  # what a quiet check reads: kept apart, it is much smaller
+                self.store.put(_uses_key(path), facts_module.pack_uses(uses, stat))
         self._changed.clear()
+        self._uses_changed.clear()
 
     def cell_defining(self, qualname: str) -> str | None:
         """The latest notebook or IPython cell (in `linecache`) defining `qualname` at its top
@@ -311,6 +340,11 @@ class FactsStore(Protocol):
 def _facts_key(path: str) -> str:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     return f"facts/{facts_module.FORMAT}/{version}|{path}"
+
+
+def _uses_key(path: str) -> str:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return f"facts/uses/{facts_module.FORMAT}/{version}|{path}"
 
 
 def _package_of(module: ModuleType) -> str:

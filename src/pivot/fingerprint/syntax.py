@@ -397,6 +397,7 @@ class SurfaceNames:
     stores: list[Chain] = dataclasses.field(default_factory=list)
     reads: list[Chain] = dataclasses.field(default_factory=list)
     dynamic: bool = False
+    only_call: bool = False  # the statement is one call of `calls[0]`
 
 
 # calls that run code given as text or by name
@@ -411,9 +412,32 @@ def surface_names(statement: ast.stmt) -> SurfaceNames | None:
         return None
     if _is_no_op(statement):
         return None
+    simple = _simple_call(statement)
+    if simple is not None:
+        return simple
     found = SurfaceNames()
     _surface(statement, found)
     return found
+
+
+def _simple_call(statement: ast.stmt) -> SurfaceNames | None:
+    """`pipeline.register(stages.train, name="train")`: a call of a name with names and
+    constants as arguments, the bulk of a pipeline module, read without the general walk."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if not isinstance(call, ast.Call):
+        return None
+    callee = _chain(call.func)
+    if callee is None or callee[-1] in DYNAMIC_CALLS:
+        return None
+    reads: list[Chain] = []
+    for argument in [*call.args, *(k.value for k in call.keywords)]:
+        if isinstance(argument, ast.Constant):
+            continue
+        chain = _chain(argument)
+        if chain is None:
+            return None
+        reads.append(chain)
+    return SurfaceNames(calls=[callee], reads=reads, only_call=True)
 
 
 def _surface(node: ast.AST, found: SurfaceNames) -> None:

@@ -78,7 +78,7 @@ class LiveOutput:
         """Emit complete new lines (and on `final`, an unterminated last one), then progress."""
         chunk = b""
         try:
-            if final or os.stat(followed.log).st_size != followed.offset:  # a stat per quiet log
+            if os.stat(followed.log).st_size != followed.offset:  # a stat per quiet log
                 with open(followed.log, "rb") as handle:
                     handle.seek(followed.offset)
                     chunk = handle.read()

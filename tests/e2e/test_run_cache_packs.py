@@ -48,6 +48,7 @@ def test_runs_are_packed_and_a_crash_mid_append_costs_only_the_torn_entry(
     found = project.pivot("verify", expect=1)
     assert f"corrupt: run-cache pack 'runs/packs/{pack.name}' (damaged bytes)" in found.stderr
     assert "moved aside to .pivot/cache/quarantine/" in found.stderr
+    assert "simply runs again" in found.stderr and "--force" not in found.stderr
     [kept] = (project.root / ".pivot" / "cache" / "quarantine").glob(f"runs-{pack.name}.*")
     assert kept.read_bytes() == whole[last : last + 250]
     assert "present and intact" in project.pivot("verify").stdout

@@ -123,10 +123,18 @@ def verify(
 
 def _verify_fix(problems: Sequence[Problem], remote_name: str | None) -> str:
     """What to do about the problems `pivot verify` found."""
+    from pivot.maintenance import RUN_CACHE_OWNER
+
     if remote_name:
         return (
             f"Fix: `pivot push -r {remote_name}` uploads the objects this cache has again "
             "(a corrupt object on the remote is replaced only once deleted there)"
+        )
+    if all(problem.owner == RUN_CACHE_OWNER for problem in problems):
+        return (
+            "Damaged run-cache records were moved aside to .pivot/cache/quarantine/ (kept for "
+            "inspection). Nothing else is needed: a stage whose earlier run they recorded "
+            "simply runs again (or `pivot pull` fetches the entries from a remote that has them)"
         )
     text = "Fix: `pivot pull` fetches them again from a remote that has them"
     if any(problem.kind == "corrupt" for problem in problems):

@@ -36,6 +36,7 @@ __all__ = [
     "check_inside",
     "create_new_file",
     "is_temp_name",
+    "make_directory",
     "make_parent",
     "make_readonly",
     "map_os_errors",
@@ -143,8 +144,8 @@ def temp_path_for(path: Path) -> Path:
 
 def temp_name_for(path: str) -> str:
     """`temp_path_for`, as a string."""
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{_TEMP_RANDOM.getrandbits(64):016x}.tmp")
+    directory, slash, name = path.rpartition("/")  # os.path.split and join, without their calls
+    return f"{directory}{slash}.{name}.{_TEMP_RANDOM.getrandbits(64):016x}.tmp"
 
 
 def is_temp_name(name: str) -> bool:
@@ -171,9 +172,13 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 def make_parent(path: Path | str) -> None:
     """Create the directory `path` is in, and its parents, unless it exists."""
-    parent = os.path.dirname(path)
-    if parent and not os.path.isdir(parent):
-        os.makedirs(parent, exist_ok=True)
+    make_directory(os.path.dirname(path))
+
+
+def make_directory(directory: str) -> None:
+    """Create `directory`, and its parents, unless it exists ("" is the working directory)."""
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory, exist_ok=True)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -> None:

@@ -187,10 +187,10 @@ def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
 # --- the stage ------------------------------------------------------------------------------
 
 
-def _guarded(stage: str, doing: str, action: Callable[[], T]) -> T:
-    """Run `action`; turn any failure into a `_StageError` with the user's traceback."""
+def _guarded(stage: str, doing: str, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`action(*args, **kwargs)`; any failure becomes a `_StageError` with the user's traceback."""
     try:
-        return action()
+        return action(*args, **kwargs)
     except _StageError:
         raise
     except PivotError as error:
@@ -223,21 +223,44 @@ def _prepare_incremental(task: StageTask, cache: Cache) -> None:
                     fs.remove_path(target)
 
 
-def _load_dep(dep: DepSpec, root: Path, stage: str) -> Any:
+class _Place(NamedTuple):
+    """A declared path of the stage, made ready before the stage is observed (the observation
+    slows down every Python call inside it): the `Path` its loader gets, as a string too, and
+    its directory."""
+
+    path: Path
+    text: str
+    directory: str
+
+
+def _places(task: StageTask) -> dict[str, _Place]:
+    root = _root_path(task.root)
+    places = {}
+    for relative in (*task.spec.dep_paths, *task.spec.out_paths):
+        path = root / relative
+        text = str(path)
+        places[relative] = _Place(path, text, os.path.dirname(text))
+    return places
+
+
+def _load_dep(dep: DepSpec, places: Mapping[str, _Place], stage: str) -> Any:
     if dep.incremental:
-        path = root / dep.paths[0]
+        path = places[dep.paths[0]].path
         loader: Any = dep.loader
         return loader.load(path) if path.exists() else loader.empty()
-    paths = [root / relative for relative in dep.paths]
-    for relative, path in zip(dep.paths, paths, strict=True):
-        if not os.path.exists(path):
+    for relative in dep.paths:
+        try:
+            os.stat(places[relative].text)
+        except (OSError, ValueError):
             raise _StageError(
                 f"stage '{stage}': dependency '{dep.name}' file '{relative}' does not exist. Run the "
                 "stage that produces it (`pivot repro` runs upstream stages) or create the file"
-            )
-    values = [dep.loader.load(path) for path in paths]
+            ) from None
     if dep.shape is Shape.SINGLE:
-        return values[0]
+        return dep.loader.load(places[dep.paths[0]].path)
+    values = []
+    for relative in dep.paths:
+        values.append(dep.loader.load(places[relative].path))
     return values if dep.shape is Shape.LIST else tuple(values)
 
 
@@ -246,38 +269,35 @@ def _root_path(root: str) -> Path:
     return Path(root)
 
 
-def _call(task: StageTask) -> Any:
-    spec, root = task.spec, _root_path(task.root)
+def _call(task: StageTask, places: Mapping[str, _Place]) -> Any:
+    spec = task.spec
     kwargs: dict[str, Any] = {}
     if spec.params_arg is not None and spec.params is not None:
         kwargs[spec.params_arg] = spec.params.model_copy(deep=True)
     for dep in spec.deps:
         doing = f"loading dependency '{dep.name}' ({', '.join(dep.paths)})"
-        kwargs[dep.name] = _guarded(
-            spec.name, doing, functools.partial(_load_dep, dep, root, spec.name)
-        )
+        kwargs[dep.name] = _guarded(spec.name, doing, _load_dep, dep, places, spec.name)
     if spec.command is not None:  # a command stage: deps checked above, the command reads them
         for path in spec.out_paths:  # outputs were removed; their directories are made here
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-        return _guarded(
-            spec.name, "running its command", functools.partial(spec.func, spec.command)
-        )
-    return _guarded(spec.name, "in the stage function", functools.partial(spec.func, **kwargs))
+            os.makedirs(places[path].directory, exist_ok=True)
+        return _guarded(spec.name, "running its command", spec.func, spec.command)
+    return _guarded(spec.name, "in the stage function", spec.func, **kwargs)
 
 
-def _save(task: StageTask, result: Any) -> None:
-    spec, root = task.spec, _root_path(task.root)
+def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> None:
+    spec = task.spec
     if spec.command is not None:
         return  # the command wrote its outputs itself
-    writes = _guarded(
-        spec.name,
-        "validating its return value",
-        functools.partial(expand_return_value, spec, result),
-    )
+    writes = _guarded(spec.name, "validating its return value", expand_return_value, spec, result)
     for write in writes:
-        target = root / write.path
-        with fs.map_os_errors(write.path, "create the directory of output"):
-            fs.make_parent(target)
+        place = places.get(write.path)  # none for the files of a DirectoryOut
+        target = place.path if place else _root_path(task.root) / write.path
+        try:
+            fs.make_directory(place.directory if place else os.path.dirname(target))
+        except OSError as error:
+            raise fs.translate_os_error(
+                error, write.path, "create the directory of output"
+            ) from error
         try:
             write.out.loader.save(write.value, target)
         except (LoaderError, FilesystemError) as error:
@@ -364,8 +384,9 @@ def _remaining(root: str, paths: tuple[str, ...]) -> tuple[str, ...]:
 
 def _observed_call(task: StageTask) -> observe.Observation:
     """Call the stage and save its outputs, watching the code it enters and the files it opens."""
+    places = _places(task)
     with observe.observing(task.root) as seen:
-        _save(task, _call(task))
+        _save(task, _call(task, places), places)
     return seen[0]
 
 

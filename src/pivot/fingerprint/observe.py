@@ -33,11 +33,12 @@ __all__ = [
 ]
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_WRITE_MODES = frozenset("wax+")
 _SKIPPED_SUFFIXES = (".py", ".pyc", ".pyw", ".pth", ".so")
 _SKIPPED_DIRS = (".pivot", ".git", "__pycache__")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # told apart by identity (`_ACTIVE.remove`)
 class _Recorder:
     """Files opened inside `root` while active; `import_time` maps a user module file to the
     data files its module-level code read."""
@@ -50,13 +51,16 @@ class _Recorder:
     outermost: types.FrameType | None = None  # the frame that started recording (None: all)
 
     def opened(self, path: object, mode: object, flags: object) -> None:
-        if isinstance(path, int):
+        if type(path) is str:  # the common case, without a Python-level call
+            text = path
+        elif isinstance(path, int):
             return
-        try:
-            text = os.fsdecode(path)  # type: ignore[arg-type]
-        except TypeError:
-            return
-        full = os.path.abspath(text)
+        else:
+            try:
+                text = os.fsdecode(path)  # type: ignore[arg-type]
+            except TypeError:
+                return
+        full = text if _normal(text) else os.path.abspath(text)
         if not full.startswith(self.root + os.sep) or full.endswith(_SKIPPED_SUFFIXES):
             return
         relative = full[len(self.root) + 1 :].replace(os.sep, "/")  # inside root, normalised
@@ -66,7 +70,7 @@ class _Recorder:
         if importer is not None:
             self.import_time.setdefault(importer, {})[full] = None
             return
-        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+        writing = (isinstance(mode, str) and not _WRITE_MODES.isdisjoint(mode)) or (
             mode is None and isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
         )
         (self.writes if writing else self.reads)[relative] = None
@@ -83,6 +87,18 @@ class _Recorder:
                     return path
             frame = frame.f_back
         return None
+
+
+def _normal(path: str) -> bool:
+    """Whether `path` is absolute and `os.path.abspath` would leave it as it is."""
+    return (
+        path[:1] == os.sep
+        and path[-1:] != os.sep
+        and "//" not in path
+        and "/./" not in path
+        and "/../" not in path
+        and not path.endswith(("/.", "/.."))
+    )
 
 
 _ACTIVE: list[_Recorder] = []  # the recorders the process's audit hook feeds (innermost last)
@@ -288,6 +304,9 @@ def _monitoring(entered: _Entered, monitoring: Any, tool: int) -> Iterator[None]
         monitoring.free_tool_id(tool)
 
 
+_PROFILERS: list[Any] = []  # idle C profilers, kept for the next observation
+
+
 @contextlib.contextmanager
 def _profiling(entered: _Entered) -> Iterator[None]:
     """Python 3.11: the C profiler on this thread (no Python call per event), a profile hook on
@@ -301,7 +320,7 @@ def _profiling(entered: _Entered) -> Iterator[None]:
             enter(frame.f_code)
 
     previous = sys.getprofile()
-    profiler = _lsprof.Profiler(builtins=False, subcalls=False)
+    profiler = _PROFILERS.pop() if _PROFILERS else _lsprof.Profiler(builtins=False, subcalls=False)
     threading.setprofile(profile)
     profiler.enable()
     try:
@@ -313,3 +332,5 @@ def _profiling(entered: _Entered) -> Iterator[None]:
         for entry in profiler.getstats():
             if isinstance(entry.code, types.CodeType):
                 enter(entry.code)
+        profiler.clear()
+        _PROFILERS.append(profiler)  # made once per process (nested observations: one each)

@@ -183,8 +183,14 @@ class PoolExecutor:
         _settle(futures, shipped)
 
     def shutdown(self, *, kill: bool = False) -> None:
-        if kill:
+        if not kill:
+            return
+        try:
             self._pool.shutdown(wait=True, kill_workers=True)
+        except RuntimeError as error:  # Ctrl-C landed while loky was starting its manager
+            # thread: nothing reached a worker yet, and the workers die with this process
+            if "before it is started" not in str(error):  # (`worker.die_with_parent`)
+                raise
 
 
 def make_executor(jobs: int, epoch: str, *, fresh: bool = False) -> Executor:

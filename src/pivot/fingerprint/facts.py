@@ -328,8 +328,6 @@ def definition_reads(definition: ast.AST, *, hints: bool) -> DefinitionReads:
 def pack(facts: ModuleFacts, stat: tuple[int, int]) -> bytes:
     """The stored bytes of a file's facts, valid while the file has `stat` (mtime_ns, size)."""
     fields = (
-        FORMAT,
-        stat,
         tuple((i.module, i.names, i.level) for i in facts.imports),
         facts.bindings,
         facts.lines,
@@ -341,48 +339,64 @@ def pack(facts: ModuleFacts, stat: tuple[int, int]) -> bytes:
         facts.surface,
         tuple(_surface_tuple(n) for n in facts.surface_names),
     )
-    return zlib.compress(marshal.dumps(fields), 1)
+    return _seal(fields, stat)
 
 
 def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
     """The facts stored for a file that still has `stat`; None if it changed, or `data` is
     from another format or damaged."""
+    fields = _opened(data, stat, 7)
     try:
-        fields = marshal.loads(zlib.decompress(data))
-        if not isinstance(fields, tuple) or len(fields) != 9 or fields[0] != FORMAT:
-            return None
-        if tuple(fields[1]) != stat:
-            return None
-        return ModuleFacts(
-            imports=tuple(ImportRef(*i) for i in fields[2]),
-            bindings=dict(fields[3]),
-            lines=dict(fields[4]),
-            effects=tuple(EffectFacts(*e) for e in fields[5]),
-            functions={
-                name: tuple(_definition_from(d) for d in found) for name, found in fields[6].items()
-            },
-            surface=str(fields[7]),
-            surface_names=tuple(SurfaceFacts(*n) for n in fields[8]),
+        return (
+            ModuleFacts(
+                imports=tuple(ImportRef(*i) for i in fields[0]),
+                bindings=dict(fields[1]),
+                lines=dict(fields[2]),
+                effects=tuple(EffectFacts(*e) for e in fields[3]),
+                functions={
+                    name: tuple(_definition_from(d) for d in found)
+                    for name, found in fields[4].items()
+                },
+                surface=str(fields[5]),
+                surface_names=tuple(SurfaceFacts(*n) for n in fields[6]),
+            )
+            if fields is not None
+            else None
         )
-    except (EOFError, ValueError, TypeError, AttributeError, zlib.error):
+    except (ValueError, TypeError, AttributeError):
         return None
 
 
 def pack_uses(uses: tuple[SurfaceFacts, ...], stat: tuple[int, int]) -> bytes:
     """The stored bytes of a file's `import_uses`, valid while the file has `stat`."""
-    return zlib.compress(marshal.dumps((FORMAT, stat, tuple(_surface_tuple(u) for u in uses))), 1)
+    return _seal((tuple(_surface_tuple(u) for u in uses),), stat)
 
 
 def unpack_uses(data: bytes, stat: tuple[int, int]) -> tuple[SurfaceFacts, ...] | None:
     """The uses stored for a file that still has `stat`; None otherwise or if damaged."""
+    fields = _opened(data, stat, 1)
+    try:
+        return tuple(SurfaceFacts(*u) for u in fields[0]) if fields is not None else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _seal(fields: tuple[Any, ...], stat: tuple[int, int]) -> bytes:
+    return zlib.compress(marshal.dumps((FORMAT, stat, *fields)), 1)
+
+
+def _opened(data: bytes, stat: tuple[int, int], count: int) -> tuple[Any, ...] | None:
+    """The `count` fields `_seal` stored, if of this format and for a file that still has
+    `stat`; None otherwise or if `data` is damaged."""
     try:
         fields = marshal.loads(zlib.decompress(data))
-        if not isinstance(fields, tuple) or len(fields) != 3 or fields[0] != FORMAT:
-            return None
-        if tuple(fields[1]) != stat:
-            return None
-        return tuple(SurfaceFacts(*u) for u in fields[2])
     except (EOFError, ValueError, TypeError, zlib.error):
+        return None
+    if not isinstance(fields, tuple) or len(fields) != count + 2 or fields[0] != FORMAT:
+        return None
+    try:
+        return fields[2:] if tuple(fields[1]) == stat else None
+    except TypeError:
         return None
 
 

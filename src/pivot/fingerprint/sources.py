@@ -11,8 +11,9 @@ import os
 import sys
 import time
 import types
+from collections.abc import Callable
 from types import ModuleType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pivot.fingerprint import facts as facts_module
 from pivot.fingerprint.facts import FunctionFacts, ModuleFacts, SurfaceFacts
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 MISSING_STAT = (-1, -1)
+_T = TypeVar("_T")
 # A file whose mtime is this close to the moment its code was loaded may be rewritten within the
 # same timestamp tick: a manifest read from it is used, but not cached.
 _RACY_NS = 100_000_000
@@ -193,42 +195,52 @@ class Sources:
     def facts(self, path: str) -> ModuleFacts | None:
         """The file's facts: stored ones while its (mtime_ns, size) is unchanged, else read
         from its syntax; None if it cannot be parsed."""
-        if path in self._facts:
-            return self._facts[path]
-        found: ModuleFacts | None = None
-        stat = self.stats.get(path)
-        if self.store is not None and stat != MISSING_STAT:
-            data = self.store.get(_facts_key(path))
-            found = facts_module.unpack(data, stat) if data is not None else None
-        if found is None:
-            parsed = self.syntax(path)
-            found = facts_module.module_facts(parsed) if parsed is not None else None
-            if found is not None:
-                self._changed.add(path)
-        self._facts[path] = found
-        return found
+        if path not in self._facts:
+            self._facts[path] = self._read(
+                path, _facts_key, facts_module.unpack, facts_module.module_facts, self._changed
+            )
+        return self._facts[path]
 
     def import_uses(self, path: str) -> tuple[SurfaceFacts, ...] | None:
         """What importing the file uses (`facts.import_uses`): from its facts when they were
         read this run, else stored ones while its (mtime_ns, size) is unchanged, else read from
         its syntax alone; None if it cannot be parsed."""
-        if path in self._uses:
-            return self._uses[path]
-        found: tuple[SurfaceFacts, ...] | None = None
-        known = self._facts.get(path)
+        if path not in self._uses:
+            known = self._facts.get(path)
+            self._uses[path] = (
+                facts_module.import_uses(known)
+                if known is not None
+                else self._read(
+                    path,
+                    _uses_key,
+                    facts_module.unpack_uses,
+                    facts_module.module_uses,
+                    self._uses_changed,
+                )
+            )
+        return self._uses[path]
+
+    def _read(
+        self,
+        path: str,
+        key: Callable[[str], str],
+        unpack: Callable[[bytes, tuple[int, int]], _T | None],
+        compute: Callable[[ModuleSyntax], _T],
+        changed: set[str],
+    ) -> _T | None:
+        """What `compute` reads from the file's syntax: stored (under `key`) while the file's
+        (mtime_ns, size) is unchanged, else computed (and `path` added to `changed`)."""
         stat = self.stats.get(path)
-        if known is not None:
-            found = facts_module.import_uses(known)
-        elif self.store is not None and stat != MISSING_STAT:
-            data = self.store.get(_uses_key(path))
-            found = facts_module.unpack_uses(data, stat) if data is not None else None
-        if found is None:
-            parsed = self.syntax(path)
-            found = facts_module.module_uses(parsed) if parsed is not None else None
+        if self.store is not None and stat != MISSING_STAT:
+            data = self.store.get(key(path))
+            found = unpack(data, stat) if data is not None else None
             if found is not None:
-                self._uses_changed.add(path)
-        self._uses[path] = found
-        return found
+                return found
+        parsed = self.syntax(path)
+        if parsed is None:
+            return None
+        changed.add(path)
+        return compute(parsed)
 
     def function_facts(
         self, path: str, func_code: types.CodeType, *, stage: bool

@@ -60,7 +60,7 @@ class _Recorder:
                 text = os.fsdecode(path)  # type: ignore[arg-type]
             except TypeError:
                 return
-        full = text if _normal(text) else os.path.abspath(text)
+        full = _absolute(text)
         if not full.startswith(self.root + os.sep) or full.endswith(_SKIPPED_SUFFIXES):
             return
         relative = full[len(self.root) + 1 :].replace(os.sep, "/")  # inside root, normalised
@@ -87,6 +87,11 @@ class _Recorder:
                     return path
             frame = frame.f_back
         return None
+
+
+def _absolute(path: str) -> str:
+    """`os.path.abspath(path)`, without its calls when `path` is already absolute and normal."""
+    return path if _normal(path) else os.path.abspath(path)
 
 
 def _normal(path: str) -> bool:
@@ -185,6 +190,19 @@ class _Entered:
         if user:
             self.codes[id(code)] = code
 
+    def enter_all(self, codes: Iterable[object]) -> None:
+        """`enter` each code object of `codes` (the C profiler's entries: also names of
+        built-ins, skipped), in one loop: a Python call each would cost more than the check."""
+        files, kept = self.files, self.codes
+        for code in codes:
+            if type(code) is not types.CodeType:
+                continue
+            user = files.get(code.co_filename)
+            if user is None:
+                self.enter(code)
+            elif user:
+                kept[id(code)] = code
+
 
 @contextlib.contextmanager
 def observing(root: str, origins: Origins | None = None) -> Iterator[list[Observation]]:
@@ -194,10 +212,13 @@ def observing(root: str, origins: Origins | None = None) -> Iterator[list[Observ
     # the with statement's frame: the frames below it are the caller's, never an import's
     recorder = _Recorder(os.path.abspath(root), origins, outermost=sys._getframe(2))
     result: list[Observation] = []
+    _install_hook()
+    _ACTIVE.append(recorder)  # `_recording`, without a context manager of its own
     try:
-        with _recording(recorder), _entering(entered):
+        with _entering(entered):
             yield result
     finally:
+        _ACTIVE.remove(recorder)
         recorder.outermost = None
     imported: set[str] = set()
     for module_path, files in recorder.import_time.items():
@@ -232,10 +253,11 @@ def _module_names(files: set[str]) -> dict[str, str]:
 
 def _references(entered: Iterable[types.CodeType]) -> tuple[str, ...]:
     codes = tuple(entered)
-    by_file = _module_names({os.path.abspath(code.co_filename) for code in codes})
+    files = {code.co_filename: _absolute(code.co_filename) for code in codes}
+    by_file = _module_names(set(files.values()))
     found: set[str] = set()
     for code in codes:
-        module_name = by_file.get(os.path.abspath(code.co_filename))
+        module_name = by_file.get(files[code.co_filename])
         if module_name is not None:
             found.add(code_reference(module_name, code.co_qualname))
     with_code = {ref.split(":")[1] for ref in found if ref.startswith("code:")}
@@ -329,8 +351,6 @@ def _profiling(entered: _Entered) -> Iterator[None]:
         profiler.disable()
         threading.setprofile(None)  # type: ignore[arg-type]
         sys.setprofile(previous)
-        for entry in profiler.getstats():
-            if isinstance(entry.code, types.CodeType):
-                enter(entry.code)
+        entered.enter_all(entry.code for entry in profiler.getstats())
         profiler.clear()
         _PROFILERS.append(profiler)  # made once per process (nested observations: one each)

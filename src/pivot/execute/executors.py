@@ -6,6 +6,7 @@ several small stages). Imports of Pivot: the worker only.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -145,9 +146,11 @@ class PoolExecutor:
         )
 
     def submit(self, task: StageTask) -> Future[Outcome]:
-        """Queue `task` for the next `flush`; a task that cannot be pickled raises here."""
+        """Queue `task` for the next `flush`; a task that cannot be pickled raises here. What
+        only a cluster worker reads (the planned inputs and manifest) is left out."""
         future: Future[Outcome] = Future()
-        self._waiting.append((task.root, worker.dumps(task), future))
+        local = dataclasses.replace(task, inputs=(), code={})
+        self._waiting.append((task.root, worker.dumps(local), future))
         return future
 
     def flush(self, chunk: int = 1, *, stop_on_failure: bool = False) -> None:

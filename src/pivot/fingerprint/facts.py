@@ -167,9 +167,9 @@ def import_uses(facts: ModuleFacts) -> tuple[SurfaceFacts, ...]:
     return (*facts.surface_names, defs)
 
 
-def module_uses(parsed: ModuleSyntax) -> tuple[SurfaceFacts, ...]:
-    """`import_uses` read straight from the syntax (without computing the file's facts)."""
-    return _surface_groups(parsed.tree.body, definitions=True)
+def module_uses(statements: list[ast.stmt]) -> tuple[SurfaceFacts, ...]:
+    """`import_uses` read straight from a module's statements (without the file's facts)."""
+    return _surface_groups(statements, definitions=True)
 
 
 def _surface_groups(

@@ -19,7 +19,7 @@ from pivot.fingerprint import facts as facts_module
 from pivot.fingerprint.facts import FunctionFacts, ModuleFacts, SurfaceFacts
 from pivot.fingerprint.observe import import_reads
 from pivot.fingerprint.origin import Origins, module_file
-from pivot.fingerprint.syntax import ImportRef, ModuleSyntax, parse_module
+from pivot.fingerprint.syntax import ImportRef, ModuleSyntax, parse_module, statement_parts
 
 __all__ = [
     "MISSING_STAT",
@@ -197,7 +197,7 @@ class Sources:
         from its syntax; None if it cannot be parsed."""
         if path not in self._facts:
             self._facts[path] = self._read(
-                path, _facts_key, facts_module.unpack, facts_module.module_facts, self._changed
+                path, _facts_key, facts_module.unpack, self._module_facts, self._changed
             )
         return self._facts[path]
 
@@ -214,7 +214,7 @@ class Sources:
                     path,
                     _uses_key,
                     facts_module.unpack_uses,
-                    facts_module.module_uses,
+                    self._module_uses,
                     self._uses_changed,
                 )
             )
@@ -225,10 +225,10 @@ class Sources:
         path: str,
         key: Callable[[str], str],
         unpack: Callable[[bytes, tuple[int, int]], _T | None],
-        compute: Callable[[ModuleSyntax], _T],
+        compute: Callable[[str], _T | None],
         changed: set[str],
     ) -> _T | None:
-        """What `compute` reads from the file's syntax: stored (under `key`) while the file's
+        """What `compute` reads from the file: stored (under `key`) while the file's
         (mtime_ns, size) is unchanged, else computed (and `path` added to `changed`)."""
         stat = self.stats.get(path)
         if self.store is not None and stat != MISSING_STAT:
@@ -236,11 +236,25 @@ class Sources:
             found = unpack(data, stat) if data is not None else None
             if found is not None:
                 return found
+        found = compute(path)
+        if found is not None:
+            changed.add(path)
+        return found
+
+    def _module_facts(self, path: str) -> ModuleFacts | None:
         parsed = self.syntax(path)
-        if parsed is None:
+        return facts_module.module_facts(parsed) if parsed is not None else None
+
+    def _module_uses(self, path: str) -> tuple[SurfaceFacts, ...] | None:
+        """`import_uses` from the source alone, its tree not kept: a large pipeline module
+        (100,000 registration lines) is parsed a part at a time."""
+        if self.stats.get(path) == MISSING_STAT and linecache.getlines(path):
+            self.stats.mark_interactive(path)
+        try:
+            parts = statement_parts(_source_bytes(path), path)
+            return facts_module.module_uses([s for part in parts for s in part])
+        except Exception:  # unreadable, not Python, too deeply nested...: no source to use
             return None
-        changed.add(path)
-        return compute(parsed)
 
     def function_facts(
         self, path: str, func_code: types.CodeType, *, stage: bool

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import importlib.util
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "COMPUTED",
@@ -31,6 +32,7 @@ __all__ = [
     "name_chains",
     "parse_module",
     "scan_body",
+    "statement_parts",
     "surface_names",
     "surface_text",
 ]
@@ -90,6 +92,44 @@ def parse_module(source: bytes, filename: str) -> ModuleSyntax:
         tree=tree,
         source=source,
     )
+
+
+_PART_BYTES = 500_000  # parsed at once: about 40 MB of syntax tree
+_PART_LINES = 5_000
+_NOT_STARTS = ("else", "elif", "except", "finally")
+
+
+def statement_parts(source: bytes, filename: str) -> Iterator[list[ast.stmt]]:
+    """The module's top-level statements, a part at a time: a file larger than `_PART_BYTES`
+    is cut before lines that start a statement at column 0, where what comes before parses on
+    its own (a cut inside a string, brackets or a block does not); the tree of a 100,000-line
+    pipeline module parsed at once would hold about 400 MB. Raises like `ast.parse`."""
+    if len(source) <= _PART_BYTES:
+        yield ast.parse(source, filename).body
+        return
+    lines = importlib.util.decode_source(source).splitlines(keepends=True)
+    start = 0
+    while start < len(lines):
+        size = _PART_LINES
+        while True:
+            end = min(start + size, len(lines))
+            while end < len(lines) and not _starts_statement(lines[end]):
+                end += 1
+            try:
+                body = ast.parse("".join(lines[start:end]), filename).body
+            except SyntaxError:
+                if end >= len(lines):
+                    raise
+                size *= 2  # cut inside a statement: a larger part (never quadratic)
+                continue
+            break
+        yield body
+        start = end
+
+
+def _starts_statement(line: str) -> bool:
+    first = line[:1]
+    return (first.isalpha() or first in "_@") and not line.startswith(_NOT_STARTS)
 
 
 def first_line(node: ast.AST) -> int:

@@ -375,3 +375,41 @@ def test_the_names_a_statement_calls_at_import_are_told_apart(statement, calls, 
     assert names is not None
     assert names.calls == calls
     assert names.dynamic is dynamic
+
+
+TRICKY = '''
+TEXT = """
+x = 1
+def not_code():
+"""
+CALLS = [
+    1,
+    2,
+]
+if CALLS:
+    pipeline.register(stages.a)
+else:
+    pipeline.register(stages.b)
+@decorated
+def f(x):
+    return x
+try:
+    import fast
+except ImportError:
+    fast = None
+finally:
+    done = True
+total = (1 +
+2)
+pipeline.register(stages.c, name="c")
+'''
+
+
+def test_a_large_module_parsed_in_parts_gives_the_statements_parsed_at_once():
+    source = ("# -*- coding: utf-8 -*-\n" + TRICKY * 4000).encode()
+    assert len(source) > syntax._PART_BYTES
+    parts = list(syntax.statement_parts(source, "big.py"))
+
+    assert len(parts) > 1
+    whole = ast.parse(source).body
+    assert [syntax.dump(s) for part in parts for s in part] == [syntax.dump(s) for s in whole]

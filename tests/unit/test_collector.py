@@ -54,9 +54,12 @@ def test_objects_the_process_froze_stay_frozen() -> None:
     theirs = gc.get_freeze_count()
     with _collector.command():
         with _collector.building():
-            _ = [[index] for index in range(1000)]
-        assert gc.get_freeze_count() == theirs  # nothing of ours frozen on top of theirs
-    assert gc.get_freeze_count() == theirs
+            built = [[index] for index in range(1000)]
+        # nothing of ours frozen on top of theirs (that would add 1,000 and more); the count
+        # may drop: a frozen object another thread (xdist's) lets go of is freed all the same
+        assert gc.get_freeze_count() <= theirs
+    assert 0 < gc.get_freeze_count() <= theirs
+    assert len(built) == 1000
 
 
 def test_the_collector_is_as_found_after_an_api_command_and_after_one_that_failed(

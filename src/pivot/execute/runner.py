@@ -567,6 +567,8 @@ def run_plan(
             run.flush()
             if run.running:
                 run.collect(_next_finished(run.finished))
+                while run.running and not run.finished.empty():  # a chunk's outcomes come at once:
+                    run.collect(run.finished.get_nowait())  # their freed slots ship as one chunk
     except BaseException:
         executor.shutdown(kill=True)
         put_back_previous_outputs(ctx)  # of the stages the killed workers were running

@@ -14,6 +14,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -252,14 +253,29 @@ class StateDB:
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
-            for statement in _SCHEMA:
-                connection.execute(statement)
+            if not _has_schema(connection):
+                connection.execute("BEGIN IMMEDIATE")  # waits for the lock (busy timeout)
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                connection.execute("COMMIT")
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the db to WAL once. sqlite answers a switch made while another process opens
+        the db with "database is locked" at once, without its busy timeout: retried until then."""
+        deadline = time.monotonic() + self._busy_timeout
+        while connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _connect_or_recover(self) -> sqlite3.Connection | None:
         try:
@@ -412,6 +428,13 @@ class FileHasher:
 
 def _path_key(path: Path | str) -> str:
     return os.path.abspath(path)
+
+
+def _has_schema(connection: sqlite3.Connection) -> bool:
+    """Whether every table of `_SCHEMA` exists (a read: most opens change nothing)."""
+    names = [statement.split()[5] for statement in _SCHEMA]
+    query = f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(names))})"
+    return bool(connection.execute(query, names).fetchone()[0] == len(names))
 
 
 def _is_busy(error: sqlite3.Error) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
 import marshal
 import types
 import zlib
@@ -20,6 +19,7 @@ from typing import Any
 
 from pivot.fingerprint import syntax
 from pivot.fingerprint.syntax import Chain, ImportRef, LocalImport, ModuleSyntax
+from pivot.fingerprint.values import short_digest
 
 __all__ = [
     "DefinitionFacts",
@@ -139,7 +139,7 @@ def module_facts(parsed: ModuleSyntax) -> ModuleFacts:
         lines={name: getattr(nodes[0], "lineno", 0) for name, nodes in parsed.definitions.items()},
         effects=tuple(_effect(s) for s in syntax.effect_statements(parsed.tree)),
         functions={name: found for name, found in functions.items() if found},
-        surface=hashlib.blake2b(syntax.surface_text(parsed), digest_size=16).hexdigest(),
+        surface=short_digest(syntax.surface_text(parsed)),
         surface_names=_surface_groups(parsed.tree.body),
     )
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import hashlib
 import os
 import sys
 import types
@@ -24,6 +23,7 @@ from pivot.fingerprint.facts import SurfaceFacts
 from pivot.fingerprint.origin import is_pivot_name, is_pivot_object, module_file, source_path
 from pivot.fingerprint.sources import Sources
 from pivot.fingerprint.syntax import DYNAMIC_CALLS, Chain
+from pivot.fingerprint.values import short_digest
 
 __all__ = ["ImportTime"]
 
@@ -37,7 +37,7 @@ FORMAT = 1  # of the stored verdicts: bump whenever what makes a module quiet ch
 
 
 def _digest(listed: list[tuple[str, int, int]]) -> bytes:
-    return hashlib.blake2b(repr(listed).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return short_digest(repr(listed).encode("utf-8", "surrogatepass")).encode("ascii")
 
 
 _CALL, _RESULT, _READ, _NAMED, _STORE = range(5)

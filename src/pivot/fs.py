@@ -188,10 +188,10 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -
     target = os.fspath(path)
     temp = temp_name_for(target)
     try:
-        fd = os.open(temp, _CREATE_FLAGS, FILE_MODE)
+        fd = create_new_file(temp)
     except (FileNotFoundError, NotADirectoryError):  # no directory yet: made only then
         make_parent(target)
-        fd = os.open(temp, _CREATE_FLAGS, FILE_MODE)
+        fd = create_new_file(temp)
     try:
         try:
             _write_all(fd, data)
@@ -226,7 +226,7 @@ def read_bytes(path: Path | str) -> bytes:
 
 def write_new_file(path: Path | str, data: bytes) -> None:
     """Create the file `path` (it must not exist) holding `data`."""
-    fd = os.open(path, _CREATE_FLAGS, FILE_MODE)
+    fd = create_new_file(path)
     try:
         _write_all(fd, data)
     finally:
@@ -244,7 +244,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def create_new_file(path: Path) -> int:
+def create_new_file(path: Path | str) -> int:
     """Open a new file for writing (it must not exist) with mode `FILE_MODE` minus the umask."""
     return os.open(path, _CREATE_FLAGS, FILE_MODE)
 

@@ -4,7 +4,8 @@ A stored manifest stays valid while every source file it was computed from has t
 (mtime_ns, size); checking that costs one dict lookup per file once the files are stat'ed.
 A file the stage's code only imports (none of its definitions is reached) may also change
 inside its function bodies: `Stored.surfaces` keeps what importing it ran, and
-`stage.fingerprint_stages` accepts such an edit when importing ran no user function.
+`stage.fingerprint_stages` accepts such an edit when importing ran no user function, when
+the manifest was stored as when it is validated.
 Imports nothing of ours but sibling modules.
 """
 
@@ -23,7 +24,7 @@ from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key, 
 
 __all__ = ["FORMAT", "ManifestCache", "Stored", "cache_key", "is_fresh", "pack", "unpack"]
 
-FORMAT = 4  # bump whenever what goes into a manifest changes
+FORMAT = 5  # bump whenever what goes into a manifest changes
 
 Source = tuple[str, int, int]
 

@@ -167,40 +167,51 @@ def import_uses(facts: ModuleFacts) -> tuple[SurfaceFacts, ...]:
     return (*facts.surface_names, defs)
 
 
-def module_uses(statements: list[ast.stmt]) -> tuple[SurfaceFacts, ...]:
-    """`import_uses` read straight from a module's statements (without the file's facts)."""
+def module_uses(statements: Iterable[ast.stmt]) -> tuple[SurfaceFacts, ...]:
+    """`import_uses` read straight from a module's statements (without the file's facts), each
+    read once in order (the statements of a large module may come a part at a time)."""
     return _surface_groups(statements, definitions=True)
 
 
 def _surface_groups(
-    statements: list[ast.stmt], *, definitions: bool = False
+    statements: Iterable[ast.stmt], *, definitions: bool = False
 ) -> tuple[SurfaceFacts, ...]:
     """What the statements use at import time, merged per kind of statement: those made only
     of calls on the same roots (`pipeline.register(...)` lines) together, the others together
     (a module is quiet when all its statements are, so the union is checked once). Module-level
     defs are left out unless `definitions` (their uses are in their `DefinitionReads`)."""
-    groups: dict[tuple[str, ...] | None, list[syntax.SurfaceNames]] = {}
-    for statement in statements:
+    groups: dict[tuple[str, ...] | None, tuple[dict[Chain, None], ...]] = {}
+    dynamic: set[tuple[str, ...] | None] = set()
+    for statement in statements:  # merged as they come: a module may have 100,000 of them
         if isinstance(statement, _FUNCTIONS) and not definitions:
             continue
         names = syntax.surface_names(statement)
-        if names is not None:
-            roots = (names.calls[0][0],) if names.only_call else _call_roots(statement)
-            groups.setdefault(roots, []).append(names)
+        if names is None:
+            continue
+        roots = (names.calls[0][0],) if names.only_call else _call_roots(statement)
+        group = groups.get(roots)
+        if group is None:
+            group = groups[roots] = ({}, {}, {}, {}, {})
+        for kept, chains in zip(
+            group, (names.calls, names.results, names.named, names.stores, names.reads)
+        ):
+            kept.update(dict.fromkeys(chains))
+        if names.dynamic:
+            dynamic.add(roots)
     found: list[SurfaceFacts] = []
-    for roots, members in groups.items():
-        merged = SurfaceFacts(
-            calls=_union(n.calls for n in members),
-            results=_union(n.results for n in members),
-            named=_union(n.named for n in members),
-            stores=_union(n.stores for n in members),
-            reads=_union(n.reads for n in members),
-            dynamic=any(n.dynamic for n in members),
-            call_roots=roots,
-        )
-        used = merged.calls or merged.results or merged.named or merged.stores or merged.reads
-        if used or merged.dynamic:
-            found.append(merged)
+    for roots, (calls, results, named, stores, reads) in groups.items():
+        if calls or results or named or stores or reads or roots in dynamic:
+            found.append(
+                SurfaceFacts(
+                    calls=tuple(calls),
+                    results=tuple(results),
+                    named=tuple(named),
+                    stores=tuple(stores),
+                    reads=tuple(reads),
+                    dynamic=roots in dynamic,
+                    call_roots=roots,
+                )
+            )
     return tuple(found)
 
 

@@ -252,7 +252,7 @@ class Sources:
             self.stats.mark_interactive(path)
         try:
             parts = statement_parts(_source_bytes(path), path)
-            return facts_module.module_uses([s for part in parts for s in part])
+            return facts_module.module_uses(s for part in parts for s in part)
         except Exception:  # unreadable, not Python, too deeply nested...: no source to use
             return None
 

@@ -133,6 +133,7 @@ def fingerprint_stages(
     found = _get_many(cache, keys) if cache is not None else {}
     shared: dict[object, Any] = {}  # equal parts of the cached fingerprints, kept once
     validity = _Validity(stats, root, cache)
+    computed: list[tuple[str, bytes, _Sources | None]] = []  # to store: key, data, sources
     # A batch makes many small objects (syntax trees, nodes) and no cycles of note, and each
     # automatic collection walks every object the user's pipeline holds (measured: 40% of a
     # first fingerprinting of 10,000 stages): the collector is paused for the batch.
@@ -147,8 +148,12 @@ def fingerprint_stages(
             assembler = assembler or _Assembler(stats, root, include_packages, cache)
             stored, settled = assembler.assemble(request)
             if cache is not None and settled:
-                cache.put(key, pack(stored))
+                computed.append((key, pack(stored), stored.sources if stored.surfaces else None))
             results[request.stage_name] = _fingerprint(stored, request.stage_name)
+        if cache is not None and assembler is not None:  # after the walks: facts are known
+            for key, data, sources in computed:
+                quiet = sources is None or assembler.imports_quiet(sources)
+                cache.put(key, data if quiet else pack(_without_surfaces(unpack(data))))
         reach = stats.shared.get("reach")
         if isinstance(reach, Reach):
             reach.sources.save()
@@ -180,7 +185,6 @@ class _Validity:
     def __init__(self, stats: SourceStats, root: Path | None, store: ManifestCache | None) -> None:
         self.stats = stats
         self.root = os.path.abspath(root) if root is not None else None
-        self.inside = os.path.join(self.root, "") if self.root is not None else None
         self.store = store
         self._known: dict[tuple[int, int], tuple[object, object, _Sources | None]] = {}
 
@@ -210,15 +214,32 @@ class _Validity:
             found = reach.sources.facts(path)
             if found is None or found.surface != surface:
                 return False
-        imports = reach.import_time
-        if not imports.scope_quiet(self.root):  # the project's modules (all, without a root)
-            return False
-        user = reach.sources.user_module_of
-        return all(
-            imports.file_quiet(path)  # the stage imports user modules from outside the project
-            for path, _mtime_ns, _size in stored.sources
-            if self.inside is not None and not path.startswith(self.inside) and user(path)
-        )
+        # surfaces are stored only while importing is quiet (`_Assembler.kept`): it still is
+        return _imports_quiet(reach, self.root, stored.sources)
+
+
+def _imports_quiet(reach: Reach, root: str | None, sources: _Sources) -> bool:
+    """Whether importing the user's modules runs none of their functions: every loaded user
+    module under `root` (every one, without a root) is quiet, and so is every user module among
+    a stage's `sources` from outside it."""
+    imports = reach.import_time
+    if not imports.scope_quiet(root):
+        return False
+    inside = os.path.join(root, "") if root is not None else None
+    user = reach.sources.user_module_of
+    return all(
+        imports.file_quiet(path)
+        for path, _mtime_ns, _size in sources
+        if inside is not None and not path.startswith(inside) and user(path)
+    )
+
+
+def _without_surfaces(stored: Stored | None) -> Stored:
+    """A manifest computed while importing the user's modules ran some of their functions, as
+    cached: without surfaces, a body edit of a module it only imports re-walks it (whether
+    importing still runs that function, with what effect, is not known when it is validated)."""
+    assert stored is not None  # just packed
+    return dataclasses.replace(stored, surfaces=())
 
 
 def _fingerprint(stored: Stored, stage_name: str, sources: _Sources | None = None) -> Fingerprint:
@@ -260,6 +281,7 @@ class _Assembler:
         self.shown: dict[str, str] = {}  # file -> as shown in locations
         self.source_sets: dict[frozenset[str], tuple[tuple[tuple[str, int, int], ...], bool]] = {}
         self.surface_sets: dict[tuple[object, frozenset[str]], tuple[str, ...]] = {}
+        self.quiet_sets: dict[int, tuple[_Sources, bool]] = {}  # by id of `_sources` values
         self.observed_files: set[str] = set()
 
     def assemble(self, request: StageRequest) -> tuple[Stored, bool]:
@@ -327,6 +349,14 @@ class _Assembler:
                 found.append(facts.surface if facts is not None else "")
             known = self.surface_sets[key] = tuple(found) if any(found) else ()
         return known
+
+    def imports_quiet(self, sources: _Sources) -> bool:
+        """`_imports_quiet` for a stage of the batch, once per distinct `sources` value."""
+        known = self.quiet_sets.get(id(sources))
+        if known is None or known[0] is not sources:
+            quiet = _imports_quiet(self.reach, self.root, sources)
+            known = self.quiet_sets[id(sources)] = (sources, quiet)
+        return known[1]
 
     def _roots(self, request: StageRequest) -> list[Item]:
         """The stage function (unwrapped), a user wrapper around it, and the extra objects."""

@@ -94,8 +94,8 @@ def parse_module(source: bytes, filename: str) -> ModuleSyntax:
     )
 
 
-_PART_BYTES = 500_000  # parsed at once: about 40 MB of syntax tree
-_PART_LINES = 5_000
+_PART_BYTES = 25_000  # parsed at once: a syntax tree of about 4 MB at its peak
+_PART_LINES = 500
 _NOT_STARTS = ("else", "elif", "except", "finally")
 
 

@@ -230,6 +230,46 @@ def test_a_function_the_entry_module_calls_at_import_follows_its_edit(projects):
     assert "func:helpers.fast" in after["stage"].manifest
 
 
+def test_a_call_at_import_removed_with_an_edit_of_the_called_body_follows_the_edit(projects):
+    """entry.py, which the stage does not import, stops calling `choose.configure()` in the
+    same edit as a change inside configure's body: the manifest was made while importing ran
+    user code, so the body edit cannot be taken for one that changes nothing the stage reads."""
+    files = {
+        "entry.py": """
+            import choose
+            import pipeline
+
+            choose.configure()
+        """,
+        "pipeline.py": """
+            import choose
+            import helpers
+
+
+            def stage(x):
+                return helpers.pick(x)
+        """,
+        "choose.py": """
+            import helpers
+
+
+            def configure():
+                helpers.pick = helpers.slow
+        """,
+        "helpers.py": HELPERS,
+    }
+    directory, cache, before = started(projects, files, ("stage",), entry="entry")
+    assert "func:helpers.slow" in before["stage"].manifest
+
+    rewrite(directory, "entry.py", "choose.configure()", "")
+    rewrite(directory, "choose.py", "helpers.slow", "helpers.fast")
+    after = run(directory, cache, ("stage",), entry="entry")
+
+    assert cache.puts == 2
+    assert "func:helpers.slow" not in after["stage"].manifest
+    assert after == run(directory, None, ("stage",), entry="entry")
+
+
 def test_an_edit_inside_a_method_of_a_stage_s_loader_class_follows_the_edit(projects):
     """The loader is a caller's extra object: its class's code counts though the stage's own
     code never reaches lines.py."""
@@ -278,42 +318,57 @@ def test_an_edit_inside_a_method_of_a_stage_s_loader_class_follows_the_edit(proj
     assert {"loader:dep:rows", "method:lines.Lines.load"} <= projects.changed(before, after)
 
 
+REGISTERING = {
+    **TWO_HELPERS,
+    "pipeline.py": """
+        from typing import Annotated
+
+        import first
+        import second
+        from pivot.loaders import Text
+        from pivot.outputs import Dep, Out
+
+
+        def use_first(a: Annotated[str, Dep("a.txt", Text())]) -> Annotated[str, Out("b.txt", Text())]:
+            return str(first.f(len(a)))
+
+
+        def use_second(a: Annotated[str, Dep("a.txt", Text())]) -> Annotated[str, Out("c.txt", Text())]:
+            return str(second.g(len(a)))
+    """,
+    "entry.py": """
+        import pipeline
+        from pivot.pipeline import Pipeline
+
+        stages = Pipeline("bodies")
+        for stage in (pipeline.use_first,):
+            stages.register(stage)
+        stages.register(pipeline.use_second, name="second")
+    """,
+}
+
+
 def test_registering_stages_at_import_runs_no_user_code(projects):
     """The usual pipeline.py: Pivot objects called with the stage functions as arguments."""
-    files = {
-        **TWO_HELPERS,
-        "pipeline.py": """
-            from typing import Annotated
-
-            import first
-            import second
-            from pivot.loaders import Text
-            from pivot.outputs import Dep, Out
-
-
-            def use_first(a: Annotated[str, Dep("a.txt", Text())]) -> Annotated[str, Out("b.txt", Text())]:
-                return str(first.f(len(a)))
-
-
-            def use_second(a: Annotated[str, Dep("a.txt", Text())]) -> Annotated[str, Out("c.txt", Text())]:
-                return str(second.g(len(a)))
-        """,
-        "entry.py": """
-            import pipeline
-            from pivot.pipeline import Pipeline
-
-            stages = Pipeline("bodies")
-            for stage in (pipeline.use_first,):
-                stages.register(stage)
-            stages.register(pipeline.use_second, name="second")
-        """,
-    }
-    directory, cache, _before = started(projects, files, BOTH, entry="entry")
+    directory, cache, _before = started(projects, REGISTERING, BOTH, entry="entry")
 
     rewrite(directory, "second.py", "x * 2", "x * 3")
     run(directory, cache, BOTH, entry="entry")
 
     assert cache.puts == 3
+
+
+def test_the_first_body_edit_reads_only_the_edited_module(projects):
+    """What importing entry.py (which no stage reaches) uses is read when the first manifests
+    are stored, as whether it runs user code decides what they keep: a later body edit reads
+    the edited file alone."""
+    directory, cache, _before = started(projects, REGISTERING, BOTH, entry="entry")
+    stored = cache.fact_puts
+
+    rewrite(directory, "second.py", "x * 2", "x * 3")
+    run(directory, cache, BOTH, entry="entry")
+
+    assert cache.fact_puts == stored + 2  # second.py's facts and what importing it uses
 
 
 SURFACE = """

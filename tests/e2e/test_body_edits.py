@@ -146,3 +146,51 @@ def test_a_function_the_pipeline_module_calls_at_import_reruns_what_it_changes(
     )
     assert _ran(project.repro_json()) == {"use_second"}
     assert project.read("second.txt") == "Hello\n!"
+
+
+def test_a_call_at_import_removed_with_an_edit_of_the_called_body_reruns_the_stage(
+    project: E2EProject,
+) -> None:
+    """pipeline.py stops calling `choose.configure()` in the same edit as a change inside
+    configure's body: `second.whisper` is `lower` again, though neither the stages' module nor
+    a function they reach changed, and pipeline.py is no file of theirs."""
+    _write(
+        project,
+        {
+            "data/in.txt": "Hello\n",
+            "helpers/__init__.py": "",
+            "helpers/first.py": """
+                def shout(text):
+                    return text.upper()
+            """,
+            "helpers/second.py": """
+                def whisper(text):
+                    return text.lower()
+
+
+                def lower(text):
+                    return text.lower()
+
+
+                def title(text):
+                    return text.title() + "!"
+            """,
+            "helpers/choose.py": """
+                from helpers import second
+
+
+                def configure():
+                    second.whisper = second.title
+            """,
+            "stages.py": "from helpers import choose  # noqa: F401\n" + textwrap.dedent(STAGES),
+            "pipeline.py": textwrap.dedent(PIPELINE)
+            + "\nfrom helpers import choose\n\nchoose.configure()\n",
+        },
+    )
+    assert _ran(project.repro_json()) == {"use_first", "use_second"}
+    assert project.read("second.txt") == "Hello\n!"
+
+    _edit(project, "pipeline.py", "choose.configure()\n", "")
+    _edit(project, "helpers/choose.py", "second.title", "second.lower")
+    assert _ran(project.repro_json()) == {"use_second"}
+    assert project.read("second.txt") == "hello\n"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pivot import _collector, discovery, fingerprint, fs, graph, plan, project, tracked
+from pivot import _collector, discovery, fingerprint, fs, graph, noop, plan, project, tracked
 from pivot.errors import CacheCorruptError, NoRecordError, UsageError
 from pivot.execute import recorder
 from pivot.execute.events import (
@@ -32,7 +32,7 @@ from pivot.execute.events import (
 from pivot.pipeline import Pipeline
 from pivot.plan import Action, Plan
 from pivot.project import Project
-from pivot.store import gitignore, logs, project_lock
+from pivot.store import gitignore, logs, project_lock, snapshot
 from pivot.store.cache import Cache
 from pivot.store.lock import OutEntry
 from pivot.store.project_lock import Held, Holder
@@ -117,6 +117,7 @@ def _project_lock(proj: Project, exclusive: Exclusive | None) -> Iterator[Held |
     on_wait = exclusive.on_wait or (lambda holder: None)
     path = proj.pivot_dir / project.LOCK_FILE
     with project_lock.hold(path, exclusive.command, wait=exclusive.wait, on_wait=on_wait) as held:
+        snapshot.discard(proj.pivot_dir)  # this command may change what a no-op decided from
         yield held
 
 
@@ -127,6 +128,7 @@ def open_context(
     pipeline: Pipeline | None = None,
     pipeline_optional: bool = False,
     exclusive: Exclusive | None = None,
+    noop_recorder: noop.Recorder | None = None,
 ) -> Iterator[Context]:
     """Find the project (above `start`, default the cwd), take its lock (`exclusive`: for
     commands that change the workspace), load its `pipeline.py` unless a `pipeline` is given,
@@ -137,7 +139,8 @@ def open_context(
     directory is the project root (stages run there) and, for a discovered `pipeline.py`, the
     project root is first on `sys.path` (see `discovery.project_imports`). Taking over from a
     holder that was killed first cleans what its writes left behind; a command that changed the
-    workspace ends by keeping the `.gitignore` files up to date.
+    workspace ends by keeping the `.gitignore` files up to date. A `noop_recorder` records what the
+    pipeline's import and the graph read (for a no-op snapshot, `pivot.noop`).
     """
     proj = _project(start)
     with contextlib.ExitStack() as scope:
@@ -148,9 +151,13 @@ def open_context(
         with _collector.building():
             if pipeline is None and not no_pipeline:
                 scope.enter_context(discovery.project_imports(proj.root))
-                with fingerprint.watch_imports(str(proj.root)):  # data files read on import
-                    pipeline = discovery.load_pipeline(proj)
-            dag = graph.build_graph(pipeline.stages if pipeline is not None else {}, proj.root)
+                with (
+                    fingerprint.watch_imports(str(proj.root)),
+                    _recording(noop_recorder, "importing"),
+                ):
+                    pipeline = discovery.load_pipeline(proj)  # (data files read on import)
+            with _recording(noop_recorder, "planning"):
+                dag = graph.build_graph(pipeline.stages if pipeline is not None else {}, proj.root)
         if pipeline is not None:
             project.remember_stage_names(proj, dag.order)
         state = scope.enter_context(StateDB(proj.state_db_path))
@@ -163,6 +170,15 @@ def open_context(
         yield ctx
         if held is not None:  # after the command: its run record saw git as it was
             _keep_ignored(ctx)
+
+
+def _kept_files(proj: Project) -> tuple[list[str], list[str]]:
+    """(the files a command that holds the project lock keeps up to date at its end, the paths
+    whose existence decides whether it does): see `_keep_ignored`, `remember_stage_names`."""
+    root = proj.root
+    kept = [root / ".gitignore", proj.pivot_dir / ".gitignore", proj.stage_names_file]
+    repositories = [directory / ".git" for directory in (root, *root.parents)]
+    return [str(path) for path in kept], [str(path) for path in repositories]
 
 
 def _close_run_cache(ctx: Context) -> None:
@@ -248,11 +264,38 @@ def status(
     the cwd). No stage runs and nothing is written but the state db.
     """
     given, names = _source(pipeline, targets)
-    with open_context(root if root is not None else start, pipeline=given) as ctx:
+    where = root if root is not None else start
+    watcher = _noop_recorder("status", where, given, names, force, run_cache and upstream)
+    with open_context(where, pipeline=given, noop_recorder=watcher) as ctx:
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
-        decided = plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
-        return _with_tracked_warnings(ctx, decided) if not names else decided
+        with _recording(watcher, "planning"):
+            decided = plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
+            decided = _with_tracked_warnings(ctx, decided) if not names else decided
+        noop.write(ctx.project.pivot_dir, watcher, decided)
+        return decided
+
+
+def _recording(watcher: noop.Recorder | None, span: str) -> contextlib.AbstractContextManager[None]:
+    """`watcher`'s span ("importing" or "planning"), or nothing without one."""
+    if watcher is None:
+        return contextlib.nullcontext()
+    return watcher.importing() if span == "importing" else watcher.planning()
+
+
+def _noop_recorder(
+    command: str,
+    where: Path | str | None,
+    given: Pipeline | None,
+    names: Sequence[str],
+    force: bool,
+    default: bool,
+) -> noop.Recorder | None:
+    """A recorder of what a plan of the whole discovered pipeline, with the default options,
+    depends on (for the no-op snapshot of `command`); None for any other plan."""
+    if given is not None or names or force or not default:
+        return None
+    return noop.Recorder(command, _project(where).root)
 
 
 def _with_tracked_warnings(ctx: Context, decided: Plan) -> Plan:
@@ -443,14 +486,20 @@ def repro(
     where = root if root is not None else start
     store = _open_remote(_project(where), remote) if pull else None
     exclusive = Exclusive(_command_line("repro" if upstream else "run", names), wait, on_wait)
-    with open_context(where, pipeline=given, exclusive=exclusive) as ctx:
+    default = run_cache and upstream and store is None
+    watcher = _noop_recorder("repro", where, given, names, force, default)
+    with open_context(where, pipeline=given, exclusive=exclusive, noop_recorder=watcher) as ctx:
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
 
         def decide() -> Plan:
             return plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
 
-        decided = decide() if store is None else _prefetch(ctx, store, decide)
+        if store is not None:
+            decided = _prefetch(ctx, store, decide)
+        else:
+            with _recording(watcher, "planning"):
+                decided = decide()
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
             emit_all(RunStarted(record.id, decided))
@@ -472,6 +521,9 @@ def repro(
             record.record(report, interrupted=False)
         if not report.ok:  # a stage failed, maybe a worker died mid-write: leave no temp files
             clean_litter(ctx)
+    if report.ok:  # after `.gitignore` was kept up to date: the files it keeps are recorded too
+        kept, repositories = _kept_files(ctx.project)
+        noop.write(ctx.project.pivot_dir, watcher, decided, kept, repositories)
     emit(RunFinished(record.id, report, time.perf_counter() - started))
     return decided, report
 

@@ -172,10 +172,13 @@ def run(stages: tuple[str, ...], **options: Any) -> None:
 @handle_errors
 def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
     """Show which stages are stale and why (what `pivot repro` would do)."""
-    from pivot import api
-    from pivot.cli import render
+    from pivot.cli import noop, render
 
-    decided = api.status(stages)
+    decided = None if stages else noop.status()
+    if decided is None:
+        from pivot import api
+
+        decided = api.status(stages)
     if as_json:
         return dump_json(render.plan_json(decided))
     render.print_plan(decided, explain=explain)

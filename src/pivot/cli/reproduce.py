@@ -1,6 +1,6 @@
 """`pivot repro` / `pivot run`: pick the subscribers (display or --json), then one run or watch.
 
-Imports of Pivot: api and the cli's renderers.
+Imports of Pivot: api (once the no-op snapshot cannot answer) and the cli's renderers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from pivot import api
 from pivot.cli import common, display, json_events, render
 from pivot.execute.events import EventSink
 
@@ -39,8 +38,11 @@ def reproduce(
     pull: bool = False,
     no_wait: bool = False,
 ) -> bool:
-    """Run (or with `watch`, keep running) and report; False if a stage failed."""
+    """Run (or with `watch`, keep running) and report; False if a stage failed. A plain
+    `pivot repro` with nothing to do is first asked of the no-op snapshot (`cli.noop`)."""
     if dry_run:
+        from pivot import api
+
         if watch:
             raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
         decided = api.status(stages, force=force, upstream=upstream, run_cache=not no_run_cache)
@@ -58,6 +60,16 @@ def reproduce(
             shown = display.make_display(out, err, options)
             cleanup.callback(shown.close)
             sink = shown
+
+        plain = not (stages or force or watch or executor or strict or no_run_cache or pull)
+        if plain and download:
+            from pivot.cli import noop
+
+            fast = noop.repro(sink, wait=not no_wait, on_wait=common.say_waiting)
+            if fast is not None:
+                return fast.ok
+
+        from pivot import api
 
         def once(fresh_workers: bool) -> bool:
             nonlocal force  # applies to the first run only (watch mode re-runs what changed)

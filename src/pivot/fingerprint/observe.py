@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pivot.fingerprint.origin import Origins, module_file
@@ -29,6 +29,7 @@ __all__ = [
     "code_reference",
     "import_reads",
     "observing",
+    "tapping",
     "watch_imports",
 ]
 
@@ -110,7 +111,13 @@ _ACTIVE: list[_Recorder] = []  # the recorders the process's audit hook feeds (i
 _HOOKED: list[bool] = []
 
 
+_TAPS: list[Callable[[str, tuple[Any, ...]], None]] = []  # see `tapping`
+
+
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _TAPS:
+        for tap in _TAPS:
+            tap(event, args)
     if event != "open" or not _ACTIVE:
         return
     try:
@@ -134,6 +141,19 @@ def _recording(recorder: _Recorder) -> Iterator[_Recorder]:
         yield recorder
     finally:
         _ACTIVE.remove(recorder)
+
+
+@contextlib.contextmanager
+def tapping(tap: Callable[[str, tuple[Any, ...]], None]) -> Iterator[None]:
+    """Call `tap(event, args)` for every audit event of the process while the block runs, from
+    the process's one audit hook (`pivot.noop` records what a no-op decision read this way).
+    `tap` must not raise."""
+    _install_hook()
+    _TAPS.append(tap)
+    try:
+        yield
+    finally:
+        _TAPS.remove(tap)
 
 
 # --- import-time reads in the planning process -------------------------------------------------

@@ -110,14 +110,19 @@ def _command_line(name: str, targets: Sequence[str]) -> str:
 
 
 @contextlib.contextmanager
-def _project_lock(proj: Project, exclusive: Exclusive | None) -> Iterator[Held | None]:
+def _project_lock(
+    proj: Project, exclusive: Exclusive | None, *, keep_snapshot: bool = False
+) -> Iterator[Held | None]:
+    """Hold the project lock for `exclusive`; the no-op snapshots go (this command may change
+    what they were decided from) unless `keep_snapshot` (the caller drops them if it acts)."""
     if exclusive is None:
         yield None
         return
     on_wait = exclusive.on_wait or (lambda holder: None)
     path = proj.pivot_dir / project.LOCK_FILE
     with project_lock.hold(path, exclusive.command, wait=exclusive.wait, on_wait=on_wait) as held:
-        snapshot.discard(proj.pivot_dir)  # this command may change what a no-op decided from
+        if not keep_snapshot:
+            snapshot.discard(proj.pivot_dir)
         yield held
 
 
@@ -139,14 +144,16 @@ def open_context(
     directory is the project root (stages run there) and, for a discovered `pipeline.py`, the
     project root is first on `sys.path` (see `discovery.project_imports`). Taking over from a
     holder that was killed first cleans what its writes left behind; a command that changed the
-    workspace ends by keeping the `.gitignore` files up to date. A `noop_recorder` records what the
-    pipeline's import and the graph read (for a no-op snapshot, `pivot.noop`).
+    workspace ends by keeping the `.gitignore` files up to date. Taking the lock drops the no-op
+    snapshots (`pivot.noop`), except with a `noop_recorder` (a plain `repro`, which drops them
+    once it has something to do); that records what the pipeline's import and the graph read.
     """
     proj = _project(start)
     with contextlib.ExitStack() as scope:
         scope.enter_context(_collector.command())
         scope.enter_context(_in_directory(proj.root))
-        held = scope.enter_context(_project_lock(proj, exclusive))
+        keep = noop_recorder is not None
+        held = scope.enter_context(_project_lock(proj, exclusive, keep_snapshot=keep))
         no_pipeline = pipeline is None and pipeline_optional and not proj.pipeline_file.exists()
         with _collector.building():
             if pipeline is None and not no_pipeline:
@@ -166,6 +173,7 @@ def open_context(
         )
         scope.callback(_close_run_cache, ctx)  # before the state db closes
         if held is not None and held.interrupted is not None:
+            snapshot.discard(proj.pivot_dir)
             clean_litter(ctx)
         yield ctx
         if held is not None:  # after the command: its run record saw git as it was
@@ -500,6 +508,8 @@ def repro(
         else:
             with _recording(watcher, "planning"):
                 decided = decide()
+        if not decided.nothing_to_do:  # what the no-op snapshots were decided from changes
+            snapshot.discard(ctx.project.pivot_dir)
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
             emit_all(RunStarted(record.id, decided))

@@ -16,6 +16,7 @@ Imports of Pivot: plan, fingerprint (observe), store (snapshot); never execute, 
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import sys
@@ -76,6 +77,7 @@ change the decision, or is recorded by other events ("open", listings, `os.mkdir
 
 _LISTINGS = frozenset({"os.listdir", "os.scandir"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_VIRTUAL = ("/proc/", "/sys/", "/dev/")  # read by Pivot itself (fingerprinting: /proc/self/stat)
 _BYTECODE_EVENTS = frozenset({"os.rename", "os.remove"})  # importlib's atomic .pyc write
 
 
@@ -225,6 +227,10 @@ class Recorder:
         )
         if _bytecode(full):
             return  # Python's bytecode: the source file is what is recorded
+        if full.startswith(_VIRTUAL) and full != os.devnull:
+            if self._strict:  # the kernel's state: no signature says it is the same
+                self.refuse(f"the pipeline's import read '{full}'")
+            return
         if writing:
             if self._strict:
                 self.refuse(f"the pipeline's import wrote '{full}'")
@@ -271,6 +277,7 @@ class Recorder:
             self.note_path(os.path.join(pivot_dir, name))
         real = os.environ
         self._environ_at_start = dict(real)
+        threads = _thread._count()
         recording = _Environ(real, self)
         os.environ = recording  # type: ignore[assignment]  # noqa: B003 (a wrapper)
         try:
@@ -279,6 +286,8 @@ class Recorder:
         finally:
             os.environ = real  # noqa: B003 (the real mapping back)
             recording.stop()
+        if _thread._count() > threads:  # (threads raise no audit event when they start)
+            self.refuse("the pipeline's import started a thread, which may go on reading")
         self._note_modules()
         for entry in self.sys_path:
             self.note_listing(entry)
@@ -366,6 +375,9 @@ def write(
     if recorder is None:
         return
     found = recorder.snapshot(decided, extra, exists)
+    if os.environ.get("PIVOT_NOOP_DEBUG"):
+        why = recorder.refused or ("written" if found else "the plan had something to do")
+        print(f"pivot: no-op snapshot of {recorder.command}: {why}", file=sys.stderr)
     if found is not None:
         with contextlib.suppress(OSError):  # only a cache: the command already succeeded
             snapshot.save(pivot_dir, found)

@@ -1,0 +1,357 @@
+"""End to end: the no-op snapshot (`.pivot/noop-repro`, `.pivot/noop-status`).
+
+A plain `pivot repro` / `pivot status` that decides nothing is to do records what the decision
+depended on; the next one answers from it without importing `pipeline.py`. These tests prove
+the fast path fires (the user's modules are not imported: `python -X importtime` lists every
+module a process imports), that it prints, exits and records exactly what the usual path does,
+and that every kind of change is seen: each change below is made once a fast no-op has just
+answered, and the next commands must see the stage as stale and re-run it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.e2e.conftest import Cli, cli_env
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.e2e.conftest import E2EProject
+
+PIPELINE = """
+import glob
+import json
+
+import noop_helpers
+
+SETTINGS = json.loads(pathlib.Path("settings.json").read_text())
+INPUTS = sorted(glob.glob("inputs/*.txt"))
+
+
+class CountParams(StageParams):
+    scale: int = 1
+    inputs: int = 0
+    mode: str = "plain"
+    factor: int = 0
+
+
+def prepare(raw: Annotated[str, Dep("data/raw.txt", loaders.Text())]) -> Annotated[str, Out("data/clean.txt", loaders.Text())]:
+    _ran("prepare")
+    return noop_helpers.clean(raw)
+
+
+def count(params: CountParams, clean: Annotated[str, Dep("data/clean.txt", loaders.Text())]) -> Annotated[dict, Metric("metrics.json")]:
+    _ran("count")
+    return {"words": len(clean.split()) * params.scale}
+
+
+pipeline = Pipeline("noop")
+pipeline.register(prepare)
+pipeline.register(
+    count,
+    params=CountParams(
+        inputs=len(INPUTS), mode=os.environ.get("NOOP_MODE", "plain"), factor=SETTINGS["factor"]
+    ),
+)
+"""
+
+FILES = {
+    "noop_helpers.py": "def clean(text: str) -> str:\n    return text.strip().lower()\n",
+    "settings.json": '{"factor": 1}\n',
+    "inputs/a.txt": "a\n",
+    "data/raw.txt": "Hello World\n",
+}
+
+USER_MODULE = "noop_helpers"  # imported only when pipeline.py is
+
+
+def pivot_cli(project: E2EProject, *args: str, env: dict[str, str] | None = None) -> Cli:
+    """`python -X importtime -m pivot *args`: stderr lists the modules the process imported."""
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pivot", *args],
+        cwd=project.root,
+        env={**cli_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return Cli(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+
+def imported_pipeline(result: Cli) -> bool:
+    return any(line.endswith(f"| {USER_MODULE}") for line in result.stderr.splitlines())
+
+
+def stderr(result: Cli) -> str:
+    """stderr without the import-time lines."""
+    return "\n".join(line for line in result.stderr.splitlines() if "import time:" not in line)
+
+
+def stale(result: Cli) -> set[str]:
+    return {
+        name
+        for name, step in json.loads(result.stdout)["stages"].items()
+        if step["action"] != "skip"
+    }
+
+
+def acted(result: Cli) -> set[str]:
+    """The stages a `repro --json` ran or restored."""
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return {name for name, stage in events[-1]["stages"].items() if stage["status"] != "skipped"}
+
+
+@pytest.fixture
+def built(project: E2EProject) -> E2EProject:
+    """The project run once, then a usual no-op of each command (they write the snapshots)."""
+    project.gen(FILES)
+    project.pipeline(PIPELINE)
+    project.pivot("repro")
+    project.runs()
+    for command in ("repro", "status"):
+        first = pivot_cli(project, command)
+        assert first.code == 0, first.describe()
+        assert imported_pipeline(first)
+        assert (project.root / ".pivot" / f"noop-{command}").is_file()
+    return project
+
+
+def fast(project: E2EProject, *args: str, env: dict[str, str] | None = None) -> Cli:
+    """Run a command that must be answered by the snapshot."""
+    result = pivot_cli(project, *args, env=env)
+    assert result.code == 0, result.describe()
+    assert not imported_pipeline(result), result.describe()
+    return result
+
+
+def test_the_fast_path_says_and_records_what_the_usual_path_does(built: E2EProject) -> None:
+    runs = built.root / ".pivot" / "runs"
+    variants = [("repro",), ("repro", "-q"), ("repro", "--json"), ("repro", "--explain")]
+    variants += [("status",), ("status", "--json"), ("status", "--explain")]
+    for args in variants:
+        before = len(list(runs.iterdir()))
+        quick = fast(built, *args)
+        written = len(list(runs.iterdir())) - before
+        os.unlink(built.root / ".pivot" / f"noop-{args[0]}")
+        slow = pivot_cli(built, *args)
+        assert imported_pipeline(slow)
+        assert (slow.code, stderr(slow)) == (quick.code, stderr(quick))
+        if "--json" in args and args[0] == "repro":  # run ids and durations differ
+            assert [_shape(e) for e in slow.events] == [_shape(e) for e in quick.events]
+        else:
+            assert slow.stdout == quick.stdout
+        assert written == (1 if args[0] == "repro" else 0)
+    assert "Everything is up to date (2 stages)." in quick.stdout  # the last: status --explain
+    records = sorted(runs.iterdir())[-2:]  # the last fast repro's record and the slow one's
+    shapes = [_record_shape(json.loads(path.read_text())) for path in records]
+    assert shapes[0] == shapes[1]
+    assert built.runs() == []
+
+
+def _shape(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in ("run_id", "duration", "time")}
+
+
+def _record_shape(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("id", "started", "duration", "command")}
+
+
+def _edit(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+CHANGES: dict[str, tuple[Callable[[Path], None], set[str], dict[str, str]]] = {
+    "dependency edited": (
+        lambda r: _edit(r / "data/raw.txt", "Bye Now\n"),
+        {"prepare", "count"},
+        {},
+    ),
+    "output deleted": (lambda r: (r / "data/clean.txt").unlink(), {"prepare"}, {}),
+    "output edited": (lambda r: _edit(r / "metrics.json", "{}\n"), {"count"}, {}),
+    "lock deleted": (lambda r: (r / ".pivot/stages/count.lock").unlink(), {"count"}, {}),
+    "lock edited": (
+        lambda r: _edit(
+            r / ".pivot/stages/count.lock",
+            (r / ".pivot/stages/count.lock").read_text().replace('"scale": 1', '"scale": 7'),
+        ),
+        {"count"},
+        {},
+    ),
+    "helper body edited": (
+        lambda r: _edit(
+            r / "noop_helpers.py", "def clean(text: str) -> str:\n    return text.strip().upper()\n"
+        ),
+        {"prepare", "count"},
+        {},
+    ),
+    "pipeline.py edited": (
+        lambda r: _edit(
+            r / "pipeline.py",
+            (r / "pipeline.py").read_text().replace("* params.scale", "* params.scale * 2"),
+        ),
+        {"count"},
+        {},
+    ),
+    "params.yaml written": (
+        lambda r: _edit(r / "params.yaml", "count:\n  scale: 3\n"),
+        {"count"},
+        {},
+    ),
+    "env var read at import": (lambda r: None, {"count"}, {"NOOP_MODE": "fancy"}),
+    "file added to a globbed directory": (
+        lambda r: _edit(r / "inputs/b.txt", "b\n"),
+        {"count"},
+        {},
+    ),
+    "data file read at import": (
+        lambda r: _edit(r / "settings.json", '{"factor": 2}\n'),
+        {"count"},
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_every_change_is_seen(built: E2EProject, change: str) -> None:
+    apply, expected, env = CHANGES[change]
+    fast(built, "status")
+    fast(built, "repro")
+    apply(built.root)
+    status = pivot_cli(built, "status", "--json", env=env)
+    assert status.code == 0, status.describe()
+    assert imported_pipeline(status)
+    assert expected <= stale(status), status.describe()  # (a data file read at import counts
+    repro = pivot_cli(built, "repro", "--json", "-j", "1", env=env)  # for all its module's stages)
+    assert repro.code == 0, repro.describe()
+    assert acted(repro) == stale(status), repro.describe()
+
+
+def test_a_helper_edited_while_a_run_goes_is_seen(project: E2EProject) -> None:
+    project.gen(FILES)
+    project.pipeline(
+        PIPELINE.replace(
+            '    _ran("prepare")\n',
+            '    _ran("prepare")\n'
+            "    while not pathlib.Path('go').exists():\n"
+            "        time.sleep(0.02)\n",
+        )
+    )
+    running = project.start("repro", "-j", "1")
+    deadline = time.monotonic() + 60
+    while not project.exists("runs.log") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    _edit(project.root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text[:3]\n")
+    project.gen({"go": ""})
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    project.runs()
+    status = pivot_cli(project, "status", "--json")
+    assert stale(status) == {"prepare", "count"}, status.describe()
+    assert pivot_cli(project, "status", "--json").stdout == status.stdout
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage", "empty"])
+def test_a_damaged_snapshot_is_ignored_and_replaced(built: E2EProject, damage: str) -> None:
+    for command in ("repro", "status"):
+        path = built.root / ".pivot" / f"noop-{command}"
+        blob = path.read_bytes()
+        damaged = {
+            "truncated": blob[: len(blob) // 2],
+            "flipped": blob[:-10] + bytes([blob[-10] ^ 0x01]) + blob[-9:],
+            "garbage": os.urandom(len(blob)),
+            "empty": b"",
+        }[damage]
+        path.write_bytes(damaged)
+        slow = pivot_cli(built, command)
+        assert slow.code == 0, slow.describe()
+        assert imported_pipeline(slow)
+        assert "Everything is up to date (2 stages)" in slow.stdout
+        fast(built, command)
+
+
+def _hold_lock(root: Path, record: bool) -> int:
+    fd = os.open(root / ".pivot" / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if record:
+        holder = {
+            "pid": os.getpid(),
+            "command": "pivot repro",
+            "started": "2026-01-01 00:00:00 UTC",
+        }
+        os.write(fd, json.dumps(holder).encode())
+    return fd
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_held_project_lock_is_respected(built: E2EProject, record: bool) -> None:
+    fd = _hold_lock(built.root, record)
+    try:
+        refused = pivot_cli(built, "repro", "--no-wait")
+        assert refused.code == 2, refused.describe()
+        assert "the project is locked" in refused.stderr
+        fast(built, "status")  # read-only: answered meanwhile
+    finally:
+        os.ftruncate(fd, 0)  # as a holder that ends cleanly leaves it
+        os.close(fd)
+    fast(built, "repro")
+
+
+def test_after_a_killed_holder_the_usual_path_cleans_up(built: E2EProject) -> None:
+    holder = {"pid": 999999, "command": "pivot repro", "started": "2026-01-01 00:00:00 UTC"}
+    (built.root / ".pivot" / "lock").write_text(json.dumps(holder))
+    litter = built.root / "data" / ".clean.txt.0123456789abcdef.tmp"
+    litter.write_text("half written")
+    result = pivot_cli(built, "repro")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    assert not litter.exists()
+    assert (built.root / ".pivot" / "lock").read_text() == ""
+
+
+def test_commands_that_change_the_workspace_drop_the_snapshot(built: E2EProject) -> None:
+    built.pivot("commit")
+    assert not (built.root / ".pivot" / "noop-repro").exists()
+    assert not (built.root / ".pivot" / "noop-status").exists()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import subprocess\nsubprocess.run(['true'], check=True)\n",
+        "pathlib.Path('made-at-import.txt').write_text('x')\n",
+        "import threading\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n",
+    ],
+    ids=["subprocess", "write", "thread"],
+)
+def test_an_import_that_does_what_cannot_be_recorded_leaves_no_snapshot(
+    project: E2EProject, code: str
+) -> None:
+    project.gen(FILES)
+    project.pipeline(code + PIPELINE)
+    project.pivot("repro")
+    for command in ("repro", "status", "repro"):
+        result = pivot_cli(project, command)
+        assert result.code == 0, result.describe()
+        assert imported_pipeline(result)
+    assert not (project.root / ".pivot" / "noop-repro").exists()
+
+
+def test_code_that_reads_the_whole_environment_sees_any_change(project: E2EProject) -> None:
+    project.gen(FILES)
+    project.pipeline("SEEN = sorted(os.environ)\n" + PIPELINE)
+    project.pivot("repro")
+    pivot_cli(project, "status")
+    fast(project, "status")
+    changed = pivot_cli(project, "status", env={"NOOP_UNRELATED": "1"})
+    assert imported_pipeline(changed)

@@ -1,0 +1,137 @@
+"""The no-op snapshot's file (store.snapshot) and its recorder's environment (pivot.noop)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import pivot
+from pivot import noop
+from pivot.store import snapshot
+from pivot.store.snapshot import Snapshot
+
+
+def _snapshot(tmp_path: Path, **changes: object) -> Snapshot:
+    data = tmp_path / "data.txt"
+    data.write_text("one")
+    values: dict[str, object] = {
+        "command": "status",
+        "root": str(tmp_path),
+        "interpreter": snapshot.interpreter(),
+        "version": pivot.__version__,
+        "sys_path": snapshot.search_path(),
+        "environ": {"NOOP_TEST_SET": "yes", "NOOP_TEST_UNSET": None},
+        "environ_digest": None,
+        "stats": {str(data): snapshot.signature(os.stat(data)), str(tmp_path / "gone"): None},
+        "lstats": {},
+        "listings": {str(tmp_path): snapshot.listing(os.stat(tmp_path))},
+        "exists": {str(tmp_path / ".git"): False},
+        "stages": ("a", "b"),
+        "packages": {"a": {"numpy": "2.0"}},
+        "warnings": ("careful",),
+    }
+    values.update(changes)
+    return Snapshot(**values)  # type: ignore[arg-type]
+
+
+ENV = {"NOOP_TEST_SET": "yes"}
+
+
+def test_a_saved_snapshot_loads_as_it_was_and_holds(tmp_path: Path) -> None:
+    store = tmp_path / ".pivot"  # (not the listed directory: a new file there changes it)
+    store.mkdir()
+    saved = _snapshot(tmp_path)
+    snapshot.save(store, saved)
+    loaded = snapshot.load(store, "status")
+    assert loaded == saved
+    assert loaded is not None and _holds(loaded)
+    assert snapshot.load(store, "repro") is None
+
+
+@pytest.mark.parametrize("cut", [0, 5, 20, 60, -1])
+def test_a_damaged_file_is_no_snapshot(tmp_path: Path, cut: int) -> None:
+    snapshot.save(tmp_path, _snapshot(tmp_path))
+    path = Path(snapshot.path_of(tmp_path, "status"))
+    blob = path.read_bytes()
+    path.write_bytes(blob[:cut] if cut >= 0 else blob[:-1] + bytes([blob[-1] ^ 1]))
+    assert snapshot.load(tmp_path, "status") is None
+
+
+def _holds(found: Snapshot, environ: dict[str, str] = ENV) -> bool:
+    return snapshot.holds(found, version=pivot.__version__, environ=environ)
+
+
+def test_any_change_breaks_it(tmp_path: Path) -> None:
+    found = _snapshot(tmp_path)
+    assert _holds(found)
+    assert not _holds(found, {})  # a variable read is unset now
+    assert not _holds(found, {**ENV, "NOOP_TEST_UNSET": "1"})  # one that was unset is set
+    assert not snapshot.holds(found, version="0.0.0", environ=ENV)
+    whole = _snapshot(tmp_path, environ_digest=snapshot.environment_digest(ENV))
+    assert _holds(whole) and not _holds(whole, {**ENV, "OTHER": "1"})
+    (tmp_path / "new.txt").write_text("a new entry in a listed directory")
+    assert not _holds(found)
+    found = _snapshot(tmp_path)
+    (tmp_path / "gone").mkdir()  # a path recorded as missing appears
+    assert not _holds(found)
+    found = _snapshot(tmp_path)
+    (tmp_path / "data.txt").write_text("two")
+    assert not _holds(found)
+    found = _snapshot(tmp_path, sys_path=(*snapshot.search_path(), "/elsewhere"))
+    assert not _holds(found)
+
+
+def test_discard_removes_every_commands_snapshot(tmp_path: Path) -> None:
+    for command in snapshot.COMMANDS:
+        snapshot.save(tmp_path, _snapshot(tmp_path, command=command))
+    snapshot.discard(tmp_path)
+    assert [snapshot.load(tmp_path, command) for command in snapshot.COMMANDS] == [None, None]
+
+
+def test_the_environment_seen_at_import_is_recorded_and_keeps_working(tmp_path: Path) -> None:
+    recorder = noop.Recorder("status", tmp_path)
+    real = os.environ
+    os.environ["NOOP_TEST_READ"] = "1"
+    try:
+        with recorder.importing():
+            from os import environ  # as a module would at import: it keeps this mapping
+
+            environ.get("NOOP_TEST_READ")
+            os.getenv("NOOP_TEST_MISSING")
+            environ["NOOP_TEST_WRITTEN"] = "mine"
+            environ.get("NOOP_TEST_WRITTEN")  # the code's own value: not an input
+        assert os.environ is real
+        assert recorder.environ == {"NOOP_TEST_READ": "1", "NOOP_TEST_MISSING": None}
+        assert not recorder.whole_environ
+        environ["NOOP_TEST_LATER"] = "2"  # after the import: still the real environment
+        assert real["NOOP_TEST_LATER"] == "2" and environ["NOOP_TEST_READ"] == "1"
+        assert "NOOP_TEST_LATER" not in recorder.environ
+    finally:
+        for key in ("NOOP_TEST_READ", "NOOP_TEST_WRITTEN", "NOOP_TEST_LATER"):
+            real.pop(key, None)
+    assert recorder.refused is None
+
+
+def test_reading_the_whole_environment_is_recorded(tmp_path: Path) -> None:
+    recorder = noop.Recorder("status", tmp_path)
+    with recorder.importing():
+        dict(os.environ)
+    assert recorder.whole_environ
+
+
+def test_what_the_import_stats_and_lists_is_recorded(tmp_path: Path) -> None:
+    (tmp_path / "listed").mkdir()
+    recorder = noop.Recorder("status", tmp_path)
+    with recorder.importing():
+        os.path.exists(tmp_path / "absent.txt")
+        os.listdir(tmp_path / "listed")
+        (tmp_path / "read.txt").exists()
+    assert recorder.stats[str(tmp_path / "absent.txt")] is None
+    assert str(tmp_path / "listed") in recorder.listings
+    assert os.stat is not None and os.stat.__module__ in ("posix", "nt")
+    assert recorder.refused is None
+    assert sys.modules  # the module files were noted too
+    assert os.path.abspath(noop.__file__) in recorder.stats

@@ -156,8 +156,9 @@ def _run_sequence(
     ops, jobs = config.ops, config.jobs
     plain = generate.plain_script(project.parent, n) if "plain" in ops else []
     for serial, op in enumerate(report.OPERATIONS, start=1):
-        if op != "full" and op not in ops:
-            continue
+        again = op.endswith("-again") and op.removesuffix("-again") in ops
+        if op != "full" and op not in ops and not again:
+            continue  # (`noop` and `status` imply their repeats: the first after a run differs)
         if op == "plain" and tool.name != "pivot":
             continue  # the baseline runs once per repeat, in Pivot's project
         if op == "full" and tool.name == "dvc" and n in config.dvc_commit_sizes:
@@ -171,7 +172,7 @@ def _run_sequence(
         sample = time_process(_operation_argv(tool, op, jobs, plain), project, env)
         runs = (_changed(before, _output_stamps(project)), generate.expected_runs(op, n))
         print(f"  {tool.name} N={n} {op}: {_describe(sample)}, ran {runs[0]}", file=sys.stderr)
-        if op in ops or sample.failure is not None:
+        if op in ops or again or sample.failure is not None:
             collector.add(("pipeline", tool.name, op, n), sample, runs)
         if sample.failure is not None:
             return  # later operations would measure a broken project

@@ -91,7 +91,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     hook = "sys.monitoring" if hasattr(sys, "monitoring") else "profile hook"
-    print(f"Python {platform.python_version()} ({hook}), size {args.size}, best of {args.repeats}\n")
+    print(
+        f"Python {platform.python_version()} ({hook}), size {args.size}, best of {args.repeats}\n"
+    )
     print("| stage body | bare s | observed s | ratio |")
     print("|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as root:

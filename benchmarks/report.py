@@ -32,6 +32,8 @@ OPERATIONS: dict[str, str] = {
     "full": "first full `repro`",
     "noop": "no-op `repro`",
     "status": "`status`, nothing changed",
+    "noop-again": "no-op `repro` again (the no-op snapshot answers)",
+    "status-again": "`status` again (the no-op snapshot answers)",
     "leaf": "`repro` after editing one leaf input",
     "helper": "`repro` after editing a helper used by 1/10 of stages",
     "plain": "plain Python doing every stage's work (baseline, no tool)",
@@ -217,7 +219,8 @@ def _per_stage_row(found: Mapping[tuple[str, str, str, int], Measurement], n: in
     )
 
 
-_PER_STAGE_OPS = ("noop", "status", "full", "helper", "plain")
+_PER_STAGE_OPS = ("noop", "status", "noop-again", "status-again", "full", "helper", "plain")
+_NOOP_OPS = ("noop", "status", "noop-again", "status-again")  # the per-stage no-op goal
 
 Found = Mapping[tuple[str, str, str, int], Measurement]
 Figure = Callable[[str, int], "float | None"]  # (operation, N) -> seconds of Pivot, or None
@@ -259,7 +262,7 @@ def _scale_row(found: Found, figure: Figure, n: int) -> str:
     for op in _PER_STAGE_OPS:
         median = figure(op, n)
         cell = "-" if median is None else f"{median / n * 1000:.3f}"
-        if median is not None and op in ("noop", "status") and n >= SCALE_GOAL_FROM_N:
+        if median is not None and op in _NOOP_OPS and n >= SCALE_GOAL_FROM_N:
             cell += _verdict(median / n * 1000 <= NOOP_MS_PER_STAGE_GOAL)
         cells.append(cell)
     full, plain = figure("full", n), figure("plain", n)
@@ -307,7 +310,8 @@ def _scale_lines(measurements: Sequence[Measurement], by: Callable[[Found], Figu
     lines += [_scale_row(found, figure, n) for n in sizes]
     fits = [_fit(figure, op, sizes) for op in _PER_STAGE_OPS]
     if any(fit != "-" for fit in fits):
-        lines.append("| fit over N | " + " | ".join(fits) + " |" + " - |" * (len(heads) - 6))
+        rest = len(heads) - 1 - len(_PER_STAGE_OPS)
+        lines.append("| fit over N | " + " | ".join(fits) + " |" + " - |" * rest)
     return lines
 
 

@@ -50,7 +50,7 @@ fingerprint:
 
 _GITIGNORE = (
     "/cache/\n/state.db\n/state.db-*\n/state.db.*\n/tmp/\n/lock\n/logs/\n/config.local.yaml\n"
-    "/runs/\n/report/\n/pycache/\n"
+    "/runs/\n/report/\n/pycache/\n/noop-*\n"
 )
 _REMOTE_KEYS = ("default_remote", "remotes")
 """Top-level config keys that `pivot remote ...` rewrites (the rest of the file is kept)."""

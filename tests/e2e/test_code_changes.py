@@ -705,7 +705,9 @@ def pivot(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def repro(root: Path, *args: str) -> dict[str, str]:
     """`pivot repro --json *args` -> {stage: status}."""
-    stages = json.loads(pivot(root, "repro", "--json", "-j", "1", *args).stdout.splitlines()[-1])["stages"]
+    stages = json.loads(pivot(root, "repro", "--json", "-j", "1", *args).stdout.splitlines()[-1])[
+        "stages"
+    ]
     return {name: value["status"] for name, value in stages.items()}
 
 

@@ -45,7 +45,11 @@ def _complete(project: E2EProject, words: str) -> list[str]:
 
 
 def test_completion_scripts_and_stage_names_without_importing(project: E2EProject) -> None:
-    for shell, marker in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete --no-files --command pivot")):
+    for shell, marker in (
+        ("bash", "complete -o"),
+        ("zsh", "compdef"),
+        ("fish", "complete --no-files --command pivot"),
+    ):
         script = project.pivot("completion", shell).stdout
         assert "_PIVOT_COMPLETE" in script and marker in script, shell
     project.gen({"raw.txt": "x\n"})

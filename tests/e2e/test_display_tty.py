@@ -102,9 +102,7 @@ def _command(project: E2EProject, *args: str) -> str:
     )
 
 
-def test_the_live_display_mid_run_and_the_summary(
-    project: E2EProject, terminal: Terminal
-) -> None:
+def test_the_live_display_mid_run_and_the_summary(project: E2EProject, terminal: Terminal) -> None:
     project.gen({"raw.txt": "hello\n"})
     project.pipeline(PIPELINE)
 

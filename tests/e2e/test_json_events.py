@@ -50,8 +50,7 @@ FIELDS = {
     "stage_output": COMMON | {"stage", "lines"},
     "stage_progress": COMMON | {"stage", "done", "total", "description"},
     "stage_end": COMMON | {"stage", "status", "reasons", "duration", "error", "index", "total"},
-    "run_end": COMMON
-    | {"run_id", "ok", "counts", "duration", "stages", "warnings"},
+    "run_end": COMMON | {"run_id", "ok", "counts", "duration", "stages", "warnings"},
 }
 
 
@@ -74,7 +73,9 @@ def test_repro_json_streams_events_and_ends_with_the_report(project: E2EProject)
     start, end = events[0], events[-1]
     assert start["stages"]["shout"] == {"action": "run", "reasons": ["no previous run"]}
     assert end["run_id"] == start["run_id"]
-    by_stage = [(e["event"], e.get("stage")) for e in events[1:-1] if e["event"] != "stage_progress"]
+    by_stage = [
+        (e["event"], e.get("stage")) for e in events[1:-1] if e["event"] != "stage_progress"
+    ]
     assert by_stage == [
         ("stage_start", "shout"),
         ("stage_output", "shout"),

@@ -21,7 +21,7 @@ from tests.e2e.conftest import cli_env, make_git_project
 ROOT = Path(__file__).resolve().parents[2]
 
 CELLS = [
-    '''
+    """
     from typing import Annotated, TypedDict
 
     from pivot import api, loaders
@@ -40,30 +40,30 @@ CELLS = [
 
     def shout(text: str) -> str:
         return text.upper()
-    ''',
-    '''
+    """,
+    """
     def clean(raw: Annotated[str, Dep("raw.txt", loaders.Text())]) -> Annotated[str, Out("clean.txt", loaders.Text())]:
         return shout(raw)
-    ''',
-    '''
+    """,
+    """
     def count(params: CountParams, clean: Annotated[str, Dep("clean.txt", loaders.Text())]) -> CountOutputs:
         words = [w for w in clean.split() if len(w) >= params.minimum]
         return {"counts": {"words": len(words)}}
-    ''',
-    '''
+    """,
+    """
     def build():
         pipeline = Pipeline("notebook")
         pipeline.register(clean)
         pipeline.register(count)
         return pipeline
-    ''',
+    """,
 ]
 
-EDITED_COUNT = '''
+EDITED_COUNT = """
 def count(params: CountParams, clean: Annotated[str, Dep("clean.txt", loaders.Text())]) -> CountOutputs:
     words = [w for w in clean.split() if len(w) >= params.minimum]
     return {"counts": {"words": len(words), "edited": True}}
-'''
+"""
 
 DRIVER = """
 import json
@@ -136,7 +136,9 @@ def test_notebook_stages_run_twice_in_one_process_with_an_edit_between(tmp_path:
     assert found["status"] == ["skip", "skip"]
     assert found["again"] == {"clean": "skipped", "count": "skipped"}
     assert found["edited"] == {"clean": "skipped", "count": "ran"}
-    assert any(reason.startswith("code changed: stage:__main__.count") for reason in found["reasons"])
+    assert any(
+        reason.startswith("code changed: stage:__main__.count") for reason in found["reasons"]
+    )
     assert found["warnings"] == []  # every cell's source was found (IPython's cell cache)
     assert found["run"] == {"count": "ran"}
     assert found["cwd_kept"] == str(elsewhere)  # the library left the working directory alone

@@ -7,7 +7,7 @@ import json
 
 from tests.e2e.conftest import E2EProject
 
-TRAIN = '''\
+TRAIN = """\
 from typing import Annotated
 
 from pivot import loaders
@@ -31,7 +31,7 @@ def train(
 ) -> Annotated[dict, Out("model.json", loaders.JSON())]:
     _ran(f"{params.model}_{params.size}")
     return {"model": params.model, "size": params.size, "lr": params.lr, "chars": len(data)}
-'''
+"""
 
 MATRIX = """\
 stages:
@@ -51,7 +51,12 @@ def test_matrix_runs_and_reruns_exactly_the_variants_params_yaml_touches(
     project: E2EProject,
 ) -> None:
     project.gen(
-        {"stages/__init__.py": "", "stages/train.py": TRAIN, "data.txt": "rows", "pivot.yaml": MATRIX}
+        {
+            "stages/__init__.py": "",
+            "stages/train.py": TRAIN,
+            "data.txt": "rows",
+            "pivot.yaml": MATRIX,
+        }
     )
     status = project.status_json()
     assert sorted(status) == sorted(NAMES)

@@ -40,16 +40,14 @@ class _TakeOver(Exception):
     (not a PivotError, so the lock file keeps naming an unclean end)."""
 
 
-def _valid(command: str) -> tuple[Path, Snapshot] | None:
-    """(the project's root, its snapshot of `command`) when every input it recorded holds."""
+def _found(command: str) -> tuple[Path, Snapshot] | None:
+    """(the project's root, its snapshot of `command`), if it has one."""
     try:
         root = project.find_root(Path.cwd())
     except NotInitializedError:
         return None
     found = snapshot.load(root / PIVOT_DIR, command)
-    if found is None or found.root != str(root) or not _holds(found):
-        return None
-    return root, found
+    return None if found is None or found.root != str(root) else (root, found)
 
 
 def _holds(found: Snapshot) -> bool:
@@ -76,18 +74,18 @@ def _plan(found: Snapshot) -> Plan:
 
 def status() -> Plan | None:
     """The plan of a plain `pivot status`, or None when the snapshot cannot answer."""
-    valid = _valid("status")
-    return _plan(valid[1]) if valid is not None else None
+    found = _found("status")
+    return _plan(found[1]) if found is not None and _holds(found[1]) else None
 
 
 def repro(emit: EventSink, *, wait: bool, on_wait: object) -> RunReport | None:
     """A plain `pivot repro` that has nothing to do: take the project lock as `repro` does,
     record the run, emit its events; None (nothing done) when the snapshot cannot answer."""
     started = time.perf_counter()
-    valid = _valid("repro")
-    if valid is None:
+    loaded = _found("repro")
+    if loaded is None:
         return None
-    root, found = valid
+    root, found = loaded
     pivot_dir = root / PIVOT_DIR
     lock_path = pivot_dir / project.LOCK_FILE
     if project_lock.read_holder(lock_path) is not None:
@@ -100,7 +98,7 @@ def repro(emit: EventSink, *, wait: bool, on_wait: object) -> RunReport | None:
         ) as held:
             if held.interrupted is not None:
                 raise _TakeOver
-            if not _holds(found):  # another command changed the project meanwhile
+            if not _holds(found):  # (checked under the lock: no command changes it meanwhile)
                 return None
             decided = _plan(found)
             with recorder.recording(proj) as record:

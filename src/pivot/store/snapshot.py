@@ -187,13 +187,19 @@ def holds(snapshot: Snapshot, *, version: str, environ: Mapping[str, str]) -> bo
 
 
 def _same(recorded: Mapping[str, Signature], stat_of: Any, sign: Any) -> bool:
-    for path, expected in recorded.items():
+    is_dir = stat.S_ISDIR
+    for path, expected in recorded.items():  # (the hot loop of a no-op: one stat per entry)
         try:
             st = stat_of(path)
         except OSError:
             if expected is not None:
                 return False
             continue
-        if expected is None or sign(st) != expected:
+        if expected is None:
+            return False
+        if sign is signature and not is_dir(st.st_mode):
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != expected:
+                return False
+        elif sign(st) != expected:
             return False
     return True

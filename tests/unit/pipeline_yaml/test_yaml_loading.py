@@ -18,7 +18,7 @@ from pivot.errors import DiscoveryError, PipelineFileError
 from pivot.pipeline import Pipeline
 from pivot.pipeline_yaml import pivot_yaml_schema
 
-STAGES = '''\
+STAGES = """\
 from typing import Annotated
 
 from pivot import loaders
@@ -41,7 +41,7 @@ def fit(
 
 def plain(data: Annotated[str, Dep("data.txt", loaders.Text())]) -> Annotated[str, Out("plain.txt", loaders.Text())]:
     return data
-'''
+"""
 
 
 @pytest.fixture
@@ -82,7 +82,9 @@ stages:
 
 def test_matrix_expands_in_the_order_written_with_generated_names(root: Path) -> None:
     stages = load(root, MATRIX).stages
-    assert list(stages) == [f"fit@{m}_{s}" for m in ("linear", "forest", "boost") for s in (1, 2, 3, 4)]
+    assert list(stages) == [
+        f"fit@{m}_{s}" for m in ("linear", "forest", "boost") for s in (1, 2, 3, 4)
+    ]
     spec = stages["fit@forest_3"]
     assert spec.out_paths == ("models/forest_3.json",)
     assert spec.params is not None and spec.params.model_dump()["size"] == 3  # kept an int
@@ -278,9 +280,7 @@ def test_command_stage_params_read_free_form_params_yaml(root: Path) -> None:
     assert spec.params.model_dump() == {"train.lr": 0.1, "train.layers": [3, 4]}
     assert spec.out_paths == ("model.bin", "logs/", "scores.json")
     assert [out.cache for out in spec.outs] == [True, False, True]
-    message = error_of(
-        root, "stages:\n  t:\n    cmd: 'true'\n    params: [train.rate]\n"
-    )
+    message = error_of(root, "stages:\n  t:\n    cmd: 'true'\n    params: [train.rate]\n")
     assert "pivot.yaml:4: params key 'train.rate' is not in params.yaml" in message
 
 
@@ -291,7 +291,9 @@ def test_schema_accepts_valid_documents_and_rejects_unknown_keys() -> None:
     validator.check_schema(schema)
     good = yaml.safe_load(MATRIX)
     assert not list(validator.iter_errors(good))
-    command = {"stages": {"t": {"cmd": "make", "deps": ["a"], "outs": ["b", {"c/": {"cache": False}}]}}}
+    command = {
+        "stages": {"t": {"cmd": "make", "deps": ["a"], "outs": ["b", {"c/": {"cache": False}}]}}
+    }
     assert not list(validator.iter_errors(command))
     bad = {"stages": {"fit": {"python": "ymlstages.fit", "parms": {}}}}
     assert list(validator.iter_errors(bad))

@@ -37,6 +37,8 @@ RACY_NS = 100_000_000
 """A path changed less than this before the recording started (or after) is "racy": a later
 edit within the same clock tick could leave its signature as it is, so no snapshot is written
 (file times come from a coarse clock; the next no-op writes one)."""
+COARSE_RACY_NS = 2_000_000_000
+"""The same for a time in whole seconds: a file system that keeps only seconds (FAT keeps two)."""
 
 _ALLOWED_AT_IMPORT = frozenset(
     {
@@ -201,6 +203,8 @@ class Recorder:
                 listed = self._absolute(args[0] if args and args[0] is not None else ".")
                 if listed is not None:
                     self.note_listing(listed)
+                elif self._strict:  # a directory listed by its file descriptor (os.fwalk)
+                    self.refuse("the pipeline's import listed a directory Pivot cannot name")
             elif not self._strict:
                 return
             elif event == "os.mkdir":
@@ -246,6 +250,8 @@ class Recorder:
 
         def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True) -> Any:
             full = self._absolute(path) if dir_fd is None else None
+            if full is None and self._strict and not isinstance(path, int):
+                self.refuse("the pipeline's import looked at a path relative to a directory fd")
             table = self.stats if follow_symlinks else self.lstats
             try:
                 st = real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
@@ -334,10 +340,12 @@ class Recorder:
             self.note_path(path)
         if self.refused is not None:
             return None
-        racy = self.started - RACY_NS
         for table in (self.stats, self.lstats, self.listings):
             for path, found in table.items():
-                if found is not None and found[2] >= racy:
+                if found is None or found[2] < 0:
+                    continue
+                coarse = found[2] % 1_000_000_000 == 0
+                if found[2] >= self.started - (COARSE_RACY_NS if coarse else RACY_NS):
                     self.refuse(f"'{path}' changed too recently to be trusted")
                     return None
         return Snapshot(

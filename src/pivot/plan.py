@@ -15,9 +15,9 @@ import os
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pivot import _collector, fingerprint
+from pivot import _collector
 from pivot import spec as spec_module
 from pivot.errors import CacheCorruptError, LockFileError, PathEscapeError
 from pivot.spec import StageSpec
@@ -26,6 +26,9 @@ from pivot.store.cache import Cache
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.store.state import StateDB
 from pivot.workspace import Context, dep_hash, hash_path
+
+if TYPE_CHECKING:  # fingerprinting is imported when a plan is made (not to read a snapshot's)
+    from pivot import fingerprint
 
 __all__ = [
     "Action",
@@ -168,6 +171,8 @@ def fingerprints_of(
 ) -> dict[str, fingerprint.Fingerprint]:
     """Code fingerprints of many stages in one batch (one stat per source file, shared parses);
     `observed` adds, per stage, the code its last run was seen entering (see its lock)."""
+    from pivot import fingerprint
+
     requests = [
         fingerprint.StageRequest(s.name, s.func, s.code_objects, observed.get(s.name, ()))
         for s in specs

@@ -135,3 +135,22 @@ def test_what_the_import_stats_and_lists_is_recorded(tmp_path: Path) -> None:
     assert recorder.refused is None
     assert sys.modules  # the module files were noted too
     assert os.path.abspath(noop.__file__) in recorder.stats
+
+
+def test_a_path_changed_just_before_the_decision_is_not_trusted(tmp_path: Path) -> None:
+    from pivot.plan import Plan
+
+    nothing = Plan((), ())
+    fresh, coarse, old = tmp_path / "fresh.txt", tmp_path / "coarse.txt", tmp_path / "old.txt"
+    for path in (fresh, coarse, old):
+        path.write_text("x")
+    os.utime(old, ns=(0, 10**18))
+    recorder = noop.Recorder("status", tmp_path)
+    os.utime(coarse, ns=(0, (recorder.started // 10**9 - 1) * 10**9))  # 1 s ago, whole seconds
+    recorder.note_path(str(old))
+    assert recorder.snapshot(nothing) is not None
+    for path in (coarse, fresh):
+        recorder = noop.Recorder("status", tmp_path)
+        recorder.note_path(str(path))
+        assert recorder.snapshot(nothing) is None
+        assert recorder.refused is not None and "too recently" in recorder.refused

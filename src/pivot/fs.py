@@ -16,8 +16,10 @@ import random
 import re
 import shutil
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pivot.errors import (
     DiskFullError,
@@ -30,6 +32,7 @@ from pivot.errors import (
 __all__ = [
     "FILE_MODE",
     "PIVOT_DIR",
+    "SpareFiles",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -186,6 +189,16 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -
     creating its directory if needed; `mode` is the file's exact mode (default: `FILE_MODE`
     minus the umask)."""
     target = os.fspath(path)
+    temp = _filled_temp(target, data, mode)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        remove_path(Path(temp))
+        raise
+
+
+def _filled_temp(target: str, data: bytes, mode: int | None = None) -> str:
+    """A new temp file next to `target` holding `data` (its directory made if missing)."""
     temp = temp_name_for(target)
     try:
         fd = create_new_file(temp)
@@ -199,10 +212,130 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -
                 os.fchmod(fd, mode)
         finally:
             os.close(fd)
-        os.replace(temp, target)
     except BaseException:
         remove_path(Path(temp))
         raise
+    return temp
+
+
+class SpareFiles:
+    """Atomic rewrites of existing files that neither create nor free a file per write.
+
+    Creating a file, and freeing one (what `os.replace` onto an existing file does), are a
+    file system's dear operations: on a cloud VM's disk mounted with `discard`, 0.1-0.5 ms
+    each, against ~25 us for the rest of a small write. Here the new content goes into a spare
+    file (a temp name in the target's directory), which `renameat2(RENAME_EXCHANGE)` swaps with
+    the target in one step: readers see the old file or the new one, as with `os.replace`, and
+    the old file becomes the directory's spare for the next rewrite. A target that does not
+    exist yet, or a system that cannot swap (not Linux, or a file system without it), gets a
+    plain `atomic_write_bytes`.
+
+    A spare is reused only when it is a plain file with one link (never a hard link shared with
+    another path) and the owner and mode a new file gets here. A process killed mid-run leaves
+    its spares as temp files (`is_temp_name`), which the next command's litter cleaning
+    deletes; `close` deletes them. A reader that opened the old file just before the swap may
+    read it while it is being rewritten as a spare: readers of files written here read again
+    when what they read is not well-formed (`store.lock.read_lock` does). For Pivot's own files
+    (lock files), never for users' outputs. One thread at a time.
+    """
+
+    def __init__(self) -> None:
+        self._spares: dict[str, str] = {}  # directory -> its spare's path
+        self._made: tuple[int, int, int] | None = None  # (mode, uid, gid) a new file gets here
+
+    def write(self, path: Path | str, data: bytes) -> None:
+        """Write `data` to `path` atomically (its directory made if missing)."""
+        target = os.fspath(path)
+        directory = os.path.dirname(target)
+        temp = self._spares.pop(directory, None)
+        if temp is None or not _refilled(temp, data):
+            temp = _filled_temp(target, data)
+            if self._made is None:
+                st = os.stat(temp)
+                self._made = (st.st_mode, st.st_uid, st.st_gid)
+        try:
+            if not _exchange(temp, target):
+                os.replace(temp, target)
+                return
+            # `temp` is now the old file: the directory's next spare, when it may be one
+            st = os.lstat(temp)
+            if stat.S_ISDIR(st.st_mode):  # the target was a directory: put it back, and
+                _exchange(temp, target)  # let os.replace refuse as it always did
+                os.replace(temp, target)
+            elif st.st_nlink == 1 and (st.st_mode, st.st_uid, st.st_gid) == self._made:
+                self._spares[directory] = temp
+            else:  # shared with another path, or not what a new file here would be
+                os.unlink(temp)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)  # never a tree: a directory target is back in its place
+            raise
+
+    def close(self) -> None:
+        """Delete the spares."""
+        while self._spares:
+            remove_path(Path(self._spares.popitem()[1]))
+
+
+def _refilled(spare: str, data: bytes) -> bool:
+    """Overwrite the spare file with `data`; False when it cannot be (then it is deleted)."""
+    try:
+        fd = os.open(spare, os.O_WRONLY | _CLOEXEC)
+        try:
+            _write_all(fd, data)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
+    except OSError:  # removed meanwhile, or no longer writable: a new temp file instead
+        remove_path(Path(spare))
+        return False
+    return True
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # linux/fcntl.h, linux/fs.h
+_renameat2: Any = None  # libc's renameat2, looked up at the first swap; False where there is none
+
+
+def _exchange(source: str, target: str) -> bool:
+    """Swap the files at `source` and `target` atomically; False (nothing done) when `target`
+    does not exist or this system cannot swap. Other OSErrors are raised."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = _find_renameat2()
+    if _renameat2 is False:
+        return False
+    paths = (os.fsencode(source), os.fsencode(target))
+    if _renameat2(_AT_FDCWD, paths[0], _AT_FDCWD, paths[1], _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes  # loaded by the first swap already
+
+    code = ctypes.get_errno()
+    if code == errno.ENOENT and os.path.lexists(source):  # no target yet
+        return False
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):  # cannot swap here
+        _renameat2 = False
+        return False
+    raise OSError(code, os.strerror(code), target)
+
+
+def _find_renameat2() -> Any:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # here, not at start-up (~10 ms)
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.3
+    except (AttributeError, OSError):
+        return False
+    function.argtypes = (
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    )
+    function.restype = ctypes.c_int
+    return function
 
 
 def read_bytes(path: Path | str) -> bytes:

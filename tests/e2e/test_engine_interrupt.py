@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pivot import fs
 from pivot.store import hashing
-from tests.e2e.integrity import group_gone
+from tests.e2e.integrity import group_gone, temp_files
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import E2EProject
@@ -138,6 +139,23 @@ def test_sigkill_mid_stage_then_repro_recovers(ran_once: E2EProject, jobs: str) 
     assert planned["slow_a"]["action"] == "run"
     assert planned["slow_a"]["reasons"] == ["dependencies changed: first.txt"]
     _release_and_rerun(ran_once)
+
+
+def test_the_spare_lock_file_of_a_killed_run_is_removed_by_the_next_run(
+    ran_once: E2EProject,
+) -> None:
+    """A run rewrites lock files through a spare file (`fs.SpareFiles`): killed, it leaves the
+    spare (a temp file) next to the locks; the next run deletes it, and leaves none itself."""
+    proc = ran_once.start("repro", "-j", "1")
+    _wait_for_markers(ran_once, proc, 1)  # `first` is committed: its old lock is the spare
+
+    os.killpg(proc.pid, signal.SIGKILL)
+    _finish(proc)
+
+    stages_dir = ran_once.lock_path("first").parent
+    assert [name for name in os.listdir(stages_dir) if fs.is_temp_name(name)] != []
+    _release_and_rerun(ran_once)
+    assert temp_files(ran_once.root) == []
 
 
 def test_sigkill_on_a_first_run_leaves_no_lock(project: E2EProject) -> None:

@@ -57,10 +57,12 @@ def commit_outputs(
     observed: tuple[str, ...] | None = None,
     *,
     placed: bool = True,
+    spares: fs.SpareFiles | None = None,
 ) -> None:
     """The commit point: outputs are already in the cache (or, with `placed=False`, on the
-    remote a cluster pushed them to, and not in the workspace); write the lock atomically.
-    `observed` is the code the run was seen entering; None keeps the step's (no run)."""
+    remote a cluster pushed them to, and not in the workspace); write the lock atomically
+    (through `spares`, a run's, when given). `observed` is the code the run was seen entering;
+    None keeps the step's (no run)."""
     spec = ctx.graph.stages[step.stage]
     code, kept = dict(step.code), step.observed
     if observed is not None:
@@ -73,7 +75,7 @@ def commit_outputs(
         outs=outs,
         observed=kept,
     )
-    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
+    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry, spares)
     if placed:
         remember_outputs(ctx, outs)
         remember_run(ctx, entry)
@@ -163,7 +165,7 @@ def restore_outputs(ctx: Context, spec: StageSpec, entry: LockEntry) -> None:
     remember_outputs(ctx, tuple(out for out in entry.outs if out.cache))
 
 
-def restore_run(ctx: Context, step: Step) -> None:
+def restore_run(ctx: Context, step: Step, spares: fs.SpareFiles | None = None) -> None:
     """Apply a run-cache hit: put that run's outputs in the workspace (uncached ones too, from
     the blobs the run cache keeps), then commit them as this stage's result."""
     root = ctx.project.root
@@ -192,7 +194,7 @@ def restore_run(ctx: Context, step: Step) -> None:
             ctx.cache.restore_directory(out.hash, root / out.path)
         else:
             ctx.cache.restore_file(out.hash, root / out.path)
-    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry)
+    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry, spares)
     remember_outputs(ctx, step.from_run_cache)
 
 
@@ -300,6 +302,8 @@ class _Run:
     finished: queue.SimpleQueue[Future[Outcome]] = dataclasses.field(
         default_factory=queue.SimpleQueue
     )
+    spares: fs.SpareFiles = dataclasses.field(default_factory=fs.SpareFiles)
+    """Lock files are rewritten through these (no file created or freed per rewrite)."""
 
     def __post_init__(self) -> None:
         self.steps = {step.stage: step for step in self.plan.steps}
@@ -449,7 +453,7 @@ class _Run:
         re-run it) when the cache lacks good content for one."""
         try:
             if step.from_run_cache:
-                restore_run(self.ctx, step)
+                restore_run(self.ctx, step, self.spares)
             else:
                 assert step.previous is not None
                 spec = self.ctx.graph.stages[step.stage]
@@ -509,7 +513,15 @@ class _Run:
         if not placed:
             self.produced.update((out.path, out.hash) for out in outcome.outs)
         try:
-            commit_outputs(self.ctx, step, deps, outcome.outs, outcome.observed, placed=placed)
+            commit_outputs(
+                self.ctx,
+                step,
+                deps,
+                outcome.outs,
+                outcome.observed,
+                placed=placed,
+                spares=self.spares,
+            )
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(
                 step, f"stage '{step.stage}': {error}", outcome.duration, outcome.output
@@ -576,6 +588,7 @@ def run_plan(
     finally:
         if live is not None:
             live.close()
+        run.spares.close()
         ctx.runs.flush()
         ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)

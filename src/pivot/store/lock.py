@@ -7,7 +7,9 @@ itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 _NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 
+_READS = 3  # times a lock is read before what it holds is taken as it is (see read_lock)
 _FIX = "Fix: delete it, or run `pivot repro` to rewrite it."
 _Value = TypeVar("_Value")
 
@@ -163,20 +166,46 @@ def _indented(value: Any, indent: str) -> str:
     return text.replace("\n", "\n" + indent)  # JSON strings never hold a raw newline
 
 
-def write_lock(path: Path, entry: LockEntry) -> None:
-    """Write `entry` to `path` atomically (creating `stages/` if needed)."""
+def write_lock(path: Path, entry: LockEntry, spares: fs.SpareFiles | None = None) -> None:
+    """Write `entry` to `path` atomically (creating `stages/` if needed); a run rewriting many
+    locks passes its `spares` (see `fs.SpareFiles`)."""
+    data = encode_lock(entry).encode("utf-8")
     with fs.map_os_errors(path, "write the lock file"):
-        fs.atomic_write_text(Path(path), encode_lock(entry))
+        if spares is None:
+            fs.atomic_write_bytes(path, data)
+        else:
+            spares.write(path, data)
 
 
 def read_lock(path: Path | str) -> LockEntry | None:
-    """The entry in lock file `path`, None if there is none; LockFileError if it is corrupt."""
+    """The entry in lock file `path`, None if there is none; LockFileError if it is corrupt.
+
+    What is read is read again (up to `_READS` times) when it is not the well-formed lock of
+    the stage the file is named after: a run rewrites lock files through spares
+    (`fs.SpareFiles`), so a reader that opened a lock just before it was replaced may have read
+    a spare being rewritten. A lock that stays so is reported (or taken) as it is."""
+    for _ in range(_READS - 1):
+        data = _read(path)
+        if data is None:
+            return None
+        with contextlib.suppress(LockFileError):
+            entry = _decoded(data, path)
+            if os.path.basename(path) == f"{entry.stage}.lock":
+                return entry
+    data = _read(path)
+    return None if data is None else _decoded(data, path)
+
+
+def _read(path: Path | str) -> bytes | None:
     try:
-        data = fs.read_bytes(path)
+        return fs.read_bytes(path)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise LockFileError(f"lock file '{path}' cannot be read ({error}). {_FIX}") from None
+
+
+def _decoded(data: bytes, path: Path | str) -> LockEntry:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

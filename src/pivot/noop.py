@@ -134,6 +134,31 @@ class _Environ(MutableMapping[str, str]):
         return repr(self._real)
 
 
+class _Stream:
+    """`sys.stdout` / `sys.stderr` while the pipeline is imported: the same stream, noting that
+    something was printed (a fast no-op would not print it). Writers kept afterwards (a logging
+    handler made at import) keep a working stream."""
+
+    def __init__(self, real: Any, recorder: Recorder) -> None:
+        self._real = real
+        self._recorder: Recorder | None = recorder
+
+    def stop(self) -> None:
+        self._recorder = None
+
+    def write(self, text: str) -> int:
+        if text and self._recorder is not None:
+            self._recorder.refuse("the pipeline's import printed (a no-op would not print it)")
+        return int(self._real.write(text))
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 class Recorder:
     """The inputs of one command's decision; `snapshot()` once it decided nothing to do."""
 
@@ -179,21 +204,15 @@ class Recorder:
         if known != found:
             self.refuse(f"'{path}' changed while Pivot read it")
 
-    def note_path(self, path: str) -> None:
-        """Record `path`'s signature now (None when it does not exist)."""
+    def note_path(self, path: str, *, listed: bool = False) -> None:
+        """Record `path`'s signature now (None when it does not exist); `listed`: a directory
+        whose entries were (or could be) listed."""
+        sign = snapshot.listing if listed else snapshot.signature
         try:
-            found = snapshot.signature(os.stat(path))
+            found = sign(os.stat(path))
         except OSError:
             found = None
-        self._note(self.stats, path, found)
-
-    def note_listing(self, path: str) -> None:
-        """Record the signature of directory `path`, whose entries were (or could be) listed."""
-        try:
-            found = snapshot.listing(os.stat(path))
-        except OSError:
-            found = None
-        self._note(self.listings, path, found)
+        self._note(self.listings if listed else self.stats, path, found)
 
     def _audit(self, event: str, args: tuple[Any, ...]) -> None:
         try:
@@ -202,7 +221,7 @@ class Recorder:
             elif event in _LISTINGS:
                 listed = self._absolute(args[0] if args and args[0] is not None else ".")
                 if listed is not None:
-                    self.note_listing(listed)
+                    self.note_path(listed, listed=True)
                 elif self._strict:  # a directory listed by its file descriptor (os.fwalk)
                     self.refuse("the pipeline's import listed a directory Pivot cannot name")
             elif not self._strict:
@@ -285,18 +304,27 @@ class Recorder:
         self._environ_at_start = dict(real)
         threads = _thread._count()
         recording = _Environ(real, self)
+        streams = sys.stdout, sys.stderr
+        printed = [_Stream(stream, self) for stream in streams]
         os.environ = recording  # type: ignore[assignment]  # noqa: B003 (a wrapper)
+        sys.stdout, sys.stderr = printed  # type: ignore[assignment]
         try:
             with self._watching(strict=True):
                 yield
         finally:
             os.environ = real  # noqa: B003 (the real mapping back)
+            if sys.stdout is printed[0]:  # (unless the import replaced them)
+                sys.stdout = streams[0]
+            if sys.stderr is printed[1]:
+                sys.stderr = streams[1]
             recording.stop()
+            for stream in printed:
+                stream.stop()
         if _thread._count() > threads:  # (threads raise no audit event when they start)
             self.refuse("the pipeline's import started a thread, which may go on reading")
         self._note_modules()
         for entry in self.sys_path:
-            self.note_listing(entry)
+            self.note_path(entry, listed=True)
 
     @contextlib.contextmanager
     def planning(self) -> Iterator[None]:
@@ -321,7 +349,7 @@ class Recorder:
                     directories.update(os.path.abspath(entry) for entry in search)
         for directory in directories:
             if directory not in self.listings:
-                self.note_listing(directory)
+                self.note_path(directory, listed=True)
 
     # --- the snapshot -----------------------------------------------------------------------------
 

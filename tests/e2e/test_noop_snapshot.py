@@ -331,8 +331,9 @@ def test_commands_that_change_the_workspace_drop_the_snapshot(built: E2EProject)
         "import subprocess\nsubprocess.run(['true'], check=True)\n",
         "pathlib.Path('made-at-import.txt').write_text('x')\n",
         "import threading\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n",
+        "print('loading the pipeline')\n",
     ],
-    ids=["subprocess", "write", "thread"],
+    ids=["subprocess", "write", "thread", "print"],
 )
 def test_an_import_that_does_what_cannot_be_recorded_leaves_no_snapshot(
     project: E2EProject, code: str

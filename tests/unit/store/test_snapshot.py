@@ -154,3 +154,20 @@ def test_a_path_changed_just_before_the_decision_is_not_trusted(tmp_path: Path) 
         recorder.note_path(str(path))
         assert recorder.snapshot(nothing) is None
         assert recorder.refused is not None and "too recently" in recorder.refused
+
+
+def test_printing_at_import_is_seen_and_streams_kept_keep_working(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sys.stdout
+    quiet = noop.Recorder("status", tmp_path)
+    with quiet.importing():
+        kept = sys.stderr  # as a logging handler made at import keeps it
+    assert quiet.refused is None and sys.stdout is before
+    kept.write("later\n")  # after the import: a working stream, and nothing to note
+    assert quiet.refused is None
+    talking = noop.Recorder("status", tmp_path)
+    with talking.importing():
+        print("hello")
+    assert talking.refused is not None and "printed" in talking.refused
+    assert capsys.readouterr() == ("hello\n", "later\n")

@@ -14,7 +14,7 @@ import dataclasses
 import marshal
 import types
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pivot.fingerprint import syntax
@@ -39,7 +39,7 @@ __all__ = [
     "unpack_uses",
 ]
 
-FORMAT = 3  # bump whenever what the facts hold, or how they are computed, changes
+FORMAT = 4  # bump whenever what the facts hold, or how they are computed, changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,7 @@ class ModuleFacts:
     bindings: dict[str, int]  # top-level name -> line of its last binding
     lines: dict[str, int]  # qualified name -> line of its first definition
     effects: tuple[EffectFacts, ...]
-    functions: dict[str, tuple[DefinitionFacts, ...]]
+    functions: Mapping[str, tuple[DefinitionFacts, ...]]
     surface: str
     surface_names: tuple[SurfaceFacts, ...]
 
@@ -343,8 +343,8 @@ def pack(facts: ModuleFacts, stat: tuple[int, int]) -> bytes:
         facts.bindings,
         facts.lines,
         tuple((e.text, e.line, e.chains, e.strings, e.call_roots) for e in facts.effects),
-        {
-            name: tuple(_definition_tuple(d) for d in found)
+        {  # each function apart: a walk unpacks the few it reads (`_Definitions`)
+            name: marshal.dumps(tuple(_definition_tuple(d) for d in found))
             for name, found in facts.functions.items()
         },
         facts.surface,
@@ -364,10 +364,7 @@ def unpack(data: bytes, stat: tuple[int, int]) -> ModuleFacts | None:
                 bindings=dict(fields[1]),
                 lines=dict(fields[2]),
                 effects=tuple(EffectFacts(*e) for e in fields[3]),
-                functions={
-                    name: tuple(_definition_from(d) for d in found)
-                    for name, found in fields[4].items()
-                },
+                functions=_Definitions(fields[4]),
                 surface=str(fields[5]),
                 surface_names=tuple(SurfaceFacts(*n) for n in fields[6]),
             )
@@ -417,7 +414,7 @@ def _surface_tuple(
     return (n.calls, n.results, n.named, n.stores, n.reads, n.dynamic, n.call_roots)
 
 
-def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
+def _definition_tuple(facts: DefinitionFacts) -> tuple[Any, ...]:
     r = facts.reads
     imports = tuple((i.name, i.module, i.attr, i.level, i.top) for i in r.local_imports)
     reads = (r.outer, r.annotations, r.body, r.strings, r.literal_imports, imports, r.calls)
@@ -430,6 +427,32 @@ def _definition_tuple(facts: DefinitionFacts) -> tuple[object, ...]:
         facts.bare_text,
         reads,
     )
+
+
+class _Definitions(Mapping[str, tuple[DefinitionFacts, ...]]):
+    """A module's stored definitions by qualified name (marshalled apart), each unpacked when
+    first read: a walk reads a few of the thousand functions a generated module may hold."""
+
+    __slots__ = ("_made", "_stored")
+
+    def __init__(self, stored: dict[str, bytes]) -> None:
+        if not isinstance(stored, dict):
+            raise TypeError("stored definitions are not a dict")
+        self._stored = stored
+        self._made: dict[str, tuple[DefinitionFacts, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[DefinitionFacts, ...]:
+        made = self._made.get(name)
+        if made is None:
+            stored = marshal.loads(self._stored[name])
+            made = self._made[name] = tuple(_definition_from(d) for d in stored)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
 
 
 def _definition_from(fields: Any) -> DefinitionFacts:

@@ -56,7 +56,6 @@ class Origins:
         self._directories: dict[str, bool] = {}
         self._distributions: dict[str, Distribution | None] = {}
         self._by_import_name: dict[str, list[str]] | None = None
-        self._pivot_version: str | None = None
 
     def is_user_file(self, path: str) -> bool:
         known = self._files.get(path)
@@ -133,14 +132,9 @@ class Origins:
             return None
 
     def pivot_version(self) -> str:
-        if self._pivot_version is None:
-            import importlib.metadata as metadata
+        import pivot  # the version the package declares (metadata would cost ~20 ms a run)
 
-            try:
-                self._pivot_version = metadata.version("pivot")
-            except metadata.PackageNotFoundError:
-                self._pivot_version = "unknown"
-        return self._pivot_version
+        return pivot.__version__
 
 
 def source_path(filename: str) -> str:

@@ -203,22 +203,27 @@ class Sources:
 
     def import_uses(self, path: str) -> tuple[SurfaceFacts, ...] | None:
         """What importing the file uses (`facts.import_uses`): from its facts when they were
-        read this run, else stored ones while its (mtime_ns, size) is unchanged, else read from
-        its syntax alone; None if it cannot be parsed."""
+        read from its syntax this run, else stored ones while its (mtime_ns, size) is unchanged
+        (stored facts unpack each definition only when it is read), else from its facts if
+        known, else read from its syntax alone; None if it cannot be parsed."""
         if path not in self._uses:
             known = self._facts.get(path)
             self._uses[path] = (
                 facts_module.import_uses(known)
-                if known is not None
+                if known is not None and path in self._changed
                 else self._read(
                     path,
                     _uses_key,
                     facts_module.unpack_uses,
-                    self._module_uses,
+                    self._uses_read,
                     self._uses_changed,
                 )
             )
         return self._uses[path]
+
+    def _uses_read(self, path: str) -> tuple[SurfaceFacts, ...] | None:
+        known = self._facts.get(path)
+        return facts_module.import_uses(known) if known is not None else self._module_uses(path)
 
     def _read(
         self,

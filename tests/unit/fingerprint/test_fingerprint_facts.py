@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from pivot.fingerprint import StageRequest, fingerprint_stages, sources, syntax
+from pivot.fingerprint import StageRequest, facts, fingerprint_stages, sources, syntax
 from pivot.fingerprint.model import global_names
 from tests.unit.fingerprint.conftest import DictCache, imported_from, resolve, rewrite, settled
 
@@ -128,6 +128,40 @@ def test_damaged_facts_are_read_again_from_the_source(projects, parsed):
 
     assert set(parsed) == {"pipeline.py", "first.py", "second.py"}
     assert projects.changed(before["use_first"], after["use_first"]) == set()
+
+
+def test_a_walk_unpacks_only_the_stored_definitions_it_reads(projects, monkeypatch):
+    """A module of 40 stages, one reaching first.py: after a body edit there, that stage alone
+    is walked again, and of its module's stored definitions only its own is unpacked."""
+    many = "import first\nimport second\n\n\ndef use_first(x):\n    return first.f(x)\n"
+    many += "".join(f"\n\ndef s{i}(x):\n    return second.g(x) + {i}\n" for i in range(39))
+    directory = projects.new_directory()
+    helpers = {"first.py": "def f(x):\n    return x + 1\n", "second.py": "def g(x):\n    return x\n"}
+    projects.write(directory, {**helpers, "pipeline.py": many})
+    names = ("use_first", *(f"s{i}" for i in range(39)))
+    cache = DictCache()
+
+    def batch(cache: DictCache | None):
+        with imported_from(directory):
+            requests = [StageRequest(n, resolve(f"pipeline:{n}")) for n in names]
+            return fingerprint_stages(requests, cache=cache, root=directory, stats=settled())
+
+    batch(cache)
+    unpacked: list[str] = []
+    real = facts._definition_from
+
+    def counting(fields):
+        found = real(fields)
+        unpacked.append(found.text.partition("name='")[2].partition("'")[0])
+        return found
+
+    monkeypatch.setattr(facts, "_definition_from", counting)
+    rewrite(directory, "first.py", "x + 1", "x + 2")
+    after = batch(cache)
+
+    assert cache.puts == 41
+    assert unpacked == ["use_first"]
+    assert after == batch(None)
 
 
 def _global_names_by_disassembly(code: types.CodeType) -> frozenset[str]:

@@ -98,43 +98,47 @@ def test_a_helper_body_edit_reruns_only_the_stage_calling_it(project: E2EProject
     assert project.read("first.txt") == "HELLO\nHELLO\n"
 
 
+def _configured(second: str, assigned: str) -> dict[str, str]:
+    """A project whose pipeline.py calls `choose.configure()`, which sets `second.whisper` to
+    `second.<assigned>`; the stages' module only imports choose.py."""
+    return {
+        "data/in.txt": "Hello\n",
+        "helpers/__init__.py": "",
+        "helpers/first.py": """
+            def shout(text):
+                return text.upper()
+        """,
+        "helpers/second.py": second,
+        "helpers/choose.py": f"""
+            from helpers import second
+
+
+            def configure():
+                second.whisper = second.{assigned}
+        """,
+        "stages.py": "from helpers import choose  # noqa: F401\n" + textwrap.dedent(STAGES),
+        "pipeline.py": textwrap.dedent(PIPELINE)
+        + "\nfrom helpers import choose\n\nchoose.configure()\n",
+    }
+
+
 def test_a_function_the_pipeline_module_calls_at_import_reruns_what_it_changes(
     project: E2EProject,
 ) -> None:
     """pipeline.py calls `choose.configure()`, which decides what `second.whisper` is; the
     stages' module only imports choose.py."""
-    _write(
-        project,
-        {
-            "data/in.txt": "Hello\n",
-            "helpers/__init__.py": "",
-            "helpers/first.py": """
-                def shout(text):
-                    return text.upper()
-            """,
-            "helpers/second.py": """
-                def lower(text):
-                    return text.lower()
+    second = """
+        def lower(text):
+            return text.lower()
 
 
-                def title(text):
-                    return text.title() + "!"
+        def title(text):
+            return text.title() + "!"
 
 
-                whisper = lower
-            """,
-            "helpers/choose.py": """
-                from helpers import second
-
-
-                def configure():
-                    second.whisper = second.lower
-            """,
-            "stages.py": "from helpers import choose  # noqa: F401\n" + textwrap.dedent(STAGES),
-            "pipeline.py": textwrap.dedent(PIPELINE)
-            + "\nfrom helpers import choose\n\nchoose.configure()\n",
-        },
-    )
+        whisper = lower
+    """
+    _write(project, _configured(second, "lower"))
     assert _ran(project.repro_json()) == {"use_first", "use_second"}
     assert project.read("second.txt") == "hello\n"
 
@@ -152,41 +156,21 @@ def test_a_call_at_import_removed_with_an_edit_of_the_called_body_reruns_the_sta
     project: E2EProject,
 ) -> None:
     """pipeline.py stops calling `choose.configure()` in the same edit as a change inside
-    configure's body: `second.whisper` is `lower` again, though neither the stages' module nor
-    a function they reach changed, and pipeline.py is no file of theirs."""
-    _write(
-        project,
-        {
-            "data/in.txt": "Hello\n",
-            "helpers/__init__.py": "",
-            "helpers/first.py": """
-                def shout(text):
-                    return text.upper()
-            """,
-            "helpers/second.py": """
-                def whisper(text):
-                    return text.lower()
+    configure's body: `second.whisper` is `whisper` again, though neither the stages' module
+    nor a function they reach changed, and pipeline.py is no file of theirs."""
+    second = """
+        def whisper(text):
+            return text.lower()
 
 
-                def lower(text):
-                    return text.lower()
+        def lower(text):
+            return text.lower()
 
 
-                def title(text):
-                    return text.title() + "!"
-            """,
-            "helpers/choose.py": """
-                from helpers import second
-
-
-                def configure():
-                    second.whisper = second.title
-            """,
-            "stages.py": "from helpers import choose  # noqa: F401\n" + textwrap.dedent(STAGES),
-            "pipeline.py": textwrap.dedent(PIPELINE)
-            + "\nfrom helpers import choose\n\nchoose.configure()\n",
-        },
-    )
+        def title(text):
+            return text.title() + "!"
+    """
+    _write(project, _configured(second, "title"))
     assert _ran(project.repro_json()) == {"use_first", "use_second"}
     assert project.read("second.txt") == "Hello\n!"
 

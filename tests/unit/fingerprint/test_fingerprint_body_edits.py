@@ -193,34 +193,36 @@ def test_a_value_computed_at_import_by_an_edited_helper_follows_the_edit(project
     assert projects.changed(before["stage"], after["stage"]) == {"const:config.FACTOR"}
 
 
+CONFIGURED = {
+    "entry.py": """
+        import choose
+        import pipeline
+
+        choose.configure()
+    """,
+    "pipeline.py": """
+        import choose
+        import helpers
+
+
+        def stage(x):
+            return helpers.pick(x)
+    """,
+    "choose.py": """
+        import helpers
+
+
+        def configure():
+            helpers.pick = helpers.slow
+    """,
+    "helpers.py": HELPERS,
+}
+
+
 def test_a_function_the_entry_module_calls_at_import_follows_its_edit(projects):
     """entry.py (the project's pipeline module, which no stage reaches) calls
     `choose.configure()`; the stage's module only imports choose.py."""
-    files = {
-        "entry.py": """
-            import choose
-            import pipeline
-
-            choose.configure()
-        """,
-        "pipeline.py": """
-            import choose
-            import helpers
-
-
-            def stage(x):
-                return helpers.pick(x)
-        """,
-        "choose.py": """
-            import helpers
-
-
-            def configure():
-                helpers.pick = helpers.slow
-        """,
-        "helpers.py": HELPERS,
-    }
-    directory, cache, before = started(projects, files, ("stage",), entry="entry")
+    directory, cache, before = started(projects, CONFIGURED, ("stage",), entry="entry")
     assert "func:helpers.slow" in before["stage"].manifest
 
     rewrite(directory, "choose.py", "helpers.slow", "helpers.fast")
@@ -234,31 +236,7 @@ def test_a_call_at_import_removed_with_an_edit_of_the_called_body_follows_the_ed
     """entry.py, which the stage does not import, stops calling `choose.configure()` in the
     same edit as a change inside configure's body: the manifest was made while importing ran
     user code, so the body edit cannot be taken for one that changes nothing the stage reads."""
-    files = {
-        "entry.py": """
-            import choose
-            import pipeline
-
-            choose.configure()
-        """,
-        "pipeline.py": """
-            import choose
-            import helpers
-
-
-            def stage(x):
-                return helpers.pick(x)
-        """,
-        "choose.py": """
-            import helpers
-
-
-            def configure():
-                helpers.pick = helpers.slow
-        """,
-        "helpers.py": HELPERS,
-    }
-    directory, cache, before = started(projects, files, ("stage",), entry="entry")
+    directory, cache, before = started(projects, CONFIGURED, ("stage",), entry="entry")
     assert "func:helpers.slow" in before["stage"].manifest
 
     rewrite(directory, "entry.py", "choose.configure()", "")

@@ -8,17 +8,35 @@ cached by the (mtime_ns, size) of every source file read. See docs/code-change-d
 Must not import the plan, execution, CLI or store layers.
 """
 
-from pivot.fingerprint.cache import ManifestCache
-from pivot.fingerprint.observe import Observation, observing, watch_imports
-from pivot.fingerprint.sources import SourceStats
-from pivot.fingerprint.stage import (
-    Fingerprint,
-    StageRequest,
-    fingerprint_stage,
-    fingerprint_stages,
-    get_stage_fingerprint,
-    prune_observed,
-)
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from pivot.fingerprint.cache import ManifestCache
+    from pivot.fingerprint.observe import Observation, observing, watch_imports
+    from pivot.fingerprint.sources import SourceStats
+    from pivot.fingerprint.stage import (
+        Fingerprint,
+        StageRequest,
+        fingerprint_stage,
+        fingerprint_stages,
+        get_stage_fingerprint,
+        prune_observed,
+    )
+
+_LAZY = {  # name -> its module: a pool worker imports `observe` alone, without the walkers
+    "ManifestCache": "cache",
+    "Observation": "observe",
+    "observing": "observe",
+    "watch_imports": "observe",
+    "SourceStats": "sources",
+    "Fingerprint": "stage",
+    "StageRequest": "stage",
+    "fingerprint_stage": "stage",
+    "fingerprint_stages": "stage",
+    "get_stage_fingerprint": "stage",
+    "prune_observed": "stage",
+}
 
 __all__ = [
     "Fingerprint",
@@ -33,3 +51,12 @@ __all__ = [
     "prune_observed",
     "watch_imports",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pivot.fingerprint' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"pivot.fingerprint.{module}"), name)
+    globals()[name] = value
+    return value

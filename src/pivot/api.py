@@ -180,13 +180,16 @@ def open_context(
             _keep_ignored(ctx)
 
 
-def _kept_files(proj: Project) -> tuple[list[str], list[str]]:
-    """(the files a command that holds the project lock keeps up to date at its end, the paths
-    whose existence decides whether it does): see `_keep_ignored`, `remember_stage_names`."""
+def _kept_files(proj: Project, *, holding: bool) -> tuple[list[str], list[str]]:
+    """(the files a command keeps up to date besides what it decides, the paths whose existence
+    matters to it): the stage-names file (`remember_stage_names`), the state db (opening it
+    makes it) and, `holding` the project lock, the `.gitignore` files (`_keep_ignored`)."""
     root = proj.root
-    kept = [root / ".gitignore", proj.pivot_dir / ".gitignore", proj.stage_names_file]
-    repositories = [directory / ".git" for directory in (root, *root.parents)]
-    return [str(path) for path in kept], [str(path) for path in repositories]
+    kept, there = [proj.stage_names_file], [proj.state_db_path]
+    if holding:
+        kept += [root / ".gitignore", proj.pivot_dir / ".gitignore"]
+        there += [directory / ".git" for directory in (root, *root.parents)]
+    return [str(path) for path in kept], [str(path) for path in there]
 
 
 def _close_run_cache(ctx: Context) -> None:
@@ -280,7 +283,9 @@ def status(
         with _recording(watcher, "planning"):
             decided = plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
             decided = _with_tracked_warnings(ctx, decided) if not names else decided
-        noop.write(ctx.project.pivot_dir, watcher, decided)
+        noop.write(
+            ctx.project.pivot_dir, watcher, decided, *_kept_files(ctx.project, holding=False)
+        )
         return decided
 
 
@@ -532,8 +537,8 @@ def repro(
         if not report.ok:  # a stage failed, maybe a worker died mid-write: leave no temp files
             clean_litter(ctx)
     if report.ok:  # after `.gitignore` was kept up to date: the files it keeps are recorded too
-        kept, repositories = _kept_files(ctx.project)
-        noop.write(ctx.project.pivot_dir, watcher, decided, kept, repositories)
+        kept, there = _kept_files(ctx.project, holding=True)
+        noop.write(ctx.project.pivot_dir, watcher, decided, kept, there)
     emit(RunFinished(record.id, report, time.perf_counter() - started))
     return decided, report
 

@@ -356,3 +356,18 @@ def test_code_that_reads_the_whole_environment_sees_any_change(project: E2EProje
     fast(project, "status")
     changed = pivot_cli(project, "status", env={"NOOP_UNRELATED": "1"})
     assert imported_pipeline(changed)
+
+
+@pytest.mark.parametrize("command", ["repro", "status"])
+def test_files_the_usual_path_keeps_are_kept(built: E2EProject, command: str) -> None:
+    kept = [built.root / ".pivot" / "state.db", built.root / ".pivot" / "tmp" / "stage-names"]
+    if command == "repro":
+        kept.append(built.root / ".gitignore")
+    for path in kept:
+        path.unlink()
+        result = pivot_cli(built, command)
+        assert result.code == 0, result.describe()
+        assert imported_pipeline(result), path
+        assert path.exists()
+        pivot_cli(built, command)  # (a file made just now is too recent for a snapshot)
+        fast(built, command)

@@ -232,6 +232,8 @@ class Recorder:
                     self.refuse("import-time code made a directory Pivot cannot name")
                 elif not _bytecode(made):
                     self._made.append(made)
+            elif event == "ctypes.dlopen" and args[:1] == (None,):
+                return  # `import ctypes` opens the process itself (numpy does): no new code
             elif event in _BYTECODE_EVENTS and all(
                 isinstance(arg, str) and _bytecode(arg) for arg in args[:2] if arg is not None
             ):
@@ -266,8 +268,11 @@ class Recorder:
     def _watching(self, *, strict: bool) -> Iterator[None]:
         real_stat, real_lstat = os.stat, os.lstat
         note, sign = self._note, snapshot.signature
+        live = [True]  # a module that did `from os import stat` keeps a plain stat afterwards
 
         def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True) -> Any:
+            if not live[0]:
+                return real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
             full = self._absolute(path) if dir_fd is None else None
             if full is None and self._strict and not isinstance(path, int):
                 self.refuse("the pipeline's import looked at a path relative to a directory fd")
@@ -292,6 +297,7 @@ class Recorder:
                 yield
         finally:
             os.stat, os.lstat = real_stat, real_lstat
+            live[0] = False
             self._strict = False
 
     @contextlib.contextmanager

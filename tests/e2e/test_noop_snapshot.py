@@ -332,8 +332,9 @@ def test_commands_that_change_the_workspace_drop_the_snapshot(built: E2EProject)
         "pathlib.Path('made-at-import.txt').write_text('x')\n",
         "import threading\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n",
         "print('loading the pipeline')\n",
+        "import ctypes\nctypes.CDLL(None).getpid()\n",
     ],
-    ids=["subprocess", "write", "thread", "print"],
+    ids=["subprocess", "write", "thread", "print", "ctypes-call"],
 )
 def test_an_import_that_does_what_cannot_be_recorded_leaves_no_snapshot(
     project: E2EProject, code: str
@@ -371,3 +372,12 @@ def test_files_the_usual_path_keeps_are_kept(built: E2EProject, command: str) ->
         assert path.exists()
         pivot_cli(built, command)  # (a file made just now is too recent for a snapshot)
         fast(built, command)
+
+
+def test_importing_numpy_leaves_a_snapshot(project: E2EProject) -> None:
+    """numpy's import loads ctypes, which opens the process itself: nothing to refuse."""
+    project.gen(FILES)
+    project.pipeline("import numpy\n" + PIPELINE)
+    project.pivot("repro")
+    assert imported_pipeline(pivot_cli(project, "status"))
+    fast(project, "status")

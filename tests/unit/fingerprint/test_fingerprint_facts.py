@@ -136,7 +136,10 @@ def test_a_walk_unpacks_only_the_stored_definitions_it_reads(projects, monkeypat
     many = "import first\nimport second\n\n\ndef use_first(x):\n    return first.f(x)\n"
     many += "".join(f"\n\ndef s{i}(x):\n    return second.g(x) + {i}\n" for i in range(39))
     directory = projects.new_directory()
-    helpers = {"first.py": "def f(x):\n    return x + 1\n", "second.py": "def g(x):\n    return x\n"}
+    helpers = {
+        "first.py": "def f(x):\n    return x + 1\n",
+        "second.py": "def g(x):\n    return x\n",
+    }
     projects.write(directory, {**helpers, "pipeline.py": many})
     names = ("use_first", *(f"s{i}" for i in range(39)))
     cache = DictCache()

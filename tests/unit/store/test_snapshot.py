@@ -126,12 +126,18 @@ def test_what_the_import_stats_and_lists_is_recorded(tmp_path: Path) -> None:
     (tmp_path / "listed").mkdir()
     recorder = noop.Recorder("status", tmp_path)
     with recorder.importing():
+        from os import stat as stat_kept
+
         os.path.exists(tmp_path / "absent.txt")
         os.listdir(tmp_path / "listed")
         (tmp_path / "read.txt").exists()
     assert recorder.stats[str(tmp_path / "absent.txt")] is None
     assert str(tmp_path / "listed") in recorder.listings
-    assert os.stat is not None and os.stat.__module__ in ("posix", "nt")
+    assert os.stat.__module__ in ("posix", "nt")  # the real one back
+    kept = recorder.stats.copy()
+    (tmp_path / "later.txt").write_text("x")
+    stat_kept(tmp_path / "later.txt")  # bound during the import: it works, and notes nothing
+    assert recorder.stats == kept
     assert recorder.refused is None
     assert sys.modules  # the module files were noted too
     assert os.path.abspath(noop.__file__) in recorder.stats

@@ -99,8 +99,12 @@ def listing(st: os.stat_result) -> Signature:
 
 
 def interpreter() -> tuple[Any, ...]:
-    """The Python that decided: its executable, version and flags (`-O`, `-B`, ...)."""
-    return (sys.executable, sys.version, tuple(sys.flags))
+    """The Python that decided: its executable, version and flags (`-O`, `-B`, ...), and the
+    encodings `open()` and file names use by default (the locale's, set from `LANG`...)."""
+    import locale
+
+    encodings = (sys.getfilesystemencoding(), locale.getpreferredencoding(False))
+    return (sys.executable, sys.version, tuple(sys.flags), encodings)
 
 
 def search_path() -> tuple[str, ...]:

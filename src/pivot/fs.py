@@ -382,7 +382,7 @@ def _exchange(source: str, target: str) -> bool:
     import ctypes  # loaded by the first swap already
 
     code = ctypes.get_errno()
-    if code == errno.ENOENT and os.path.lexists(source):  # no target yet
+    if code == errno.ENOENT:  # no target yet (a missing `source` os.replace then reports)
         return False
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):  # cannot swap here
         _renameat2 = False

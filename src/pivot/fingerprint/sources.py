@@ -11,7 +11,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Protocol, TypeVar
 
@@ -36,6 +36,8 @@ _T = TypeVar("_T")
 # same timestamp tick: a manifest read from it is used, but not cached.
 _RACY_NS = 100_000_000
 _RACY_WHOLE_SECOND_NS = 2_000_000_000
+# A file this small is read whole (its facts) when what importing it uses is asked first.
+_SMALL = 50_000
 
 
 class SourceStats:
@@ -157,6 +159,7 @@ class Sources:
         self._facts: dict[str, ModuleFacts | None] = {}
         self._changed: set[str] = set()  # files whose facts were read from their syntax
         self._uses: dict[str, tuple[SurfaceFacts, ...] | None] = {}
+        self._whole: set[str] = set()  # files whose import uses are read from their facts
         self._uses_changed: set[str] = set()  # files whose uses alone were read from syntax
         self._edges: dict[str, tuple[str, ...]] = {}
         self._closures: dict[str, frozenset[str]] = {}
@@ -205,7 +208,8 @@ class Sources:
         """What importing the file uses (`facts.import_uses`): from its facts when they were
         read from its syntax this run, else stored ones while its (mtime_ns, size) is unchanged
         (stored facts unpack each definition only when it is read), else from its facts if
-        known, else read from its syntax alone; None if it cannot be parsed."""
+        known or if the file is small or read whole this run (`read_whole`), else read from
+        its syntax alone; None if it cannot be parsed."""
         if path not in self._uses:
             known = self._facts.get(path)
             self._uses[path] = (
@@ -223,7 +227,14 @@ class Sources:
 
     def _uses_read(self, path: str) -> tuple[SurfaceFacts, ...] | None:
         known = self._facts.get(path)
+        if known is None and (path in self._whole or self.stats.get(path)[1] <= _SMALL):
+            known = self.facts(path)  # a walk may read them: the file is parsed once
         return facts_module.import_uses(known) if known is not None else self._module_uses(path)
+
+    def read_whole(self, paths: Iterable[str]) -> None:
+        """Files this run reads whole (the walks read their facts): when what importing one
+        uses must be read from its syntax, its facts are read instead, parsing it once."""
+        self._whole.update(paths)
 
     def _read(
         self,

@@ -22,7 +22,7 @@ from pivot.fingerprint.cache import ManifestCache, Stored, cache_key, is_fresh, 
 from pivot.fingerprint.code import entry_name
 from pivot.fingerprint.model import Item, Node, digest_of
 from pivot.fingerprint.observe import import_reads
-from pivot.fingerprint.origin import Origins, module_file
+from pivot.fingerprint.origin import Origins, module_file, source_path
 from pivot.fingerprint.reach import Reach
 from pivot.fingerprint.sources import Sources, SourceStats
 from pivot.spec.extraction import code_objects, read_interface
@@ -133,7 +133,6 @@ def fingerprint_stages(
     found = _get_many(cache, keys) if cache is not None else {}
     shared: dict[object, Any] = {}  # equal parts of the cached fingerprints, kept once
     validity = _Validity(stats, root, cache)
-    computed: list[tuple[str, bytes, _Sources | None]] = []  # to store: key, data, sources
     # A batch makes many small objects (syntax trees, nodes) and no cycles of note, and each
     # automatic collection walks every object the user's pipeline holds (measured: 40% of a
     # first fingerprinting of 10,000 stages): the collector is paused for the batch.
@@ -145,15 +144,13 @@ def fingerprint_stages(
             if stored is not None and sources is not None:
                 results[request.stage_name] = _fingerprint(stored, request.stage_name, sources)
                 continue
-            assembler = assembler or _Assembler(stats, root, include_packages, cache)
+            if assembler is None:
+                assembler = _Assembler(stats, root, include_packages, cache)
+                assembler.reach.sources.read_whole(_stage_files(requests))
             stored, settled = assembler.assemble(request)
             if cache is not None and settled:
-                computed.append((key, pack(stored), stored.sources if stored.surfaces else None))
+                cache.put(key, pack(assembler.kept(stored)))
             results[request.stage_name] = _fingerprint(stored, request.stage_name)
-        if cache is not None and assembler is not None:  # after the walks: facts are known
-            for key, data, sources in computed:
-                quiet = sources is None or assembler.imports_quiet(sources)
-                cache.put(key, data if quiet else pack(_without_surfaces(unpack(data))))
         reach = stats.shared.get("reach")
         if isinstance(reach, Reach):
             reach.sources.save()
@@ -234,12 +231,17 @@ def _imports_quiet(reach: Reach, root: str | None, sources: _Sources) -> bool:
     )
 
 
-def _without_surfaces(stored: Stored | None) -> Stored:
-    """A manifest computed while importing the user's modules ran some of their functions, as
-    cached: without surfaces, a body edit of a module it only imports re-walks it (whether
-    importing still runs that function, with what effect, is not known when it is validated)."""
-    assert stored is not None  # just packed
-    return dataclasses.replace(stored, surfaces=())
+def _stage_files(requests: Sequence[StageRequest]) -> set[str]:
+    """The files defining the batch's stage functions (their walks read them whole)."""
+    funcs = [_unwrapped(r.func) for r in requests]
+    return {source_path(f.__code__.co_filename) for f in funcs if isinstance(f, types.FunctionType)}
+
+
+def _unwrapped(func: object) -> object:
+    """A stage function under its wrappers (`functools.wraps` sets `__wrapped__`)."""
+    while isinstance(getattr(func, "__wrapped__", None), types.FunctionType):
+        func = func.__wrapped__  # type: ignore[attr-defined]
+    return func
 
 
 def _fingerprint(stored: Stored, stage_name: str, sources: _Sources | None = None) -> Fingerprint:
@@ -350,20 +352,22 @@ class _Assembler:
             known = self.surface_sets[key] = tuple(found) if any(found) else ()
         return known
 
-    def imports_quiet(self, sources: _Sources) -> bool:
-        """`_imports_quiet` for a stage of the batch, once per distinct `sources` value."""
-        known = self.quiet_sets.get(id(sources))
-        if known is None or known[0] is not sources:
-            quiet = _imports_quiet(self.reach, self.root, sources)
-            known = self.quiet_sets[id(sources)] = (sources, quiet)
-        return known[1]
+    def kept(self, stored: Stored) -> Stored:
+        """`stored` as cached: without surfaces when importing the user's modules runs any of
+        their functions (a body edit may then change what the stage reads, and whether
+        importing still runs them is not known when the manifest is validated later)."""
+        if not stored.surfaces:
+            return stored
+        known = self.quiet_sets.get(id(stored.sources))
+        if known is None or known[0] is not stored.sources:
+            quiet = _imports_quiet(self.reach, self.root, stored.sources)
+            known = self.quiet_sets[id(stored.sources)] = (stored.sources, quiet)
+        return stored if known[1] else dataclasses.replace(stored, surfaces=())
 
     def _roots(self, request: StageRequest) -> list[Item]:
         """The stage function (unwrapped), a user wrapper around it, and the extra objects."""
         func: object = request.func
-        underlying = func
-        while isinstance(getattr(underlying, "__wrapped__", None), types.FunctionType):
-            underlying = underlying.__wrapped__  # type: ignore[attr-defined]
+        underlying = _unwrapped(func)
         if isinstance(underlying, types.FunctionType):
             roots = [Item("stage", underlying)]
         else:  # not a function (discovery rejects these): fingerprint it as a value

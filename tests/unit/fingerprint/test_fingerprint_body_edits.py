@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from pivot.fingerprint import Fingerprint, StageRequest, fingerprint_stages, syntax
+from pivot.fingerprint import Fingerprint, StageRequest, fingerprint_stages, sources, syntax
 from tests.unit.fingerprint.conftest import DictCache, imported_from, resolve, rewrite, settled
 
 pytestmark = pytest.mark.usefixtures("no_bytecode")
@@ -334,6 +335,51 @@ def test_registering_stages_at_import_runs_no_user_code(projects):
     run(directory, cache, BOTH, entry="entry")
 
     assert cache.puts == 3
+
+
+def test_the_first_run_parses_each_module_once(projects, monkeypatch):
+    """Whether importing runs user code is asked when the first manifest is stored, before the
+    walks of the stages of two.py: two.py is not parsed for it a first time."""
+    files = {
+        "first.py": TWO_HELPERS["first.py"],
+        "second.py": TWO_HELPERS["second.py"],
+        "one.py": """
+            import first
+            import second
+
+
+            def use_first(x):
+                return first.f(x)
+        """,
+        "two.py": """
+            import second
+
+
+            def use_second(x):
+                return second.g(x)
+        """,
+        "entry.py": """
+            import one
+            import two
+        """,
+    }
+    directory = projects.new_directory()
+    projects.write(directory, files)
+    parsed: list[str] = []
+    for name in ("parse_module", "statement_parts"):
+        real = getattr(sources, name)
+
+        def counting(source: bytes, filename: str, real=real):
+            parsed.append(os.path.basename(filename))
+            return real(source, filename)
+
+        monkeypatch.setattr(sources, name, counting)
+    with imported_from(directory):
+        importlib.import_module("entry")
+        requests = [StageRequest(n, resolve(n)) for n in ("one:use_first", "two:use_second")]
+        fingerprint_stages(requests, cache=DictCache(), root=directory, stats=settled())
+
+    assert sorted(parsed) == ["entry.py", "first.py", "one.py", "second.py", "two.py"]
 
 
 def test_the_first_body_edit_reads_only_the_edited_module(projects):

@@ -267,16 +267,21 @@ def status(
     root: Path | str | None = None,
     run_cache: bool = True,
     start: Path | str | None = None,
+    noop_snapshot: bool = False,
 ) -> Plan:
     """What `repro` with the same options (`run`: upstream=False) would do, and why.
 
     `pipeline` is a Pipeline object to plan (from a notebook or script); without one the
     project's `pipeline.py` is loaded. The project is found at `root` (or above `start`, default
-    the cwd). No stage runs and nothing is written but the state db.
+    the cwd). No stage runs and nothing is written but the state db (and, with
+    `noop_snapshot`, what a plan of every stage with nothing to do was decided from: see
+    `pivot.noop`; the CLI asks for it, a long-lived process should not, as the modules it
+    holds may differ from their files).
     """
     given, names = _source(pipeline, targets)
     where = root if root is not None else start
-    watcher = _noop_recorder("status", where, given, names, force, run_cache and upstream)
+    default = noop_snapshot and run_cache and upstream
+    watcher = _noop_recorder("status", where, given, names, force, default)
     with open_context(where, pipeline=given, noop_recorder=watcher) as ctx:
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
@@ -475,6 +480,7 @@ def repro(
     remote: str | None = None,
     wait: bool = True,
     on_wait: Callable[[Holder | None], None] | None = None,
+    noop_snapshot: bool = False,
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
@@ -492,14 +498,15 @@ def repro(
     `RunFinished` with the report. `fresh_workers` starts new worker processes instead of
     reusing warm ones (after the user's code changed on disk).
     Holds the project lock meanwhile: if another command holds it, waits (calling `on_wait`
-    with its holder) or, with `wait=False`, raises ProjectLockedError.
+    with its holder) or, with `wait=False`, raises ProjectLockedError. `noop_snapshot`: as for
+    `status`.
     """
     started = time.perf_counter()
     given, names = _source(pipeline, targets)
     where = root if root is not None else start
     store = _open_remote(_project(where), remote) if pull else None
     exclusive = Exclusive(_command_line("repro" if upstream else "run", names), wait, on_wait)
-    default = run_cache and upstream and store is None
+    default = noop_snapshot and run_cache and upstream and store is None
     watcher = _noop_recorder("repro", where, given, names, force, default)
     with open_context(where, pipeline=given, exclusive=exclusive, noop_recorder=watcher) as ctx:
         selected = _select(ctx, names, upstream=upstream)

@@ -381,3 +381,18 @@ def test_importing_numpy_leaves_a_snapshot(project: E2EProject) -> None:
     project.pivot("repro")
     assert imported_pipeline(pivot_cli(project, "status"))
     fast(project, "status")
+
+
+def test_library_calls_write_no_snapshot_unless_asked(project: E2EProject) -> None:
+    """A long-lived process (a notebook, watch mode) may hold modules older than their files."""
+    from pivot import api
+
+    project.gen(FILES)
+    project.pipeline(PIPELINE)
+    project.pivot("repro")
+    snapshots = [project.root / ".pivot" / f"noop-{command}" for command in ("repro", "status")]
+    assert api.status(start=project.root).nothing_to_do
+    assert api.repro(start=project.root)[0].nothing_to_do
+    assert not any(path.exists() for path in snapshots)
+    assert api.status(start=project.root, noop_snapshot=True).nothing_to_do
+    assert snapshots[1].exists()

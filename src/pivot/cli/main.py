@@ -178,7 +178,7 @@ def status(stages: tuple[str, ...], explain: bool, as_json: bool) -> None:
     if decided is None:
         from pivot import api
 
-        decided = api.status(stages)
+        decided = api.status(stages, noop_snapshot=True)
     if as_json:
         return dump_json(render.plan_json(decided))
     render.print_plan(decided, explain=explain)

@@ -89,6 +89,7 @@ def reproduce(
                 pull=pull,
                 wait=not no_wait,
                 on_wait=common.say_waiting,
+                noop_snapshot=not watch,  # (a watch process holds modules older than files)
             )
             return report.ok
 

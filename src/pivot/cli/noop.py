@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pivot
@@ -78,7 +79,9 @@ def status() -> Plan | None:
     return _plan(found[1]) if found is not None and _holds(found[1]) else None
 
 
-def repro(emit: EventSink, *, wait: bool, on_wait: object) -> RunReport | None:
+def repro(
+    emit: EventSink, *, wait: bool, on_wait: Callable[[Holder | None], None]
+) -> RunReport | None:
     """A plain `pivot repro` that has nothing to do: take the project lock as `repro` does,
     record the run, emit its events; None (nothing done) when the snapshot cannot answer."""
     started = time.perf_counter()
@@ -91,10 +94,9 @@ def repro(emit: EventSink, *, wait: bool, on_wait: object) -> RunReport | None:
     if project_lock.read_holder(lock_path) is not None:
         return None  # another command is running, or was killed: the usual path deals with it
     proj = project.load_project(root)
-    waiting = on_wait if callable(on_wait) else _ignore
     try:
         with project_lock.hold(
-            lock_path, recorder.command_line(), wait=wait, on_wait=waiting
+            lock_path, recorder.command_line(), wait=wait, on_wait=on_wait
         ) as held:
             if held.interrupted is not None:
                 raise _TakeOver
@@ -111,7 +113,3 @@ def repro(emit: EventSink, *, wait: bool, on_wait: object) -> RunReport | None:
         return None
     emit(RunFinished(record.id, report, time.perf_counter() - started))
     return report
-
-
-def _ignore(holder: Holder | None) -> None:
-    return None

@@ -396,7 +396,7 @@ def _find_renameat2() -> Any:
     import ctypes  # here, not at start-up (~10 ms)
 
     try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.3
+        function = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28; else no swaps
     except (AttributeError, OSError):
         return False
     function.argtypes = (

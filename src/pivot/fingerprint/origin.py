@@ -13,7 +13,7 @@ import os
 import site
 import sys
 import sysconfig
-from types import ModuleType
+from types import FunctionType, ModuleType
 
 __all__ = [
     "Distribution",
@@ -100,6 +100,18 @@ class Origins:
         except TypeError:
             return False
         return any(self.is_user_directory(d) for d in found)
+
+    def is_user_class(self, cls: type) -> bool:
+        """A class defined in a user module."""
+        module = sys.modules.get(str(getattr(cls, "__module__", "")))
+        return isinstance(module, ModuleType) and self.is_user_module(module)
+
+    def is_user_function(self, func: FunctionType) -> bool:
+        """A function whose code is in a user file (never one of Pivot's own)."""
+        module_name = func.__globals__.get("__name__")
+        if isinstance(module_name, str) and is_pivot_name(module_name):
+            return False
+        return self.is_user_file(source_path(func.__code__.co_filename))
 
     def distribution(self, import_name: str) -> Distribution | None:
         """The installed distribution providing top-level module `import_name`, if third-party."""

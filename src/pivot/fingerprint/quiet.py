@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from pivot.fingerprint.facts import FORMAT as facts_format
 from pivot.fingerprint.facts import SurfaceFacts
-from pivot.fingerprint.origin import is_pivot_name, is_pivot_object, module_file, source_path
+from pivot.fingerprint.origin import is_pivot_object, module_file
 from pivot.fingerprint.sources import Sources
 from pivot.fingerprint.syntax import DYNAMIC_CALLS, Chain
 from pivot.fingerprint.values import short_digest
@@ -223,7 +223,7 @@ class ImportTime:
         if isinstance(obj, types.ModuleType):
             return self.origins.is_user_module(obj)
         if isinstance(obj, types.FunctionType):
-            return self._user_function(obj)
+            return self.origins.is_user_function(obj)
         if isinstance(obj, type):
             return self._user_class(obj)
         if isinstance(obj, types.MethodType):
@@ -256,17 +256,10 @@ class ImportTime:
         budget[0] -= len(parts)
         return budget[0] < 0 or any(self._user(part, budget) for part in parts)
 
-    def _user_function(self, func: types.FunctionType) -> bool:
-        module_name = func.__globals__.get("__name__")
-        if isinstance(module_name, str) and is_pivot_name(module_name):
-            return False
-        return self.origins.is_user_file(source_path(func.__code__.co_filename))
-
     def _user_class(self, cls: type) -> bool:
         known = self._classes.get(cls)
         if known is None:
-            module = sys.modules.get(str(getattr(cls, "__module__", "")))
-            known = isinstance(module, types.ModuleType) and self.origins.is_user_module(module)
+            known = self.origins.is_user_class(cls)
             if not known and type(cls) is not type:
                 known = self._user_class(type(cls))  # a user metaclass
             self._classes[cls] = known

@@ -22,7 +22,6 @@ from pivot.fingerprint.origin import (
     is_pivot_name,
     is_pivot_object,
     module_file,
-    source_path,
     top_level_name,
 )
 from pivot.fingerprint.quiet import ImportTime
@@ -179,14 +178,10 @@ class Reach:
         return f"wrapper({kind},{self.describe(wrapped, found) or 'value'})"
 
     def is_user_class(self, cls: type) -> bool:
-        module = sys.modules.get(str(getattr(cls, "__module__", "")))
-        return isinstance(module, types.ModuleType) and self.origins.is_user_module(module)
+        return self.origins.is_user_class(cls)
 
     def is_user_function(self, func: types.FunctionType) -> bool:
-        module_name = func.__globals__.get("__name__")
-        if isinstance(module_name, str) and is_pivot_name(module_name):
-            return False
-        return self.origins.is_user_file(source_path(func.__code__.co_filename))
+        return self.origins.is_user_function(func)
 
     # --- modules ----------------------------------------------------------------------------
 

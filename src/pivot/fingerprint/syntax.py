@@ -440,8 +440,10 @@ class SurfaceNames:
     only_call: bool = False  # the statement is one call of `calls[0]`
 
 
-# calls that run code given as text or by name
-DYNAMIC_CALLS = frozenset({"eval", "exec", "query", "evaluate", "import_module", "__import__"})
+_EVALUATING_CALLS = frozenset({"query", "eval", "evaluate"})  # run code given as text
+_IMPORT_CALLS = frozenset({"import_module", "__import__"})
+DYNAMIC_CALLS = _EVALUATING_CALLS | _IMPORT_CALLS | {"exec"}
+"""Calls that run code given as text or by name."""
 
 
 def surface_names(statement: ast.stmt) -> SurfaceNames | None:
@@ -539,7 +541,7 @@ def _chain(node: ast.AST) -> Chain | None:
 
 
 def _callee(node: ast.AST, found: SurfaceNames) -> None:
-    chain = (node.id,) if isinstance(node, ast.Name) else _chain(node)
+    chain = _chain(node)
     if chain is not None:
         found.calls.append(chain)
         if chain[-1] in DYNAMIC_CALLS:
@@ -604,8 +606,6 @@ def _hint(node: ast.AST, found: SurfaceNames) -> None:
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
-_EVALUATING_CALLS = frozenset({"query", "eval", "evaluate"})
-_IMPORT_CALLS = frozenset({"import_module", "__import__"})
 
 
 @dataclasses.dataclass(frozen=True)

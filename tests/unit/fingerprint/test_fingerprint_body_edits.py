@@ -332,9 +332,10 @@ def test_registering_stages_at_import_runs_no_user_code(projects):
     directory, cache, _before = started(projects, REGISTERING, BOTH, entry="entry")
 
     rewrite(directory, "second.py", "x * 2", "x * 3")
-    run(directory, cache, BOTH, entry="entry")
+    after = run(directory, cache, BOTH, entry="entry")
 
     assert cache.puts == 3
+    assert after == run(directory, None, BOTH, entry="entry")
 
 
 def test_the_first_run_parses_each_module_once(projects, monkeypatch):

@@ -193,11 +193,7 @@ class Recorder:
                 return None
         else:
             return None
-        return (
-            text
-            if text[:1] == os.sep and "/." not in text and "//" not in text
-            else (os.path.abspath(text))
-        )
+        return observe.absolute(text)
 
     def _note(self, table: dict[str, Signature], path: str, found: Signature) -> None:
         known = table.setdefault(path, found)

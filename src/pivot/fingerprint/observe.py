@@ -26,6 +26,7 @@ from pivot.fingerprint.origin import Origins, module_file
 
 __all__ = [
     "Observation",
+    "absolute",
     "code_reference",
     "import_reads",
     "observing",
@@ -61,7 +62,7 @@ class _Recorder:
                 text = os.fsdecode(path)  # type: ignore[arg-type]
             except TypeError:
                 return
-        full = _absolute(text)
+        full = absolute(text)
         if not full.startswith(self.root + os.sep) or full.endswith(_SKIPPED_SUFFIXES):
             return
         relative = full[len(self.root) + 1 :].replace(os.sep, "/")  # inside root, normalised
@@ -90,7 +91,7 @@ class _Recorder:
         return None
 
 
-def _absolute(path: str) -> str:
+def absolute(path: str) -> str:
     """`os.path.abspath(path)`, without its calls when `path` is already absolute and normal."""
     return path if _normal(path) else os.path.abspath(path)
 
@@ -273,7 +274,7 @@ def _module_names(files: set[str]) -> dict[str, str]:
 
 def _references(entered: Iterable[types.CodeType]) -> tuple[str, ...]:
     codes = tuple(entered)
-    files = {code.co_filename: _absolute(code.co_filename) for code in codes}
+    files = {code.co_filename: absolute(code.co_filename) for code in codes}
     by_file = _module_names(set(files.values()))
     found: set[str] = set()
     for code in codes:

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from pivot import fs
 from pivot.errors import NoRecordError
 
 __all__ = [
@@ -57,13 +58,14 @@ def publish_log(pivot_dir: Path, run_id: str, stage: str, output: str = "") -> N
     source = os.path.join(folder, RUNS_DIR, run_id, f"{stage}.log")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(source + PROGRESS_SUFFIX)
-    temporary = os.path.join(folder, f".{stage}.log.{os.getpid()}.tmp")
+    latest = os.path.join(folder, f"{stage}.log")
+    temporary = fs.temp_name_for(latest)
     if not _link_or_copy(source, temporary):  # no run log here
         if not output:  # the stage never started (e.g. a missing input): keep the last log
             return
-        _write_run_log(Path(source), output)
+        fs.atomic_write_text(Path(source), output)
         _link_or_copy(source, temporary)
-    os.replace(temporary, os.path.join(folder, f"{stage}.log"))
+    os.replace(temporary, latest)
 
 
 def _link_or_copy(source: str, dest: str) -> bool:
@@ -75,14 +77,6 @@ def _link_or_copy(source: str, dest: str) -> bool:
     except OSError:
         shutil.copyfile(source, dest)
     return True
-
-
-def _write_run_log(source: Path, output: str) -> None:
-    """Write a run log from `output` (captured elsewhere), atomically."""
-    source.parent.mkdir(parents=True, exist_ok=True)
-    temporary = source.with_name(f".{source.name}.{os.getpid()}.tmp")
-    temporary.write_text(output, encoding="utf-8")
-    os.replace(temporary, source)
 
 
 def list_runs(pivot_dir: Path) -> list[str]:

@@ -9,7 +9,6 @@ never a half-written one. Directory scans skip names matching `is_temp_name`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import os
@@ -18,7 +17,6 @@ import re
 import shutil
 import stat
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,47 +219,36 @@ def _filled_temp(target: str, data: bytes, mode: int | None = None) -> str:
 
 
 class SpareFiles:
-    """Atomic writes of many small files, creating or freeing as few files as possible on the
-    way: a run's lock files.
+    """Atomic rewrites of existing files that neither create nor free a file per write: a
+    run's lock files.
 
     Creating a file, and freeing one (what `os.replace` onto an existing file does), are a
     file system's dear operations: on a cloud VM's disk mounted with `discard`, 0.1-0.5 ms
-    each, against ~25 us for the rest of a small write. Two things avoid them here:
-
-    - Rewriting an existing file: the new content goes into a spare file (a temp name in the
-      target's directory), which `renameat2(RENAME_EXCHANGE)` swaps with the target in one
-      step: readers see the old file or the new one, as with `os.replace`, and the old file
-      becomes the directory's spare for the next rewrite. Where the system cannot swap (not
-      Linux, or a file system without it) the write is a plain `atomic_write_bytes`.
-    - Writing new files: once a directory has had one, a helper thread creates empty temp files
-      there ahead of time (`BLANKS_AHEAD`), so the creating happens beside the caller's work,
-      not in it; each write fills one and renames it into place.
+    each, against ~25 us for the rest of a small write. Here the new content goes into a spare
+    file (a temp name in the target's directory), which `renameat2(RENAME_EXCHANGE)` swaps with
+    the target in one step: readers see the old file or the new one, as with `os.replace`, and
+    the old file becomes the directory's spare for the next rewrite. A target that does not
+    exist yet, or a system that cannot swap (not Linux, or a file system without it), gets a
+    plain `atomic_write_bytes`.
 
     A spare is reused only when it is a plain file with one link (never a hard link shared with
     another path) and the owner and mode a new file gets here. A process killed mid-run leaves
-    its spares and blanks as temp files (`is_temp_name`), which the next command's litter
-    cleaning deletes; `close` deletes them. A reader that opened the old file just before the
-    swap may read it while it is being rewritten as a spare: readers of files written here read
-    again when what they read is not well-formed (`store.lock.read_lock` does). For Pivot's own
-    files (lock files), never for users' outputs. `write` from one thread at a time.
+    its spares as temp files (`is_temp_name`), which the next command's litter cleaning
+    deletes; `close` deletes them. A reader that opened the old file just before the swap may
+    read it while it is being rewritten as a spare: readers of files written here read again
+    when what they read is not well-formed (`store.lock.read_lock` does). For Pivot's own files
+    (lock files), never for users' outputs. One thread at a time.
     """
-
-    BLANKS_AHEAD = 32
-    """Empty files kept ready in a directory that is getting new files."""
 
     def __init__(self) -> None:
         self._spares: dict[str, str] = {}  # directory -> its spare's path
         self._made: tuple[int, int, int] | None = None  # (mode, uid, gid) a new file gets here
-        self._blanks: dict[str, collections.deque[str]] = {}  # directory -> empty temp files
-        self._wanted = threading.Condition()
-        self._closed = False
-        self._maker: threading.Thread | None = None
 
     def write(self, path: Path | str, data: bytes) -> None:
         """Write `data` to `path` atomically (its directory made if missing)."""
         target = os.fspath(path)
         directory = os.path.dirname(target)
-        temp = self._spares.pop(directory, None) or self._blank(directory)
+        temp = self._spares.pop(directory, None)
         if temp is None or not _refilled(temp, data):
             temp = _filled_temp(target, data)
             if self._made is None:
@@ -270,7 +257,6 @@ class SpareFiles:
         try:
             if not _exchange(temp, target):
                 os.replace(temp, target)
-                self._want_blanks(directory)
                 return
             # `temp` is now the old file: the directory's next spare, when it may be one
             st = os.lstat(temp)
@@ -286,67 +272,10 @@ class SpareFiles:
                 os.unlink(temp)  # never a tree: a directory target is back in its place
             raise
 
-    def _blank(self, directory: str) -> str | None:
-        """An empty temp file made ahead in `directory`, if one is ready."""
-        blanks = self._blanks.get(directory)
-        if not blanks:
-            return None
-        blank = blanks.popleft()
-        if len(blanks) < self.BLANKS_AHEAD // 2:
-            with self._wanted:
-                self._wanted.notify()
-        return blank
-
-    def _want_blanks(self, directory: str) -> None:
-        """Have blanks made in `directory` from now on (it gets new files)."""
-        if directory in self._blanks or self._closed:
-            return
-        with self._wanted:
-            self._blanks[directory] = collections.deque()
-            if self._maker is None:
-                self._maker = threading.Thread(
-                    target=self._make_blanks, name="pivot-blank-files", daemon=True
-                )
-                self._maker.start()
-            self._wanted.notify()
-
-    def _make_blanks(self) -> None:
-        """The helper thread: top up each directory's blanks until `close`; a directory where
-        a file cannot be made gets no more (its writes then create their own, and fail there
-        with the real error)."""
-        failed: set[str] = set()
-        while True:
-            with self._wanted:
-                while not self._closed and not any(
-                    len(blanks) < self.BLANKS_AHEAD // 2
-                    for directory, blanks in self._blanks.items()
-                    if directory not in failed
-                ):
-                    self._wanted.wait()
-                if self._closed:
-                    return
-                wanted = [(d, b) for d, b in self._blanks.items() if d not in failed]
-            for directory, blanks in wanted:
-                try:
-                    while len(blanks) < self.BLANKS_AHEAD and not self._closed:
-                        blank = temp_name_for(os.path.join(directory, "blank"))
-                        os.close(create_new_file(blank))
-                        blanks.append(blank)
-                except OSError:
-                    failed.add(directory)
-
     def close(self) -> None:
-        """Stop making blanks; delete the spares and the blanks."""
-        with self._wanted:
-            self._closed = True
-            self._wanted.notify()
-        if self._maker is not None:
-            self._maker.join()
+        """Delete the spares."""
         while self._spares:
             remove_path(Path(self._spares.popitem()[1]))
-        for blanks in self._blanks.values():
-            while blanks:
-                remove_path(Path(blanks.popleft()))
 
 
 def _refilled(spare: str, data: bytes) -> bool:

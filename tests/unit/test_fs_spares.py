@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import stat
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -64,34 +63,6 @@ def test_a_missing_target_is_written_as_a_new_file(tmp_path: Path) -> None:
 
     assert target.read_bytes() == b"first"
     assert os.listdir(target.parent) == ["new.lock"]
-
-
-def _wait_for_blanks(directory: Path, count: int) -> list[str]:
-    deadline = time.monotonic() + 30
-    while len(_temps(directory)) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return _temps(directory)
-
-
-def test_new_files_are_made_from_blanks_created_ahead(tmp_path: Path) -> None:
-    spares = fs.SpareFiles()
-    spares.write(tmp_path / "n0.lock", b"zero")  # a directory getting new files: blanks made
-    blanks = _wait_for_blanks(tmp_path, fs.SpareFiles.BLANKS_AHEAD)
-    assert len(blanks) == fs.SpareFiles.BLANKS_AHEAD
-    assert all((tmp_path / name).stat().st_size == 0 for name in blanks)
-    inodes = {(tmp_path / name).stat().st_ino for name in blanks}
-
-    for i in range(1, 6):
-        spares.write(tmp_path / f"n{i}.lock", f"new {i}".encode())
-
-    assert {os.stat(tmp_path / f"n{i}.lock").st_ino for i in range(1, 6)} <= inodes
-    assert [(tmp_path / f"n{i}.lock").read_bytes() for i in range(1, 6)] == [
-        f"new {i}".encode() for i in range(1, 6)
-    ]
-    mode = 0o666 & ~_umask()
-    assert all(stat.S_IMODE(os.stat(tmp_path / f"n{i}.lock").st_mode) == mode for i in range(6))
-    spares.close()
-    assert sorted(os.listdir(tmp_path)) == [f"n{i}.lock" for i in range(6)]
 
 
 def test_a_longer_then_shorter_content_is_exact(tmp_path: Path) -> None:
@@ -157,19 +128,12 @@ def test_what_a_killed_writer_leaves_is_temp_files_that_litter_cleaning_removes(
     spares = fs.SpareFiles()
     for path in paths:
         spares.write(path, b"new")
-    spares.write(tmp_path / "fresh.lock", b"new file")  # blanks are made from here on
-    _wait_for_blanks(tmp_path, 2)
-    # killed here: close never runs; the helper thread dies with the process
-    with spares._wanted:
-        spares._closed = True
-        spares._wanted.notify()
-    assert spares._maker is not None
-    spares._maker.join()
+    # killed here: close never runs
     litter = _temps(tmp_path)
-    assert len(litter) >= 2  # a spare and blanks
+    assert len(litter) == 1  # the spare
 
     assert fs.remove_temp_files(tmp_path, recursive=True) == len(litter)
-    assert sorted(os.listdir(tmp_path)) == sorted([*(path.name for path in paths), "fresh.lock"])
+    assert sorted(os.listdir(tmp_path)) == sorted(path.name for path in paths)
 
 
 def test_a_removed_spare_is_replaced_by_a_new_file(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ A stored manifest stays valid while every source file it was computed from has t
 A file the stage's code only imports (none of its definitions is reached) may also change
 inside its function bodies: `Stored.surfaces` keeps what importing it ran, and
 `stage.fingerprint_stages` accepts such an edit when importing ran no user function, when
-the manifest was stored as when it is validated.
+the manifest was stored as when it is validated. The sources and surfaces are stored in a row
+that the stages reading the same files share (`Shelf`).
 Imports nothing of ours but sibling modules.
 """
 
@@ -15,16 +16,16 @@ import dataclasses
 import marshal
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pivot.fingerprint.sources import SourceStats
 from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key, short_digest
 
-__all__ = ["FORMAT", "ManifestCache", "Stored", "cache_key", "is_fresh", "pack", "unpack"]
+__all__ = ["FORMAT", "ManifestCache", "Shelf", "Stored", "cache_key", "is_fresh"]
 
-FORMAT = 5  # bump whenever what goes into a manifest changes
+FORMAT = 6  # bump whenever what goes into a manifest changes
 
 Source = tuple[str, int, int]
 
@@ -117,56 +118,131 @@ def _name_only(obj: object) -> str | None:
     return None
 
 
-def pack(stored: Stored) -> bytes:
-    fields = (
-        FORMAT,
-        stored.manifest,
-        stored.locations,
-        stored.sources,
-        stored.packages,
-        stored.warnings,
-        stored.surfaces,
-    )
-    return marshal.dumps(fields)
+class Shelf:
+    """A batch's reads and writes of stored manifests.
+
+    A manifest's row holds what is the stage's own (entries, locations, packages, warnings);
+    its sources and surfaces, which most stages of a module share, are a row of their own,
+    written once per batch: the rows stay small (a row of more than ~1 kB costs the state db
+    an overflow page) and so do their reads and writes. A sources row is keyed by the files it
+    lists and which of them have a surface, so a later batch overwrites it in place; the
+    manifest row records the digest of the sources row it was stored with, and is not used
+    when that row now holds other content (a batch that re-walked only some of the stages
+    sharing it).
+
+    With a batch's reads, equal parts of many stages' fingerprints (their source files, the
+    entries of a helper they all reach) are one object, not one each: at 100,000 stages that
+    is most of their memory."""
+
+    def __init__(self, cache: ManifestCache) -> None:
+        self.cache = cache
+        self._shared: dict[object, Any] = {}
+        self._sources: dict[str, tuple[str, tuple[Source, ...], tuple[str, ...]] | None] = {}
+        self._packed: dict[tuple[int, int], tuple[object, object, str, str, bytes]] = {}
+
+    def read(self, keys: Sequence[str]) -> dict[str, Stored]:
+        """The stored manifests of those `keys` that have a usable one: two queries in all
+        when the cache has `get_many`."""
+        rows: dict[str, tuple[Any, ...]] = {}
+        for key, data in _get_many(self.cache, keys).items():
+            fields = _loads(data)
+            if fields is not None and len(fields) == 7 and isinstance(fields[3], str):
+                rows[key] = fields
+        wanted = sorted({fields[3] for fields in rows.values()} - self._sources.keys())
+        found = _get_many(self.cache, wanted) if wanted else {}
+        for ref in wanted:
+            packed = found.get(ref)
+            self._sources[ref] = self._unpack_sources(packed) if packed is not None else None
+        stored: dict[str, Stored] = {}
+        for key, (_format, manifest, locations, ref, digest, packages, warnings) in rows.items():
+            sources = self._sources[ref]
+            if sources is None or sources[0] != digest:  # overwritten since (or missing)
+                continue
+            one = self._one
+            try:
+                stored[key] = Stored(
+                    manifest=tuple(one(pair) for pair in manifest),
+                    locations=tuple(one(pair) for pair in locations),
+                    sources=sources[1],
+                    packages=one(packages),
+                    warnings=warnings,
+                    surfaces=sources[2],
+                )
+            except TypeError:  # damaged: an unhashable part
+                continue
+        return stored
+
+    def write(self, key: str, stored: Stored) -> None:
+        """Store `stored` under `key` (its sources row once per batch)."""
+        ref, digest, data = self._pack_sources(stored)
+        if (known := self._sources.get(ref)) is None or known[0] != digest:
+            self.cache.put(ref, data)
+            self._sources[ref] = (digest, stored.sources, stored.surfaces)
+        fields = (
+            FORMAT,
+            stored.manifest,
+            stored.locations,
+            ref,
+            digest,
+            stored.packages,
+            stored.warnings,
+        )
+        self.cache.put(key, marshal.dumps(fields))
+
+    def _pack_sources(self, stored: Stored) -> tuple[str, str, bytes]:
+        """(key, digest, bytes) of the sources row of `stored`, once per distinct value."""
+        memo = (id(stored.sources), id(stored.surfaces))
+        known = self._packed.get(memo)
+        if known is None or known[0] is not stored.sources or known[1] is not stored.surfaces:
+            data = marshal.dumps((FORMAT, stored.sources, stored.surfaces))
+            files = tuple(path for path, _mtime_ns, _size in stored.sources)
+            which = tuple(bool(surface) for surface in stored.surfaces)
+            version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            name = short_digest(marshal.dumps((files, which)))
+            ref = f"fingerprint-sources/{FORMAT}/{version}|{name}"
+            known = (stored.sources, stored.surfaces, ref, short_digest(data), data)
+            self._packed[memo] = known
+        return known[2], known[3], known[4]
+
+    def _unpack_sources(
+        self, data: bytes
+    ) -> tuple[str, tuple[Source, ...], tuple[str, ...]] | None:
+        fields = _loads(data)
+        if fields is None or len(fields) != 3:
+            return None
+        try:
+            return short_digest(data), self._one(fields[1]), self._one(fields[2])
+        except TypeError:  # damaged: an unhashable part
+            return None
+
+    def _one(self, value: _T) -> _T:
+        """The object equal to `value` that the batch holds (`value` itself the first time)."""
+        found: _T | None = self._shared.get(value)
+        if found is None:
+            self._shared[value] = found = value
+        return found
 
 
-def unpack(data: bytes, shared: dict[object, Any] | None = None) -> Stored | None:
-    """The stored fingerprint, or None if `data` is from another format or damaged.
-
-    With `shared` (one dict for a batch), equal parts of many stages' fingerprints (their
-    source files, the entries of a helper they all reach) are one object, not one each:
-    at 100,000 stages that is most of their memory."""
+def _loads(data: bytes) -> tuple[Any, ...] | None:
+    """The fields of a stored row of this FORMAT, or None (another format, or damaged)."""
     try:
         fields = marshal.loads(data)
     except (EOFError, ValueError, TypeError):
         return None
-    if not isinstance(fields, tuple) or len(fields) != 7 or fields[0] != FORMAT:
+    if not isinstance(fields, tuple) or not fields or fields[0] != FORMAT:
         return None
-    if shared is None:
-        return Stored(*fields[1:])
-    _format, manifest, locations, sources, packages, warnings, surfaces = fields
-    try:
-        return Stored(
-            manifest=tuple(_one(shared, pair) for pair in manifest),
-            locations=tuple(_one(shared, pair) for pair in locations),
-            sources=_one(shared, sources),
-            packages=_one(shared, packages),
-            warnings=warnings,
-            surfaces=_one(shared, surfaces),
-        )
-    except TypeError:  # damaged: an unhashable part
-        return None
+    return fields
+
+
+def _get_many(cache: ManifestCache, keys: Sequence[str]) -> dict[str, bytes]:
+    """The cached values of `keys`: in one batch when the cache can (`get_many`)."""
+    get_many = getattr(cache, "get_many", None)
+    if get_many is not None:
+        return dict(get_many(keys))
+    return {key: data for key in keys if (data := cache.get(key)) is not None}
 
 
 _T = TypeVar("_T")
-
-
-def _one(shared: dict[object, Any], value: _T) -> _T:
-    """The object equal to `value` that `shared` holds (`value` itself the first time)."""
-    found: _T | None = shared.get(value)
-    if found is None:
-        shared[value] = found = value
-    return found
 
 
 def is_fresh(stored: Stored, stats: SourceStats) -> bool:

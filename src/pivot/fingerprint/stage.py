@@ -18,7 +18,7 @@ from typing import Any
 
 from pivot import _collector
 from pivot.errors import PivotError
-from pivot.fingerprint.cache import ManifestCache, Stored, cache_key, is_fresh, pack, unpack
+from pivot.fingerprint.cache import ManifestCache, Shelf, Stored, cache_key, is_fresh
 from pivot.fingerprint.code import entry_name
 from pivot.fingerprint.model import Item, Node, digest_of
 from pivot.fingerprint.observe import import_reads
@@ -130,16 +130,15 @@ def fingerprint_stages(
         else ""
         for r in requests
     ]
-    found = _get_many(cache, keys) if cache is not None else {}
-    shared: dict[object, Any] = {}  # equal parts of the cached fingerprints, kept once
+    shelf = Shelf(cache) if cache is not None else None
     validity = _Validity(stats, root, cache)
     # A batch makes many small objects (syntax trees, nodes) and no cycles of note, and each
     # automatic collection walks every object the user's pipeline holds (measured: 40% of a
     # first fingerprinting of 10,000 stages): the collector is paused for the batch.
     with _collector.paused():
+        found = shelf.read(keys) if shelf is not None else {}
         for request, key in zip(requests, keys):
-            data = found.get(key)
-            stored = unpack(data, shared) if data is not None else None
+            stored = found.get(key)
             sources = validity.sources(stored) if stored is not None else None
             if stored is not None and sources is not None:
                 results[request.stage_name] = _fingerprint(stored, request.stage_name, sources)
@@ -148,21 +147,13 @@ def fingerprint_stages(
                 assembler = _Assembler(stats, root, include_packages, cache)
                 assembler.reach.sources.read_whole(_stage_files(requests))
             stored, settled = assembler.assemble(request)
-            if cache is not None and settled:
-                cache.put(key, pack(assembler.kept(stored)))
+            if shelf is not None and settled:
+                shelf.write(key, assembler.kept(stored))
             results[request.stage_name] = _fingerprint(stored, request.stage_name)
         reach = stats.shared.get("reach")
         if isinstance(reach, Reach):
             reach.sources.save()
     return results
-
-
-def _get_many(cache: ManifestCache, keys: Sequence[str]) -> dict[str, bytes]:
-    """The cached values of `keys`: in one batch when the cache can (`get_many`)."""
-    get_many = getattr(cache, "get_many", None)
-    if get_many is not None:
-        return dict(get_many(keys))
-    return {key: data for key in keys if (data := cache.get(key)) is not None}
 
 
 _Sources = tuple[tuple[str, int, int], ...]

@@ -54,11 +54,14 @@ class LiveOutput:
         with self._lock:
             self._followed[stage] = _Followed(log)
 
-    def finish(self, stage: str) -> None:
+    def finish(self, stage: str, *, printed: bool = True, progressed: bool = True) -> None:
+        """Emit what is left of a stage that ended. `printed` False: its log is known to be
+        empty; `progressed` False: it is known to have left no progress report (neither is
+        looked at then)."""
         with self._lock:
             followed = self._followed.pop(stage, None)
             if followed is not None:
-                self._read(stage, followed, final=True)
+                self._read(stage, followed, final=True, printed=printed, progressed=progressed)
 
     def close(self) -> None:
         self._stop.set()
@@ -74,11 +77,19 @@ class LiveOutput:
                     if followed is not None:
                         self._read(stage, followed, final=False)
 
-    def _read(self, stage: str, followed: _Followed, *, final: bool) -> None:
+    def _read(
+        self,
+        stage: str,
+        followed: _Followed,
+        *,
+        final: bool,
+        printed: bool = True,
+        progressed: bool = True,
+    ) -> None:
         """Emit complete new lines (and on `final`, an unterminated last one), then progress."""
         chunk = b""
         try:
-            if os.stat(followed.log).st_size != followed.offset:  # a stat per quiet log
+            if printed and os.stat(followed.log).st_size != followed.offset:  # a stat per quiet log
                 with open(followed.log, "rb") as handle:
                     handle.seek(followed.offset)
                     chunk = handle.read()
@@ -93,6 +104,8 @@ class LiveOutput:
         if complete:
             lines = tuple(line.decode("utf-8", errors="replace").rstrip("\r") for line in complete)
             self._emit(StageOutput(stage, lines))
+        if not progressed:
+            return
         found = read_progress(str(logs.progress_path(followed.log)))
         if found is not None and found != followed.progress:
             followed.progress = found

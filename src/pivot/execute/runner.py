@@ -323,15 +323,29 @@ class _Run:
         error: str = "",
         note: str = "",
         worker: str = "",
+        *,
+        ended: Outcome | None = None,
     ) -> None:
+        """Settle a step. `ended`: the outcome of its run in a worker, which tells what its
+        log and progress side file hold (else both are looked at)."""
         reasons = tuple(r.summary for r in step.reasons) + ((note,) if note else ())
         self.results[step.stage] = StageResult(
             step.stage, status, reasons, duration, output, error, worker
         )
+        printed = progressed = True
+        if ended is not None and ended.kind is not OutcomeKind.WORKER_DIED:
+            printed, progressed = bool(output), ended.progressed  # its log holds `output`
         if self.live is not None:
-            self.live.finish(step.stage)
+            self.live.finish(step.stage, printed=printed, progressed=progressed)
         if self.run_id and status in (RunStatus.RAN, RunStatus.FAILED):
-            logs.publish_log(self.ctx.project.pivot_dir, self.run_id, step.stage, output)
+            logs.publish_log(
+                self.ctx.project.pivot_dir,
+                self.run_id,
+                step.stage,
+                output,
+                progressed=progressed,
+                first=step.previous is None,
+            )
         if step.stage in self.index or status is RunStatus.BLOCKED:  # blocked: never started
             index = self.index.get(step.stage, 0)
             self.emit(
@@ -484,9 +498,16 @@ class _Run:
         )
 
     def fail(
-        self, step: Step, error: str, duration: float = 0.0, output: str = "", worker: str = ""
+        self,
+        step: Step,
+        error: str,
+        duration: float = 0.0,
+        output: str = "",
+        worker: str = "",
+        *,
+        ended: Outcome | None = None,
     ) -> None:
-        self.finish(step, RunStatus.FAILED, duration, output, error, worker=worker)
+        self.finish(step, RunStatus.FAILED, duration, output, error, worker=worker, ended=ended)
         self.stopping = self.stopping or not self.keep_going
 
     def collect(self, future: Future[Outcome]) -> None:
@@ -503,11 +524,15 @@ class _Run:
         weight = max(0.2, 1 / self.measured)
         self.mean_seconds += weight * (outcome.duration - self.mean_seconds)
         if not outcome.ok:
-            return self.fail(step, outcome.error, outcome.duration, outcome.output, outcome.worker)
+            return self.fail(
+                step, outcome.error, outcome.duration, outcome.output, outcome.worker, ended=outcome
+            )
         undeclared = undeclared_files(outcome)
         if undeclared and self.strict:
             text = "\n".join([*undeclared, "(--strict: undeclared files fail the stage)"])
-            return self.fail(step, text, outcome.duration, outcome.output, outcome.worker)
+            return self.fail(
+                step, text, outcome.duration, outcome.output, outcome.worker, ended=outcome
+            )
         self.warnings += undeclared
         placed = self.executor.places_outputs
         if not placed:
@@ -524,10 +549,21 @@ class _Run:
             )
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(
-                step, f"stage '{step.stage}': {error}", outcome.duration, outcome.output
+                step,
+                f"stage '{step.stage}': {error}",
+                outcome.duration,
+                outcome.output,
+                ended=outcome,
             )
         self.ctx.state.set_value(DURATIONS, step.stage, f"{outcome.duration:.6f}".encode())
-        self.finish(step, RunStatus.RAN, outcome.duration, outcome.output, worker=outcome.worker)
+        self.finish(
+            step,
+            RunStatus.RAN,
+            outcome.duration,
+            outcome.output,
+            worker=outcome.worker,
+            ended=outcome,
+        )
 
 
 def _next_finished(finished: queue.SimpleQueue[Future[Outcome]]) -> Future[Outcome]:

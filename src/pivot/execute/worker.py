@@ -91,6 +91,7 @@ class Outcome:
     observed: tuple[str, ...] = ()  # user code the run entered (see fingerprint.observe)
     undeclared_reads: tuple[str, ...] = ()  # project files read that are not declared deps
     undeclared_writes: tuple[str, ...] = ()  # project files written that are not declared outs
+    progressed: bool = True  # False: the run left no `pivot.progress` side file by its log
 
     @property
     def ok(self) -> bool:
@@ -480,9 +481,18 @@ def execute_stage(task: StageTask) -> Outcome:
     finally:
         os.chdir(previous)  # also where a stage that changed directory found it
     duration = time.perf_counter() - started
+    progressed = bool(task.log_path) and os.path.lexists(task.log_path + logs.PROGRESS_SUFFIX)
     seen = result.seen
     if seen is None:
-        return Outcome(task.spec.name, result.kind, result.outs, duration, output, result.error)
+        return Outcome(
+            task.spec.name,
+            result.kind,
+            result.outs,
+            duration,
+            output,
+            result.error,
+            progressed=progressed,
+        )
     return Outcome(
         task.spec.name,
         result.kind,
@@ -492,4 +502,5 @@ def execute_stage(task: StageTask) -> Outcome:
         observed=seen.code,
         undeclared_reads=_declared(task.spec, seen.reads),
         undeclared_writes=_remaining(task.root, _declared(task.spec, seen.writes)),
+        progressed=progressed,
     )

@@ -48,17 +48,35 @@ def _latest_path(pivot_dir: Path, stage: str) -> Path:
     return pivot_dir / LOGS_DIR / f"{stage}.log"
 
 
-def publish_log(pivot_dir: Path, run_id: str, stage: str, output: str = "") -> None:
+def publish_log(
+    pivot_dir: Path,
+    run_id: str,
+    stage: str,
+    output: str = "",
+    *,
+    progressed: bool = True,
+    first: bool = False,
+) -> None:
     """Make a finished stage's run log its last-run log (`logs/<stage>.log`), atomically: a
     hard link to it, renamed into place (once per stage: plain strings, no stat first).
 
     A stage run elsewhere (a cluster worker) wrote no log here: its captured `output` is.
+    `progressed` False: the run left no progress side file to remove. `first`: the stage
+    probably has no last-run log yet, so the link is first tried right at its name (one
+    system call instead of a link and a rename; the usual way when the name is taken).
     """
     folder = os.path.join(pivot_dir, LOGS_DIR)
     source = os.path.join(folder, RUNS_DIR, run_id, f"{stage}.log")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(source + PROGRESS_SUFFIX)
+    if progressed:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(source + PROGRESS_SUFFIX)
     latest = os.path.join(folder, f"{stage}.log")
+    if first:
+        try:
+            os.link(source, latest)
+            return
+        except OSError:
+            pass  # taken, no run log here, or no links: the usual way below
     temporary = fs.temp_name_for(latest)
     if not _link_or_copy(source, temporary):  # no run log here
         if not output:  # the stage never started (e.g. a missing input): keep the last log

@@ -28,6 +28,28 @@ def test_publish_makes_the_run_log_the_last_one_and_runs_stay_readable(tmp_path:
     assert logs.run_stages(tmp_path, "20260101-000001-bbbb") == ("train",)
 
 
+def test_publish_first_links_at_the_name_and_falls_back_when_it_is_taken(tmp_path: Path) -> None:
+    _write(tmp_path, "20260101-000000-aaaa", "train", "epoch 1\n")
+    logs.publish_log(tmp_path, "20260101-000000-aaaa", "train", first=True)
+    _write(tmp_path, "20260101-000001-bbbb", "train", "epoch 2\n")
+    logs.publish_log(tmp_path, "20260101-000001-bbbb", "train", first=True)  # name taken
+    logs.publish_log(tmp_path, "20260101-000002-cccc", "train", "elsewhere\n", first=True)
+
+    assert logs.read_log(tmp_path, "train") == "elsewhere\n"
+    assert logs.read_log(tmp_path, "train", "20260101-000001-bbbb") == "epoch 2\n"
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["runs", "train.log"]
+
+
+def test_publish_removes_the_progress_side_file_unless_told_there_is_none(tmp_path: Path) -> None:
+    _write(tmp_path, "20260101-000000-aaaa", "train", "x\n")
+    side = logs.progress_path(logs.run_log_path(tmp_path, "20260101-000000-aaaa", "train"))
+    side.write_text("{}")
+    logs.publish_log(tmp_path, "20260101-000000-aaaa", "train", progressed=False)
+    assert side.exists()
+    logs.publish_log(tmp_path, "20260101-000000-aaaa", "train")
+    assert not side.exists()
+
+
 def test_prune_keeps_the_newest_runs_and_the_last_run_logs(tmp_path: Path) -> None:
     for number in range(5):
         _write(tmp_path, f"2026010{number}-000000-aaaa", "s", f"run {number}\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pivot import _collector, discovery, fingerprint, fs, graph, noop, plan, project, tracked
-from pivot.errors import CacheCorruptError, NoRecordError, UsageError
+from pivot.errors import CacheCorruptError, NoRecordError, PivotError, UsageError
 from pivot.execute import recorder
 from pivot.execute.events import (
     Event,
@@ -294,6 +294,33 @@ def status(
         return decided
 
 
+def _plan_again(
+    ctx: Context,
+    watcher: noop.Recorder,
+    selected: Sequence[str],
+    known: plan.KnownPrints,
+    elapsed: float,
+) -> Plan:
+    """After a run of every stage: the plan the next plain `repro` would make, recorded for its
+    no-op snapshot (it has nothing to do unless something changed meanwhile), so that the first
+    no-op after a run needs no import of `pipeline.py` either. The code is what this process
+    imported (its files are in the snapshot), so fingerprints are reused (`known`).
+    What the run just wrote is trusted once it has settled (`noop.RACY_NS`): waiting for that
+    is worth it when it costs a small share of the run (`elapsed` seconds so far)."""
+    _keep_ignored(ctx)  # what the command's end writes, before it is recorded
+    root = ctx.project.root
+    written = [str(root / path) for spec in ctx.graph.stages.values() for path in spec.out_paths]
+    written += _kept_files(ctx.project, holding=True)[0]
+    try:
+        with watcher.replanning(written, wait=elapsed * noop.SETTLE_SHARE):
+            again = plan.make_plan(ctx, selected, known=known)
+            watcher.note_sources(source for _, made in known.values() for source in made.sources)
+    except PivotError as error:  # the run succeeded: this only costs the next no-op its speed
+        watcher.refuse(f"planning again after the run failed: {error}")
+        return Plan((), ())
+    return again
+
+
 def _recording(watcher: noop.Recorder | None, span: str) -> contextlib.AbstractContextManager[None]:
     """`watcher`'s span ("importing" or "planning"), or nothing without one."""
     if watcher is None:
@@ -511,9 +538,10 @@ def repro(
     with open_context(where, pipeline=given, exclusive=exclusive, noop_recorder=watcher) as ctx:
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
+        known: plan.KnownPrints = {}
 
         def decide() -> Plan:
-            return plan.make_plan(ctx, selected, force=forced, run_cache=run_cache)
+            return plan.make_plan(ctx, selected, force=forced, run_cache=run_cache, known=known)
 
         if store is not None:
             decided = _prefetch(ctx, store, decide)
@@ -543,9 +571,12 @@ def repro(
             record.record(report, interrupted=False)
         if not report.ok:  # a stage failed, maybe a worker died mid-write: leave no temp files
             clean_litter(ctx)
+        settled = decided
+        if watcher is not None and report.ok and not decided.nothing_to_do:
+            settled = _plan_again(ctx, watcher, selected, known, time.perf_counter() - started)
     if report.ok:  # after `.gitignore` was kept up to date: the files it keeps are recorded too
         kept, there = _kept_files(ctx.project, holding=True)
-        noop.write(ctx.project.pivot_dir, watcher, decided, kept, there)
+        noop.write(ctx.project.pivot_dir, watcher, settled, kept, there)
     emit(RunFinished(record.id, report, time.perf_counter() - started))
     return decided, report
 

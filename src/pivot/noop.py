@@ -11,6 +11,11 @@ ctypes, a thread, a file written, ...) means no snapshot. While the plan is made
 each path stat'ed (the stat the state db paired with a hash is the one recorded), each file
 read (lock files) and each directory listed. A path seen with two signatures, or changed so
 recently that a later edit could keep its signature, means no snapshot either.
+After a `repro` that ran every stage it had to, the plan is made again (`replanning`), so that
+the first no-op after a run is fast too: what that plan sees replaces what the first plan saw
+(the run changed outputs and locks), never what the import saw, except a directory imports
+searched to which the run only added (or from which it only removed) the files it writes, none
+of them a name an import looked for in vain.
 Imports of Pivot: plan, fingerprint (observe), store (snapshot); never execute, api or cli.
 """
 
@@ -18,10 +23,12 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import functools
 import os
 import sys
 import time
-from collections.abc import Iterator, MutableMapping, Sequence
+import types
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +44,10 @@ RACY_NS = 100_000_000
 """A path changed less than this before the recording started (or after) is "racy": a later
 edit within the same clock tick could leave its signature as it is, so no snapshot is written
 (file times come from a coarse clock; the next no-op writes one)."""
+SETTLE_SHARE = 0.02
+"""After a run, `repro` may wait for what it wrote to settle (RACY_NS) before recording it for a
+snapshot, as long as the waits cost at most this share of the run (else the next no-op records
+one)."""
 COARSE_RACY_NS = 2_000_000_000
 """The same for a time in whole seconds: a file system that keeps only seconds (FAT keeps two)."""
 
@@ -176,6 +187,14 @@ class Recorder:
         self._environ_at_start: dict[str, str] = {}
         self._made: list[str] = []
         self._strict = False
+        self._imported: tuple[dict[str, Signature], ...] = ({}, {}, {})  # the import's tables
+        self._before_plan: tuple[dict[str, Signature], ...] | None = None  # ... and the graph's
+        self._names: dict[str, frozenset[str]] = {}  # project directories imports searched
+        self._missed: set[str] = set()  # names imports looked for and did not find
+        self._listed_by_code: set[str] = set()  # directories listed by code, not imports
+        self._listing = False  # listing a directory itself (`_searched`): not an event to record
+        self._again: dict[tuple[int, str], int] | None = None  # replanning: when each was seen
+        self._wait_left = 0  # replanning: how long (ns) it may still wait for paths to settle
 
     def refuse(self, why: str) -> None:
         if self.refused is None:
@@ -195,7 +214,31 @@ class Recorder:
             return None
         return observe.absolute(text)
 
-    def _note(self, table: dict[str, Signature], path: str, found: Signature) -> None:
+    def _settled(self, take: Callable[[], os.stat_result]) -> tuple[os.stat_result, int]:
+        """(`take()`, the time just before it was taken). In a plan made again, a path changed
+        too recently to be trusted is stat'ed again once it has settled, while the waits fit
+        what the command allowed (`replanning`)."""
+        seen = time.time_ns()
+        st = take()
+        if self._again is not None and st.st_mtime_ns % 1_000_000_000:
+            wait = st.st_mtime_ns + RACY_NS - seen
+            if 0 < wait <= self._wait_left:
+                self._wait_left -= wait
+                time.sleep(wait / 1e9)
+                seen = time.time_ns()
+                st = take()
+        return st, seen
+
+    def _note(
+        self, table: dict[str, Signature], path: str, found: Signature, seen: int = 0
+    ) -> None:
+        again = self._again
+        if again is not None and (id(table), path) not in again:
+            again[(id(table), path)] = seen
+            known = table.setdefault(path, found)
+            if known != found:  # seen by the import or while the graph was built
+                self.refuse(f"'{path}', which the pipeline's definition read, changed")
+            return
         known = table.setdefault(path, found)
         if known != found:
             self.refuse(f"'{path}' changed while Pivot read it")
@@ -205,10 +248,30 @@ class Recorder:
         whose entries were (or could be) listed."""
         sign = snapshot.listing if listed else snapshot.signature
         try:
-            found = sign(os.stat(path))
+            st, seen = self._settled(lambda: os.stat(path))
+            found = sign(st)
         except OSError:
-            found = None
-        self._note(self.listings if listed else self.stats, path, found)
+            found, seen = None, 0
+        self._note(self.listings if listed else self.stats, path, found, seen)
+
+    def _searched(self, path: str) -> None:
+        """Record a project directory imports search, with its names. Importing writes
+        bytecode (`__pycache__`) there, after which Python lists it again: a change of that
+        name alone is not one to refuse a snapshot for."""
+        self._listing = True
+        try:
+            names, found = _names_now(path)
+        finally:
+            self._listing = False
+        before, known = self._names.get(path), self.listings.get(path)
+        if before is None or known is None or found == known:
+            self._note(self.listings, path, found)
+        elif names is not None and (names ^ before) <= {"__pycache__"}:
+            self.listings[path] = found
+        else:
+            self.refuse(f"'{path}' changed while Pivot read it")
+        if names is not None:
+            self._names[path] = names
 
     def _audit(self, event: str, args: tuple[Any, ...]) -> None:
         try:
@@ -216,8 +279,16 @@ class Recorder:
                 self._opened(*args[:3])
             elif event in _LISTINGS:
                 listed = self._absolute(args[0] if args and args[0] is not None else ".")
+                if self._listing:
+                    return
                 if listed is not None:
-                    self.note_path(listed, listed=True)
+                    by_imports = _by_import_system()
+                    if not by_imports:
+                        self._listed_by_code.add(listed)
+                    if by_imports and self._strict and _inside(listed, self.root):
+                        self._searched(listed)
+                    else:
+                        self.note_path(listed, listed=True)
                 elif self._strict:  # a directory listed by its file descriptor (os.fwalk)
                     self.refuse("the pipeline's import listed a directory Pivot cannot name")
             elif not self._strict:
@@ -274,13 +345,15 @@ class Recorder:
                 self.refuse("the pipeline's import looked at a path relative to a directory fd")
             table = self.stats if follow_symlinks else self.lstats
             try:
-                st = real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+                st, seen = self._settled(
+                    lambda: real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+                )
             except OSError:
                 if full is not None:
                     note(table, full, None)
                 raise
             if full is not None:
-                note(table, full, sign(st))
+                note(table, full, sign(st), seen)
             return st
 
         def lstat(path: Any, *, dir_fd: Any = None) -> Any:
@@ -310,10 +383,14 @@ class Recorder:
         printed = [_Stream(stream, self) for stream in streams]
         os.environ = recording  # type: ignore[assignment]  # noqa: B003 (a wrapper)
         sys.stdout, sys.stderr = printed  # type: ignore[assignment]
+        misses = _Misses(self._missed)
+        sys.meta_path.append(misses)
         try:
             with self._watching(strict=True):
                 yield
         finally:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(misses)
             os.environ = real  # noqa: B003 (the real mapping back)
             if sys.stdout is printed[0]:  # (unless the import replaced them)
                 sys.stdout = streams[0]
@@ -327,12 +404,76 @@ class Recorder:
         self._note_modules()
         for entry in self.sys_path:
             self.note_path(entry, listed=True)
+        for path, found in list(self.listings.items()):  # (as bytecode may have left them)
+            if found is not None and _inside(path, self.root) and path not in self._listed_by_code:
+                self._searched(path)
+        self._imported = tuple(dict(table) for table in self._tables())
 
     @contextlib.contextmanager
     def planning(self) -> Iterator[None]:
         """Record what the planner reads (see the module's docstring)."""
+        self._before_plan = tuple(dict(table) for table in self._tables())
         with self._watching(strict=False):
             yield
+
+    @contextlib.contextmanager
+    def replanning(self, written: Sequence[str], wait: float) -> Iterator[None]:
+        """Record the plan made again after the command ran stages (`written`: the absolute
+        paths the run may have written: outputs, Pivot's own files). What the first plan saw is
+        forgotten; each path seen from now on (in this span and by `snapshot`) is recorded as it
+        is then, and must have settled by the time it was seen, not by the command's start: the
+        run just wrote some, so up to `wait` seconds in all go to waiting for them."""
+        kept = self._before_plan if self._before_plan is not None else self._imported
+        self.stats, self.lstats, self.listings = (dict(table) for table in kept)
+        self._again = {}
+        self._wait_left = int(wait * 1e9)
+        with self._watching(strict=False):
+            yield
+        self._settle_searched(written)
+
+    def note_sources(self, sources: Iterable[tuple[str, int, int]]) -> None:
+        """Record the source files of fingerprints the plan made again reused, which must be as
+        they were read ((path, mtime_ns, size) each): the code planned from is in memory."""
+        seen: set[str] = set()
+        for path, mtime_ns, size in sources:
+            if path in seen:
+                continue
+            seen.add(path)
+            self.note_path(path)
+            found = self.stats.get(path)
+            if found is None or found[1:] != (size, mtime_ns):
+                self.refuse(f"'{path}' changed since the stages' code was fingerprinted")
+
+    def _settle_searched(self, written: Sequence[str]) -> None:
+        """List anew the project's directories imports searched: recorded as they are now when
+        the names the run added or removed are all `written`, none is a name an import looked
+        for, and none names an installed distribution (a listing's names are what a module
+        search depends on, so one taken now, settled, replaces the import's)."""
+        assert self._again is not None
+        for path, before in self._names.items():
+            if path in self._listed_by_code:
+                continue  # what code found there may differ: the snapshot will not hold
+            try:
+                _, seen = self._settled(functools.partial(os.stat, path))  # (waits if needed)
+            except OSError:
+                seen = 0
+            names, now = _names_now(path)
+            prefix = path.rstrip(os.sep) + os.sep
+            made = {p[len(prefix) :].split(os.sep, 1)[0] for p in written if p.startswith(prefix)}
+            changed = (names ^ before) if names is not None else None
+            if (
+                changed is None
+                or not changed <= made
+                or any(name.split(".", 1)[0] in self._missed for name in changed)
+                or any(name.endswith(_METADATA_NAMES) for name in changed)
+            ):
+                self.refuse(f"'{path}', a directory imports searched, changed in the run")
+                return
+            self._again[(id(self.listings), path)] = seen
+            self.listings[path] = now
+
+    def _tables(self) -> tuple[dict[str, Signature], ...]:
+        return self.stats, self.lstats, self.listings
 
     def _note_modules(self) -> None:
         """Each module file in `sys.modules`, the directory it was found in, and each package's
@@ -370,12 +511,14 @@ class Recorder:
             self.note_path(path)
         if self.refused is not None:
             return None
-        for table in (self.stats, self.lstats, self.listings):
+        seen_at = self._again or {}
+        for table in self._tables():
             for path, found in table.items():
                 if found is None or found[2] < 0:
                     continue
                 coarse = found[2] % 1_000_000_000 == 0
-                if found[2] >= self.started - (COARSE_RACY_NS if coarse else RACY_NS):
+                since = seen_at.get((id(table), path), self.started)
+                if found[2] >= since - (COARSE_RACY_NS if coarse else RACY_NS):
                     self.refuse(f"'{path}' changed too recently to be trusted")
                     return None
         return Snapshot(
@@ -396,6 +539,55 @@ class Recorder:
             packages={s.stage: dict(s.packages) for s in decided.steps if s.packages},
             warnings=decided.warnings,
         )
+
+
+class _Misses:
+    """The last finder on `sys.meta_path` while the pipeline is imported: the names of the
+    imports no other finder found (a module by that name appearing later matters)."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        self.names.add(fullname.rpartition(".")[2])
+
+
+_OWN_CODE = frozenset({__file__, observe.__file__})
+
+
+_METADATA_CODE = (
+    os.path.join("importlib", "metadata", "__init__.py"),
+    os.path.join("importlib_metadata", "__init__.py"),
+)
+_METADATA_NAMES = (".dist-info", ".egg-info")
+
+
+def _by_import_system() -> bool:
+    """Whether the directory being listed is listed by Python's import system: a module search,
+    or a search for installed distributions (`importlib.metadata`: entry points, versions),
+    not by code that could act on anything it finds there."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename in _OWN_CODE:
+        frame = frame.f_back
+    if frame is None:
+        return False
+    filename = frame.f_code.co_filename
+    return filename.startswith("<frozen importlib") or filename.endswith(_METADATA_CODE)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _names_now(path: str) -> tuple[frozenset[str] | None, Signature]:
+    """(the names in directory `path`, its signature); no names when it changed meanwhile."""
+    try:
+        found = snapshot.listing(os.stat(path))
+        names = frozenset(os.listdir(path))
+        after = snapshot.listing(os.stat(path))
+    except OSError:
+        return None, None
+    return (names if after == found else None), found
 
 
 def _bytecode(path: str) -> bool:

@@ -509,11 +509,23 @@ class _Planner:
         return changed
 
 
+KnownPrints = dict[str, tuple[tuple[str, ...], "fingerprint.Fingerprint"]]
+"""Fingerprints made in this process, by stage, with the observed code each was made with."""
+
+
 def make_plan(
-    ctx: Context, selected: Sequence[str], *, force: Sequence[str] = (), run_cache: bool = True
+    ctx: Context,
+    selected: Sequence[str],
+    *,
+    force: Sequence[str] = (),
+    run_cache: bool = True,
+    known: KnownPrints | None = None,
 ) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
-    `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs."""
+    `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs.
+    `known` keeps the fingerprints made: a plan made again in the same process (after a run:
+    the code in memory is the code planned from) reuses each one whose stage's lock still
+    records the observed code it was made with."""
     with _collector.building():
         specs = [ctx.graph.stages[name] for name in selected]
         root = str(ctx.project.root)
@@ -528,5 +540,9 @@ def make_plan(
             entry = planner.previous(spec)
             if entry is not None and entry.observed:
                 observed[spec.name] = entry.observed
-        planner.prints = fingerprints_of(ctx, specs, observed)
+        known = {} if known is None else known
+        stale = [s for s in specs if known.get(s.name, (None,))[0] != observed.get(s.name, ())]
+        made = fingerprints_of(ctx, stale, observed) if stale else {}
+        known.update((name, (observed.get(name, ()), made[name])) for name in made)
+        planner.prints = {spec.name: known[spec.name][1] for spec in specs}
         return planner.plan(selected)

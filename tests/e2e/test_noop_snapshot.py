@@ -396,3 +396,117 @@ def test_library_calls_write_no_snapshot_unless_asked(project: E2EProject) -> No
     assert not any(path.exists() for path in snapshots)
     assert imported_pipeline(pivot_cli(project, "status"))  # the command line writes it
     assert snapshots[1].exists()
+
+
+# --- the snapshot a run leaves ----------------------------------------------------------------
+
+WAITING = PIPELINE.replace(
+    '    _ran("prepare")\n',
+    "    while not pathlib.Path('wait/go').exists():\n        time.sleep(0.02)\n",
+).replace('    _ran("count")\n', "")
+"""Stages that write nothing but their outputs (no runs.log in the project's root, where
+imports search: the run may add only its outputs there), the first waiting for `wait/go`."""
+LONG_RUN_S = 5.5  # waiting for the run's writes to settle (0.1 s) costs at most 2% of the run
+
+
+def long_run(project: E2EProject, pipeline: str, during: Callable[[Path], None]) -> None:
+    """A first `pivot repro` long enough to leave a no-op snapshot; `during` acts meanwhile."""
+    project.gen({**FILES, "wait/.keep": ""})
+    project.pipeline(pipeline)
+    running = project.start("repro", "-j", "1")
+    time.sleep(LONG_RUN_S)
+    during(project.root)
+    project.gen({"wait/go": ""})
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    assert "Ran 2," in out
+
+
+def test_a_long_run_leaves_a_snapshot_for_the_first_no_op(project: E2EProject) -> None:
+    long_run(project, WAITING, lambda root: None)
+    assert (project.root / ".pivot" / "noop-repro").is_file()
+    quick = fast(project, "repro")
+    assert "Everything is up to date (2 stages)" in quick.stdout
+    os.unlink(project.root / ".pivot" / "noop-repro")
+    slow = pivot_cli(project, "repro")
+    assert imported_pipeline(slow)
+    assert (slow.code, slow.stdout, stderr(slow)) == (quick.code, quick.stdout, stderr(quick))
+    _edit(project.root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text[:2]\n")
+    assert acted(pivot_cli(project, "repro", "--json")) == {"prepare", "count"}
+    assert (project.root / "data/clean.txt").read_text() == "He"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "helper edited",
+        "file added where imports search",
+        "file added where the import globs",
+        "data file read at import edited",
+    ],
+)
+def test_a_change_during_a_long_run_is_seen_after_it(project: E2EProject, change: str) -> None:
+    actions: dict[str, tuple[Callable[[Path], None], set[str]]] = {
+        "helper edited": (
+            lambda root: _edit(
+                root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text[:3]\n"
+            ),
+            {"prepare", "count"},
+        ),
+        "file added where imports search": (lambda root: _edit(root / "notes.txt", "x\n"), set()),
+        "file added where the import globs": (
+            lambda root: _edit(root / "inputs/b.txt", "b\n"),
+            {"count"},
+        ),
+        "data file read at import edited": (
+            lambda root: _edit(root / "settings.json", '{"factor": 5}\n'),
+            {"count"},
+        ),
+    }
+    during, expected = actions[change]
+    long_run(project, WAITING, during)
+    result = pivot_cli(project, "repro", "--json")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    assert expected <= acted(result)  # (a data file read at import counts for all its stages)
+
+
+def test_a_run_that_writes_a_module_an_import_missed_leaves_no_snapshot(
+    project: E2EProject,
+) -> None:
+    """pipeline.py imports `generated` if it exists and a stage writes `generated.py` in the
+    project's root: the pipeline the next command imports is not the one the run planned."""
+    pipeline = (
+        WAITING.replace(
+            "import noop_helpers\n",
+            "import noop_helpers\n\ntry:\n    import generated\nexcept ImportError:\n"
+            "    generated = None\n",
+        )
+        .replace('Metric("metrics.json")', 'Out("generated.py", loaders.Text())')
+        .replace("-> Annotated[dict, Out(", "-> Annotated[str, Out(")
+        .replace(
+            'return {"words": len(clean.split()) * params.scale}',
+            'return f"WORDS = {len(clean.split()) * params.scale}\\n"',
+        )
+    )
+    long_run(project, pipeline, lambda root: None)
+    assert (project.root / "generated.py").read_text() == "WORDS = 2\n"
+    result = pivot_cli(project, "repro")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+
+
+def test_a_run_that_adds_to_a_directory_the_import_lists_leaves_no_snapshot(
+    project: E2EProject,
+) -> None:
+    """The import lists `data/`, where the run writes `data/clean.txt`: the next import finds
+    one more file there."""
+    pipeline = WAITING.replace(
+        'INPUTS = sorted(glob.glob("inputs/*.txt"))',
+        'INPUTS = sorted(glob.glob("inputs/*.txt") + glob.glob("data/*.txt"))',
+    )
+    long_run(project, pipeline, lambda root: None)
+    result = pivot_cli(project, "repro", "--json")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    assert acted(result) == {"count"}  # its `inputs` param counts data/clean.txt now

@@ -300,13 +300,14 @@ def _plan_again(
     selected: Sequence[str],
     known: plan.KnownPrints,
     elapsed: float,
-) -> Plan:
-    """After a run of every stage: the plan the next plain `repro` would make, recorded for its
-    no-op snapshot (it has nothing to do unless something changed meanwhile), so that the first
-    no-op after a run needs no import of `pipeline.py` either. The code is what this process
-    imported (its files are in the snapshot), so fingerprints are reused (`known`).
-    What the run just wrote is trusted once it has settled (`noop.RACY_NS`): waiting for that
-    is worth it when it costs a small share of the run (`elapsed` seconds so far)."""
+) -> tuple[Plan, Plan]:
+    """After a run of every stage: the plans the next plain `repro` and `status` would make,
+    recorded for their no-op snapshots (they have nothing to do unless something changed
+    meanwhile), so that the first no-op after a run needs no import of `pipeline.py` either.
+    The code is what this process imported (its files are in the snapshot), so fingerprints
+    are reused (`known`). What the run just wrote is trusted once it has settled
+    (`noop.RACY_NS`): waiting for that is worth it when it costs a small share of the run
+    (`elapsed` seconds so far)."""
     _keep_ignored(ctx)  # what the command's end writes, before it is recorded
     root = ctx.project.root
     written = [str(root / path) for spec in ctx.graph.stages.values() for path in spec.out_paths]
@@ -315,10 +316,10 @@ def _plan_again(
         with watcher.replanning(written, wait=elapsed * noop.SETTLE_SHARE):
             again = plan.make_plan(ctx, selected, known=known)
             watcher.note_sources(source for _, made in known.values() for source in made.sources)
+            return again, _with_tracked_warnings(ctx, again)
     except PivotError as error:  # the run succeeded: this only costs the next no-op its speed
         watcher.refuse(f"planning again after the run failed: {error}")
-        return Plan((), ())
-    return again
+        return Plan((), ()), Plan((), ())
 
 
 def _recording(watcher: noop.Recorder | None, span: str) -> contextlib.AbstractContextManager[None]:
@@ -571,12 +572,16 @@ def repro(
             record.record(report, interrupted=False)
         if not report.ok:  # a stage failed, maybe a worker died mid-write: leave no temp files
             clean_litter(ctx)
-        settled = decided
+        settled, status_plan = decided, None
         if watcher is not None and report.ok and not decided.nothing_to_do:
-            settled = _plan_again(ctx, watcher, selected, known, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            settled, status_plan = _plan_again(ctx, watcher, selected, known, elapsed)
     if report.ok:  # after `.gitignore` was kept up to date: the files it keeps are recorded too
         kept, there = _kept_files(ctx.project, holding=True)
         noop.write(ctx.project.pivot_dir, watcher, settled, kept, there)
+        if status_plan is not None:
+            kept, there = _kept_files(ctx.project, holding=False)
+            noop.write(ctx.project.pivot_dir, watcher, status_plan, kept, there, "status")
     emit(RunFinished(record.id, report, time.perf_counter() - started))
     return decided, report
 

@@ -191,7 +191,7 @@ class Recorder:
         self._before_plan: tuple[dict[str, Signature], ...] | None = None  # ... and the graph's
         self._names: dict[str, frozenset[str]] = {}  # project directories imports searched
         self._missed: set[str] = set()  # names imports looked for and did not find
-        self._listed_by_code: set[str] = set()  # directories listed by code, not imports
+        self._listed_by_code: set[str] = set()  # directories code listed at import
         self._listing = False  # listing a directory itself (`_searched`): not an event to record
         self._again: dict[tuple[int, str], int] | None = None  # replanning: when each was seen
         self._wait_left = 0  # replanning: how long (ns) it may still wait for paths to settle
@@ -236,7 +236,11 @@ class Recorder:
         if again is not None and (id(table), path) not in again:
             again[(id(table), path)] = seen
             known = table.setdefault(path, found)
-            if known != found:  # seen by the import or while the graph was built
+            if known == found:
+                return
+            if table is self.listings and self._searched_only(path):
+                table[path] = found  # what the run changed there is judged at the span's end
+            else:  # seen by the import or while the graph was built
                 self.refuse(f"'{path}', which the pipeline's definition read, changed")
             return
         known = table.setdefault(path, found)
@@ -283,7 +287,7 @@ class Recorder:
                     return
                 if listed is not None:
                     by_imports = _by_import_system()
-                    if not by_imports:
+                    if not by_imports and self._strict:
                         self._listed_by_code.add(listed)
                     if by_imports and self._strict and _inside(listed, self.root):
                         self._searched(listed)
@@ -451,7 +455,7 @@ class Recorder:
         search depends on, so one taken now, settled, replaces the import's)."""
         assert self._again is not None
         for path, before in self._names.items():
-            if path in self._listed_by_code:
+            if not self._searched_only(path):
                 continue  # what code found there may differ: the snapshot will not hold
             try:
                 _, seen = self._settled(functools.partial(os.stat, path))  # (waits if needed)
@@ -471,6 +475,11 @@ class Recorder:
                 return
             self._again[(id(self.listings), path)] = seen
             self.listings[path] = now
+
+    def _searched_only(self, path: str) -> bool:
+        """Whether directory `path` is one of the project's that imports searched and no code
+        listed while the pipeline was imported."""
+        return path in self._names and path not in self._listed_by_code
 
     def _tables(self) -> tuple[dict[str, Signature], ...]:
         return self.stats, self.lstats, self.listings
@@ -497,11 +506,16 @@ class Recorder:
     # --- the snapshot -----------------------------------------------------------------------------
 
     def snapshot(
-        self, decided: Plan, extra: Sequence[str] = (), exists: Sequence[str] = ()
+        self,
+        decided: Plan,
+        extra: Sequence[str] = (),
+        exists: Sequence[str] = (),
+        command: str | None = None,
     ) -> Snapshot | None:
         """The snapshot of `decided` (nothing to do), or None when it cannot be trusted; the
         `extra` paths (files the command itself keeps, e.g. `.gitignore`) are recorded too, and
-        whether each of `exists` exists."""
+        whether each of `exists` exists. `command`: the command it answers, when not the
+        recorder's (`repro` plans what `status` would after its run, too)."""
         if not decided.nothing_to_do:
             return None
         self._note_modules()  # what the command imported since (Pivot's own modules)
@@ -522,7 +536,7 @@ class Recorder:
                     self.refuse(f"'{path}' changed too recently to be trusted")
                     return None
         return Snapshot(
-            command=self.command,
+            command=command or self.command,
             root=self.root,
             interpreter=snapshot.interpreter(),
             version=pivot.__version__,
@@ -600,14 +614,15 @@ def write(
     decided: Plan,
     extra: Sequence[str] = (),
     exists: Sequence[str] = (),
+    command: str | None = None,
 ) -> None:
     """Save the snapshot of `decided` when `recorder` can vouch for it (see `Recorder`)."""
     if recorder is None:
         return
-    found = recorder.snapshot(decided, extra, exists)
+    found = recorder.snapshot(decided, extra, exists, command)
     if os.environ.get("PIVOT_NOOP_DEBUG"):
         why = recorder.refused or ("written" if found else "the plan had something to do")
-        print(f"pivot: no-op snapshot of {recorder.command}: {why}", file=sys.stderr)
+        print(f"pivot: no-op snapshot of {command or recorder.command}: {why}", file=sys.stderr)
     if found is not None:
         with contextlib.suppress(OSError):  # only a cache: the command already succeeded
             snapshot.save(pivot_dir, found)

@@ -424,13 +424,14 @@ def long_run(project: E2EProject, pipeline: str, during: Callable[[Path], None])
 
 def test_a_long_run_leaves_a_snapshot_for_the_first_no_op(project: E2EProject) -> None:
     long_run(project, WAITING, lambda root: None)
-    assert (project.root / ".pivot" / "noop-repro").is_file()
-    quick = fast(project, "repro")
-    assert "Everything is up to date (2 stages)" in quick.stdout
-    os.unlink(project.root / ".pivot" / "noop-repro")
-    slow = pivot_cli(project, "repro")
-    assert imported_pipeline(slow)
-    assert (slow.code, slow.stdout, stderr(slow)) == (quick.code, quick.stdout, stderr(quick))
+    for args in [("status", "--explain"), ("repro",)]:
+        assert (project.root / ".pivot" / f"noop-{args[0]}").is_file()
+        quick = fast(project, *args)
+        assert "Everything is up to date (2 stages)" in quick.stdout
+        os.unlink(project.root / ".pivot" / f"noop-{args[0]}")
+        slow = pivot_cli(project, *args)
+        assert imported_pipeline(slow)
+        assert (slow.code, slow.stdout, stderr(slow)) == (quick.code, quick.stdout, stderr(quick))
     _edit(project.root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text[:2]\n")
     assert acted(pivot_cli(project, "repro", "--json")) == {"prepare", "count"}
     assert (project.root / "data/clean.txt").read_text() == "He"
@@ -499,14 +500,14 @@ def test_a_run_that_writes_a_module_an_import_missed_leaves_no_snapshot(
 def test_a_run_that_adds_to_a_directory_the_import_lists_leaves_no_snapshot(
     project: E2EProject,
 ) -> None:
-    """The import lists `data/`, where the run writes `data/clean.txt`: the next import finds
-    one more file there."""
+    """The import lists the project's root (where imports search too), and the run writes
+    `metrics.json` there: the next import finds one more file."""
     pipeline = WAITING.replace(
         'INPUTS = sorted(glob.glob("inputs/*.txt"))',
-        'INPUTS = sorted(glob.glob("inputs/*.txt") + glob.glob("data/*.txt"))',
+        'INPUTS = sorted(glob.glob("inputs/*.txt") + glob.glob("*.json"))',
     )
     long_run(project, pipeline, lambda root: None)
     result = pivot_cli(project, "repro", "--json")
     assert result.code == 0, result.describe()
     assert imported_pipeline(result)
-    assert acted(result) == {"count"}  # its `inputs` param counts data/clean.txt now
+    assert acted(result) == {"count"}  # its `inputs` param counts metrics.json now

@@ -131,7 +131,9 @@ def _operation_argv(tool: Tool, op: str, jobs: int | None, plain: Sequence[str])
 
 
 def _prepare(op: str, project: Path, n: int, serial: int) -> None:
-    if op == "leaf":
+    if op == "noop-usual":  # without its snapshot, a no-op `repro` takes the usual path
+        (project / ".pivot" / "noop-repro").unlink(missing_ok=True)
+    elif op == "leaf":
         generate.edit_leaf_input(project, n, serial)
     elif op == "helper":
         generate.edit_helper(project, serial)
@@ -156,9 +158,9 @@ def _run_sequence(
     ops, jobs = config.ops, config.jobs
     plain = generate.plain_script(project.parent, n) if "plain" in ops else []
     for serial, op in enumerate(report.OPERATIONS, start=1):
-        again = op.endswith("-again") and op.removesuffix("-again") in ops
+        again = _IMPLIED.get(op) in ops
         if op != "full" and op not in ops and not again:
-            continue  # (`noop` and `status` imply their repeats: the first after a run differs)
+            continue  # (`noop` and `status` imply their repeats and the usual path)
         if op == "plain" and tool.name != "pivot":
             continue  # the baseline runs once per repeat, in Pivot's project
         if op == "full" and tool.name == "dvc" and n in config.dvc_commit_sizes:
@@ -176,6 +178,9 @@ def _run_sequence(
             collector.add(("pipeline", tool.name, op, n), sample, runs)
         if sample.failure is not None:
             return  # later operations would measure a broken project
+
+
+_IMPLIED = {"noop-again": "noop", "noop-usual": "noop", "status-again": "status"}
 
 
 def _output_stamps(project: Path) -> dict[str, int]:

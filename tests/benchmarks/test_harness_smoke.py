@@ -44,8 +44,15 @@ def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> N
     assert "| 10 | " in completed.stdout.split("Pivot per stage against N")[1]
     measurements = json.loads(out.read_text())["measurements"]
     measured = {m["op"]: m for m in measurements if m["n"] == 10}
-    assert set(measured) >= {"full", "noop", "status", "leaf", "helper", "plain"}
-    expected_runs = (("full", 10), ("noop", 0), ("status", 0), ("helper", 1), ("plain", 10))
+    assert set(measured) >= {"full", "noop", "noop-usual", "status", "leaf", "helper", "plain"}
+    expected_runs = (
+        ("full", 10),
+        ("noop", 0),
+        ("noop-usual", 0),
+        ("status", 0),
+        ("helper", 1),
+        ("plain", 10),
+    )
     for op, expected in expected_runs:
         assert measured[op]["stages_run"] == [expected], op
         assert measured[op]["failures"] == [], op

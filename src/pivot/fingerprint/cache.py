@@ -175,15 +175,19 @@ class Shelf:
     def write(self, key: str, stored: Stored) -> None:
         """Store `stored` under `key` (its sources row once per batch)."""
         ref, digest, data = self._pack_sources(stored)
-        if (known := self._sources.get(ref)) is None or known[0] != digest:
+        known = self._sources.get(ref)
+        # compared by value: marshal may write equal values as different bytes (it marks
+        # objects by their reference counts), and rewriting the row would then orphan the
+        # manifests stored with it earlier
+        if known is None or (known[1], known[2]) != (stored.sources, stored.surfaces):
             self.cache.put(ref, data)
-            self._sources[ref] = (digest, stored.sources, stored.surfaces)
+            known = self._sources[ref] = (digest, stored.sources, stored.surfaces)
         fields = (
             FORMAT,
             stored.manifest,
             stored.locations,
             ref,
-            digest,
+            known[0],
             stored.packages,
             stored.warnings,
         )
@@ -198,7 +202,7 @@ class Shelf:
             files = tuple(path for path, _mtime_ns, _size in stored.sources)
             which = tuple(bool(surface) for surface in stored.surfaces)
             version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-            name = short_digest(marshal.dumps((files, which)))
+            name = short_digest(repr((files, which)).encode("utf-8", "surrogatepass"))
             ref = f"fingerprint-sources/{FORMAT}/{version}|{name}"
             known = (stored.sources, stored.surfaces, ref, short_digest(data), data)
             self._packed[memo] = known

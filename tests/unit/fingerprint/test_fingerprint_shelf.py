@@ -3,11 +3,13 @@ a manifest is used only with the very sources row it was stored with."""
 
 from __future__ import annotations
 
+import marshal
 from pathlib import Path
 
 import pytest
 
 from pivot.fingerprint import Fingerprint, StageRequest, fingerprint_stages
+from pivot.fingerprint.cache import Shelf, Stored
 from tests.unit.fingerprint.conftest import DictCache, imported_from, resolve, rewrite, settled
 
 pytestmark = pytest.mark.usefixtures("no_bytecode")
@@ -86,3 +88,33 @@ def test_a_damaged_sources_row_is_computed_again(project):
 
     assert _batch(project, ["first", "second"], cache) == first
     assert cache.puts == 4
+
+
+def test_equal_sources_that_marshal_writes_differently_keep_both_manifests():
+    """marshal marks objects by their reference counts, so equal sources may be written as
+    different bytes: a batch storing two stages whose equal sources are distinct objects must
+    not orphan the first one's manifest by rewriting the shared row."""
+    source = ("/project/pipeline.py", 1_000, 10)
+    first = Stored(
+        manifest=(("stage:pipeline.a", "1"),),
+        locations=(),
+        sources=(source,),
+        packages=(),
+        warnings=(),
+    )
+    second = Stored(
+        manifest=(("stage:pipeline.b", "2"),),
+        locations=(),
+        sources=(tuple(list(source)),),  # equal, but another object, referenced once
+        packages=(),
+        warnings=(),
+    )
+    assert first.sources == second.sources
+    assert marshal.dumps(first.sources) != marshal.dumps(second.sources)
+    cache = DictCache()
+    shelf = Shelf(cache)
+    shelf.write("a", first)
+    shelf.write("b", second)
+
+    assert Shelf(cache).read(["a", "b"]) == {"a": first, "b": second}
+    assert len(_sources_rows(cache)) == 1

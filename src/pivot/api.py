@@ -34,7 +34,7 @@ from pivot.plan import Action, Plan
 from pivot.project import Project
 from pivot.store import gitignore, logs, project_lock, snapshot
 from pivot.store.cache import Cache
-from pivot.store.lock import OutEntry
+from pivot.store.lock import LockEntry, OutEntry
 from pivot.store.project_lock import Held, Holder
 from pivot.store.state import StateDB
 from pivot.store.tracked import TrackedEntry
@@ -295,26 +295,30 @@ def status(
 
 
 def _plan_again(
-    ctx: Context,
-    watcher: noop.Recorder,
-    selected: Sequence[str],
-    known: plan.KnownPrints,
-    elapsed: float,
+    ctx: Context, watcher: noop.Recorder, first: Plan, known: plan.KnownPrints, elapsed: float
 ) -> tuple[Plan, Plan]:
     """After a run of every stage: the plans the next plain `repro` and `status` would make,
     recorded for their no-op snapshots (they have nothing to do unless something changed
     meanwhile), so that the first no-op after a run needs no import of `pipeline.py` either.
     The code is what this process imported (its files are in the snapshot), so fingerprints
-    are reused (`known`). What the run just wrote is trusted once it has settled
+    are reused (`known`), and so are the locks the `first` plan read that did not change (the
+    stages it skipped). What the run just wrote is trusted once it has settled
     (`noop.RACY_NS`): waiting for that is worth it when it costs a small share of the run
     (`elapsed` seconds so far)."""
     _keep_ignored(ctx)  # what the command's end writes, before it is recorded
-    root = ctx.project.root
-    written = [str(root / path) for spec in ctx.graph.stages.values() for path in spec.out_paths]
+    root = str(ctx.project.root)
+    written = [os.path.join(root, p) for spec in ctx.graph.stages.values() for p in spec.out_paths]
     written += _kept_files(ctx.project, holding=True)[0]
+    skipped = {step.stage: step.previous for step in first.by_action(Action.SKIP)}
+
+    def read(stage: str, path: str) -> LockEntry | None:
+        entry = skipped.get(stage)
+        return entry if entry is not None and watcher.unchanged(path) else None
+
     try:
         with watcher.replanning(written, wait=elapsed * noop.SETTLE_SHARE):
-            again = plan.make_plan(ctx, selected, known=known)
+            selected = [step.stage for step in first.steps]
+            again = plan.make_plan(ctx, selected, known=known, read=read)
             watcher.note_sources(source for _, made in known.values() for source in made.sources)
             return again, _with_tracked_warnings(ctx, again)
     except PivotError as error:  # the run succeeded: this only costs the next no-op its speed
@@ -575,7 +579,7 @@ def repro(
         settled, status_plan = decided, None
         if watcher is not None and report.ok and not decided.nothing_to_do:
             elapsed = time.perf_counter() - started
-            settled, status_plan = _plan_again(ctx, watcher, selected, known, elapsed)
+            settled, status_plan = _plan_again(ctx, watcher, decided, known, elapsed)
     if report.ok:  # after `.gitignore` was kept up to date: the files it keeps are recorded too
         kept, there = _kept_files(ctx.project, holding=True)
         noop.write(ctx.project.pivot_dir, watcher, settled, kept, there)

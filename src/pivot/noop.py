@@ -195,6 +195,7 @@ class Recorder:
         self._listing = False  # listing a directory itself (`_searched`): not an event to record
         self._again: dict[tuple[int, str], int] | None = None  # replanning: when each was seen
         self._wait_left = 0  # replanning: how long (ns) it may still wait for paths to settle
+        self._first_plan: dict[str, Signature] = {}  # replanning: the stats the first plan saw
 
     def refuse(self, why: str) -> None:
         if self.refused is None:
@@ -428,12 +429,23 @@ class Recorder:
         is then, and must have settled by the time it was seen, not by the command's start: the
         run just wrote some, so up to `wait` seconds in all go to waiting for them."""
         kept = self._before_plan if self._before_plan is not None else self._imported
+        self._first_plan = self.stats
         self.stats, self.lstats, self.listings = (dict(table) for table in kept)
         self._again = {}
         self._wait_left = int(wait * 1e9)
         with self._watching(strict=False):
             yield
         self._settle_searched(written)
+
+    def unchanged(self, path: str) -> bool:
+        """Record file `path` in the plan made again, and say whether it is as the first plan
+        read it (what was read from it then holds)."""
+        full = self._absolute(path)
+        if full is None:
+            return False
+        self.note_path(full)
+        found = self.stats.get(full)
+        return found is not None and found == self._first_plan.get(full)
 
     def note_sources(self, sources: Iterable[tuple[str, int, int]]) -> None:
         """Record the source files of fingerprints the plan made again reused, which must be as

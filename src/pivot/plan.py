@@ -13,7 +13,7 @@ import enum
 import json
 import os
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -370,14 +370,28 @@ class _Planner:
                 return entry, outs
         return None, ()
 
+    def known_locks(
+        self, read: Callable[[str, str], LockEntry | None], specs: Sequence[StageSpec]
+    ) -> None:
+        """Take the lock entries `read` knows as read (see `make_plan`)."""
+        for spec in specs:
+            entry = read(spec.name, self.lock_path(spec))
+            if entry is not None:
+                self._locks[spec.name] = entry
+
+    def lock_path(self, spec: StageSpec) -> str:
+        """The stage's lock file (`Project.lock_file` as a string, its directory found once)."""
+        folder = self._lock_dirs.get(spec.state_dir)
+        if folder is None:
+            folder = self._lock_dirs[spec.state_dir] = str(
+                self.ctx.project.locks_dir(spec.state_dir)
+            )
+        # a name that cannot name a lock file is an error here, not "never run"
+        return os.path.join(folder, lock.lock_name(spec.name))
+
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
-            folder = self._lock_dirs.get(spec.state_dir)
-            if folder is None:
-                folder = str(self.ctx.project.locks_dir(spec.state_dir))
-                self._lock_dirs[spec.state_dir] = folder
-            # a name that cannot name a lock file is an error here, not "never run"
-            path = os.path.join(folder, lock.lock_name(spec.name))
+            path = self.lock_path(spec)
             try:
                 self._locks[spec.name] = _read_lock_of(spec, path)
             except LockFileError as error:
@@ -520,12 +534,14 @@ def make_plan(
     force: Sequence[str] = (),
     run_cache: bool = True,
     known: KnownPrints | None = None,
+    read: Callable[[str, str], LockEntry | None] | None = None,
 ) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
     `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs.
     `known` keeps the fingerprints made: a plan made again in the same process (after a run:
     the code in memory is the code planned from) reuses each one whose stage's lock still
-    records the observed code it was made with."""
+    records the observed code it was made with. `read(stage, lock path)`: the stage's lock
+    entry if it was read earlier from a file known to be unchanged since, else None."""
     with _collector.building():
         specs = [ctx.graph.stages[name] for name in selected]
         root = str(ctx.project.root)
@@ -535,6 +551,8 @@ def make_plan(
             for path in (*spec.dep_paths, *spec.out_paths)
         )
         planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache)
+        if read is not None:
+            planner.known_locks(read, specs)
         observed = {}
         for spec in specs:
             entry = planner.previous(spec)

@@ -152,11 +152,13 @@ def test_a_path_changed_just_before_the_decision_is_not_trusted(tmp_path: Path) 
         path.write_text("x")
     os.utime(old, ns=(0, 10**18))
     recorder = noop.Recorder("status", tmp_path)
-    os.utime(coarse, ns=(0, (recorder.started // 10**9 - 1) * 10**9))  # 1 s ago, whole seconds
     recorder.note_path(str(old))
     assert recorder.snapshot(nothing) is not None
     for path in (coarse, fresh):
         recorder = noop.Recorder("status", tmp_path)
+        # (stamped from the recorder's start: a busy machine may take long to get here)
+        os.utime(coarse, ns=(0, (recorder.started // 10**9 - 1) * 10**9))  # 1 s ago, in seconds
+        os.utime(fresh, ns=(0, recorder.started - 10**6))  # 1 ms before
         recorder.note_path(str(path))
         assert recorder.snapshot(nothing) is None
         assert recorder.refused is not None and "too recently" in recorder.refused

@@ -18,7 +18,7 @@ import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pivot.fingerprint.sources import SourceStats
 from pivot.fingerprint.values import Unhashable, encode_value, plain_state_key, short_digest
@@ -158,13 +158,13 @@ class Shelf:
             sources = self._sources[ref]
             if sources is None or sources[0] != digest:  # overwritten since (or missing)
                 continue
-            one = self._one
+            one = self._shared.setdefault  # the equal object the batch holds, else this one
             try:
                 stored[key] = Stored(
-                    manifest=tuple(one(pair) for pair in manifest),
-                    locations=tuple(one(pair) for pair in locations),
+                    manifest=tuple([one(pair, pair) for pair in manifest]),
+                    locations=tuple([one(pair, pair) for pair in locations]),
                     sources=sources[1],
-                    packages=one(packages),
+                    packages=one(packages, packages),
                     warnings=warnings,
                     surfaces=sources[2],
                 )
@@ -214,17 +214,11 @@ class Shelf:
         fields = _loads(data)
         if fields is None or len(fields) != 3:
             return None
+        one = self._shared.setdefault
         try:
-            return short_digest(data), self._one(fields[1]), self._one(fields[2])
+            return short_digest(data), one(fields[1], fields[1]), one(fields[2], fields[2])
         except TypeError:  # damaged: an unhashable part
             return None
-
-    def _one(self, value: _T) -> _T:
-        """The object equal to `value` that the batch holds (`value` itself the first time)."""
-        found: _T | None = self._shared.get(value)
-        if found is None:
-            self._shared[value] = found = value
-        return found
 
 
 def _loads(data: bytes) -> tuple[Any, ...] | None:
@@ -244,9 +238,6 @@ def _get_many(cache: ManifestCache, keys: Sequence[str]) -> dict[str, bytes]:
     if get_many is not None:
         return dict(get_many(keys))
     return {key: data for key in keys if (data := cache.get(key)) is not None}
-
-
-_T = TypeVar("_T")
 
 
 def is_fresh(stored: Stored, stats: SourceStats) -> bool:

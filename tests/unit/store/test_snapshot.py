@@ -179,3 +179,51 @@ def test_printing_at_import_is_seen_and_streams_kept_keep_working(
         print("hello")
     assert talking.refused is not None and "printed" in talking.refused
     assert capsys.readouterr() == ("hello\n", "later\n")
+
+
+def test_a_plan_made_again_replaces_what_the_first_plan_read_not_what_the_import_read(
+    tmp_path: Path,
+) -> None:
+    from pivot.plan import Plan
+
+    nothing = Plan((), ())
+    settings, lock, source = (tmp_path / n for n in ("settings.json", "s.lock", "helper.py"))
+    for path in (settings, lock, source):
+        path.write_text("one")
+        os.utime(path, ns=(0, 10**18))
+    recorder = noop.Recorder("repro", tmp_path)
+    with recorder.importing():
+        settings.read_text()
+    with recorder.planning():
+        lock.read_text()
+    lock.write_text("two!")  # the run rewrites it
+    os.utime(lock, ns=(0, 15 * 10**17))
+    with recorder.replanning([], wait=0.0):
+        assert recorder.unchanged(str(source)) is False  # the first plan never read it
+        lock.read_text()
+    found = recorder.snapshot(nothing)
+    assert found is not None, recorder.refused
+    assert found.stats[str(lock)] == snapshot.signature(os.stat(lock))
+
+    recorder = noop.Recorder("repro", tmp_path)
+    with recorder.importing():
+        settings.read_text()
+    settings.write_text("changed in the run")
+    with recorder.replanning([], wait=0.0):
+        settings.read_text()
+    assert recorder.snapshot(nothing) is None
+    assert "changed" in str(recorder.refused)
+
+
+def test_reused_fingerprints_need_their_sources_as_they_were_read(tmp_path: Path) -> None:
+    from pivot.plan import Plan
+
+    source = tmp_path / "helper.py"
+    source.write_text("def f(): pass\n")
+    os.utime(source, ns=(0, 10**18))
+    st = os.stat(source)
+    for mtime, holds in ((st.st_mtime_ns, True), (st.st_mtime_ns - 1, False)):
+        recorder = noop.Recorder("repro", tmp_path)
+        with recorder.replanning([], wait=0.0):
+            recorder.note_sources([(str(source), mtime, st.st_size)] * 2)
+        assert (recorder.snapshot(Plan((), ())) is not None) is holds, recorder.refused

@@ -187,8 +187,7 @@ class Recorder:
         self._environ_at_start: dict[str, str] = {}
         self._made: list[str] = []
         self._strict = False
-        self._imported: tuple[dict[str, Signature], ...] = ({}, {}, {})  # the import's tables
-        self._before_plan: tuple[dict[str, Signature], ...] | None = None  # ... and the graph's
+        self._before_plan: tuple[dict[str, Signature], ...] | None = None  # import's, graph's
         self._names: dict[str, frozenset[str]] = {}  # project directories imports searched
         self._missed: set[str] = set()  # names imports looked for and did not find
         self._listed_by_code: set[str] = set()  # directories code listed at import
@@ -412,7 +411,6 @@ class Recorder:
         for path, found in list(self.listings.items()):  # (as bytecode may have left them)
             if found is not None and _inside(path, self.root) and path not in self._listed_by_code:
                 self._searched(path)
-        self._imported = tuple(dict(table) for table in self._tables())
 
     @contextlib.contextmanager
     def planning(self) -> Iterator[None]:
@@ -428,7 +426,7 @@ class Recorder:
         forgotten; each path seen from now on (in this span and by `snapshot`) is recorded as it
         is then, and must have settled by the time it was seen, not by the command's start: the
         run just wrote some, so up to `wait` seconds in all go to waiting for them."""
-        kept = self._before_plan if self._before_plan is not None else self._imported
+        kept = self._before_plan if self._before_plan is not None else self._tables()
         self._first_plan = self.stats
         self.stats, self.lstats, self.listings = (dict(table) for table in kept)
         self._again = {}
@@ -463,8 +461,9 @@ class Recorder:
     def _settle_searched(self, written: Sequence[str]) -> None:
         """List anew the project's directories imports searched: recorded as they are now when
         the names the run added or removed are all `written`, none is a name an import looked
-        for, and none names an installed distribution (a listing's names are what a module
-        search depends on, so one taken now, settled, replaces the import's)."""
+        for or one Python imports unasked, and none names an installed distribution (a
+        listing's names are what a module search depends on, so one taken now, settled,
+        replaces the import's)."""
         assert self._again is not None
         for path, before in self._names.items():
             if not self._searched_only(path):
@@ -480,7 +479,7 @@ class Recorder:
             if (
                 changed is None
                 or not changed <= made
-                or any(name.split(".", 1)[0] in self._missed for name in changed)
+                or any(name.split(".", 1)[0] in self._missed | _SPECIAL for name in changed)
                 or any(name.endswith(_METADATA_NAMES) for name in changed)
             ):
                 self.refuse(f"'{path}', a directory imports searched, changed in the run")
@@ -586,6 +585,7 @@ _METADATA_CODE = (
     os.path.join("importlib_metadata", "__init__.py"),
 )
 _METADATA_NAMES = (".dist-info", ".egg-info")
+_SPECIAL = frozenset({"__init__", "sitecustomize", "usercustomize"})  # (imported unasked)
 
 
 def _by_import_system() -> bool:

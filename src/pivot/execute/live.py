@@ -26,7 +26,7 @@ INTERVAL = 0.1
 class _Followed:
     """How far one running stage's log has been read, and its last progress report."""
 
-    log: Path
+    log: str
     offset: int = 0
     partial: bytes = b""
     progress: tuple[int, int | None, str] | None = None
@@ -50,9 +50,9 @@ class LiveOutput:
         self._thread = threading.Thread(target=self._poll, name="pivot-live-output", daemon=True)
         self._thread.start()
 
-    def follow(self, stage: str, log: Path) -> None:
+    def follow(self, stage: str, log: Path | str) -> None:
         with self._lock:
-            self._followed[stage] = _Followed(log)
+            self._followed[stage] = _Followed(os.fspath(log))
 
     def finish(self, stage: str, *, printed: bool = True, progressed: bool = True) -> None:
         """Emit what is left of a stage that ended. `printed` False: its log is known to be
@@ -106,7 +106,7 @@ class LiveOutput:
             self._emit(StageOutput(stage, lines))
         if not progressed:
             return
-        found = read_progress(str(logs.progress_path(followed.log)))
+        found = read_progress(followed.log + logs.PROGRESS_SUFFIX)  # logs.progress_path
         if found is not None and found != followed.progress:
             followed.progress = found
             self._emit(StageProgress(stage, *found))

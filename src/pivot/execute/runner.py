@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import queue
 import threading
 from collections.abc import Mapping, Sequence
@@ -58,11 +59,12 @@ def commit_outputs(
     *,
     placed: bool = True,
     spares: fs.SpareFiles | None = None,
+    lock_path: Path | None = None,
 ) -> None:
     """The commit point: outputs are already in the cache (or, with `placed=False`, on the
     remote a cluster pushed them to, and not in the workspace); write the lock atomically
-    (through `spares`, a run's, when given). `observed` is the code the run was seen entering;
-    None keeps the step's (no run)."""
+    (through `spares`, a run's, when given; at `lock_path`, the stage's lock file, when
+    known). `observed` is the code the run was seen entering; None keeps the step's (no run)."""
     spec = ctx.graph.stages[step.stage]
     code, kept = dict(step.code), step.observed
     if observed is not None:
@@ -75,7 +77,9 @@ def commit_outputs(
         outs=outs,
         observed=kept,
     )
-    lock.write_lock(ctx.project.lock_file(spec.name, spec.state_dir), entry, spares)
+    if lock_path is None:
+        lock_path = ctx.project.lock_file(spec.name, spec.state_dir)
+    lock.write_lock(lock_path, entry, spares)
     if placed:
         remember_outputs(ctx, outs)
         remember_run(ctx, entry)
@@ -306,6 +310,12 @@ class _Run:
     """Lock files are rewritten through these (no file created or freed per rewrite)."""
 
     def __post_init__(self) -> None:
+        project = self.ctx.project
+        self._root, self._cache_dir = str(project.root), str(project.cache_dir)
+        self._scratch_dir = str(project.pivot_dir / SCRATCH_DIR)
+        self._log_dir = str(logs.run_log_dir(project.pivot_dir, self.run_id)) if self.run_id else ""
+        self._pivot_dir = project.pivot_dir
+        self._lock_dirs: dict[Path | None, Path] = {}
         self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
         upstream = self.ctx.graph.upstream
@@ -339,7 +349,7 @@ class _Run:
             self.live.finish(step.stage, printed=printed, progressed=progressed)
         if self.run_id and status in (RunStatus.RAN, RunStatus.FAILED):
             logs.publish_log(
-                self.ctx.project.pivot_dir,
+                self._pivot_dir,
                 self.run_id,
                 step.stage,
                 output,
@@ -362,6 +372,13 @@ class _Run:
             self.pending[down] -= 1
             if self.pending[down] == 0:
                 self.ready.append(self.steps[down])
+
+    def lock_path(self, spec: StageSpec) -> Path:
+        """The stage's lock file (`Project.lock_file`, its directory found once per run)."""
+        folder = self._lock_dirs.get(spec.state_dir)
+        if folder is None:
+            folder = self._lock_dirs[spec.state_dir] = self.ctx.project.locks_dir(spec.state_dir)
+        return folder / lock.lock_name(spec.name)
 
     def dispatch(self, step: Step) -> None:
         """Start a ready step, or settle it without running (skip, blocked, stopped)."""
@@ -448,7 +465,7 @@ class _Run:
             return self.finish(step, RunStatus.SKIPPED, note=note)
         task = self._task(step, deps)
         if self.live is not None and task.log_path:
-            self.live.follow(step.stage, Path(task.log_path))
+            self.live.follow(step.stage, task.log_path)
         try:
             future = self.executor.submit(task)
         except Exception as error:  # e.g. the task does not pickle for a pool worker
@@ -483,18 +500,17 @@ class _Run:
         previous: Mapping[str, str] = {}
         if step.previous is not None:
             previous = {out.path: out.hash for out in step.previous.outs if out.cache}
-        project = self.ctx.project
-        log = logs.run_log_path(project.pivot_dir, self.run_id, spec.name) if self.run_id else ""
+        log = os.path.join(self._log_dir, logs.log_name(spec.name)) if self._log_dir else ""
         return StageTask(
             spec,
-            str(project.root),
-            str(project.cache_dir),
-            project.config.link_modes,
+            self._root,
+            self._cache_dir,
+            self.ctx.project.config.link_modes,
             {path: previous[path] for path in spec.out_paths if path in previous},
             inputs=deps,
             code=step.code,
-            log_path=str(log),
-            scratch_dir=str(project.pivot_dir / SCRATCH_DIR),
+            log_path=log,
+            scratch_dir=self._scratch_dir,
         )
 
     def fail(
@@ -546,6 +562,7 @@ class _Run:
                 outcome.observed,
                 placed=placed,
                 spares=self.spares,
+                lock_path=self.lock_path(self.ctx.graph.stages[step.stage]),
             )
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(

@@ -36,7 +36,17 @@ PROGRESS_SUFFIX = ".progress"  # a log's side file of `pivot.progress` reports: 
 
 def run_log_path(pivot_dir: Path, run_id: str, stage: str) -> Path:
     """Where the worker writes what `stage` prints in run `run_id`."""
-    return pivot_dir / LOGS_DIR / RUNS_DIR / run_id / f"{stage}.log"
+    return run_log_dir(pivot_dir, run_id) / log_name(stage)
+
+
+def run_log_dir(pivot_dir: Path, run_id: str) -> Path:
+    """The directory of the logs of run `run_id`."""
+    return pivot_dir / LOGS_DIR / RUNS_DIR / run_id
+
+
+def log_name(stage: str) -> str:
+    """The file name of a stage's log (in a run's directory, and the last-run log)."""
+    return f"{stage}.log"
 
 
 def progress_path(log_path: Path | str) -> Path:
@@ -45,7 +55,7 @@ def progress_path(log_path: Path | str) -> Path:
 
 
 def _latest_path(pivot_dir: Path, stage: str) -> Path:
-    return pivot_dir / LOGS_DIR / f"{stage}.log"
+    return pivot_dir / LOGS_DIR / log_name(stage)
 
 
 def publish_log(
@@ -66,11 +76,11 @@ def publish_log(
     system call instead of a link and a rename; the usual way when the name is taken).
     """
     folder = os.path.join(pivot_dir, LOGS_DIR)
-    source = os.path.join(folder, RUNS_DIR, run_id, f"{stage}.log")
+    source = os.path.join(folder, RUNS_DIR, run_id, log_name(stage))
     if progressed:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(source + PROGRESS_SUFFIX)
-    latest = os.path.join(folder, f"{stage}.log")
+    latest = os.path.join(folder, log_name(stage))
     if first:
         try:
             os.link(source, latest)

@@ -630,10 +630,14 @@ def run_plan(
             while run.ready:
                 run.dispatch(run.ready.popleft())
             run.flush()
+            # One chunk's outcomes (they come at once), then back to ship its freed slots as
+            # one chunk: taking every finished chunk first left the workers idle meanwhile.
             if run.running:
                 run.collect(_next_finished(run.finished))
-                while run.running and not run.finished.empty():  # a chunk's outcomes come at once:
-                    run.collect(run.finished.get_nowait())  # their freed slots ship as one chunk
+                for _ in range(run.chunk - 1):
+                    if not run.running or run.finished.empty():
+                        break
+                    run.collect(run.finished.get_nowait())
     except BaseException:
         executor.shutdown(kill=True)
         put_back_previous_outputs(ctx)  # of the stages the killed workers were running

@@ -482,25 +482,22 @@ def execute_stage(task: StageTask) -> Outcome:
         os.chdir(previous)  # also where a stage that changed directory found it
     duration = time.perf_counter() - started
     progressed = bool(task.log_path) and os.path.lexists(task.log_path + logs.PROGRESS_SUFFIX)
-    seen = result.seen
-    if seen is None:
-        return Outcome(
-            task.spec.name,
-            result.kind,
-            result.outs,
-            duration,
-            output,
-            result.error,
-            progressed=progressed,
-        )
+    observed: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    if result.seen is not None:  # the stage was called: what it entered, read and wrote
+        observed = result.seen.code
+        reads = _declared(task.spec, result.seen.reads)
+        writes = _remaining(task.root, _declared(task.spec, result.seen.writes))
     return Outcome(
         task.spec.name,
         result.kind,
         result.outs,
         duration,
         output,
-        observed=seen.code,
-        undeclared_reads=_declared(task.spec, seen.reads),
-        undeclared_writes=_remaining(task.root, _declared(task.spec, seen.writes)),
+        result.error,
+        observed=observed,
+        undeclared_reads=reads,
+        undeclared_writes=writes,
         progressed=progressed,
     )

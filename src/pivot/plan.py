@@ -299,7 +299,6 @@ class _Planner:
             path: spec.name for spec in ctx.graph.stages.values() for path in spec.out_paths
         }
         self._locks: dict[str, LockEntry | None] = {}
-        self._lock_dirs: dict[Path | None, str] = {}  # state dir -> its locks' directory
         self._planned_outputs: dict[str, dict[str, OutEntry]] = {}
 
     def plan(self, selected: Sequence[str]) -> Plan:
@@ -375,23 +374,14 @@ class _Planner:
     ) -> None:
         """Take the lock entries `read` knows as read (see `make_plan`)."""
         for spec in specs:
-            entry = read(spec.name, self.lock_path(spec))
+            entry = read(spec.name, self.ctx.project.lock_path(spec.name, spec.state_dir))
             if entry is not None:
                 self._locks[spec.name] = entry
 
-    def lock_path(self, spec: StageSpec) -> str:
-        """The stage's lock file (`Project.lock_file` as a string, its directory found once)."""
-        folder = self._lock_dirs.get(spec.state_dir)
-        if folder is None:
-            folder = self._lock_dirs[spec.state_dir] = str(
-                self.ctx.project.locks_dir(spec.state_dir)
-            )
-        # a name that cannot name a lock file is an error here, not "never run"
-        return os.path.join(folder, lock.lock_name(spec.name))
-
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
-            path = self.lock_path(spec)
+            # a name that cannot name a lock file is an error here, not "never run"
+            path = self.ctx.project.lock_path(spec.name, spec.state_dir)
             try:
                 self._locks[spec.name] = _read_lock_of(spec, path)
             except LockFileError as error:

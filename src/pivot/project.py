@@ -7,6 +7,7 @@ A `Project` value is found once and passed down; nothing here is global. Imports
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -127,6 +128,19 @@ class Project:
         """A stage's lock file: in its pipeline's state dir when that lies inside the project,
         else in `.pivot/`."""
         return self.locks_dir(state_dir) / lock.lock_name(stage)
+
+    def lock_path(self, stage: str, state_dir: Path | None = None) -> str:
+        """`lock_file` as a string, its directory worked out once per state dir (planning and
+        running N stages ask N times)."""
+        folders = self._lock_folders
+        folder = folders.get(state_dir)
+        if folder is None:
+            folder = folders[state_dir] = str(self.locks_dir(state_dir))
+        return os.path.join(folder, lock.lock_name(stage))
+
+    @functools.cached_property
+    def _lock_folders(self) -> dict[Path | None, str]:
+        return {}
 
     def locks_dir(self, state_dir: Path | None = None) -> Path:
         """The directory of the lock files of a pipeline whose state dir is `state_dir` (see

@@ -437,34 +437,20 @@ def test_a_long_run_leaves_a_snapshot_for_the_first_no_op(project: E2EProject) -
     assert (project.root / "data/clean.txt").read_text() == "He"
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        "helper edited",
-        "file added where imports search",
-        "file added where the import globs",
-        "data file read at import edited",
-    ],
-)
+DURING_A_RUN: dict[str, tuple[Callable[[Path], None], set[str]]] = {
+    name: CHANGES[name][:2]
+    for name in (
+        "helper body edited",
+        "file added to a globbed directory",
+        "data file read at import",
+    )
+}
+DURING_A_RUN["file added where imports search"] = (lambda r: _edit(r / "notes.txt", "x\n"), set())
+
+
+@pytest.mark.parametrize("change", list(DURING_A_RUN))
 def test_a_change_during_a_long_run_is_seen_after_it(project: E2EProject, change: str) -> None:
-    actions: dict[str, tuple[Callable[[Path], None], set[str]]] = {
-        "helper edited": (
-            lambda root: _edit(
-                root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text[:3]\n"
-            ),
-            {"prepare", "count"},
-        ),
-        "file added where imports search": (lambda root: _edit(root / "notes.txt", "x\n"), set()),
-        "file added where the import globs": (
-            lambda root: _edit(root / "inputs/b.txt", "b\n"),
-            {"count"},
-        ),
-        "data file read at import edited": (
-            lambda root: _edit(root / "settings.json", '{"factor": 5}\n'),
-            {"count"},
-        ),
-    }
-    during, expected = actions[change]
+    during, expected = DURING_A_RUN[change]
     long_run(project, WAITING, during)
     result = pivot_cli(project, "repro", "--json")
     assert result.code == 0, result.describe()

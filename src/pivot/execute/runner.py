@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 
 from pivot import fingerprint, fs
 from pivot.errors import CacheCorruptError, LockFileError, PivotError
@@ -59,12 +58,11 @@ def commit_outputs(
     *,
     placed: bool = True,
     spares: fs.SpareFiles | None = None,
-    lock_path: Path | None = None,
 ) -> None:
     """The commit point: outputs are already in the cache (or, with `placed=False`, on the
     remote a cluster pushed them to, and not in the workspace); write the lock atomically
-    (through `spares`, a run's, when given; at `lock_path`, the stage's lock file, when
-    known). `observed` is the code the run was seen entering; None keeps the step's (no run)."""
+    (through `spares`, a run's, when given). `observed` is the code the run was seen entering;
+    None keeps the step's (no run)."""
     spec = ctx.graph.stages[step.stage]
     code, kept = dict(step.code), step.observed
     if observed is not None:
@@ -77,9 +75,7 @@ def commit_outputs(
         outs=outs,
         observed=kept,
     )
-    if lock_path is None:
-        lock_path = ctx.project.lock_file(spec.name, spec.state_dir)
-    lock.write_lock(lock_path, entry, spares)
+    lock.write_lock(ctx.project.lock_path(spec.name, spec.state_dir), entry, spares)
     if placed:
         remember_outputs(ctx, outs)
         remember_run(ctx, entry)
@@ -315,7 +311,6 @@ class _Run:
         self._scratch_dir = str(project.pivot_dir / SCRATCH_DIR)
         self._log_dir = str(logs.run_log_dir(project.pivot_dir, self.run_id)) if self.run_id else ""
         self._pivot_dir = project.pivot_dir
-        self._lock_dirs: dict[Path | None, Path] = {}
         self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
         upstream = self.ctx.graph.upstream
@@ -372,13 +367,6 @@ class _Run:
             self.pending[down] -= 1
             if self.pending[down] == 0:
                 self.ready.append(self.steps[down])
-
-    def lock_path(self, spec: StageSpec) -> Path:
-        """The stage's lock file (`Project.lock_file`, its directory found once per run)."""
-        folder = self._lock_dirs.get(spec.state_dir)
-        if folder is None:
-            folder = self._lock_dirs[spec.state_dir] = self.ctx.project.locks_dir(spec.state_dir)
-        return folder / lock.lock_name(spec.name)
 
     def dispatch(self, step: Step) -> None:
         """Start a ready step, or settle it without running (skip, blocked, stopped)."""
@@ -562,7 +550,6 @@ class _Run:
                 outcome.observed,
                 placed=placed,
                 spares=self.spares,
-                lock_path=self.lock_path(self.ctx.graph.stages[step.stage]),
             )
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(

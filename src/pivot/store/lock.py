@@ -166,7 +166,7 @@ def _indented(value: Any, indent: str) -> str:
     return text.replace("\n", "\n" + indent)  # JSON strings never hold a raw newline
 
 
-def write_lock(path: Path, entry: LockEntry, spares: fs.SpareFiles | None = None) -> None:
+def write_lock(path: Path | str, entry: LockEntry, spares: fs.SpareFiles | None = None) -> None:
     """Write `entry` to `path` atomically (creating `stages/` if needed); a run rewriting many
     locks passes its `spares` (see `fs.SpareFiles`)."""
     data = encode_lock(entry).encode("utf-8")

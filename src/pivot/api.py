@@ -310,20 +310,49 @@ def _plan_again(
     written = [os.path.join(root, p) for spec in ctx.graph.stages.values() for p in spec.out_paths]
     written += _kept_files(ctx.project, holding=True)[0]
     skipped = {step.stage: step.previous for step in first.by_action(Action.SKIP)}
+    settled = _left_alone(ctx, first)
 
     def read(stage: str, path: str) -> LockEntry | None:
         entry = skipped.get(stage)
         return entry if entry is not None and watcher.unchanged(path) else None
 
     try:
-        with watcher.replanning(written, wait=elapsed * noop.SETTLE_SHARE):
+        with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _files_of(ctx, settled)):
             selected = [step.stage for step in first.steps]
-            again = plan.make_plan(ctx, selected, known=known, read=read)
+            again = plan.make_plan(ctx, selected, known=known, read=read, settled=settled)
             watcher.note_sources(source for _, made in known.values() for source in made.sources)
             return again, _with_tracked_warnings(ctx, again)
     except PivotError as error:  # the run succeeded: this only costs the next no-op its speed
         watcher.refuse(f"planning again after the run failed: {error}")
         return Plan((), ()), Plan((), ())
+
+
+def _left_alone(ctx: Context, first: Plan) -> dict[str, plan.Step]:
+    """The SKIP steps of `first` that no stage's run can have changed: none of the stage's
+    upstream stages acted (ran or restored), so its inputs are as that plan found them."""
+    acted = {step.stage for step in first.steps if step.action is not Action.SKIP}
+    upstream = ctx.graph.upstream
+    return {
+        step.stage: step
+        for step in first.steps
+        if step.action is Action.SKIP and acted.isdisjoint(upstream[step.stage])
+    }
+
+
+def _files_of(ctx: Context, steps: Mapping[str, plan.Step]) -> list[str]:
+    """The absolute paths the plan of `steps` read: each stage's lock file, dependencies and
+    outputs (a directory both as itself and, ending with a separator, as what is below it)."""
+    root, proj, stages = str(ctx.project.root), ctx.project, ctx.graph.stages
+    files = []
+    for name in steps:
+        spec = stages[name]
+        files.append(proj.lock_path(name, spec.state_dir))
+        for path in (*spec.dep_paths, *spec.out_paths):
+            full = os.path.join(root, path)
+            files.append(full)
+            if full.endswith("/"):
+                files.append(full.rstrip("/"))
+    return files
 
 
 def _recording(watcher: noop.Recorder | None, span: str) -> contextlib.AbstractContextManager[None]:

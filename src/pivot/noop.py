@@ -15,7 +15,8 @@ After a `repro` that ran every stage it had to, the plan is made again (`replann
 the first no-op after a run is fast too: what that plan sees replaces what the first plan saw
 (the run changed outputs and locks), never what the import saw, except a directory imports
 searched to which the run only added (or from which it only removed) the files it writes, none
-of them a name an import looked for in vain.
+of them a name an import looked for in vain. A stage the run left alone, with no upstream stage
+that acted, keeps its first step, and what the first plan saw of its files stands.
 Imports of Pivot: plan, fingerprint (observe), store (snapshot); never execute, api or cli.
 """
 
@@ -28,7 +29,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -420,15 +421,22 @@ class Recorder:
             yield
 
     @contextlib.contextmanager
-    def replanning(self, written: Sequence[str], wait: float) -> Iterator[None]:
+    def replanning(
+        self, written: Sequence[str], wait: float, standing: Collection[str] = ()
+    ) -> Iterator[None]:
         """Record the plan made again after the command ran stages (`written`: the absolute
         paths the run may have written: outputs, Pivot's own files). What the first plan saw is
-        forgotten; each path seen from now on (in this span and by `snapshot`) is recorded as it
-        is then, and must have settled by the time it was seen, not by the command's start: the
+        forgotten, except what it saw at the `standing` paths (and below those that end with a
+        separator: directories), which the plan made again takes as the first plan decided
+        them; each path seen from now on (in this span and by `snapshot`) is recorded as it is
+        then, and must have settled by the time it was seen, not by the command's start: the
         run just wrote some, so up to `wait` seconds in all go to waiting for them."""
         kept = self._before_plan if self._before_plan is not None else self._tables()
         self._first_plan = self.stats
-        self.stats, self.lstats, self.listings = (dict(table) for table in kept)
+        first = self._tables()
+        self.stats, self.lstats, self.listings = (
+            _standing(before, plan, standing) for before, plan in zip(kept, first)
+        )
         self._again = {}
         self._wait_left = int(wait * 1e9)
         with self._watching(strict=False):
@@ -586,6 +594,23 @@ _METADATA_CODE = (
 )
 _METADATA_NAMES = (".dist-info", ".egg-info")
 _SPECIAL = frozenset({"__init__", "sitecustomize", "usercustomize"})  # (imported unasked)
+
+
+def _standing(
+    before: dict[str, Signature], plan: dict[str, Signature], standing: Collection[str]
+) -> dict[str, Signature]:
+    """`before` (what the import saw) with what `plan` saw at the `standing` paths (a path
+    ending with a separator: at and below that directory)."""
+    table = dict(before)
+    for path in standing:
+        if path in plan and path not in table:
+            table[path] = plan[path]
+    below = tuple(path for path in standing if path.endswith(os.sep))
+    if below:
+        for path, found in plan.items():
+            if path.startswith(below) and path not in table:
+                table[path] = found
+    return table
 
 
 def _by_import_system() -> bool:

@@ -288,6 +288,7 @@ class _Planner:
         prints: Mapping[str, fingerprint.Fingerprint],
         *,
         run_cache: bool = True,
+        read: Callable[[str, str], LockEntry | None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.prints = prints
@@ -300,10 +301,16 @@ class _Planner:
         }
         self._locks: dict[str, LockEntry | None] = {}
         self._planned_outputs: dict[str, dict[str, OutEntry]] = {}
+        self.read = read  # lock entries read earlier (see `make_plan`)
 
-    def plan(self, selected: Sequence[str]) -> Plan:
+    def plan(self, selected: Sequence[str], settled: Mapping[str, Step]) -> Plan:
         for name in selected:
-            self.decided[name] = self.step(self.ctx.graph.stages[name])
+            step = settled.get(name)
+            if step is None:
+                step = self.step(self.ctx.graph.stages[name])
+            else:
+                self.warnings.extend(self.prints[name].warnings)
+            self.decided[name] = step
         return Plan(tuple(self.decided.values()), tuple(dict.fromkeys(self.warnings)))
 
     def step(self, spec: StageSpec) -> Step:
@@ -369,19 +376,14 @@ class _Planner:
                 return entry, outs
         return None, ()
 
-    def known_locks(
-        self, read: Callable[[str, str], LockEntry | None], specs: Sequence[StageSpec]
-    ) -> None:
-        """Take the lock entries `read` knows as read (see `make_plan`)."""
-        for spec in specs:
-            entry = read(spec.name, self.ctx.project.lock_path(spec.name, spec.state_dir))
-            if entry is not None:
-                self._locks[spec.name] = entry
-
     def previous(self, spec: StageSpec) -> LockEntry | None:
         if spec.name not in self._locks:
             # a name that cannot name a lock file is an error here, not "never run"
             path = self.ctx.project.lock_path(spec.name, spec.state_dir)
+            known = self.read(spec.name, path) if self.read is not None else None
+            if known is not None:  # read earlier from the same file (see `make_plan`)
+                self._locks[spec.name] = known
+                return known
             try:
                 self._locks[spec.name] = _read_lock_of(spec, path)
             except LockFileError as error:
@@ -525,24 +527,26 @@ def make_plan(
     run_cache: bool = True,
     known: KnownPrints | None = None,
     read: Callable[[str, str], LockEntry | None] | None = None,
+    settled: Mapping[str, Step] = types.MappingProxyType({}),
 ) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
     `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs.
     `known` keeps the fingerprints made: a plan made again in the same process (after a run:
     the code in memory is the code planned from) reuses each one whose stage's lock still
     records the observed code it was made with. `read(stage, lock path)`: the stage's lock
-    entry if it was read earlier from a file known to be unchanged since, else None."""
+    entry if it was read earlier from a file known to be unchanged since, else None.
+    `settled`: steps of an earlier plan made in this process that still stand (a stage whose
+    files and upstream nothing touched since), taken as they are; their fingerprints must be
+    in `known`."""
     with _collector.building():
-        specs = [ctx.graph.stages[name] for name in selected]
+        specs = [ctx.graph.stages[name] for name in selected if name not in settled]
         root = str(ctx.project.root)
         ctx.state.preload(
             os.path.join(root, path)
             for spec in specs
             for path in (*spec.dep_paths, *spec.out_paths)
         )
-        planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache)
-        if read is not None:
-            planner.known_locks(read, specs)
+        planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache, read=read)
         observed = {}
         for spec in specs:
             entry = planner.previous(spec)
@@ -552,5 +556,5 @@ def make_plan(
         stale = [s for s in specs if known.get(s.name, (None,))[0] != observed.get(s.name, ())]
         made = fingerprints_of(ctx, stale, observed) if stale else {}
         known.update((name, (observed.get(name, ()), made[name])) for name in made)
-        planner.prints = {spec.name: known[spec.name][1] for spec in specs}
-        return planner.plan(selected)
+        planner.prints = {name: known[name][1] for name in selected}
+        return planner.plan(selected, settled)

@@ -497,3 +497,49 @@ def test_a_run_that_adds_to_a_directory_the_import_lists_leaves_no_snapshot(
     assert result.code == 0, result.describe()
     assert imported_pipeline(result)
     assert acted(result) == {"count"}  # its `inputs` param counts metrics.json now
+
+
+BESIDE = (
+    WAITING
+    + """
+
+def side(text: Annotated[str, Dep("side/in.txt", loaders.Text())]) -> Annotated[str, Out("side/out.txt", loaders.Text())]:
+    return text.upper()
+
+
+pipeline.register(side)
+"""
+)
+"""WAITING with a stage beside the others, which a run of the others leaves alone."""
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_stage_a_run_left_alone_keeps_what_the_first_plan_saw(
+    project: E2EProject, edited: bool
+) -> None:
+    """After a run of `prepare` and `count` only, `side` keeps its first step in the plan made
+    again, and the snapshot keeps what the first plan saw of its files: the next no-op is
+    fast, unless one of them changed during the run (its output, edited before the plan made
+    again: its dependency is also seen when the graph is built)."""
+    project.gen({**FILES, "wait/go": "", "side/in.txt": "side\n"})
+    project.pipeline(BESIDE)
+    project.pivot("repro")
+    (project.root / "wait/go").unlink()
+    _edit(project.root / "data/raw.txt", "Bye Now\n")
+    running = project.start("repro", "-j", "1")
+    time.sleep(LONG_RUN_S)
+    if edited:
+        _edit(project.root / "side/out.txt", "edited\n")
+    project.gen({"wait/go": ""})
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    assert "Ran 2," in out
+    assert (project.root / ".pivot" / "noop-repro").is_file()
+    if not edited:
+        assert "Everything is up to date (3 stages)" in fast(project, "repro").stdout
+        return
+    result = pivot_cli(project, "repro", "--json")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    assert acted(result) == {"side"}
+    assert (project.root / "side/out.txt").read_text() == "SIDE\n"

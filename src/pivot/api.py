@@ -306,18 +306,18 @@ def _plan_again(
     (`noop.RACY_NS`): waiting for that is worth it when it costs a small share of the run
     (`elapsed` seconds so far)."""
     _keep_ignored(ctx)  # what the command's end writes, before it is recorded
-    root = str(ctx.project.root)
-    written = [os.path.join(root, p) for spec in ctx.graph.stages.values() for p in spec.out_paths]
-    written += _kept_files(ctx.project, holding=True)[0]
+    acted = [step.stage for step in first.steps if step.action is not Action.SKIP]
+    kept = _kept_files(ctx.project, holding=True)[0]
+    written = [*_paths_of(ctx, acted, deps=False), *kept]
     skipped = {step.stage: step.previous for step in first.by_action(Action.SKIP)}
-    settled = _left_alone(ctx, first)
+    settled = _left_alone(ctx, first, set(acted))
 
     def read(stage: str, path: str) -> LockEntry | None:
         entry = skipped.get(stage)
         return entry if entry is not None and watcher.unchanged(path) else None
 
     try:
-        with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _files_of(ctx, settled)):
+        with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _forget(ctx, acted, kept)):
             selected = [step.stage for step in first.steps]
             again = plan.make_plan(ctx, selected, known=known, read=read, settled=settled)
             watcher.note_sources(source for _, made in known.values() for source in made.sources)
@@ -327,10 +327,9 @@ def _plan_again(
         return Plan((), ()), Plan((), ())
 
 
-def _left_alone(ctx: Context, first: Plan) -> dict[str, plan.Step]:
+def _left_alone(ctx: Context, first: Plan, acted: set[str]) -> dict[str, plan.Step]:
     """The SKIP steps of `first` that no stage's run can have changed: none of the stage's
     upstream stages acted (ran or restored), so its inputs are as that plan found them."""
-    acted = {step.stage for step in first.steps if step.action is not Action.SKIP}
     upstream = ctx.graph.upstream
     return {
         step.stage: step
@@ -339,20 +338,31 @@ def _left_alone(ctx: Context, first: Plan) -> dict[str, plan.Step]:
     }
 
 
-def _files_of(ctx: Context, steps: Mapping[str, plan.Step]) -> list[str]:
-    """The absolute paths the plan of `steps` read: each stage's lock file, dependencies and
-    outputs (a directory both as itself and, ending with a separator, as what is below it)."""
-    root, proj, stages = str(ctx.project.root), ctx.project, ctx.graph.stages
-    files = []
-    for name in steps:
-        spec = stages[name]
-        files.append(proj.lock_path(name, spec.state_dir))
-        for path in (*spec.dep_paths, *spec.out_paths):
-            full = os.path.join(root, path)
-            files.append(full)
-            if full.endswith("/"):
-                files.append(full.rstrip("/"))
-    return files
+def _paths_of(ctx: Context, stages: Sequence[str], *, deps: bool) -> list[str]:
+    """The absolute paths of the `stages`' outputs (and dependencies, with `deps`); a
+    directory's ends with a separator."""
+    root, specs = os.path.join(ctx.project.root, ""), ctx.graph.stages
+    paths = [f"{root}{path}" for name in stages for path in specs[name].out_paths]
+    if deps:
+        paths += [f"{root}{path}" for name in stages for path in specs[name].dep_paths]
+    return paths
+
+
+def _forget(ctx: Context, acted: Sequence[str], kept: Sequence[str]) -> noop.Forget | None:
+    """What the first plan saw that the run may have changed (None: all of it, when every
+    stage acted): the lock files, dependencies and outputs of the stages that acted, the files
+    the command keeps, and Pivot's own directory but for lock files."""
+    if len(acted) == len(ctx.graph.stages):
+        return None
+    proj = ctx.project
+    paths = [*_paths_of(ctx, acted, deps=True), *kept]
+    paths += [proj.lock_path(name, ctx.graph.stages[name].state_dir) for name in acted]
+    directories = tuple(path for path in paths if path.endswith("/"))
+    return noop.Forget(
+        paths=frozenset(paths + [path.rstrip("/") for path in directories]),
+        below=(*directories, os.path.join(proj.pivot_dir, "")),
+        except_below=(os.path.join(proj.locks_dir(), ""),),
+    )
 
 
 def _recording(watcher: noop.Recorder | None, span: str) -> contextlib.AbstractContextManager[None]:

@@ -16,7 +16,8 @@ the first no-op after a run is fast too: what that plan sees replaces what the f
 (the run changed outputs and locks), never what the import saw, except a directory imports
 searched to which the run only added (or from which it only removed) the files it writes, none
 of them a name an import looked for in vain. A stage the run left alone, with no upstream stage
-that acted, keeps its first step, and what the first plan saw of its files stands.
+that acted, keeps its first step, and what the first plan saw stands but for what the run may
+have changed (the files of the stages that acted, Pivot's own but lock files: `Forget`).
 Imports of Pivot: plan, fingerprint (observe), store (snapshot); never execute, api or cli.
 """
 
@@ -24,12 +25,13 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
 import time
 import types
-from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from pivot.plan import Plan
 from pivot.store import snapshot
 from pivot.store.snapshot import Signature, Snapshot
 
-__all__ = ["Recorder", "write"]
+__all__ = ["Forget", "Recorder", "write"]
 
 RACY_NS = 100_000_000
 """A path changed less than this before the recording started (or after) is "racy": a later
@@ -422,20 +424,21 @@ class Recorder:
 
     @contextlib.contextmanager
     def replanning(
-        self, written: Sequence[str], wait: float, standing: Collection[str] = ()
+        self, written: Sequence[str], wait: float, forget: Forget | None = None
     ) -> Iterator[None]:
         """Record the plan made again after the command ran stages (`written`: the absolute
         paths the run may have written: outputs, Pivot's own files). What the first plan saw is
-        forgotten, except what it saw at the `standing` paths (and below those that end with a
-        separator: directories), which the plan made again takes as the first plan decided
-        them; each path seen from now on (in this span and by `snapshot`) is recorded as it is
-        then, and must have settled by the time it was seen, not by the command's start: the
-        run just wrote some, so up to `wait` seconds in all go to waiting for them."""
+        forgotten (what it saw of stages the plan made again takes as the first plan decided
+        them stands, unless `forget` says the run may have changed it); each path seen from
+        now on (in this span and by `snapshot`) is recorded as it is then, and must have
+        settled by the time it was seen, not by the command's start: the run just wrote some,
+        so up to `wait` seconds in all go to waiting for them."""
         kept = self._before_plan if self._before_plan is not None else self._tables()
         self._first_plan = self.stats
         first = self._tables()
         self.stats, self.lstats, self.listings = (
-            _standing(before, plan, standing) for before, plan in zip(kept, first)
+            {**forget.kept(plan), **before} if forget is not None else dict(before)
+            for before, plan in zip(kept, first)
         )
         self._again = {}
         self._wait_left = int(wait * 1e9)
@@ -574,6 +577,27 @@ class Recorder:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class Forget:
+    """What a plan made again after a run forgets of what the first plan saw (the rest stands:
+    keeping a signature only adds a check): the `paths`, and those below the `below`
+    directories except below `except_below` (each ends with a separator)."""
+
+    paths: frozenset[str]
+    below: tuple[str, ...]
+    except_below: tuple[str, ...] = ()
+
+    def kept(self, table: dict[str, Signature]) -> dict[str, Signature]:
+        """The entries of `table` not forgotten."""
+        forgotten, below, except_below = self.paths, self.below, self.except_below
+        return {
+            path: found
+            for path, found in table.items()
+            if path not in forgotten
+            and (not path.startswith(below) or path.startswith(except_below))
+        }
+
+
 class _Misses:
     """The last finder on `sys.meta_path` while the pipeline is imported: the names of the
     imports no other finder found (a module by that name appearing later matters)."""
@@ -594,23 +618,6 @@ _METADATA_CODE = (
 )
 _METADATA_NAMES = (".dist-info", ".egg-info")
 _SPECIAL = frozenset({"__init__", "sitecustomize", "usercustomize"})  # (imported unasked)
-
-
-def _standing(
-    before: dict[str, Signature], plan: dict[str, Signature], standing: Collection[str]
-) -> dict[str, Signature]:
-    """`before` (what the import saw) with what `plan` saw at the `standing` paths (a path
-    ending with a separator: at and below that directory)."""
-    table = dict(before)
-    for path in standing:
-        if path in plan and path not in table:
-            table[path] = plan[path]
-    below = tuple(path for path in standing if path.endswith(os.sep))
-    if below:
-        for path, found in plan.items():
-            if path.startswith(below) and path not in table:
-                table[path] = found
-    return table
 
 
 def _by_import_system() -> bool:

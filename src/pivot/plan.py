@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import os
 import types
@@ -114,7 +115,7 @@ class Plan:
     def by_action(self, action: Action) -> tuple[Step, ...]:
         return tuple(step for step in self.steps if step.action is action)
 
-    @property
+    @functools.cached_property
     def nothing_to_do(self) -> bool:
         return all(step.action is Action.SKIP for step in self.steps)
 

@@ -8,6 +8,7 @@ atomic writes.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,6 +43,10 @@ def update_gitignore(root: Path, paths: Iterable[str]) -> bool:
     no block).
     """
     path = Path(root) / ".gitignore"
+    paths = tuple(paths)
+    known = _known_right.get(str(path))
+    if known is not None and known == (paths, _signature(path)):
+        return False  # this process found (or made) the block right, and the file is as it was
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -60,7 +65,20 @@ def update_gitignore(root: Path, paths: Iterable[str]) -> bool:
         before = before[:-1]
     updated = "\n".join(before + block + after)
     updated = updated + "\n" if updated else ""
-    if updated == text:
-        return False
-    fs.atomic_write_text(path, updated)
-    return True
+    if updated != text:
+        fs.atomic_write_text(path, updated)
+    _known_right[str(path)] = (paths, _signature(path))
+    return updated != text
+
+
+_known_right: dict[str, tuple[tuple[str, ...], tuple[int, int, int] | None]] = {}
+"""By `.gitignore` path: the paths its block last listed rightly in this process, with the
+file's signature then (a command keeps it up to date after planning and again at its end)."""
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

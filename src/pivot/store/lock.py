@@ -99,7 +99,7 @@ def lock_path(state_dir: Path, stage: str) -> Path:
 def lock_name(stage: str) -> str:
     """`<stage>.lock`, the name of a stage's lock file; LockFileError when the stage name
     cannot be a file name."""
-    if not stage or stage in (".", "..") or any(char in stage for char in "/\\\0"):
+    if not stage or stage in (".", "..") or "/" in stage or "\\" in stage or "\0" in stage:
         raise LockFileError(
             f"stage name {stage!r} cannot name a lock file: it must be non-empty and contain no "
             "'/', '\\' or NUL. Fix: rename the stage."

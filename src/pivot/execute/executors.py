@@ -141,7 +141,7 @@ class PoolExecutor:
             max_workers=self.jobs,
             timeout=600,
             reuse="auto",
-            initializer=worker.die_with_parent,
+            initializer=worker.set_up_pool_process,
             initargs=(os.getpid(),),
         )
 
@@ -192,7 +192,7 @@ class PoolExecutor:
             self._pool.shutdown(wait=True, kill_workers=True)
         except RuntimeError as error:  # Ctrl-C landed while loky was starting its manager
             # thread: nothing reached a worker yet, and the workers die with this process
-            if "before it is started" not in str(error):  # (`worker.die_with_parent`)
+            if "before it is started" not in str(error):  # (`worker.set_up_pool_process`)
                 raise
 
 

@@ -9,10 +9,12 @@ cli.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import enum
 import functools
+import gc
 import io
 import os
 import pickle
@@ -42,11 +44,11 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "StageTask",
-    "die_with_parent",
     "dumps",
     "enter_project",
     "execute_stage",
     "run_pickled_task",
+    "set_up_pool_process",
 ]
 
 T = TypeVar("T")
@@ -145,10 +147,13 @@ def dumps(value: object) -> bytes:
     return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def die_with_parent(parent: int) -> None:
+def set_up_pool_process(parent: int) -> None:
     """Pool-worker initializer: kill this worker the moment `parent` (the Pivot process that
     started the pool) is gone, so no stage keeps running and writing into the workspace after
-    Pivot died (an OOM kill or SIGKILL takes only the main process)."""
+    Pivot died (an OOM kill or SIGKILL takes only the main process). At exit (the pool shut
+    down, while Pivot waits for it), skip the last garbage collection over everything the
+    user's modules made: 0.3-0.5 s of a worker that imported 10,000 stages, for nothing."""
+    atexit.register(gc.freeze)
     watch = threading.Thread(
         target=_watch_parent, args=(parent,), name="pivot-parent-watch", daemon=True
     )

@@ -633,6 +633,7 @@ def run_plan(
         if live is not None:
             live.close()
         run.spares.close()
+        backup.remove_discarded(ctx.project.pivot_dir / SCRATCH_DIR)  # what workers left
         ctx.runs.flush()
         ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)

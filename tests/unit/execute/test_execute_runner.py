@@ -6,10 +6,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from pivot import api, plan
-from pivot.execute import executors, runner
+from pivot.execute import executors, runner, worker
 from pivot.execute.events import Event, RunStatus, StageFinished, StageStarted
-from pivot.store import lock
+from pivot.store import backup, lock
 from tests.fixtures.engine_project import make_project, write_files
 
 
@@ -196,3 +198,25 @@ def test_incremental_output_accumulates(tmp_path: Path) -> None:
         assert report.ok
 
     assert json.loads((root / "log.json").read_text()) == {"entries": ["one", "two", "three"]}
+
+
+def test_previous_outputs_thrown_away_to_be_removed_later_are_gone_when_the_run_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a pool worker a thread removes what a successful stage set aside; whatever it has
+    not removed yet when the run ends (here: nothing), the run removes."""
+    root = make_project(tmp_path, "train", "prepare")
+    run(root)
+    handed: list[str] = []
+    monkeypatch.setattr(worker, "_remove_later", handed.append)
+
+    report, _ = run(root, force=True)
+
+    assert report.ok and statuses(report) == dict.fromkeys(("prepare", "train"), RunStatus.RAN)
+    assert sorted(Path(path).name.split("=", 2)[2] for path in handed) == [
+        "model.json",
+        "prepared.txt",
+    ]
+    scratch = root / ".pivot" / runner.SCRATCH_DIR
+    assert not (scratch / backup.DISCARDED).exists()
+    assert not any(entry.name.startswith("=") for entry in scratch.iterdir())

@@ -1,14 +1,16 @@
 """Backup: previous outputs set aside by renaming (no new file or directory for a short path),
-put back on failure, dropped on success, and recovered after a killed run."""
+put back on failure, dropped on success (or thrown away to be removed later), and recovered
+after a killed run."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from pivot.store.backup import Backup, recover
+from pivot.store.backup import DISCARDED, Backup, recover, remove_discarded
 
 LONG = "deep/" + "x" * 200 + "/" + "y" * 60 + ".txt"  # too long for one flat file name
 
@@ -100,3 +102,39 @@ def test_recover_leaves_undeclared_paths_and_reads_older_backups(root: Path) -> 
     assert (root / "parts" / "1.txt").read_text() == "older part"
     assert not (root / "out" / "a.txt").exists()  # no longer declared: not put back
     assert list(scratch.iterdir()) == []
+
+
+def test_discard_later_renames_files_out_of_reach_of_recover_and_removes_the_rest_now(
+    root: Path,
+) -> None:
+    scratch = root / "scratch"
+    backup = Backup(root, scratch, "stage")
+    for path in ("out/a.txt", "parts/", LONG):
+        backup.move(path)
+    handed: list[str] = []
+
+    backup.discard(later=handed.append)
+
+    thrown = scratch / DISCARDED / Path(handed[0]).name
+    assert handed == [str(thrown)] and thrown.read_text() == "old a"
+    assert [entry.name for entry in scratch.iterdir()] == [DISCARDED]  # directory, long path: gone
+    # the run is killed before the file is removed, and the workspace has nothing there:
+    # a discarded output is never put back
+    assert recover(root, scratch, {"out/a.txt", "parts/", LONG}) == []
+    assert not (root / "out" / "a.txt").exists()
+    assert list(scratch.iterdir()) == []
+
+
+def test_remove_discarded_removes_what_waits_and_takes_files_gone_already(root: Path) -> None:
+    scratch = root / "scratch"
+    handed: list[str] = []
+    for stage, path in (("one", "out/a.txt"), ("two", "parts/0.txt")):
+        backup = Backup(root, scratch, stage)
+        backup.move(path)
+        backup.discard(later=handed.append)
+    os.unlink(handed[0])  # removed by a worker's thread before the run ended
+
+    remove_discarded(scratch)
+
+    assert list(scratch.iterdir()) == []
+    remove_discarded(scratch)  # nothing discarded: nothing to do

@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 a stage failed, 2 usage or project error, 130 interrupt
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -238,9 +240,13 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point: Ctrl-C anywhere (start-up, option parsing, a command) exits
-    130 with a short message, never click's "Aborted!" or a signal exit."""
+    130 with a short message, never click's "Aborted!" or a signal exit. At exit, after every
+    other exit handler, the garbage collector's last passes over what the command made (the
+    user's modules, N stages) are skipped: 0.2 s of a 10,000-stage command, for nothing (what
+    must be closed is closed by then; nothing Pivot writes waits for a finalizer)."""
     from pivot import _interrupt
 
+    atexit.register(gc.freeze)  # (registered first: run last)
     _interrupt.restore_default_handler()
     try:
         code = cli.main(prog_name="pivot", standalone_mode=False)

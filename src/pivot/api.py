@@ -584,8 +584,12 @@ def repro(
         forced = selected if force else ()
         known: plan.KnownPrints = {}
 
+        fork = (jobs or ctx.project.config.jobs) != 1  # -j 1: one CPU, planning included
+
         def decide() -> Plan:
-            return plan.make_plan(ctx, selected, force=forced, run_cache=run_cache, known=known)
+            return plan.make_plan(
+                ctx, selected, force=forced, run_cache=run_cache, known=known, fork=fork
+            )
 
         if store is not None:
             decided = _prefetch(ctx, store, decide)

@@ -169,9 +169,13 @@ def fingerprints_of(
     ctx: Context,
     specs: Sequence[StageSpec],
     observed: Mapping[str, tuple[str, ...]] = types.MappingProxyType({}),
+    *,
+    share: bool = False,
 ) -> dict[str, fingerprint.Fingerprint]:
     """Code fingerprints of many stages in one batch (one stat per source file, shared parses);
-    `observed` adds, per stage, the code its last run was seen entering (see its lock)."""
+    `observed` adds, per stage, the code its last run was seen entering (see its lock).
+    `share`: a forked copy of this process may walk some of them (what it reads is not seen by
+    a no-op recorder: see `make_plan`)."""
     from pivot import fingerprint
 
     requests = [
@@ -183,6 +187,7 @@ def fingerprints_of(
         cache=_StateCache(ctx.state),
         root=ctx.project.root,
         include_packages=ctx.project.config.fingerprint_packages,
+        share=share,
     )
 
 
@@ -529,6 +534,7 @@ def make_plan(
     known: KnownPrints | None = None,
     read: Callable[[str, str], LockEntry | None] | None = None,
     settled: Mapping[str, Step] = types.MappingProxyType({}),
+    fork: bool = False,
 ) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
     `run_cache`, a stage about to run with inputs an earlier run had restores that run's outputs.
@@ -538,7 +544,12 @@ def make_plan(
     entry if it was read earlier from a file known to be unchanged since, else None.
     `settled`: steps of an earlier plan made in this process that still stand (a stage whose
     files and upstream nothing touched since), taken as they are; their fingerprints must be
-    in `known`."""
+    in `known`.
+    `fork` (a run's plan): when a stage has no lock, many fingerprints may be made partly in a
+    forked copy of this process, on another core, whose reads no recorder sees. Such a stage
+    runs (or restores), so a no-op snapshot comes only from the plan made again after the run,
+    which records the fingerprints' files itself (`Recorder.note_sources`: the code, the files
+    its import read, the packages' files); the copy reads no lock, dependency or output."""
     with _collector.building():
         specs = [ctx.graph.stages[name] for name in selected if name not in settled]
         root = str(ctx.project.root)
@@ -555,7 +566,8 @@ def make_plan(
                 observed[spec.name] = entry.observed
         known = {} if known is None else known
         stale = [s for s in specs if known.get(s.name, (None,))[0] != observed.get(s.name, ())]
-        made = fingerprints_of(ctx, stale, observed) if stale else {}
+        share = fork and any(planner.previous(spec) is None for spec in stale)
+        made = fingerprints_of(ctx, stale, observed, share=share) if stale else {}
         known.update((name, (observed.get(name, ()), made[name])) for name in made)
         planner.prints = {name: known[name][1] for name in selected}
         return planner.plan(selected, settled)

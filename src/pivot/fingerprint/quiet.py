@@ -106,17 +106,10 @@ class ImportTime:
         if known is not None and known[0] == count:
             return known[1]
         prefix = None if root is None else os.path.join(root, "")
-        users: list[tuple[str, types.ModuleType]] = []
-        for module in list(sys.modules.values()):
-            if not isinstance(module, types.ModuleType) or not self.origins.is_user_module(module):
-                continue
-            path = module_file(module)
-            if path is None:
-                if not self.module_quiet(module):  # an IPython or notebook session
-                    self._scope[root] = (count, False)
-                    return False
-                continue
-            users.append((path, module))
+        users = self._users()
+        if users is None:  # an IPython or notebook session
+            self._scope[root] = (count, False)
+            return False
         stats = self.sources.stats
         store = self.sources.store
         key = f"quiet/{FORMAT}.{facts_format}/{sys.version_info[0]}.{sys.version_info[1]}|{root or ''}"
@@ -134,6 +127,37 @@ class ImportTime:
                 store.put(key, state + (b"1" if verdict else b"0"))
         self._scope[root] = (count, verdict)
         return verdict
+
+    def _users(self) -> list[tuple[str, types.ModuleType]] | None:
+        """The loaded user modules with a file, by file; None when one without a file (code
+        typed in IPython or a notebook) is not quiet."""
+        users: list[tuple[str, types.ModuleType]] = []
+        for module in list(sys.modules.values()):
+            if not isinstance(module, types.ModuleType) or not self.origins.is_user_module(module):
+                continue
+            path = module_file(module)
+            if path is None:
+                if not self.module_quiet(module):
+                    return None
+                continue
+            users.append((path, module))
+        return users
+
+    def prepare(self, root: str | None, skip: Collection[str]) -> None:
+        """Find the verdicts `scope_quiet(root)` may need, but those of the files in `skip`
+        (another process finds those: see `adopt`)."""
+        prefix = None if root is None else os.path.join(root, "")
+        for path, module in self._users() or ():
+            if path not in skip and (prefix is None or path.startswith(prefix)):
+                self.module_quiet(module)
+
+    def verdicts(self, paths: Iterable[str]) -> dict[str, bool]:
+        """Whether the loaded user module of each file is quiet, by file (`file_quiet`)."""
+        return {path: self.file_quiet(path) for path in paths}
+
+    def adopt(self, verdicts: Mapping[str, bool]) -> None:
+        """Take verdicts another process found from the same modules (a forked copy's)."""
+        self._files.update(verdicts)
 
     def file_quiet(self, path: str) -> bool:
         """Whether the loaded user module of file `path` is quiet (False if none is loaded)."""

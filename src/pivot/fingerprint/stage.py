@@ -12,12 +12,13 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pivot import _collector
 from pivot.errors import PivotError
+from pivot.fingerprint import forked
 from pivot.fingerprint.cache import ManifestCache, Shelf, Stored, cache_key, is_fresh
 from pivot.fingerprint.code import entry_name
 from pivot.fingerprint.model import Item, Node, digest_of
@@ -104,15 +105,18 @@ def fingerprint_stages(
     root: Path | None = None,
     include_packages: bool = False,
     stats: SourceStats | None = None,
+    share: bool = False,
 ) -> dict[str, Fingerprint]:
     """Fingerprints of many stages, by stage name, with one stat per source file for the batch.
 
     A cached manifest is used while all its source files are unchanged; otherwise it is
     computed (sharing parsed modules and nodes between stages) and cached when its files are
-    settled (not written right before the code was loaded, see `SourceStats`).
+    settled (not written right before the code was loaded, see `SourceStats`). With `share`,
+    when many stages of several modules must be walked, a forked copy of this process walks
+    the stages of some of the modules on another core (`_assemble_all`); the caller must not
+    need to know what files the walks read (the copy's reads are not seen here).
     """
     stats = stats if stats is not None else SourceStats()
-    assembler: _Assembler | None = None
     results: dict[str, Fingerprint] = {}
     memo: dict[object, str] = {}
     plain_kinds: dict[type, bool] = {}
@@ -137,19 +141,26 @@ def fingerprint_stages(
     # first fingerprinting of 10,000 stages): the collector is paused for the batch.
     with _collector.paused():
         found = shelf.read(keys) if shelf is not None else {}
-        for request, key in zip(requests, keys):
+        walk: list[int] = []  # the requests whose stored fingerprint does not hold
+        for index, (request, key) in enumerate(zip(requests, keys)):
             stored = found.get(key)
             sources = validity.sources(stored) if stored is not None else None
             if stored is not None and sources is not None:
                 results[request.stage_name] = _fingerprint(stored, request.stage_name, sources)
-                continue
-            if assembler is None:
-                assembler = _Assembler(stats, root, include_packages, cache)
-                assembler.reach.sources.read_whole(_stage_files(requests))
-            stored, settled = assembler.assemble(request)
-            if shelf is not None and settled:
-                shelf.write(key, assembler.kept(stored))
-            results[request.stage_name] = _fingerprint(stored, request.stage_name)
+            else:
+                walk.append(index)
+        if walk:
+            assembler = _Assembler(stats, root, include_packages, cache)
+            assembler.reach.sources.read_whole(_stage_files(requests))
+
+            def made(index: int, stored: Stored, settled: bool) -> None:
+                if shelf is not None and settled:
+                    shelf.write(keys[index], assembler.kept(stored))
+                name = requests[index].stage_name
+                results[name] = _fingerprint(stored, name)
+
+            _assemble_all(assembler, requests, walk, made, share=share)
+            results = {r.stage_name: results[r.stage_name] for r in requests}  # in their order
         reach = stats.shared.get("reach")
         if isinstance(reach, Reach):
             reach.sources.save()
@@ -157,6 +168,104 @@ def fingerprint_stages(
 
 
 _Sources = tuple[tuple[str, int, int], ...]
+
+SHARE_AT_LEAST = 400
+"""Stages a forked copy must have to walk for `_assemble_all` to start one (a fork, and sending
+back what it made, cost about as much as walking 20-40 stages)."""
+SHARE_OF_COPY = 0.55
+"""The share of the walks given to the copy: this process also stores what both made."""
+
+
+def _assemble_all(
+    assembler: _Assembler,
+    requests: Sequence[StageRequest],
+    walk: Sequence[int],
+    made: Callable[[int, Stored, bool], None],
+    *,
+    share: bool,
+) -> None:
+    """`made(index, *assembler.assemble(requests[index]))` for each index in `walk`, in order.
+
+    With `share`, a forked copy of this process (`forked`) assembles the stages of some modules
+    (a module's stages stay together: its parse and facts are made once), with whether those
+    modules are quiet (`quiet.ImportTime`, which `made` asks about every loaded user module),
+    while this process assembles the others and judges the other modules. If the copy fails,
+    this process assembles its stages too, so an error shows as it would have."""
+    theirs = _copy_share(requests, walk) if share and forked.possible() else []
+    if not theirs:
+        for index in walk:
+            made(index, *assembler.assemble(requests[index]))
+        return
+    sources, imports = assembler.reach.sources, assembler.reach.import_time
+    sources.save()  # what is read until now is stored from here, not sent back by the copy
+    _ = assembler.stats.loaded_ns  # from this process's start (a fork starts later)
+    files = _stage_files([requests[index] for index in theirs])
+    copy = forked.start(lambda: _assembled_apart(assembler, [requests[i] for i in theirs], files))
+    try:
+        wanted = set(theirs)
+        found = {i: assembler.assemble(requests[i]) for i in walk if i not in wanted}
+        imports.prepare(assembler.root, skip=files)
+        sent = copy.result()
+    finally:
+        copy.stop()
+    if isinstance(sent, tuple) and len(sent) == 3 and len(sent[0]) == len(theirs):
+        found.update(zip(theirs, sent[0]))
+        if sources.store is not None:
+            for key, value in sent[1]:
+                sources.store.put(key, value)
+        imports.adopt(sent[2])
+    else:  # the copy failed
+        found.update((index, assembler.assemble(requests[index])) for index in theirs)
+    for index in walk:
+        made(index, *found[index])
+
+
+def _copy_share(requests: Sequence[StageRequest], walk: Sequence[int]) -> list[int]:
+    """The indexes (of `walk`) of the requests a forked copy should assemble: those of whole
+    stage modules, about `SHARE_OF_COPY` of them; [] when too few to be worth a fork."""
+    by_file: dict[str | None, list[int]] = {}
+    for index in walk:
+        func = _unwrapped(requests[index].func)
+        path = func.__code__.co_filename if isinstance(func, types.FunctionType) else None
+        by_file.setdefault(path, []).append(index)
+    mine = by_file.pop(None, [])
+    theirs: list[int] = []
+    for group in sorted(by_file.values(), key=len, reverse=True):
+        if len(theirs) * (1 - SHARE_OF_COPY) <= len(mine) * SHARE_OF_COPY:
+            theirs += group
+        else:
+            mine += group
+    return sorted(theirs) if len(theirs) >= SHARE_AT_LEAST and mine else []
+
+
+class _Kept:
+    """The facts store of a forked copy: it reads none (the copy must not use this process's
+    database connection; facts not stored are read from the source again) and keeps what it
+    would write, to send back."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, bytes]] = []
+
+    def get(self, key: str) -> bytes | None:
+        return None
+
+    def put(self, key: str, value: bytes) -> None:
+        self.written.append((key, value))
+
+
+def _assembled_apart(
+    assembler: _Assembler, requests: Sequence[StageRequest], files: Collection[str]
+) -> tuple[list[tuple[Stored, bool]], list[tuple[str, bytes]], dict[str, bool]]:
+    """In a forked copy: each request assembled, the facts of the files its walks read, and
+    whether the modules of `files` are quiet."""
+    kept = _Kept()
+    sources = assembler.reach.sources
+    if sources.store is not None:
+        sources.store = kept
+    made = [assembler.assemble(request) for request in requests]
+    verdicts = assembler.reach.import_time.verdicts(files)
+    sources.save()
+    return made, kept.written, verdicts
 
 
 class _Validity:

@@ -127,23 +127,11 @@ class PoolExecutor:
         self.jobs = jobs
         self.slots: int | None = jobs
         if fresh:
-            self._reusable_pool().shutdown(wait=True, kill_workers=True)
-        self._pool: Any = self._reusable_pool()
+            _stop_pool(jobs)
+        self._pool: Any = _reusable_pool(jobs)
         self._waiting: list[tuple[str, bytes, Future[Outcome]]] = []  # root, task, its future
         self._calls = 0  # pool calls shipped and not yet settled
         self._calls_lock = threading.Lock()
-
-    def _reusable_pool(self) -> Any:
-        """The warm pool; a new one if a dead worker broke the previous one."""
-        from loky import get_reusable_executor
-
-        return get_reusable_executor(
-            max_workers=self.jobs,
-            timeout=600,
-            reuse="auto",
-            initializer=worker.set_up_pool_process,
-            initargs=(os.getpid(),),
-        )
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         """Queue `task` for the next `flush`; a task that cannot be pickled raises here. What
@@ -167,7 +155,7 @@ class PoolExecutor:
     ) -> None:
         """One pool call running `chunk` in order in one worker."""
         futures = [future for _, _, future in chunk]
-        self._pool = self._reusable_pool()
+        self._pool = _reusable_pool(self.jobs)
         try:
             shipped = self._pool.submit(
                 run_chunk, chunk[0][0], self.epoch, [task for _, task, _ in chunk], stop_on_failure
@@ -194,6 +182,37 @@ class PoolExecutor:
             # thread: nothing reached a worker yet, and the workers die with this process
             if "before it is started" not in str(error):  # (`worker.set_up_pool_process`)
                 raise
+
+
+def _reusable_pool(jobs: int) -> Any:
+    """The warm pool of `jobs` workers; a new one if a dead worker broke the previous one."""
+    from loky import get_reusable_executor
+
+    return get_reusable_executor(
+        max_workers=jobs,
+        timeout=600,
+        reuse="auto",
+        initializer=worker.set_up_pool_process,
+        initargs=(os.getpid(),),
+    )
+
+
+def _stop_pool(jobs: int) -> None:
+    _reusable_pool(jobs).shutdown(wait=True, kill_workers=True)
+
+
+def warm_pool(jobs: int, root: str, modules: Sequence[str], *, fresh: bool = False) -> str:
+    """Start the pool's `jobs` worker processes now (`fresh`: new ones) and have each import
+    `modules`, while this process goes on planning; returns the epoch they entered the project
+    with, which a `PoolExecutor` of this run then takes (the code they imported is the code
+    on disk now, as the plan reads it), keeping their imports."""
+    if fresh:
+        _stop_pool(jobs)
+    pool = _reusable_pool(jobs)
+    epoch = f"warm-{os.urandom(8).hex()}"  # this run's alone: no worker keeps older modules
+    for _ in range(jobs):  # one each: a worker takes the next call only when it is done
+        pool.submit(worker.warm_up, root, epoch, list(modules))
+    return epoch
 
 
 def make_executor(jobs: int, epoch: str, *, fresh: bool = False) -> Executor:

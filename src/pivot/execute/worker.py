@@ -16,6 +16,7 @@ import dataclasses
 import enum
 import functools
 import gc
+import importlib
 import io
 import os
 import pickle
@@ -24,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -50,6 +51,7 @@ __all__ = [
     "execute_stage",
     "run_pickled_task",
     "set_up_pool_process",
+    "warm_up",
 ]
 
 T = TypeVar("T")
@@ -134,6 +136,17 @@ def enter_project(root: str, epoch: str) -> None:
         _pool_process.update(root=root, epoch=epoch)
     discovery.add_to_sys_path(Path(root))
     os.chdir(root)
+
+
+def warm_up(root: str, epoch: str, modules: Sequence[str]) -> None:
+    """Pool entry point run while the main process plans: enter the project with the run's
+    epoch and import the modules its stages are defined in, so the first stages find this
+    worker ready. A module that fails to import fails its stages later, with their names."""
+    enter_project(root, epoch)
+    with contextlib.redirect_stdout(sys.stderr):  # importing may print
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
 
 
 def dumps(value: object) -> bytes:

@@ -456,18 +456,19 @@ def _warm_workers(
 ) -> str | None:
     """Start the pool's workers before planning when stages will most likely run, so that
     they start and import the stage modules while this process plans (about 0.5-1 s of a
-    10% helper edit at N=10,000): a plain `pivot repro` whose no-op snapshot is there but did
-    not hold (something it recorded changed). Never for a no-op taking the usual path for
-    want of a snapshot, nor for `status`. (Their threads keep the first fingerprinting from
-    forking, which a snapshot's presence makes rare: only stages added since have no lock.)
-    Returns the workers' epoch (None: none started)."""
+    10% helper edit at N=10,000): a plain `pivot repro` whose no-op snapshot did not hold
+    because the user's code was edited since it was written. Never for a no-op taking the
+    usual path, for a data edit (a few stages usually run in this process then), for `status`
+    or `-j 1`. (Their threads keep the first fingerprinting from forking, which only stages
+    added since the snapshot, with no lock, would do.) Returns the workers' epoch (None: none
+    started)."""
     from pivot.execute import executors
 
     config = ctx.project.config
     chosen = project.parse_executor(executor, "--executor") if executor else None
     if watcher is None or (chosen or config.executor) != "local":
         return None
-    if not os.path.exists(snapshot.path_of(ctx.project.pivot_dir, "repro")):
+    if not _code_edited_since(ctx, snapshot.path_of(ctx.project.pivot_dir, "repro")):
         return None
     workers = jobs or config.jobs or executors.available_cpus()
     if workers <= 1:
@@ -475,6 +476,22 @@ def _warm_workers(
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")
     return executors.warm_pool(workers, str(ctx.project.root), modules, fresh=fresh_workers)
+
+
+def _code_edited_since(ctx: Context, path: str) -> bool:
+    """Whether a module of the project imported now was written after file `path` (False when
+    there is no such file)."""
+    try:
+        since = os.stat(path).st_mtime_ns
+    except OSError:
+        return False
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and discovery.is_user_module(module, ctx.project.root):
+            with contextlib.suppress(OSError):
+                if os.stat(file).st_mtime_ns > since:
+                    return True
+    return False
 
 
 def _cluster_executor(

@@ -1,6 +1,6 @@
-"""A `pivot repro` whose no-op snapshot no longer holds starts its pool workers before it plans:
-they import the stage modules meanwhile, and the run's stages then find them warm (each stage
-module imported once per worker, the right code run)."""
+"""A `pivot repro` after the user's code was edited (since its no-op snapshot was written) starts
+its pool workers before it plans: they import the stage modules meanwhile, and the run's stages
+then find them warm (each stage module imported once per worker, the right code run)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from pivot import loaders
 from pivot.outputs import Dep, Out
 
 
-def other(raw: Annotated[str, Dep("raw.txt", loaders.Text())]) -> Annotated[str, Out("other.txt", loaders.Text())]:
+def other(raw: Annotated[str, Dep("other.in", loaders.Text())]) -> Annotated[str, Out("other.txt", loaders.Text())]:
     return raw
 """
 
@@ -65,6 +65,7 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
     project.gen(
         {
             "raw.txt": "ab",
+            "other.in": "x",
             "helper.py": HELPER.format(mark="!"),
             "edited.py": EDITED,
             "untouched.py": UNTOUCHED,
@@ -106,3 +107,14 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
     time.sleep(0.3)
     project.pivot("repro")
     assert snapshot.stat().st_mtime_ns == written  # answered from it, not written again
+
+    # a data edit starts no workers: the one stage it re-runs runs in this process
+    before = len(log.read_text().splitlines())
+    project.gen({"other.in": "y"})
+    result = project.pivot("repro", "--json", "-j", "2")
+    assert {name: value["status"] for name, value in result.json["stages"].items()} == {
+        "left": "skipped",
+        "right": "skipped",
+        "other": "ran",
+    }
+    assert len(log.read_text().splitlines()) == before

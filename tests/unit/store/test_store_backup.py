@@ -15,6 +15,14 @@ from pivot.store.backup import DISCARDED, Backup, recover, remove_discarded
 LONG = "deep/" + "x" * 200 + "/" + "y" * 60 + ".txt"  # too long for one flat file name
 
 
+def _all_set_aside(root: Path, scratch: Path) -> Backup:
+    """A backup of a short file path, a directory and a path too long for a flat name."""
+    backup = Backup(root, scratch, "stage")
+    for path in ("out/a.txt", "parts/", LONG):
+        backup.move(path)
+    return backup
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     (tmp_path / "out").mkdir()
@@ -44,9 +52,7 @@ def test_short_paths_wait_in_scratch_under_names_saying_where_they_came_from(roo
 
 def test_restore_puts_back_short_and_long_paths_over_what_the_failed_run_left(root: Path) -> None:
     scratch = root / "scratch"
-    backup = Backup(root, scratch, "stage")
-    for path in ("out/a.txt", "parts/", LONG):
-        backup.move(path)
+    backup = _all_set_aside(root, scratch)
     (root / "out" / "a.txt").write_text("half-written by the failing run")
 
     backup.restore()
@@ -71,9 +77,7 @@ def test_recover_puts_back_what_a_killed_run_left_where_the_workspace_has_nothin
     root: Path,
 ) -> None:
     scratch = root / "scratch"
-    backup = Backup(root, scratch, "stage")
-    for path in ("out/a.txt", "parts/", LONG):
-        backup.move(path)
+    _all_set_aside(root, scratch)
     (root / "out" / "a.txt").write_text("the new output was complete")
     # the run was killed here: nothing restored or discarded
 
@@ -108,9 +112,7 @@ def test_discard_later_renames_files_out_of_reach_of_recover_and_removes_the_res
     root: Path,
 ) -> None:
     scratch = root / "scratch"
-    backup = Backup(root, scratch, "stage")
-    for path in ("out/a.txt", "parts/", LONG):
-        backup.move(path)
+    backup = _all_set_aside(root, scratch)
     handed: list[str] = []
 
     backup.discard(later=handed.append)

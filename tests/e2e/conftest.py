@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["HEADER", "Cli", "E2EProject"]
+__all__ = ["HEADER", "Cli", "E2EProject", "run_python"]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -99,8 +99,16 @@ def cli_env() -> dict[str, str]:
 
 def run_pivot(cwd: Path, *args: str, expect: int | None = 0, timeout: float = 120) -> Cli:
     """Run `python -m pivot *args` in `cwd`; assert the exit code unless `expect` is None."""
+    return run_python(cwd, ["-m", "pivot"], *args, expect=expect, timeout=timeout)
+
+
+def run_python(
+    cwd: Path, start: list[str], *args: str, expect: int | None = 0, timeout: float = 120
+) -> Cli:
+    """Run `python *start *args` in `cwd` (`start`: a script, or `-m` and a module taking
+    pivot's arguments); assert the exit code unless `expect` is None."""
     completed = subprocess.run(
-        [sys.executable, "-m", "pivot", *args],
+        [sys.executable, *start, *args],
         cwd=cwd,
         env=cli_env(),
         capture_output=True,

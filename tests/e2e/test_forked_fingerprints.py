@@ -8,13 +8,10 @@ shares any batch of two modules, and reports each copy's result on stderr.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.e2e.conftest import E2EProject, cli_env
+from tests.e2e.conftest import E2EProject, run_python
 
 DRIVER = """\
 import sys
@@ -72,22 +69,13 @@ FILES = {
 }
 
 
-def _shared(project: E2EProject, tmp_path: Path, *args: str) -> tuple[dict[str, str], str]:
-    """`pivot repro --json *args` through the driver: ({stage: status}, stderr)."""
+def _shared(project: E2EProject, tmp_path: Path) -> tuple[dict[str, str], str]:
+    """`pivot repro --json` through the driver: ({stage: status}, stderr)."""
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(driver), "repro", "--json", *args],
-        cwd=project.root,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
-    return {name: value["status"] for name, value in report["stages"].items()}, done.stderr
+    done = run_python(project.root, [str(driver)], "repro", "--json")
+    statuses = {name: value["status"] for name, value in done.json["stages"].items()}
+    return statuses, done.stderr
 
 
 def _locks(project: E2EProject) -> dict[str, bytes]:

@@ -79,11 +79,20 @@ class Forked:
         return os.waitstatus_to_exitcode(status)
 
 
-def start(work: Callable[[], object]) -> Forked:
+def start(work: Callable[[], object]) -> Forked | None:
     """Call `work()` in a forked copy of this process (check `possible()` first); its result
-    comes back from `Forked.result`."""
-    read, write = os.pipe()
-    pid = os.fork()
+    comes back from `Forked.result`. None when no copy could be made (no process or file
+    descriptor left): the caller then does the work itself."""
+    try:
+        read, write = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read)
+        os.close(write)
+        return None
     if pid == 0:  # the copy: compute, send, and end without running any of this process's exits
         code = 1
         try:

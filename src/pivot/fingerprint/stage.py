@@ -192,15 +192,18 @@ def _assemble_all(
     while this process assembles the others and judges the other modules. If the copy fails,
     this process assembles its stages too, so an error shows as it would have."""
     theirs = _copy_share(requests, walk) if share and forked.possible() else []
-    if not theirs:
+    copy = None
+    if theirs:
+        assembler.reach.sources.save()  # what was read until now is stored here, not sent back
+        _ = assembler.stats.loaded_ns  # from this process's start (a fork starts later)
+        files = _stage_files([requests[index] for index in theirs])
+        apart = [requests[index] for index in theirs]
+        copy = forked.start(lambda: _assembled_apart(assembler, apart, files))
+    if copy is None:
         for index in walk:
             made(index, *assembler.assemble(requests[index]))
         return
     sources, imports = assembler.reach.sources, assembler.reach.import_time
-    sources.save()  # what is read until now is stored from here, not sent back by the copy
-    _ = assembler.stats.loaded_ns  # from this process's start (a fork starts later)
-    files = _stage_files([requests[index] for index in theirs])
-    copy = forked.start(lambda: _assembled_apart(assembler, [requests[i] for i in theirs], files))
     try:
         wanted = set(theirs)
         found = {i: assembler.assemble(requests[i]) for i in walk if i not in wanted}

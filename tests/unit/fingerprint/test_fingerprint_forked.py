@@ -180,3 +180,17 @@ def test_no_copy_while_another_thread_runs(monkeypatch):
     finally:
         release.set()
         other.join()
+
+
+def test_when_no_copy_can_be_made_this_process_does_it_all(project, sharing, monkeypatch):
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    expected = _batch(project, DictCache(), share=False)
+    sharing["assembled"] = 0
+    monkeypatch.setattr(os, "fork", no_fork)
+
+    found = _batch(project, DictCache(), share=True)
+
+    assert found == expected
+    assert sharing["assembled"] == len(STAGES) and not sharing["sent"]

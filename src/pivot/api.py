@@ -442,9 +442,16 @@ def _local_executor(
         workers = 1
     if workers > 1:
         workers = min(workers, jobs or ctx.project.config.jobs or executors.available_cpus())
-    if warmed is not None:
-        return executors.make_executor(workers, warmed)
-    return executors.make_executor(workers, _epoch(decided), fresh=fresh_workers)
+    if warmed is None:
+        return executors.make_executor(workers, _epoch(decided), fresh=fresh_workers)
+    if workers > 1:  # all the warm workers (no resize, which would wait for their warm-up)
+        workers = jobs or ctx.project.config.jobs or executors.available_cpus()
+    return executors.make_executor(workers, warmed)
+
+
+WARM_FROM_STAGES = 1000
+"""Pipelines this large take about as long to plan as workers take to start (0.2-0.5 s here):
+smaller ones would not find them warm sooner, and the command would wait for them at exit."""
 
 
 def _warm_workers(
@@ -471,7 +478,7 @@ def _warm_workers(
     if not _code_edited_since(ctx, snapshot.path_of(ctx.project.pivot_dir, "repro")):
         return None
     workers = jobs or config.jobs or executors.available_cpus()
-    if workers <= 1:
+    if workers <= 1 or len(ctx.graph.stages) < WARM_FROM_STAGES:
         return None
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pivot import api
 from tests.e2e.conftest import E2EProject
 
 NOTE = """\
@@ -46,15 +47,25 @@ from pivot.outputs import Dep, Out
 
 def other(raw: Annotated[str, Dep("other.in", loaders.Text())]) -> Annotated[str, Out("other.txt", loaders.Text())]:
     return raw
+
+
+def filler(raw: Annotated[str, Dep("filler.in", loaders.Text())]) -> Annotated[str, Out("fill/x.txt", loaders.Text())]:
+    return raw
 """
 
-PIPELINE = """\
+PIPELINE = f"""\
 import edited, untouched
+
+FILLERS = {api.WARM_FROM_STAGES}
 
 pipeline = Pipeline("warm")
 pipeline.register(edited.left)
 pipeline.register(edited.right)
 pipeline.register(untouched.other)
+for index in range(FILLERS):  # (workers are started early for large pipelines only)
+    pipeline.register(
+        untouched.filler, name=f"filler{{index}}", out_path_overrides={{"return": f"fill/{{index}}.txt"}}
+    )
 """
 
 
@@ -66,6 +77,7 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
         {
             "raw.txt": "ab",
             "other.in": "x",
+            "filler.in": "f",
             "helper.py": HELPER.format(mark="!"),
             "edited.py": EDITED,
             "untouched.py": UNTOUCHED,
@@ -81,8 +93,8 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
     monkeypatch.setenv("IMPORT_LOG", str(log))  # (the CLI's environment is this one's)
     result = project.pivot("repro", "--json", "-j", "2")
 
-    stages = {name: value["status"] for name, value in result.json["stages"].items()}
-    assert stages == {"left": "ran", "right": "ran", "other": "skipped"}
+    acted = {name for name, value in result.json["stages"].items() if value["status"] != "skipped"}
+    assert acted == {"left", "right"}
     assert project.read("left.txt") == "AB?" and project.read("right.txt") == "AB?."
     by_workers = [tuple(line.split()) for line in log.read_text().splitlines()]
     # the workers imported the stage modules while this run planned, untouched's too (no stage
@@ -112,9 +124,6 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
     before = len(log.read_text().splitlines())
     project.gen({"other.in": "y"})
     result = project.pivot("repro", "--json", "-j", "2")
-    assert {name: value["status"] for name, value in result.json["stages"].items()} == {
-        "left": "skipped",
-        "right": "skipped",
-        "other": "ran",
-    }
+    acted = {name for name, value in result.json["stages"].items() if value["status"] != "skipped"}
+    assert acted == {"other"}
     assert len(log.read_text().splitlines()) == before

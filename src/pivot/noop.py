@@ -428,11 +428,11 @@ class Recorder:
     ) -> Iterator[None]:
         """Record the plan made again after the command ran stages (`written`: the absolute
         paths the run may have written: outputs, Pivot's own files). What the first plan saw is
-        forgotten (what it saw of stages the plan made again takes as the first plan decided
-        them stands, unless `forget` says the run may have changed it); each path seen from
-        now on (in this span and by `snapshot`) is recorded as it is then, and must have
-        settled by the time it was seen, not by the command's start: the run just wrote some,
-        so up to `wait` seconds in all go to waiting for them."""
+        forgotten, or, when the plan made again takes some of the first plan's steps as they
+        are, only what `forget` says the run may have changed; each path seen from now on (in
+        this span and by `snapshot`) is recorded as it is then, and must have settled by the
+        time it was seen, not by the command's start: the run just wrote some, so up to `wait`
+        seconds in all go to waiting for them."""
         kept = self._before_plan if self._before_plan is not None else self._tables()
         self._first_plan = self.stats
         first = self._tables()

@@ -308,7 +308,7 @@ def _plan_again(
     _keep_ignored(ctx)  # what the command's end writes, before it is recorded
     acted = [step.stage for step in first.steps if step.action is not Action.SKIP]
     kept = _kept_files(ctx.project, holding=True)[0]
-    written = [*_paths_of(ctx, acted, deps=False), *kept]
+    written = [*_outputs_of(ctx, acted), *kept]
     skipped = {step.stage: step.previous for step in first.by_action(Action.SKIP)}
     settled = _left_alone(ctx, first, set(acted))
 
@@ -317,7 +317,7 @@ def _plan_again(
         return entry if entry is not None and watcher.unchanged(path) else None
 
     try:
-        with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _forget(ctx, acted, kept)):
+        with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _forget(ctx, acted, written)):
             selected = [step.stage for step in first.steps]
             again = plan.make_plan(ctx, selected, known=known, read=read, settled=settled)
             watcher.note_sources(source for _, made in known.values() for source in made.sources)
@@ -338,25 +338,22 @@ def _left_alone(ctx: Context, first: Plan, acted: set[str]) -> dict[str, plan.St
     }
 
 
-def _paths_of(ctx: Context, stages: Sequence[str], *, deps: bool) -> list[str]:
-    """The absolute paths of the `stages`' outputs (and dependencies, with `deps`); a
-    directory's ends with a separator."""
+def _outputs_of(ctx: Context, stages: Sequence[str]) -> list[str]:
+    """The absolute paths of the `stages`' outputs (a directory's ends with a separator)."""
     root, specs = os.path.join(ctx.project.root, ""), ctx.graph.stages
-    paths = [f"{root}{path}" for name in stages for path in specs[name].out_paths]
-    if deps:
-        paths += [f"{root}{path}" for name in stages for path in specs[name].dep_paths]
-    return paths
+    return [f"{root}{path}" for name in stages for path in specs[name].out_paths]
 
 
-def _forget(ctx: Context, acted: Sequence[str], kept: Sequence[str]) -> noop.Forget | None:
+def _forget(ctx: Context, acted: Sequence[str], written: Sequence[str]) -> noop.Forget | None:
     """What the first plan saw that the run may have changed (None: all of it, when every
-    stage acted): the lock files, dependencies and outputs of the stages that acted, the files
-    the command keeps, and Pivot's own directory but for lock files."""
+    stage acted): what the run wrote (`written`), the lock files and dependencies of the
+    stages that acted, and Pivot's own directory but for lock files."""
     if len(acted) == len(ctx.graph.stages):
         return None
-    proj = ctx.project
-    paths = [*_paths_of(ctx, acted, deps=True), *kept]
-    paths += [proj.lock_path(name, ctx.graph.stages[name].state_dir) for name in acted]
+    proj, specs = ctx.project, ctx.graph.stages
+    root = os.path.join(proj.root, "")
+    paths = [*written, *(f"{root}{path}" for name in acted for path in specs[name].dep_paths)]
+    paths += [proj.lock_path(name, specs[name].state_dir) for name in acted]
     directories = tuple(path for path in paths if path.endswith("/"))
     return noop.Forget(
         paths=frozenset(paths + [path.rstrip("/") for path in directories]),
@@ -471,18 +468,22 @@ def _warm_workers(
     started)."""
     from pivot.execute import executors
 
-    config = ctx.project.config
-    chosen = project.parse_executor(executor, "--executor") if executor else None
-    if watcher is None or (chosen or config.executor) != "local":
+    if watcher is None or _executor_of(ctx, executor) != "local":
+        return None
+    workers = jobs or ctx.project.config.jobs or executors.available_cpus()
+    if workers <= 1 or len(ctx.graph.stages) < WARM_FROM_STAGES:
         return None
     if not _code_edited_since(ctx, snapshot.path_of(ctx.project.pivot_dir, "repro")):
-        return None
-    workers = jobs or config.jobs or executors.available_cpus()
-    if workers <= 1 or len(ctx.graph.stages) < WARM_FROM_STAGES:
         return None
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")
     return executors.warm_pool(workers, str(ctx.project.root), modules, fresh=fresh_workers)
+
+
+def _executor_of(ctx: Context, executor: str | None) -> str:
+    """Where the run's stages go: `executor` (`--executor`) or the project's `executor:`."""
+    chosen = project.parse_executor(executor, "--executor") if executor else None
+    return chosen or ctx.project.config.executor
 
 
 def _code_edited_since(ctx: Context, path: str) -> bool:
@@ -536,8 +537,7 @@ def _execute(
 ) -> RunReport:
     from pivot.execute import runner
 
-    chosen = project.parse_executor(executor, "--executor") if executor else None
-    chosen = chosen or ctx.project.config.executor
+    chosen = _executor_of(ctx, executor)
     if chosen == "local":
         if not download:
             raise UsageError("--no-download applies to a cluster run (--executor); drop it")

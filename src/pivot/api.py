@@ -295,21 +295,27 @@ def status(
 
 
 def _plan_again(
-    ctx: Context, watcher: noop.Recorder, first: Plan, known: plan.KnownPrints, elapsed: float
+    ctx: Context,
+    watcher: noop.Recorder,
+    first: Plan,
+    report: RunReport,
+    known: plan.KnownPrints,
+    elapsed: float,
 ) -> tuple[Plan, Plan]:
     """After a run of every stage: the plans the next plain `repro` and `status` would make,
     recorded for their no-op snapshots (they have nothing to do unless something changed
     meanwhile), so that the first no-op after a run needs no import of `pipeline.py` either.
     The code is what this process imported (its files are in the snapshot), so fingerprints
     are reused (`known`), and so are the locks the `first` plan read that did not change (the
-    stages it skipped). What the run just wrote is trusted once it has settled
-    (`noop.RACY_NS`): waiting for that is worth it when it costs a small share of the run
-    (`elapsed` seconds so far)."""
+    stages the run skipped, whether that plan did or the early cut-off did: `report`). What
+    the run just wrote is trusted once it has settled (`noop.RACY_NS`): waiting for that is
+    worth it when it costs a small share of the run (`elapsed` seconds so far)."""
     _keep_ignored(ctx)  # what the command's end writes, before it is recorded
-    acted = [step.stage for step in first.steps if step.action is not Action.SKIP]
+    untouched = {r.stage for r in report.results if r.status is RunStatus.SKIPPED}
+    acted = [step.stage for step in first.steps if step.stage not in untouched]
     kept = _kept_files(ctx.project, holding=True)[0]
     written = [*_outputs_of(ctx, acted), *kept]
-    skipped = {step.stage: step.previous for step in first.by_action(Action.SKIP)}
+    skipped = {step.stage: step.previous for step in first.steps if step.stage in untouched}
     settled = _left_alone(ctx, first, set(acted))
 
     def read(stage: str, path: str) -> LockEntry | None:
@@ -682,7 +688,7 @@ def repro(
         settled, status_plan = decided, None
         if watcher is not None and report.ok and not decided.nothing_to_do:
             elapsed = time.perf_counter() - started
-            settled, status_plan = _plan_again(ctx, watcher, decided, known, elapsed)
+            settled, status_plan = _plan_again(ctx, watcher, decided, report, known, elapsed)
     if report.ok:  # after `.gitignore` was kept up to date: the files it keeps are recorded too
         kept, there = _kept_files(ctx.project, holding=True)
         noop.write(ctx.project.pivot_dir, watcher, settled, kept, there)

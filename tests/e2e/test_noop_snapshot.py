@@ -543,3 +543,36 @@ def test_a_stage_a_run_left_alone_keeps_what_the_first_plan_saw(
     assert imported_pipeline(result)
     assert acted(result) == {"side"}
     assert (project.root / "side/out.txt").read_text() == "SIDE\n"
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_stages_the_early_cut_off_skipped_keep_what_the_first_plan_saw(
+    project: E2EProject, edited: bool
+) -> None:
+    """`clean` is edited without changing what it returns: `prepare` runs and `count` is cut
+    off. The plan made again reads only `prepare`'s lock, and keeps what the first plan saw of
+    `count`'s other files: the next no-op is fast, unless one of them changed during the run
+    (`metrics.json`, edited before the plan made again, which sees it: no snapshot then), and
+    the next `repro` puts it back."""
+    project.gen({**FILES, "wait/go": ""})
+    project.pipeline(WAITING)
+    project.pivot("repro")
+    metrics = (project.root / "metrics.json").read_text()
+    (project.root / "wait/go").unlink()
+    _edit(project.root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text.lower().strip()\n")
+    running = project.start("repro", "-j", "1")
+    time.sleep(LONG_RUN_S)
+    if edited:
+        _edit(project.root / "metrics.json", '{"words": 99}\n')
+    project.gen({"wait/go": ""})
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    assert "Ran 1," in out
+    if not edited:
+        assert "Everything is up to date (2 stages)" in fast(project, "repro").stdout
+        return
+    result = pivot_cli(project, "repro", "--json")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    assert acted(result) == {"count"}
+    assert (project.root / "metrics.json").read_text() == metrics

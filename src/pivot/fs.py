@@ -383,12 +383,14 @@ def create_new_file(path: Path | str) -> int:
     return os.open(path, _CREATE_FLAGS, FILE_MODE)
 
 
-def check_inside(root: Path | str, relative: str) -> None:
+def check_inside(root: Path | str, relative: str) -> bool:
     """PathEscapeError unless `root / relative` stays inside `root` once symlinks are resolved:
     neither a parent directory nor the path itself may be a symlink leading out of the project,
-    so nothing is ever written (or deleted) through one."""
-    if _no_symlink_below(os.fspath(root), relative):
-        return  # it resolves to the root's real path joined with `relative`: inside
+    so nothing is ever written (or deleted) through one. Returns whether the path exists (as
+    `os.path.lexists` says: from the same look-ups, so a caller needs none of its own)."""
+    found = _plain_below(os.fspath(root), relative)
+    if found is not None:
+        return found  # it resolves to the root's real path joined with `relative`: inside
     real_root = os.path.realpath(root)
     target = os.path.join(root, relative.rstrip("/"))
     for candidate, what in ((os.path.dirname(target), "its directory"), (target, "it")):
@@ -399,25 +401,27 @@ def check_inside(root: Path | str, relative: str) -> None:
                 f"symlink to '{real}'. Pivot never writes through a symlink out of the project. "
                 f"Fix: replace the symlink with a real directory (or point the output elsewhere)"
             )
+    return os.path.lexists(target)
 
 
-def _no_symlink_below(root: str, relative: str) -> bool:
-    """True when `relative` is a plain relative path (no `.`, `..` or empty parts) and none of
-    its components that exist under `root` is a symlink (a few `lstat`s, not `realpath`s)."""
+def _plain_below(root: str, relative: str) -> bool | None:
+    """Whether `root / relative` exists, when `relative` is a plain relative path (no `.`, `..`
+    or empty parts) and none of its components that exist under `root` is a symlink (a few
+    `lstat`s, not `realpath`s); None otherwise (the caller resolves the path)."""
     parts = relative.rstrip("/").split("/")
     if not relative or any(part in ("", ".", "..") for part in parts):
-        return False
+        return None
     current = root
     for part in parts:
         current = os.path.join(current, part)
         try:
             mode = os.lstat(current).st_mode
         except FileNotFoundError:
-            return True  # nothing from here on exists, so nothing further is a symlink
+            return False  # nothing from here on exists, so nothing further is a symlink
         except OSError:
-            return False
+            return None
         if stat.S_ISLNK(mode):
-            return False
+            return None
     return True
 
 

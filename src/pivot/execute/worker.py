@@ -435,6 +435,19 @@ def _declared(spec: StageSpec, paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p for p in paths if p not in declared and not p.startswith(directories))
 
 
+def _not_temporary(spec: StageSpec, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """`paths` minus the temp files of a declared output's atomic write (`fs.temp_name_for`:
+    renamed onto the output, or else litter that the next command deletes), which every save
+    of a loader writing through `fs` leaves among the files written."""
+    outs = spec.out_paths
+    kept = []
+    for path in paths:
+        directory, slash, name = path.rpartition("/")
+        if not (fs.is_temp_name(name) and f"{directory}{slash}{name[1:-21]}" in outs):
+            kept.append(path)
+    return tuple(kept)
+
+
 def _remaining(root: str, paths: tuple[str, ...]) -> tuple[str, ...]:
     """Written files still there after the run (not temporary files renamed or deleted)."""
     return tuple(p for p in paths if os.path.lexists(os.path.join(root, p)))
@@ -451,8 +464,7 @@ def _observed_call(task: StageTask) -> observe.Observation:
 def _keep_previous_outputs(task: StageTask) -> Backup:
     """Move the previous outputs aside (copy an IncrementalOut, which the stage reads), so a
     failure can put them back; never through a symlink leading out of the project."""
-    for path in task.spec.out_paths:
-        fs.check_inside(task.root, path)
+    present = {path: fs.check_inside(task.root, path) for path in task.spec.out_paths}
     scratch = task.scratch_dir or str(Path(task.cache_dir).parent / "tmp")
     backup = Backup(task.root, scratch, task.spec.name)
     try:
@@ -460,6 +472,8 @@ def _keep_previous_outputs(task: StageTask) -> Backup:
             incremental = out.kind is OutKind.INCREMENTAL
             doing = "copy the previous output" if incremental else "remove the previous output"
             for path in out.paths:
+                if not present[path]:
+                    continue  # no previous output (a first run): nothing to set aside
                 with fs.map_os_errors(path, doing):
                     if incremental:
                         backup.copy(path)
@@ -545,7 +559,8 @@ def execute_stage(task: StageTask) -> Outcome:
     if result.seen is not None:  # the stage was called: what it entered, read and wrote
         observed = result.seen.code
         reads = _declared(task.spec, result.seen.reads)
-        writes = _remaining(task.root, _declared(task.spec, result.seen.writes))
+        writes = _declared(task.spec, result.seen.writes)
+        writes = _remaining(task.root, _not_temporary(task.spec, writes))
     return Outcome(
         task.spec.name,
         result.kind,

@@ -17,6 +17,8 @@ import dataclasses
 import errno
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,13 +121,72 @@ def _unique(directory: str, what: str) -> str:
     return os.path.join(directory, f".{what}-{os.getpid()}-{os.urandom(4).hex()}")
 
 
+class _LateLinks:
+    """A pool process's thread that makes a running stage's capture file its log only once the
+    stage has run for `TICK` to twice that (a live follower polls every 0.1 s), so that a
+    short stage's log costs one link when it ends instead of three (link the capture as the
+    log, link the shared empty file under a temp name, rename it over the log). The thread
+    wakes every `TICK`, whatever the stages do: a stage costs it nothing."""
+
+    TICK = 0.04
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: tuple[str, str] | None = None  # (capture, log) of the stage, not linked
+        self._linked = False  # the running stage's log was linked by the thread
+        thread = threading.Thread(target=self._tick, name="pivot-log-links", daemon=True)
+        thread.start()
+
+    def begin(self, capture: str, log_path: str) -> None:
+        with self._lock:
+            self._running, self._linked = (capture, log_path), False
+
+    def end(self) -> bool:
+        """The stage ended: whether its log was linked meanwhile (never after this)."""
+        with self._lock:
+            self._running = None
+            return self._linked
+
+    def _tick(self) -> None:
+        seen = None
+        while True:
+            time.sleep(self.TICK)
+            with self._lock:
+                running = self._running
+                if running is not None and running is seen:  # running for a whole tick
+                    self._running = None  # tried once: a failure is handled when it ends
+                    with contextlib.suppress(OSError):
+                        _link_over(*running)
+                        self._linked = True
+                seen = running
+
+
+_LATE: list[_LateLinks] = []  # the process's late linker, once `link_logs_late` made it
+
+
+def link_logs_late() -> None:
+    """In a pool process: from now on, link a stage's log only once the stage has run a while
+    (or when it ends); see `_LateLinks`."""
+    if not _LATE:
+        _LATE.append(_LateLinks())
+
+
 @contextlib.contextmanager
 def log_sink(log_path: str) -> Iterator[int]:
     """A file descriptor of an empty file, at offset 0, to capture a stage's output in. With
-    `log_path`, that file is the log from the start (followed live) and keeps what the stage
-    wrote; without it, the file is a temporary one, reused by the process's next stage."""
+    `log_path`, that file is the log (followed live; in a pool process from a little after
+    the start, see `link_logs_late`) and keeps what the stage wrote; without it, the file is a
+    temporary one, reused by the process's next stage."""
     if not log_path:
         yield _anonymous()
+        return
+    if _LATE and _FILES.linking:
+        sink = _fresh_in(os.path.dirname(log_path))
+        _LATE[0].begin(_FILES.capture, log_path)
+        try:
+            yield sink
+        finally:
+            _settle_late(log_path, _LATE[0].end())
         return
     fd = _linked(log_path) if _FILES.linking else None
     if fd is None:  # hard links are refused here: a file of its own, as before
@@ -161,6 +222,13 @@ def _anonymous() -> int:
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def _fresh_in(directory: str) -> int:
+    """This process's capture file in `directory`, empty and at offset 0."""
+    if _FILES.directory != directory:
+        _FILES.reset(directory)
+    return _FILES.fresh_capture()
 
 
 def _linked(log_path: str) -> int | None:
@@ -208,3 +276,32 @@ def _settle(log_path: str) -> None:
     except OSError:
         fs.remove_path(Path(temp))
         _FILES.detach()  # leave the (empty) capture file as the log
+
+
+def _settle_late(log_path: str, linked: bool) -> None:
+    """`_settle`, for a stage whose log may not be linked yet: a silent stage's log becomes a
+    link to the shared empty file at once; one that printed gets the capture file, as if it
+    had been linked at the start."""
+    if not linked:
+        capture, size = _FILES.capture, _FILES.size()
+        if size == 0:
+            try:
+                _FILES.link_empty(log_path)
+                return
+            except OSError:  # a log of an earlier attempt there, or no directory: the usual way
+                pass
+            if _linked(log_path) is None:  # links refused from now on: a file of its own
+                fs.atomic_write_bytes(log_path, b"")
+                return
+        else:
+            try:
+                _link_over(capture, log_path)
+            except OSError as error:  # the directory was removed, or links are refused
+                if size is None:  # the stage closed the capture file: what it holds is lost
+                    return
+                _FILES.linking = _FILES.linking and error.errno not in _NO_LINKS
+                os.makedirs(os.path.dirname(log_path), exist_ok=True)
+                fs.atomic_write_bytes(log_path, read_all(_FILES.fd))
+                _FILES.detach()
+                return
+    _settle(log_path)

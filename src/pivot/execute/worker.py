@@ -167,10 +167,12 @@ def set_up_pool_process(parent: int) -> None:
     Pivot died (an OOM kill or SIGKILL takes only the main process). At exit (the pool shut
     down, while Pivot waits for it), skip the last garbage collection over everything the
     user's modules made: 0.3-0.5 s of a worker that imported 10,000 stages, for nothing.
-    What successful stages set aside is removed by a thread of its own (`_Remover`)."""
+    What successful stages set aside is removed by a thread of its own (`_Remover`), and a
+    stage's log is linked only once it runs a while (`capture.link_logs_late`)."""
     global _remove_later
     atexit.register(gc.freeze)
     _remove_later = _Remover()
+    capture.link_logs_late()
     watch = threading.Thread(
         target=_watch_parent, args=(parent,), name="pivot-parent-watch", daemon=True
     )

@@ -134,6 +134,12 @@ def enter_project(root: str, epoch: str) -> None:
         if old_root in sys.path:
             sys.path.remove(old_root)
         _pool_process.update(root=root, epoch=epoch)
+    elif (
+        sys.path[:1] == [root]
+        and getattr(next(iter(sys.path_hooks), None), "pivot_root", "") == root
+    ):
+        os.chdir(root)  # as the last stage left it (the usual case): nothing to add
+        return
     discovery.add_to_sys_path(Path(root))
     os.chdir(root)
 

@@ -135,9 +135,10 @@ class PoolExecutor:
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         """Queue `task` for the next `flush`; a task that cannot be pickled raises here. What
-        only a cluster worker reads (the planned inputs and manifest) is left out."""
+        only a cluster worker, or a worker writing the stage's lock, reads (the planned inputs
+        and manifest) is left out of the others."""
         future: Future[Outcome] = Future()
-        local = dataclasses.replace(task, inputs=(), code={})
+        local = task if task.lock_path else dataclasses.replace(task, inputs=(), code={})
         self._waiting.append((task.root, worker.dumps(local), future))
         return future
 

@@ -78,18 +78,19 @@ def commit_outputs(
     lock.write_lock(ctx.project.lock_path(spec.name, spec.state_dir), entry, spares)
     if placed:
         remember_outputs(ctx, outs)
-        remember_run(ctx, entry)
+        remember_run(ctx, run_cache.run_key_of(entry), outs)
 
 
 INLINE_LIMIT = 4 * 1024 * 1024
 """Uncached output files a run-cache entry may hold inline, in bytes (metrics, small files)."""
 
 
-def remember_run(ctx: Context, entry: LockEntry) -> None:
-    """Add a successful run to the run cache. Uncached output files are kept inside the entry
-    (the cache's `files/` holds only cached outputs); a run with an uncached directory, or with
-    more than `INLINE_LIMIT` bytes of uncached files, is not remembered."""
-    uncached = [out for out in entry.outs if not out.cache]
+def remember_run(ctx: Context, key: str, outs: tuple[OutEntry, ...]) -> None:
+    """Add a successful run (its run key, and the outputs it made) to the run cache. Uncached
+    output files are kept inside the entry (the cache's `files/` holds only cached outputs); a
+    run with an uncached directory, or with more than `INLINE_LIMIT` bytes of uncached files, is
+    not remembered."""
+    uncached = [out for out in outs if not out.cache]
     if any(out.is_directory for out in uncached):
         return
     paths = [ctx.project.root / out.path for out in uncached]
@@ -98,7 +99,7 @@ def remember_run(ctx: Context, entry: LockEntry) -> None:
     inline = {out.path: path.read_bytes() for out, path in zip(uncached, paths)}
     if any(hashing.hash_bytes(data) != out.hash for out, data in zip(uncached, inline.values())):
         return  # changed since it was recorded: do not remember a run we cannot reproduce
-    ctx.runs.save(run_cache.run_key_of(entry), entry.outs, inline)
+    ctx.runs.save(key, outs, inline)
 
 
 def _observed_code(
@@ -106,8 +107,7 @@ def _observed_code(
 ) -> tuple[dict[str, str], tuple[str, ...]]:
     """The manifest to record, and the observed references it covers: what the run entered
     that the static reach does not cover (references recorded last time stay while seen)."""
-    again = set(observed) & set(step.observed)
-    kept = tuple(sorted(again | set(fingerprint.prune_observed(step.code, observed))))
+    kept = fingerprint.kept_observed(step.code, step.observed, observed)
     if kept == step.observed:
         return dict(step.code), kept
     spec = ctx.graph.stages[step.stage]
@@ -338,11 +338,13 @@ class _Run:
             step.stage, status, reasons, duration, output, error, worker
         )
         printed = progressed = True
+        published = False
         if ended is not None and ended.kind is not OutcomeKind.WORKER_DIED:
             printed, progressed = bool(output), ended.progressed  # its log holds `output`
+            published = ended.published
         if self.live is not None:
             self.live.finish(step.stage, printed=printed, progressed=progressed)
-        if self.run_id and status in (RunStatus.RAN, RunStatus.FAILED):
+        if self.run_id and status in (RunStatus.RAN, RunStatus.FAILED) and not published:
             logs.publish_log(
                 self._pivot_dir,
                 self.run_id,
@@ -489,6 +491,10 @@ class _Run:
         if step.previous is not None:
             previous = {out.path: out.hash for out in step.previous.outs if out.cache}
         log = os.path.join(self._log_dir, logs.log_name(spec.name)) if self._log_dir else ""
+        placed = self.executor.places_outputs
+        lock_path = ""  # a new lock is written by the worker (a rewrite, or a lock that
+        if placed and step.previous is None and not self.strict:  # --strict may refuse, here)
+            lock_path = self.ctx.project.lock_path(spec.name, spec.state_dir)
         return StageTask(
             spec,
             self._root,
@@ -499,6 +505,10 @@ class _Run:
             code=step.code,
             log_path=log,
             scratch_dir=self._scratch_dir,
+            lock_path=lock_path,
+            params=step.params,
+            observed=step.observed,
+            publish_log=placed,
         )
 
     def fail(
@@ -542,15 +552,19 @@ class _Run:
         if not placed:
             self.produced.update((out.path, out.hash) for out in outcome.outs)
         try:
-            commit_outputs(
-                self.ctx,
-                step,
-                deps,
-                outcome.outs,
-                outcome.observed,
-                placed=placed,
-                spares=self.spares,
-            )
+            if outcome.run_key:  # the worker wrote the lock (see `worker._settle`)
+                remember_outputs(self.ctx, outcome.outs)
+                remember_run(self.ctx, outcome.run_key, outcome.outs)
+            else:
+                commit_outputs(
+                    self.ctx,
+                    step,
+                    deps,
+                    outcome.outs,
+                    outcome.observed,
+                    placed=placed,
+                    spares=self.spares,
+                )
         except PivotError as error:  # e.g. the lock file's directory is read-only
             return self.fail(
                 step,

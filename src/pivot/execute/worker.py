@@ -33,13 +33,14 @@ from pivot import discovery, fs
 from pivot.errors import FilesystemError, LoaderError, PivotError
 from pivot.execute import capture
 from pivot.fingerprint import observe
+from pivot.fingerprint import observed as observed_refs
 from pivot.returns import expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from pivot.stage_progress import PROGRESS_ENV
-from pivot.store import logs
+from pivot.store import lock, logs, run_cache
 from pivot.store.backup import Backup
 from pivot.store.cache import Cache
-from pivot.store.lock import DepEntry, OutEntry
+from pivot.store.lock import DepEntry, LockEntry, OutEntry
 from pivot.workspace import record_output
 
 __all__ = [
@@ -71,6 +72,10 @@ class StageTask:
     log_path: str = ""  # where what the stage prints goes, live (empty: a temporary file)
     scratch_dir: str = ""  # where previous outputs wait while the stage runs (default: tmp/
     # beside the cache, i.e. .pivot/tmp)
+    lock_path: str = ""  # set: the worker writes the stage's lock there itself (`_settle`)
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # planned, for that lock
+    observed: tuple[str, ...] = ()  # the observed code the plan recorded, for that lock
+    publish_log: bool = False  # make `log_path` the stage's last-run log when it ends
 
 
 class OutcomeKind(enum.Enum):
@@ -97,6 +102,8 @@ class Outcome:
     undeclared_reads: tuple[str, ...] = ()  # project files read that are not declared deps
     undeclared_writes: tuple[str, ...] = ()  # project files written that are not declared outs
     progressed: bool = True  # False: the run left no `pivot.progress` side file by its log
+    run_key: str = ""  # set: the worker wrote the stage's lock (that run's key; see `_settle`)
+    published: bool = False  # the worker made the stage's log its last-run log
 
     @property
     def ok(self) -> bool:
@@ -569,6 +576,9 @@ def execute_stage(task: StageTask) -> Outcome:
         reads = _declared(task.spec, result.seen.reads)
         writes = _declared(task.spec, result.seen.writes)
         writes = _remaining(task.root, _not_temporary(task.spec, writes))
+    result, run_key = _settle(task, result, observed)
+    if task.publish_log and task.log_path:
+        logs.publish_run_log(task.log_path, progressed=progressed, first=bool(task.lock_path))
     return Outcome(
         task.spec.name,
         result.kind,
@@ -580,4 +590,25 @@ def execute_stage(task: StageTask) -> Outcome:
         undeclared_reads=reads,
         undeclared_writes=writes,
         progressed=progressed,
+        run_key=run_key,
+        published=task.publish_log and bool(task.log_path),
     )
+
+
+def _settle(task: StageTask, result: _Result, observed: tuple[str, ...]) -> tuple[_Result, str]:
+    """Write the stage's lock here, sparing the main process, when the runner asked for it
+    (`task.lock_path`), the stage ran, and its run entered no code beyond the planned manifest
+    (else the runner makes the manifest again and writes the lock). The result (a failed lock
+    write fails the stage) and the run key of the lock written ("" when none was)."""
+    if result.kind is not OutcomeKind.RAN or not task.lock_path:
+        return result, ""
+    kept = observed_refs.kept_observed(task.code, task.observed, observed)
+    if kept != task.observed:
+        return result, ""
+    name = task.spec.name
+    entry = LockEntry(name, task.code, task.params, task.inputs, result.outs, kept)
+    try:
+        lock.write_lock(task.lock_path, entry)
+    except PivotError as error:  # e.g. the lock file's directory is read-only
+        return _Result(OutcomeKind.PIVOT_FAILED, error=f"stage '{name}': {error}"), ""
+    return result, run_cache.run_key_of(entry)

@@ -14,6 +14,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from pivot.fingerprint.cache import ManifestCache
     from pivot.fingerprint.observe import Observation, observing, watch_imports
+    from pivot.fingerprint.observed import kept_observed, prune_observed
     from pivot.fingerprint.sources import SourceStats
     from pivot.fingerprint.stage import (
         Fingerprint,
@@ -21,7 +22,6 @@ if _typing.TYPE_CHECKING:
         fingerprint_stage,
         fingerprint_stages,
         get_stage_fingerprint,
-        prune_observed,
     )
 
 _LAZY = {  # name -> its module: a pool worker imports `observe` alone, without the walkers
@@ -35,7 +35,8 @@ _LAZY = {  # name -> its module: a pool worker imports `observe` alone, without 
     "fingerprint_stage": "stage",
     "fingerprint_stages": "stage",
     "get_stage_fingerprint": "stage",
-    "prune_observed": "stage",
+    "kept_observed": "observed",
+    "prune_observed": "observed",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "fingerprint_stage",
     "fingerprint_stages",
     "get_stage_fingerprint",
+    "kept_observed",
     "observing",
     "prune_observed",
     "watch_imports",

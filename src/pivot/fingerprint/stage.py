@@ -35,7 +35,6 @@ __all__ = [
     "fingerprint_stage",
     "fingerprint_stages",
     "get_stage_fingerprint",
-    "prune_observed",
 ]
 
 
@@ -553,28 +552,6 @@ def _file_digest(path: str) -> str:
             return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
     except OSError:
         return "missing"
-
-
-def prune_observed(manifest: Mapping[str, str], refs: Sequence[str]) -> tuple[str, ...]:
-    """The references a run observed that its static manifest does not already cover."""
-    kept: list[str] = []
-    for ref in sorted(set(refs)):
-        kind, _, rest = ref.partition(":")
-        if kind == "code":
-            module_name, _, qualname = rest.partition(":")
-            name = f"{module_name}.{qualname}"
-            if any(f"{k}:{name}" in manifest for k in ("stage", "func", "method", "class")):
-                continue
-        elif kind == "module":
-            prefixes = tuple(f"{k}:{rest}." for k in ("func", "class", "const", "method"))
-            if f"module:{rest}" in manifest or f"effects:{rest}" in manifest:
-                continue
-            if any(entry.startswith(prefixes) for entry in manifest):
-                continue
-        elif kind == "file" and f"file:{rest}" in manifest:
-            continue
-        kept.append(ref)
-    return tuple(kept)
 
 
 def _package_file(name: str) -> str | None:

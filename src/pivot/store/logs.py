@@ -23,6 +23,7 @@ __all__ = [
     "progress_path",
     "prune_runs",
     "publish_log",
+    "publish_run_log",
     "read_log",
     "run_log_path",
     "run_stages",
@@ -77,10 +78,19 @@ def publish_log(
     """
     folder = os.path.join(pivot_dir, LOGS_DIR)
     source = os.path.join(folder, RUNS_DIR, run_id, log_name(stage))
+    publish_run_log(source, output, progressed=progressed, first=first)
+
+
+def publish_run_log(
+    source: str, output: str = "", *, progressed: bool = True, first: bool = False
+) -> None:
+    """`publish_log` of the run log at `source` (`logs/runs/<run id>/<stage>.log`): what a pool
+    worker calls once its stage has ended, sparing the main process."""
+    run_dir = os.path.dirname(source)
+    latest = os.path.join(os.path.dirname(os.path.dirname(run_dir)), os.path.basename(source))
     if progressed:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(source + PROGRESS_SUFFIX)
-    latest = os.path.join(folder, log_name(stage))
     if first:
         try:
             os.link(source, latest)

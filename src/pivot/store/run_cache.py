@@ -54,6 +54,9 @@ _HEAD_MAX = 256
 """A record's header line is shorter than this (bytes)."""
 REUSE_BELOW = 16 * 1024 * 1024
 """A run appends to the newest pack while it is smaller than this (bytes), else starts one."""
+KEYS_AFTER = 64
+"""Saves after which a process reads all the index's run keys at once: from then on a save
+asks the index about its run only when the index holds that key (a run of N stages saves N)."""
 
 
 def run_key(
@@ -192,6 +195,9 @@ class RunIndex(Protocol):
     def run_records(self, key: str) -> list[tuple[str, str, str, int, int, int]]:
         """The indexed records of run `key`, as `Packed` fields."""
 
+    def run_keys(self) -> set[str]:
+        """The run keys with indexed records."""
+
     def index_runs(
         self, records: Sequence[Packed], ends: Mapping[str, int], forget: Collection[str]
     ) -> None:
@@ -212,6 +218,9 @@ class _MemoryIndex:
 
     def run_records(self, key: str) -> list[tuple[str, str, str, int, int, int]]:
         return list(self._records.get(key, {}).values())
+
+    def run_keys(self) -> set[str]:
+        return {key for key, found in self._records.items() if found}
 
     def index_runs(
         self, records: Sequence[Packed], ends: Mapping[str, int], forget: Collection[str]
@@ -354,6 +363,9 @@ class RunCache:
         self._writer: int | None = None
         self._writing = ""
         self._readers: dict[str, int] = {}
+        self._saves = 0
+        self._keys: set[str] | None = None
+        """The run keys the index held when read (`KEYS_AFTER`), plus those indexed since."""
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -441,8 +453,8 @@ class RunCache:
         """The pack records of run `key` (indexed, or appended by this process)."""
         self._sync()
         fresh = self._fresh.get(key, [])
-        if not self._ends:  # no pack at all: nothing to ask the index
-            return list(fresh)
+        if not self._ends or (self._keys is not None and key not in self._keys):
+            return list(fresh)  # no pack at all, or none indexed for `key`: nothing to ask
         return [*(Packed(*row) for row in self._index.run_records(key)), *fresh]
 
     def _read_packed(self, record: Packed) -> bytes | None:
@@ -500,6 +512,10 @@ class RunCache:
         unless a good copy of that entry is here already; returns the entry's object key."""
         data = outs_to_bytes(outs, inline)
         entry = hashing.hash_bytes(data)
+        self._saves += 1
+        if self._saves == KEYS_AFTER:
+            self._sync()
+            self._keys = self._index.run_keys()
         if self._find(key, entry) is None:
             with fs.map_os_errors(self.packs_dir, "write the run cache"):
                 self._append(key, entry, data)
@@ -563,6 +579,8 @@ class RunCache:
         records = [record for records in self._fresh.values() for record in records]
         ends = {record.pack: self._ends[record.pack] for record in records}
         self._index.index_runs(records, ends, ())
+        if self._keys is not None:
+            self._keys.update(self._fresh)
         self._fresh = {}
 
     def close(self) -> None:
@@ -578,7 +596,7 @@ class RunCache:
         """`close`, and read the disk again on next use: for after entries or packs were added
         or removed by other means (a fetch writes loose entries)."""
         self.close()
-        self._synced, self._ends, self._prefixes = False, {}, None
+        self._synced, self._ends, self._prefixes, self._keys = False, {}, None, None
 
     # --- removing and repairing ---------------------------------------------------------------
 

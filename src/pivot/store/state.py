@@ -208,6 +208,16 @@ class StateDB:
                 ]
         return []
 
+    def run_keys(self) -> set[str]:
+        """The run keys with indexed records."""
+        with self._lock:
+            connection = self._connection_or_none()
+            if connection is not None:
+                with self._guard():
+                    rows = connection.execute("SELECT DISTINCT key FROM run_records_v1")
+                    return {str(key) for (key,) in rows}
+        return set()
+
     def index_runs(
         self,
         records: Sequence[tuple[str, str, str, int, int, int]],

@@ -14,7 +14,13 @@ import pytest
 
 from pivot.store import hashing
 from pivot.store.lock import OutEntry
-from pivot.store.run_cache import RunCache, object_key, outs_to_bytes, split_object_key
+from pivot.store.run_cache import (
+    KEYS_AFTER,
+    RunCache,
+    object_key,
+    outs_to_bytes,
+    split_object_key,
+)
 from pivot.store.state import StateDB
 
 
@@ -216,3 +222,25 @@ def test_two_processes_appending_at_once_lose_nothing(cache_root: Path) -> None:
         assert worker.exitcode == 0
     assert _found(cache_root, range(302)) == list(range(301))
     assert RunCache(cache_root).repair() == (301, [])
+
+
+def test_many_saves_append_only_the_entries_not_here_yet(cache_root: Path) -> None:
+    """A process saving many runs reads the index's run keys once (`KEYS_AFTER`), then asks it
+    only about runs it holds: entries already indexed, or saved earlier by this process (before
+    or after its last flush), are still not appended again."""
+    count = 2 * KEYS_AFTER
+    _save(cache_root, range(0, count, 2))  # the even runs are indexed already
+    [pack] = _packs(cache_root)
+    with StateDB(cache_root.parent / "state.db") as state:
+        runs = RunCache(cache_root, state)
+        saved = [runs.save(_key(n), _outs(n), {}) for n in range(count)]
+        size = pack.stat().st_size
+        runs.flush()
+        again = [runs.save(_key(n), _outs(n), {}) for n in range(count)]
+        runs.close()
+    assert again == saved
+    assert pack.stat().st_size == size  # nothing appended twice, nothing after the flush
+    entries = [key for key, _ in RunCache(cache_root).entries()]
+    assert sorted(entries) == sorted(saved) and len(entries) == count
+    records = sum(pack.read_bytes().count(b"PVRUN1 ") for pack in _packs(cache_root))
+    assert records == count

@@ -85,32 +85,34 @@ def _skip_in(path: str, ignore: Callable[[str], bool] | None) -> Callable[[str],
     return (lambda relative: ignore(prefix + relative)) if ignore else None
 
 
-def _dep_ignore(ctx: Context, path: str) -> Callable[[str], bool]:
+class _DepIgnore:
     """`.pivotignore` for the files of dependency directory `path`, unless a stage writes there;
     decided on first use, so a file dependency never reads `.pivotignore` (nor imports
-    pathspec) and planning N file dependencies asks the graph nothing."""
+    pathspec) and planning N file dependencies asks the graph nothing (and makes no closure)."""
 
-    @functools.cache
-    def matcher() -> Callable[[str], bool] | None:
-        return None if ctx.graph.producers(path) else ctx.ignore
+    __slots__ = ("_ctx", "_decided", "_matcher", "_path")
 
-    def ignore(relative: str) -> bool:
-        found = matcher()
-        return found is not None and found(relative)
+    def __init__(self, ctx: Context, path: str) -> None:
+        self._ctx, self._path, self._decided = ctx, path, False
+        self._matcher: Callable[[str], bool] | None = None
 
-    return ignore
+    def __call__(self, relative: str) -> bool:
+        if not self._decided:
+            self._matcher = None if self._ctx.graph.producers(self._path) else self._ctx.ignore
+            self._decided = True
+        return self._matcher is not None and self._matcher(relative)
 
 
 def dep_hash(ctx: Context, path: str) -> str | None:
     """A dependency's workspace hash; `.pivotignore` applies inside directories no stage writes
     (a stage's outputs are hashed whole, as their producer recorded them)."""
-    found = hash_path(ctx.hasher, ctx.project.root, path, _dep_ignore(ctx, path))
+    found = hash_path(ctx.hasher, ctx.project.root, path, _DepIgnore(ctx, path))
     return found[0] if found else None
 
 
 def dep_manifest(ctx: Context, path: str) -> hashing.DirectoryManifest:
     """The manifest of a directory dependency, with the files `dep_hash` hashes."""
-    skip = _skip_in(path, _dep_ignore(ctx, path))
+    skip = _skip_in(path, _DepIgnore(ctx, path))
     return ctx.hasher.hash_directory(ctx.project.root / path, ignore=skip)[1]
 
 

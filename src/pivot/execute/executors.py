@@ -6,10 +6,13 @@ several small stages). Imports of Pivot: the worker only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
+import pickle
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -21,6 +24,7 @@ from pivot.execute.worker import Outcome, StageTask
 __all__ = [
     "Executor",
     "NotRun",
+    "NotSent",
     "PoolExecutor",
     "SerialExecutor",
     "available_cpus",
@@ -85,23 +89,41 @@ class NotRun(Exception):
     """A task of a chunk that stopped at an earlier stage's failure (fail-fast): never started."""
 
 
+class NotSent(Exception):
+    """A task that could not be pickled for a pool worker; `error` says why."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def run_chunk(
-    root: str, epoch: str, payloads: Sequence[bytes], stop_on_failure: bool
-) -> list[Outcome]:
-    """Pool entry point for a chunk of pickled tasks, run in order: their outcomes (only up to
-    the first failure with `stop_on_failure`)."""
+    root: str, epoch: str, payload: bytes, count: int, stop_on_failure: bool
+) -> list[Outcome] | None:
+    """Pool entry point for a chunk of `count` tasks pickled together (a single task pickled
+    alone), run in order: their outcomes (only up to the first failure with `stop_on_failure`).
+    None when a chunk of several cannot be loaded here: its tasks are then shipped again one by
+    one, so that a task that cannot be loaded fails only its own stage."""
+    if count == 1:
+        return [worker.run_pickled_task(root, epoch, payload)]
+    worker.enter_project(root, epoch)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # importing pipeline.py may print
+            tasks: list[StageTask] = pickle.loads(payload)
+    except Exception:
+        return None
     outcomes = []
-    for payload in payloads:
-        outcomes.append(worker.run_pickled_task(root, epoch, payload))
+    for task in tasks:
+        outcomes.append(worker.execute_stage(task))
         if stop_on_failure and not outcomes[-1].ok:
             break
     return outcomes
 
 
-def _settle(futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome]]) -> None:
+def _settle(futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome] | None]) -> None:
     """Give each task of a chunk its outcome; the pool's error (a dead worker) fails them all."""
     try:
-        outcomes = shipped.result()
+        outcomes = shipped.result() or []
     except BaseException as error:  # a dead worker; KeyboardInterrupt on a Ctrl-C to the group
         for future in futures:
             future.set_exception(error)
@@ -111,6 +133,10 @@ def _settle(futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome]]) 
             future.set_result(outcomes[index])
         else:
             future.set_exception(NotRun())
+
+
+_Waiting = tuple[str, StageTask, "Future[Outcome]"]
+"""A task submitted to the pool: its project root, the task, its future."""
 
 
 class PoolExecutor:
@@ -129,21 +155,25 @@ class PoolExecutor:
         if fresh:
             _stop_pool(jobs)
         self._pool: Any = _reusable_pool(jobs)
-        self._waiting: list[tuple[str, bytes, Future[Outcome]]] = []  # root, task, its future
+        self._waiting: list[_Waiting] = []
         self._calls = 0  # pool calls shipped and not yet settled
         self._calls_lock = threading.Lock()
 
     def submit(self, task: StageTask) -> Future[Outcome]:
-        """Queue `task` for the next `flush`; a task that cannot be pickled raises here. What
-        only a cluster worker, or a worker writing the stage's lock, reads (the planned inputs
-        and manifest) is left out of the others."""
+        """Queue `task` for the next `flush`. What only a cluster worker, or a worker writing
+        the stage's lock, reads (the planned inputs and manifest) is left out of the others. A
+        task that cannot be pickled fails with `NotSent` at the flush, which pickles each chunk's
+        tasks together (sharing what they repeat: classes, loaders, paths)."""
         future: Future[Outcome] = Future()
         local = task if task.lock_path else dataclasses.replace(task, inputs=(), code={})
-        self._waiting.append((task.root, worker.dumps(local), future))
+        self._waiting.append((task.root, local, future))
         return future
 
     def flush(self, chunk: int = 1, *, stop_on_failure: bool = False) -> None:
         waiting, self._waiting = self._waiting, []
+        if not waiting:
+            return
+        self._pool = _reusable_pool(self.jobs)
         idle = self.jobs - self._calls
         if idle > 0:  # spread over the idle workers rather than queue behind one
             chunk = min(chunk, math.ceil(len(waiting) / idle))
@@ -151,28 +181,44 @@ class PoolExecutor:
         for start in range(0, len(waiting), size):
             self._ship(waiting[start : start + size], stop_on_failure)
 
-    def _ship(
-        self, chunk: Sequence[tuple[str, bytes, Future[Outcome]]], stop_on_failure: bool
-    ) -> None:
-        """One pool call running `chunk` in order in one worker."""
-        futures = [future for _, _, future in chunk]
-        self._pool = _reusable_pool(self.jobs)
+    def _ship(self, chunk: Sequence[_Waiting], stop_on_failure: bool) -> None:
+        """One pool call running `chunk` in order in one worker (each of its tasks alone when
+        one of them does not pickle: that one fails with `NotSent`)."""
+        tasks = [task for _, task, _ in chunk]
+        try:
+            payload = worker.dumps(tasks if len(tasks) > 1 else tasks[0])
+        except Exception as error:
+            if len(chunk) == 1:
+                chunk[0][2].set_exception(NotSent(error))
+            else:
+                for one in chunk:
+                    self._ship([one], stop_on_failure)
+            return
         try:
             shipped = self._pool.submit(
-                run_chunk, chunk[0][0], self.epoch, [task for _, task, _ in chunk], stop_on_failure
+                run_chunk, chunk[0][0], self.epoch, payload, len(chunk), stop_on_failure
             )
         except Exception as error:  # the pool is shut down or broken
-            for future in futures:
+            for _, _, future in chunk:
                 future.set_exception(error)
             return
         with self._calls_lock:
             self._calls += 1
-        shipped.add_done_callback(functools.partial(self._settled, futures))
+        shipped.add_done_callback(functools.partial(self._settled, chunk, stop_on_failure))
 
-    def _settled(self, futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome]]) -> None:
+    def _settled(
+        self,
+        chunk: Sequence[_Waiting],
+        stop_on_failure: bool,
+        shipped: Future[list[Outcome] | None],
+    ) -> None:
         with self._calls_lock:  # counted before the futures wake the runner
             self._calls -= 1
-        _settle(futures, shipped)
+        if not shipped.cancelled() and shipped.exception() is None and shipped.result() is None:
+            for one in chunk:  # the worker could not load the chunk: each task alone
+                self._ship([one], stop_on_failure)
+            return
+        _settle([future for _, _, future in chunk], shipped)
 
     def shutdown(self, *, kill: bool = False) -> None:
         if not kill:

@@ -27,7 +27,7 @@ from pivot.execute.events import (
     StageResult,
     StageStarted,
 )
-from pivot.execute.executors import Executor, NotRun
+from pivot.execute.executors import Executor, NotRun, NotSent
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import Action, Plan, Reason, ReasonKind, Step, fingerprints_of, undeclared_outputs
@@ -532,6 +532,8 @@ class _Run:
             outcome = future.result()
         except NotRun:  # its chunk stopped at an earlier stage's failure
             return self.finish(step, RunStatus.BLOCKED, error=_STOPPED)
+        except NotSent as error:  # the task does not pickle for a pool worker
+            return self.fail(step, _not_sent(step.stage, error.error))
         except Exception as error:  # a pool worker died: native crash, os._exit(), OOM kill
             outcome = _worker_died(step.stage, error)
         self.measured += 1

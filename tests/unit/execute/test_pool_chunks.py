@@ -11,7 +11,7 @@ from pathlib import Path
 from pivot import api, plan
 from pivot.execute import executors, runner
 from pivot.execute.events import RunStatus
-from pivot.execute.worker import Outcome
+from pivot.execute.worker import Outcome, StageTask
 
 COUNT = 240
 
@@ -40,7 +40,7 @@ class _CountingPool(executors.PoolExecutor):
     shipped: list[int]
 
     def _ship(
-        self, chunk: Sequence[tuple[str, bytes, Future[Outcome]]], stop_on_failure: bool
+        self, chunk: Sequence[tuple[str, StageTask, Future[Outcome]]], stop_on_failure: bool
     ) -> None:
         self.shipped.append(len(chunk))
         super()._ship(chunk, stop_on_failure)

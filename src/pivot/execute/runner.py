@@ -344,7 +344,10 @@ class _Run:
             published = ended.published
         if self.live is not None:
             self.live.finish(step.stage, printed=printed, progressed=progressed)
-        if self.run_id and status in (RunStatus.RAN, RunStatus.FAILED) and not published:
+        if published:  # by the worker, which left the progress reports to the live output
+            if progressed:
+                logs.remove_progress(os.path.join(self._log_dir, logs.log_name(step.stage)))
+        elif self.run_id and status in (RunStatus.RAN, RunStatus.FAILED):
             logs.publish_log(
                 self._pivot_dir,
                 self.run_id,

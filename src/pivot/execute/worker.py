@@ -578,7 +578,7 @@ def execute_stage(task: StageTask) -> Outcome:
         writes = _remaining(task.root, _not_temporary(task.spec, writes))
     result, run_key = _settle(task, result, observed)
     if task.publish_log and task.log_path:
-        logs.publish_run_log(task.log_path, progressed=progressed, first=bool(task.lock_path))
+        logs.publish_run_log(task.log_path, progressed=False, first=bool(task.lock_path))
     return Outcome(
         task.spec.name,
         result.kind,

@@ -25,6 +25,7 @@ __all__ = [
     "publish_log",
     "publish_run_log",
     "read_log",
+    "remove_progress",
     "run_log_path",
     "run_stages",
 ]
@@ -85,12 +86,12 @@ def publish_run_log(
     source: str, output: str = "", *, progressed: bool = True, first: bool = False
 ) -> None:
     """`publish_log` of the run log at `source` (`logs/runs/<run id>/<stage>.log`): what a pool
-    worker calls once its stage has ended, sparing the main process."""
+    worker calls once its stage has ended, sparing the main process (with `progressed` False:
+    the runner's live output still reads the progress side file, then removes it)."""
     run_dir = os.path.dirname(source)
     latest = os.path.join(os.path.dirname(os.path.dirname(run_dir)), os.path.basename(source))
     if progressed:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(source + PROGRESS_SUFFIX)
+        remove_progress(source)
     if first:
         try:
             os.link(source, latest)
@@ -104,6 +105,13 @@ def publish_run_log(
         fs.atomic_write_text(Path(source), output)
         _link_or_copy(source, temporary)
     os.replace(temporary, latest)
+
+
+def remove_progress(log_path: str) -> None:
+    """Remove the progress side file of the run log at `log_path`, if there is one (once the
+    live output has read its last reports)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(log_path + PROGRESS_SUFFIX)
 
 
 def _link_or_copy(source: str, dest: str) -> bool:

@@ -499,6 +499,27 @@ def test_a_run_that_adds_to_a_directory_the_import_lists_leaves_no_snapshot(
     assert acted(result) == {"count"}  # its `inputs` param counts metrics.json now
 
 
+def second_long_run(
+    project: E2EProject,
+    pipeline: str,
+    before: Callable[[Path], None],
+    during: Callable[[Path], None],
+) -> str:
+    """Run `pipeline` once, then `before` changes something and a second `pivot repro` waits
+    long enough to leave a no-op snapshot while `during` acts; its output."""
+    project.pipeline(pipeline)
+    project.pivot("repro")
+    (project.root / "wait/go").unlink()
+    before(project.root)
+    running = project.start("repro", "-j", "1")
+    time.sleep(LONG_RUN_S)
+    during(project.root)
+    project.gen({"wait/go": ""})
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    return out
+
+
 BESIDE = (
     WAITING
     + """
@@ -522,17 +543,12 @@ def test_a_stage_a_run_left_alone_keeps_what_the_first_plan_saw(
     fast, unless one of them changed during the run (its output, edited before the plan made
     again: its dependency is also seen when the graph is built)."""
     project.gen({**FILES, "wait/go": "", "side/in.txt": "side\n"})
-    project.pipeline(BESIDE)
-    project.pivot("repro")
-    (project.root / "wait/go").unlink()
-    _edit(project.root / "data/raw.txt", "Bye Now\n")
-    running = project.start("repro", "-j", "1")
-    time.sleep(LONG_RUN_S)
-    if edited:
-        _edit(project.root / "side/out.txt", "edited\n")
-    project.gen({"wait/go": ""})
-    out, err = running.communicate(timeout=120)
-    assert running.returncode == 0, out + err
+    out = second_long_run(
+        project,
+        BESIDE,
+        lambda root: _edit(root / "data/raw.txt", "Bye Now\n"),
+        lambda root: _edit(root / "side/out.txt", "edited\n") if edited else None,
+    )
     assert "Ran 2," in out
     assert (project.root / ".pivot" / "noop-repro").is_file()
     if not edited:
@@ -555,18 +571,13 @@ def test_stages_the_early_cut_off_skipped_keep_what_the_first_plan_saw(
     (`metrics.json`, edited before the plan made again, which sees it: no snapshot then), and
     the next `repro` puts it back."""
     project.gen({**FILES, "wait/go": ""})
-    project.pipeline(WAITING)
-    project.pivot("repro")
-    metrics = (project.root / "metrics.json").read_text()
-    (project.root / "wait/go").unlink()
-    _edit(project.root / "noop_helpers.py", "def clean(text: str) -> str:\n    return text.lower().strip()\n")
-    running = project.start("repro", "-j", "1")
-    time.sleep(LONG_RUN_S)
-    if edited:
-        _edit(project.root / "metrics.json", '{"words": 99}\n')
-    project.gen({"wait/go": ""})
-    out, err = running.communicate(timeout=120)
-    assert running.returncode == 0, out + err
+    same_output = "def clean(text: str) -> str:\n    return text.lower().strip()\n"
+    out = second_long_run(
+        project,
+        WAITING,
+        lambda root: _edit(root / "noop_helpers.py", same_output),
+        lambda root: _edit(root / "metrics.json", '{"words": 99}\n') if edited else None,
+    )
     assert "Ran 1," in out
     if not edited:
         assert "Everything is up to date (2 stages)" in fast(project, "repro").stdout
@@ -575,4 +586,4 @@ def test_stages_the_early_cut_off_skipped_keep_what_the_first_plan_saw(
     assert result.code == 0, result.describe()
     assert imported_pipeline(result)
     assert acted(result) == {"count"}
-    assert (project.root / "metrics.json").read_text() == metrics
+    assert json.loads((project.root / "metrics.json").read_text()) == {"words": 2}

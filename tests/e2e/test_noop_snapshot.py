@@ -112,6 +112,14 @@ def acted(result: Cli) -> set[str]:
     return {name for name, stage in events[-1]["stages"].items() if stage["status"] != "skipped"}
 
 
+def acted_in_usual_repro(project: E2EProject) -> set[str]:
+    """The stages a `repro --json` that must take the usual path (import `pipeline.py`) acted on."""
+    result = pivot_cli(project, "repro", "--json")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    return acted(result)
+
+
 @pytest.fixture
 def built(project: E2EProject) -> E2EProject:
     """The project run once, then a usual no-op of each command (they write the snapshots)."""
@@ -413,13 +421,19 @@ def long_run(project: E2EProject, pipeline: str, during: Callable[[Path], None])
     """A first `pivot repro` long enough to leave a no-op snapshot; `during` acts meanwhile."""
     project.gen({**FILES, "wait/.keep": ""})
     project.pipeline(pipeline)
+    assert "Ran 2," in _waiting_run(project, during)
+
+
+def _waiting_run(project: E2EProject, during: Callable[[Path], None]) -> str:
+    """A `pivot repro` whose waiting stage goes on once `during` acted, a while after the
+    start; its output."""
     running = project.start("repro", "-j", "1")
     time.sleep(LONG_RUN_S)
     during(project.root)
     project.gen({"wait/go": ""})
     out, err = running.communicate(timeout=120)
     assert running.returncode == 0, out + err
-    assert "Ran 2," in out
+    return out
 
 
 def test_a_long_run_leaves_a_snapshot_for_the_first_no_op(project: E2EProject) -> None:
@@ -452,10 +466,9 @@ DURING_A_RUN["file added where imports search"] = (lambda r: _edit(r / "notes.tx
 def test_a_change_during_a_long_run_is_seen_after_it(project: E2EProject, change: str) -> None:
     during, expected = DURING_A_RUN[change]
     long_run(project, WAITING, during)
-    result = pivot_cli(project, "repro", "--json")
-    assert result.code == 0, result.describe()
-    assert imported_pipeline(result)
-    assert expected <= acted(result)  # (a data file read at import counts for all its stages)
+    assert expected <= acted_in_usual_repro(
+        project
+    )  # (a data file read at import counts for all its stages)
 
 
 def test_a_run_that_writes_a_module_an_import_missed_leaves_no_snapshot(
@@ -493,10 +506,7 @@ def test_a_run_that_adds_to_a_directory_the_import_lists_leaves_no_snapshot(
         'INPUTS = sorted(glob.glob("inputs/*.txt") + glob.glob("*.json"))',
     )
     long_run(project, pipeline, lambda root: None)
-    result = pivot_cli(project, "repro", "--json")
-    assert result.code == 0, result.describe()
-    assert imported_pipeline(result)
-    assert acted(result) == {"count"}  # its `inputs` param counts metrics.json now
+    assert acted_in_usual_repro(project) == {"count"}  # its `inputs` param counts metrics.json now
 
 
 def second_long_run(
@@ -511,13 +521,7 @@ def second_long_run(
     project.pivot("repro")
     (project.root / "wait/go").unlink()
     before(project.root)
-    running = project.start("repro", "-j", "1")
-    time.sleep(LONG_RUN_S)
-    during(project.root)
-    project.gen({"wait/go": ""})
-    out, err = running.communicate(timeout=120)
-    assert running.returncode == 0, out + err
-    return out
+    return _waiting_run(project, during)
 
 
 BESIDE = (
@@ -554,10 +558,7 @@ def test_a_stage_a_run_left_alone_keeps_what_the_first_plan_saw(
     if not edited:
         assert "Everything is up to date (3 stages)" in fast(project, "repro").stdout
         return
-    result = pivot_cli(project, "repro", "--json")
-    assert result.code == 0, result.describe()
-    assert imported_pipeline(result)
-    assert acted(result) == {"side"}
+    assert acted_in_usual_repro(project) == {"side"}
     assert (project.root / "side/out.txt").read_text() == "SIDE\n"
 
 
@@ -582,8 +583,5 @@ def test_stages_the_early_cut_off_skipped_keep_what_the_first_plan_saw(
     if not edited:
         assert "Everything is up to date (2 stages)" in fast(project, "repro").stdout
         return
-    result = pivot_cli(project, "repro", "--json")
-    assert result.code == 0, result.describe()
-    assert imported_pipeline(result)
-    assert acted(result) == {"count"}
+    assert acted_in_usual_repro(project) == {"count"}
     assert json.loads((project.root / "metrics.json").read_text()) == {"words": 2}

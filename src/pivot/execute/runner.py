@@ -291,6 +291,8 @@ class _Run:
     """Ready steps waiting for free CPU slots, oldest first (`-j`; a stage declaring
     `resources={"cpus": n}` takes n)."""
     slots_used: int = 0
+    slots_of: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Stage -> the CPU slots its step takes (`_slots`)."""
     wide: int = 0
     """Steps in flight taking more than one slot: while one is, nothing is queued beside it."""
     mean_seconds: float = 0.0
@@ -387,12 +389,17 @@ class _Run:
             self.start(step)
 
     def _slots(self, step: Step) -> int:
-        """CPU slots a RUN step takes: its declared `cpus` (at least 1, at most all of them)."""
-        slots = self.executor.slots
-        if slots is None or step.action is not Action.RUN:
-            return 0
-        declared = self.ctx.graph.stages[step.stage].resources.get("cpus", 1)
-        return max(1, min(slots, int(declared)))
+        """CPU slots a RUN step takes: its declared `cpus` (at least 1, at most all of them);
+        worked out once per step (asked when it is held, started and collected)."""
+        found = self.slots_of.get(step.stage)
+        if found is None:
+            slots = self.executor.slots
+            found = 0
+            if slots is not None and step.action is Action.RUN:
+                declared = self.ctx.graph.stages[step.stage].resources.get("cpus", 1)
+                found = max(1, min(slots, int(declared)))
+            self.slots_of[step.stage] = found
+        return found
 
     def release_held(self) -> None:
         """Dispatch held steps, oldest first, while CPU slots are free; a step that still does

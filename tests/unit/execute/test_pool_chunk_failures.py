@@ -4,14 +4,10 @@ load, fails only its own stage: its chunk-mates are shipped again one by one and
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from concurrent.futures import Future
 from pathlib import Path
 
-from pivot import api, plan
-from pivot.execute import executors, runner
 from pivot.execute.events import RunStatus
-from pivot.execute.worker import Outcome, StageTask
+from tests.unit.execute.conftest import run_on_pool
 
 FIRST, LATER = 120, 24
 
@@ -85,28 +81,8 @@ for index in range({LATER}):
 """
 
 
-class _NotingPool(executors.PoolExecutor):
-    """The real warm pool, noting the stages of each pool call."""
-
-    shipped: list[list[str]]
-
-    def _ship(
-        self, chunk: Sequence[tuple[str, StageTask, Future[Outcome]]], stop_on_failure: bool
-    ) -> None:
-        self.shipped.append([task.spec.name for _, task, _ in chunk])
-        super()._ship(chunk, stop_on_failure)
-
-
 def test_a_task_that_does_not_pickle_or_load_fails_alone(tmp_path: Path) -> None:
-    api.init(tmp_path)
-    (tmp_path / "raw.txt").write_text("in", encoding="utf-8")
-    (tmp_path / "pipeline.py").write_text(PIPELINE, encoding="utf-8")
-    pool = _NotingPool(2, "chunk-failures-test")
-    pool.shipped = []
-
-    with api.open_context(tmp_path) as ctx:
-        decided = plan.make_plan(ctx, ctx.graph.order)
-        report = runner.run_plan(ctx, decided, pool, keep_going=True, emit=lambda event: None)
+    report, pool = run_on_pool(tmp_path, PIPELINE, "chunk-failures-test", keep_going=True)
 
     results = {result.stage: result for result in report.results}
     failed = {name for name, result in results.items() if result.status is not RunStatus.RAN}

@@ -4,14 +4,10 @@ arrive together, free their slots together, and the next stages go out as one ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import Future
 from pathlib import Path
 
-from pivot import api, plan
-from pivot.execute import executors, runner
 from pivot.execute.events import RunStatus
-from pivot.execute.worker import Outcome, StageTask
+from tests.unit.execute.conftest import run_on_pool
 
 COUNT = 240
 
@@ -34,31 +30,12 @@ for index in range({COUNT}):
 """
 
 
-class _CountingPool(executors.PoolExecutor):
-    """The real warm pool, noting how many stages each pool call carries."""
-
-    shipped: list[int]
-
-    def _ship(
-        self, chunk: Sequence[tuple[str, StageTask, Future[Outcome]]], stop_on_failure: bool
-    ) -> None:
-        self.shipped.append(len(chunk))
-        super()._ship(chunk, stop_on_failure)
-
-
 def test_small_stages_keep_going_out_in_chunks(tmp_path: Path) -> None:
-    api.init(tmp_path)
-    (tmp_path / "raw.txt").write_text("in", encoding="utf-8")
-    (tmp_path / "pipeline.py").write_text(PIPELINE, encoding="utf-8")
-    pool = _CountingPool(2, "chunks-test")
-    pool.shipped = []
-
-    with api.open_context(tmp_path) as ctx:
-        decided = plan.make_plan(ctx, ctx.graph.order)
-        report = runner.run_plan(ctx, decided, pool, keep_going=False, emit=lambda event: None)
+    report, pool = run_on_pool(tmp_path, PIPELINE, "chunks-test", keep_going=False)
 
     assert {result.status for result in report.results} == {RunStatus.RAN}
-    assert sum(pool.shipped) == COUNT
+    sizes = [len(chunk) for chunk in pool.shipped]
+    assert sum(sizes) == COUNT
     assert (tmp_path / "out" / "s239.txt").read_text(encoding="utf-8") == "IN"
-    later = pool.shipped[len(pool.shipped) // 2 :]  # by then the stages have proved small
-    assert sum(later) / len(later) >= 4, pool.shipped
+    later = sizes[len(sizes) // 2 :]  # by then the stages have proved small
+    assert sum(later) / len(later) >= 4, sizes

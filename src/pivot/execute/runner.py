@@ -502,8 +502,10 @@ class _Run:
             previous = {out.path: out.hash for out in step.previous.outs if out.cache}
         log = os.path.join(self._log_dir, logs.log_name(spec.name)) if self._log_dir else ""
         placed = self.executor.places_outputs
-        lock_path = ""  # a new lock is written by the worker (a rewrite, or a lock that
-        if placed and step.previous is None and not self.strict:  # --strict may refuse, here)
+        # A new lock is written by the worker; a rewrite (through `spares`), or a lock that
+        # --strict may refuse after the run, is written here.
+        lock_path = ""
+        if placed and step.previous is None and not self.strict:
             lock_path = self.ctx.project.lock_path(spec.name, spec.state_dir)
         return StageTask(
             spec,

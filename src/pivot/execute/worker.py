@@ -577,8 +577,11 @@ def execute_stage(task: StageTask) -> Outcome:
         writes = _declared(task.spec, result.seen.writes)
         writes = _remaining(task.root, _not_temporary(task.spec, writes))
     result, run_key = _settle(task, result, observed)
+    published = False
     if task.publish_log and task.log_path:
-        logs.publish_run_log(task.log_path, progressed=False, first=bool(task.lock_path))
+        with contextlib.suppress(OSError):  # else the runner publishes it (and reports why not)
+            logs.publish_run_log(task.log_path, progressed=False, first=bool(task.lock_path))
+            published = True
     return Outcome(
         task.spec.name,
         result.kind,
@@ -591,7 +594,7 @@ def execute_stage(task: StageTask) -> Outcome:
         undeclared_writes=writes,
         progressed=progressed,
         run_key=run_key,
-        published=task.publish_log and bool(task.log_path),
+        published=published,
     )
 
 

@@ -3,7 +3,8 @@
 Creating a file is among the dearest system calls on many file systems (an inode, a journal
 entry), and a stage used to create one log per run just to capture what it prints, which most
 stages never do. Here a process keeps one capture file per log directory: while a stage runs,
-its log path is a hard link to that file (so it is followed live, subprocesses' output too);
+its log path is a hard link to that file (so it is followed live, subprocesses' output too;
+in a pool process only once the stage has run a few tens of milliseconds, see `_LateLinks`);
 when the stage ends, a log that holds something keeps the file (the process makes a new one for
 the next stage), and an empty log becomes a link to a shared empty, read-only file. Where hard
 links are refused, each log is a file of its own, as before. Imports of Pivot: `fs` only; never

@@ -63,7 +63,10 @@ def _command(spec: str) -> tuple[str, ...]:
 
 
 def snapshot_pivot(rev: str, workdir: Path) -> Path:
-    """Extract src/pivot at commit `rev` (the shared working tree changes under a long run)."""
+    """Extract src/pivot at commit `rev` (the shared working tree changes under a long run),
+    byte-compiled as `pip install` leaves a package: else the first timed command writes
+    `__pycache__` into Pivot's own source directories, which its no-op snapshot then cannot
+    trust (they changed while it ran)."""
     archive = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", rev, "src/pivot"],
         capture_output=True, check=True,
@@ -71,6 +74,7 @@ def snapshot_pivot(rev: str, workdir: Path) -> Path:
     target = workdir / "pivot-snapshot"
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(target, filter="data")
+    subprocess.run([project_python(), "-m", "compileall", "-q", str(target / "src")], check=True)
     return target / "src"
 
 

@@ -483,7 +483,12 @@ def _warm_workers(
         return None
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")
-    return executors.warm_pool(workers, str(ctx.project.root), modules, fresh=fresh_workers)
+    # With two CPUs, planning (which the run waits for) and two importing workers would share
+    # them three ways: the workers import one at a time. With more, a core is left to planning.
+    gate = str(ctx.project.pivot_dir) if executors.available_cpus() <= 2 else ""
+    return executors.warm_pool(
+        workers, str(ctx.project.root), modules, gate=gate, fresh=fresh_workers
+    )
 
 
 def _executor_of(ctx: Context, executor: str | None) -> str:

@@ -248,17 +248,20 @@ def _stop_pool(jobs: int) -> None:
     _reusable_pool(jobs).shutdown(wait=True, kill_workers=True)
 
 
-def warm_pool(jobs: int, root: str, modules: Sequence[str], *, fresh: bool = False) -> str:
+def warm_pool(
+    jobs: int, root: str, modules: Sequence[str], *, gate: str = "", fresh: bool = False
+) -> str:
     """Start the pool's `jobs` worker processes now (`fresh`: new ones) and have each import
-    `modules`, while this process goes on planning; returns the epoch they entered the project
-    with, which a `PoolExecutor` of this run then takes (the code they imported is the code
-    on disk now, as the plan reads it), keeping their imports."""
+    `modules`, one worker at a time (an exclusive `flock` on directory `gate`), while this
+    process goes on planning; returns the epoch they entered the project with, which a
+    `PoolExecutor` of this run then takes (the code they imported is the code on disk now, as
+    the plan reads it), keeping their imports."""
     if fresh:
         _stop_pool(jobs)
     pool = _reusable_pool(jobs)
     epoch = f"warm-{os.urandom(8).hex()}"  # this run's alone: no worker keeps older modules
     for _ in range(jobs):  # one each: a worker takes the next call only when it is done
-        pool.submit(worker.warm_up, root, epoch, list(modules))
+        pool.submit(worker.warm_up, root, epoch, list(modules), gate)
     return epoch
 
 

@@ -151,15 +151,38 @@ def enter_project(root: str, epoch: str) -> None:
     os.chdir(root)
 
 
-def warm_up(root: str, epoch: str, modules: Sequence[str]) -> None:
+def warm_up(root: str, epoch: str, modules: Sequence[str], gate: str = "") -> None:
     """Pool entry point run while the main process plans: enter the project with the run's
     epoch and import the modules its stages are defined in, so the first stages find this
-    worker ready. A module that fails to import fails its stages later, with their names."""
+    worker ready. A module that fails to import fails its stages later, with their names.
+
+    `gate`, a directory: the workers import one at a time, each holding an exclusive `flock`
+    on it meanwhile, so that planning (which the run waits for) shares the CPUs with one
+    importing worker, not all of them."""
     enter_project(root, epoch)
-    with contextlib.redirect_stdout(sys.stderr):  # importing may print
+    with _one_at_a_time(gate), contextlib.redirect_stdout(sys.stderr):  # importing may print
         for name in modules:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(gate: str) -> Iterator[None]:
+    """Hold an exclusive `flock` on directory `gate` (none when it is "" or cannot be opened:
+    the lock only orders work, it guards nothing)."""
+    try:
+        descriptor = os.open(gate, os.O_RDONLY) if gate else -1
+    except OSError:
+        descriptor = -1
+    try:
+        if descriptor >= 0:
+            import fcntl
+
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)  # releases the lock
 
 
 def dumps(value: object) -> bytes:

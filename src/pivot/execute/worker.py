@@ -166,23 +166,40 @@ def warm_up(root: str, epoch: str, modules: Sequence[str], gate: str = "") -> No
                 importlib.import_module(name)
 
 
+GATE_SECONDS = 5.0
+"""The longest a warming worker waits for the one importing before it: the gate only orders
+work and guards nothing (a process an import forked may even keep it held), so after this the
+worker imports anyway."""
+
+
 @contextlib.contextmanager
 def _one_at_a_time(gate: str) -> Iterator[None]:
-    """Hold an exclusive `flock` on directory `gate` (none when it is "" or cannot be opened:
-    the lock only orders work, it guards nothing)."""
+    """Hold an exclusive `flock` on directory `gate`, waiting for it at most `GATE_SECONDS`
+    (nothing when `gate` is "" or cannot be opened)."""
     try:
         descriptor = os.open(gate, os.O_RDONLY) if gate else -1
     except OSError:
         descriptor = -1
     try:
         if descriptor >= 0:
-            import fcntl
-
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            _lock_within(descriptor, time.monotonic() + GATE_SECONDS)
         yield
     finally:
         if descriptor >= 0:
             os.close(descriptor)  # releases the lock
+
+
+def _lock_within(descriptor: int, deadline: float) -> None:
+    import fcntl
+
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
 
 
 def dumps(value: object) -> bytes:

@@ -1,12 +1,15 @@
 """Workers warming up while the main process plans import one at a time (`worker.warm_up`'s
-gate): an exclusive `flock` on a directory, held while importing."""
+gate): an exclusive `flock` on a directory, held while importing, waited for a bounded time."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from pivot.execute import worker
 
@@ -45,3 +48,18 @@ def test_no_gate_or_a_missing_one_orders_nothing(tmp_path: Path) -> None:
     for gate in ("", str(tmp_path / "missing")):
         with worker._one_at_a_time(gate):
             pass
+
+
+def test_a_gate_held_too_long_is_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate someone keeps (a process an import forked holds the lock) orders nothing after
+    `GATE_SECONDS`: the worker imports anyway."""
+    monkeypatch.setattr(worker, "GATE_SECONDS", 0.2)
+    holder = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        started = time.monotonic()
+        with worker._one_at_a_time(str(tmp_path)):
+            waited = time.monotonic() - started
+    finally:
+        os.close(holder)
+    assert 0.2 <= waited < 2

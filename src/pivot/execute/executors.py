@@ -114,6 +114,7 @@ def run_chunk(
         return None
     outcomes = []
     for task in tasks:
+        worker.enter_project(root, epoch)  # as the stage before may have left sys.path
         outcomes.append(worker.execute_stage(task))
         if stop_on_failure and not outcomes[-1].ok:
             break

@@ -61,3 +61,33 @@ def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> N
     for op in ("cpu-j1", "cpu-j2"):
         assert parallel[op]["stages_run"] == [2], op
         assert parallel[op]["failures"] == [], op
+
+
+def test_the_file_system_floor_times_both_ways_of_writing(tmp_path: Path) -> None:
+    """`fs_floor.py` writes what it says (one file per stage for the baseline; an output, a
+    blob and a lock per stage for Pivot's way, no temp file left) and prints both timings."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "fs_floor.py"),
+            str(tmp_path / "floor"),
+            "--n",
+            "7",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "plain baseline: one create:" in completed.stdout
+    assert "Pivot: three atomic writes:" in completed.stdout
+    counts = {d.name: sorted(p.name for p in d.iterdir()) for d in (tmp_path / "floor").iterdir()}
+    assert {name: len(files) for name, files in counts.items()} == {
+        "plain": 7,
+        "out": 7,
+        "cache": 7,
+        "stages": 7,
+    }
+    assert not any(name.endswith(".tmp") for files in counts.values() for name in files)

@@ -472,14 +472,16 @@ def _warm_workers(
     or `-j 1`. (Their threads keep the first fingerprinting from forking, which only stages
     added since the snapshot, with no lock, would do.) Returns the workers' epoch (None: none
     started)."""
-    from pivot.execute import executors
-
     if watcher is None or _executor_of(ctx, executor) != "local":
         return None
-    workers = jobs or ctx.project.config.jobs or executors.available_cpus()
-    if workers <= 1 or len(ctx.graph.stages) < WARM_FROM_STAGES:
+    if len(ctx.graph.stages) < WARM_FROM_STAGES or (jobs or ctx.project.config.jobs) == 1:
         return None
     if not _code_edited_since(ctx, snapshot.path_of(ctx.project.pivot_dir, "repro")):
+        return None
+    from pivot.execute import executors  # (and loky: only once workers may well start)
+
+    workers = jobs or ctx.project.config.jobs or executors.available_cpus()
+    if workers <= 1:
         return None
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")

@@ -230,6 +230,16 @@ CHANGES: dict[str, tuple[Callable[[Path], None], set[str], dict[str, str]]] = {
 }
 
 
+def test_a_usual_no_op_loads_no_worker_machinery(built: E2EProject) -> None:
+    """A no-op that takes the usual path (its snapshot gone) plans and ends: it imports no
+    process pool (loky), whose import alone costs 20-30 ms."""
+    os.unlink(built.root / ".pivot" / "noop-repro")
+    result = pivot_cli(built, "repro")
+    assert result.code == 0, result.describe()
+    assert imported_pipeline(result)
+    assert not any(line.endswith("| loky") for line in result.stderr.splitlines())
+
+
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_every_change_is_seen(built: E2EProject, change: str) -> None:
     apply, expected, env = CHANGES[change]

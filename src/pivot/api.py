@@ -444,12 +444,19 @@ def _local_executor(
     if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
         workers = 1
     if workers > 1:
-        workers = min(workers, jobs or ctx.project.config.jobs or executors.available_cpus())
+        workers = min(workers, _job_limit(ctx, jobs))
     if warmed is None:
         return executors.make_executor(workers, _epoch(decided), fresh=fresh_workers)
     if workers > 1:  # all the warm workers (no resize, which would wait for their warm-up)
-        workers = jobs or ctx.project.config.jobs or executors.available_cpus()
+        workers = _job_limit(ctx, jobs)
     return executors.make_executor(workers, warmed)
+
+
+def _job_limit(ctx: Context, jobs: int | None) -> int:
+    """Stages a run may run at once: `-j`, else the project's `jobs:`, else the CPUs."""
+    from pivot.execute import executors
+
+    return jobs or ctx.project.config.jobs or executors.available_cpus()
 
 
 WARM_FROM_STAGES = 1000
@@ -478,16 +485,14 @@ def _warm_workers(
         return None
     if not _code_edited_since(ctx, snapshot.path_of(ctx.project.pivot_dir, "repro")):
         return None
-    from pivot.execute import executors  # (and loky: only once workers may well start)
-
-    workers = jobs or ctx.project.config.jobs or executors.available_cpus()
+    workers = _job_limit(ctx, jobs)  # (imports loky: only once workers may well start)
     if workers <= 1:
         return None
+    from pivot.execute import executors
+
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")
-    # With two CPUs, planning (which the run waits for) and two importing workers would share
-    # them three ways: the workers import one at a time. With more, a core is left to planning.
-    gate = str(ctx.project.pivot_dir) if executors.available_cpus() <= 2 else ""
+    gate = str(ctx.project.pivot_dir)
     return executors.warm_pool(
         workers, str(ctx.project.root), modules, gate=gate, fresh=fresh_workers
     )

@@ -253,10 +253,14 @@ def warm_pool(
     jobs: int, root: str, modules: Sequence[str], *, gate: str = "", fresh: bool = False
 ) -> str:
     """Start the pool's `jobs` worker processes now (`fresh`: new ones) and have each import
-    `modules`, one worker at a time (an exclusive `flock` on directory `gate`), while this
-    process goes on planning; returns the epoch they entered the project with, which a
-    `PoolExecutor` of this run then takes (the code they imported is the code on disk now, as
-    the plan reads it), keeping their imports."""
+    `modules` while this process goes on planning; returns the epoch they entered the project
+    with, which a `PoolExecutor` of this run then takes (the code they imported is the code on
+    disk now, as the plan reads it), keeping their imports.
+
+    With two CPUs, planning (which the run waits for) and two importing workers would share
+    them three ways: the workers then import one at a time, each holding an exclusive `flock`
+    on directory `gate`. With more CPUs, a core is left to planning anyway."""
+    gate = gate if available_cpus() <= 2 else ""
     if fresh:
         _stop_pool(jobs)
     pool = _reusable_pool(jobs)

@@ -566,7 +566,7 @@ class _Run:
         if not placed:
             self.produced.update((out.path, out.hash) for out in outcome.outs)
         try:
-            if outcome.run_key:  # the worker wrote the lock (see `worker._settle`)
+            if outcome.run_key:  # the worker wrote the lock (see `worker._write_lock`)
                 remember_outputs(self.ctx, outcome.outs)
                 remember_run(self.ctx, outcome.run_key, outcome.outs)
             else:

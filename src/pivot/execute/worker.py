@@ -72,7 +72,7 @@ class StageTask:
     log_path: str = ""  # where what the stage prints goes, live (empty: a temporary file)
     scratch_dir: str = ""  # where previous outputs wait while the stage runs (default: tmp/
     # beside the cache, i.e. .pivot/tmp)
-    lock_path: str = ""  # set: the worker writes the stage's lock there itself (`_settle`)
+    lock_path: str = ""  # set: the worker writes the stage's lock there itself (`_write_lock`)
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # planned, for that lock
     observed: tuple[str, ...] = ()  # the observed code the plan recorded, for that lock
     publish_log: bool = False  # make `log_path` the stage's last-run log when it ends
@@ -102,7 +102,7 @@ class Outcome:
     undeclared_reads: tuple[str, ...] = ()  # project files read that are not declared deps
     undeclared_writes: tuple[str, ...] = ()  # project files written that are not declared outs
     progressed: bool = True  # False: the run left no `pivot.progress` side file by its log
-    run_key: str = ""  # set: the worker wrote the stage's lock (that run's key; see `_settle`)
+    run_key: str = ""  # set: the worker wrote the stage's lock (that run's key; see `_write_lock`)
     published: bool = False  # the worker made the stage's log its last-run log
 
     @property
@@ -616,7 +616,7 @@ def execute_stage(task: StageTask) -> Outcome:
         reads = _declared(task.spec, result.seen.reads)
         writes = _declared(task.spec, result.seen.writes)
         writes = _remaining(task.root, _not_temporary(task.spec, writes))
-    result, run_key = _settle(task, result, observed)
+    result, run_key = _write_lock(task, result, observed)
     published = False
     if task.publish_log and task.log_path:
         with contextlib.suppress(OSError):  # else the runner publishes it (and reports why not)
@@ -638,7 +638,7 @@ def execute_stage(task: StageTask) -> Outcome:
     )
 
 
-def _settle(task: StageTask, result: _Result, observed: tuple[str, ...]) -> tuple[_Result, str]:
+def _write_lock(task: StageTask, result: _Result, observed: tuple[str, ...]) -> tuple[_Result, str]:
     """Write the stage's lock here, sparing the main process, when the runner asked for it
     (`task.lock_path`), the stage ran, and its run entered no code beyond the planned manifest
     (else the runner makes the manifest again and writes the lock). The result (a failed lock

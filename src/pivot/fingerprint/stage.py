@@ -195,8 +195,8 @@ def _assemble_all(
     if theirs:
         assembler.reach.sources.save()  # what was read until now is stored here, not sent back
         _ = assembler.stats.loaded_ns  # from this process's start (a fork starts later)
-        files = _stage_files([requests[index] for index in theirs])
         apart = [requests[index] for index in theirs]
+        files = _stage_files(apart)
         copy = forked.start(lambda: _assembled_apart(assembler, apart, files))
     if copy is None:
         for index in walk:

@@ -27,7 +27,7 @@ from pivot.execute.events import (
     StageResult,
     StageStarted,
 )
-from pivot.execute.executors import Executor, NotRun, NotSent
+from pivot.execute.executors import Executor, NotRun, NotSent, SerialExecutor
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import Action, Plan, Reason, ReasonKind, Step, fingerprints_of, undeclared_outputs
@@ -502,10 +502,13 @@ class _Run:
             previous = {out.path: out.hash for out in step.previous.outs if out.cache}
         log = os.path.join(self._log_dir, logs.log_name(spec.name)) if self._log_dir else ""
         placed = self.executor.places_outputs
-        # A new lock is written by the worker; a rewrite (through `spares`), or a lock that
-        # --strict may refuse after the run, is written here.
+        # A pool worker writes the lock (a new one or a rewrite), sparing this process, which
+        # a run of few stages among many (a helper edit) waits on. Written here: a lock that
+        # --strict may refuse after the run, and a rewrite by a stage run in this process
+        # (through `spares`: no file created).
         lock_path = ""
-        if placed and step.previous is None and not self.strict:
+        in_process = isinstance(self.executor, SerialExecutor)
+        if placed and not self.strict and (step.previous is None or not in_process):
             lock_path = self.ctx.project.lock_path(spec.name, spec.state_dir)
         return StageTask(
             spec,
@@ -521,6 +524,7 @@ class _Run:
             params=step.params,
             observed=step.observed,
             publish_log=placed,
+            first_run=step.previous is None,
         )
 
     def fail(

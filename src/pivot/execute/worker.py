@@ -76,6 +76,7 @@ class StageTask:
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # planned, for that lock
     observed: tuple[str, ...] = ()  # the observed code the plan recorded, for that lock
     publish_log: bool = False  # make `log_path` the stage's last-run log when it ends
+    first_run: bool = False  # the stage has no lock yet (nor, most likely, a last-run log)
 
 
 class OutcomeKind(enum.Enum):
@@ -620,7 +621,7 @@ def execute_stage(task: StageTask) -> Outcome:
     published = False
     if task.publish_log and task.log_path:
         with contextlib.suppress(OSError):  # else the runner publishes it (and reports why not)
-            logs.publish_run_log(task.log_path, progressed=False, first=bool(task.lock_path))
+            logs.publish_run_log(task.log_path, progressed=False, first=task.first_run)
             published = True
     return Outcome(
         task.spec.name,

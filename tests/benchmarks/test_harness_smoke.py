@@ -31,6 +31,7 @@ def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> N
         "0.02",
         "--workdir",
         str(tmp_path / "work"),
+        "--keep",
         "--out",
         str(out),
     ]
@@ -57,6 +58,8 @@ def test_a_tiny_benchmark_run_completes_and_checks_its_work(tmp_path: Path) -> N
         assert measured[op]["stages_run"] == [expected], op
         assert measured[op]["failures"] == [], op
     assert measured["noop"]["rss_max"] > 1_000_000
+    # every timed command found the stage modules compiled (not only the plain baseline)
+    assert list((tmp_path / "work" / "template-pivot-10" / "__pycache__").glob("stages.*.pyc"))
     parallel = {m["op"]: m for m in measurements if m["section"] == "parallel"}
     for op in ("cpu-j1", "cpu-j2"):
         assert parallel[op]["stages_run"] == [2], op

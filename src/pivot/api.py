@@ -440,16 +440,49 @@ def _local_executor(
     """`warmed`: the epoch of the workers `_warm_workers` started (fresh ones) for this run."""
     from pivot.execute import executors
 
-    workers = _parallel_width(ctx, decided)
-    if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
-        workers = 1
-    if workers > 1:
-        workers = min(workers, _job_limit(ctx, jobs))
+    workers = _workers(ctx, decided, jobs)
     if warmed is None:
         return executors.make_executor(workers, _epoch(decided), fresh=fresh_workers)
     if workers > 1:  # all the warm workers (no resize, which would wait for their warm-up)
         workers = _job_limit(ctx, jobs)
     return executors.make_executor(workers, warmed)
+
+
+def _workers(ctx: Context, decided: Plan, jobs: int | None) -> int:
+    """How many worker processes the run takes (1: it runs in this process)."""
+    workers = _parallel_width(ctx, decided)
+    if jobs is None and ctx.project.config.jobs is None and _quick(ctx, decided):
+        workers = 1
+    if workers > 1:
+        workers = min(workers, _job_limit(ctx, jobs))
+    return workers
+
+
+def _forked_executor(
+    ctx: Context, decided: Plan, jobs: int | None, executor: str | None, warmed: str | None
+) -> executors.Executor | None:
+    """The run's worker processes forked from this one now that it has planned: they start
+    in milliseconds, with the user's modules imported and the specs and plan in memory. Only
+    for a local run on more than one worker whose warm-up started no loky workers (those are
+    warm: they are kept), and only where forking is safe (`executors.fork_possible`: Linux, no
+    other thread). Made before `RunStarted`, whose terminal display starts a thread. None:
+    `_execute` picks the executor as usual."""
+    if warmed is not None or decided.nothing_to_do or _executor_of(ctx, executor) != "local":
+        return None
+    from pivot.execute import executors
+
+    if not executors.fork_possible():
+        return None
+    workers = _workers(ctx, decided, jobs)
+    if workers <= 1:
+        return None
+    steps = decided.steps
+    held = [*ctx.graph.stages.values(), *(s.code for s in steps), *(s.params for s in steps)]
+    epoch = f"forked-{os.urandom(8).hex()}"  # this run's alone (a loky pool may take over)
+    try:
+        return executors.ForkExecutor(workers, epoch, str(ctx.project.root), held)
+    except OSError:  # no process or pipe left to make: loky's pool then
+        return None
 
 
 def _job_limit(ctx: Context, jobs: int | None) -> int:
@@ -552,15 +585,17 @@ def _execute(
     strict: bool = False,
     fresh_workers: bool = False,
     warmed: str | None = None,
+    running: executors.Executor | None = None,
 ) -> RunReport:
+    """`running`: the executor already made (`_forked_executor`), else chosen here."""
     from pivot.execute import runner
 
     chosen = _executor_of(ctx, executor)
-    if chosen == "local":
-        if not download:
-            raise UsageError("--no-download applies to a cluster run (--executor); drop it")
+    if chosen == "local" and not download:
+        raise UsageError("--no-download applies to a cluster run (--executor); drop it")
+    if running is None and chosen == "local":
         running = _local_executor(ctx, decided, jobs, fresh_workers, warmed)
-    else:
+    elif running is None:
         running = _cluster_executor(ctx, chosen, jobs, download)
     logs.prune_runs(ctx.project.pivot_dir, keep=logs.KEEP_RUNS - 1)
     try:
@@ -628,6 +663,7 @@ def repro(
     wait: bool = True,
     on_wait: Callable[[Holder | None], None] | None = None,
     noop_snapshot: bool = False,
+    fork_workers: bool = False,
 ) -> tuple[Plan, RunReport]:
     """Bring `targets` (default: every stage) and their upstream up to date.
 
@@ -643,7 +679,10 @@ def repro(
     hit, tracked data), so only stages with nothing to fetch run.
     Emits `RunStarted` (with this run's id) once the plan is decided, the stages' events, and
     `RunFinished` with the report. `fresh_workers` starts new worker processes instead of
-    reusing warm ones (after the user's code changed on disk).
+    reusing warm ones (after the user's code changed on disk). `fork_workers` (the `pivot`
+    command sets it): once planned, start the worker processes by forking this process, where
+    that is safe (Linux, no other thread running); off by default, as forking a caller's own
+    process (a notebook, a script with threads) is not safe in general.
     Holds the project lock meanwhile: if another command holds it, waits (calling `on_wait`
     with its holder) or, with `wait=False`, raises ProjectLockedError. `noop_snapshot`: as for
     `status`.
@@ -677,7 +716,15 @@ def repro(
             snapshot.discard(ctx.project.pivot_dir)
         with recorder.recording(ctx.project) as record:
             emit_all = _fan_out(record, emit)
-            emit_all(RunStarted(record.id, decided))
+            forked = None
+            if fork_workers and download:
+                forked = _forked_executor(ctx, decided, jobs, executor, warmed)
+            try:
+                emit_all(RunStarted(record.id, decided))
+            except BaseException:
+                if forked is not None:
+                    forked.shutdown(kill=True)
+                raise
             if decided.nothing_to_do:
                 report = _skipped_report(decided)
             else:
@@ -693,6 +740,7 @@ def repro(
                     run_id=record.id,
                     fresh_workers=fresh_workers,
                     warmed=warmed,
+                    running=forked,
                 )
             record.record(report, interrupted=False)
         if not report.ok:  # a stage failed, maybe a worker died mid-write: leave no temp files

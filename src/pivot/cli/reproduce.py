@@ -90,6 +90,7 @@ def reproduce(
                 wait=not no_wait,
                 on_wait=common.say_waiting,
                 noop_snapshot=not watch,  # (a watch process holds modules older than files)
+                fork_workers=not watch,  # (a watch process re-imports code between runs)
             )
             return report.ok
 

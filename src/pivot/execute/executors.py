@@ -6,28 +6,40 @@ several small stages). Imports of Pivot: the worker only.
 
 from __future__ import annotations
 
+import _thread
+import collections
 import contextlib
 import dataclasses
 import functools
+import gc
+import io
 import math
 import os
 import pickle
+import selectors
+import signal
+import struct
 import sys
 import threading
-from collections.abc import Sequence
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
 from pivot.execute import worker
 from pivot.execute.worker import Outcome, StageTask
+from pivot.spec import StageSpec
 
 __all__ = [
     "Executor",
+    "ForkExecutor",
     "NotRun",
     "NotSent",
     "PoolExecutor",
     "SerialExecutor",
     "available_cpus",
+    "fork_possible",
     "make_executor",
     "run_chunk",
 ]
@@ -98,18 +110,23 @@ class NotSent(Exception):
 
 
 def run_chunk(
-    root: str, epoch: str, payload: bytes, count: int, stop_on_failure: bool
+    root: str,
+    epoch: str,
+    payload: bytes,
+    count: int,
+    stop_on_failure: bool,
+    loads: Callable[[bytes], Any] = pickle.loads,
 ) -> list[Outcome] | None:
     """Pool entry point for a chunk of `count` tasks pickled together (a single task pickled
     alone), run in order: their outcomes (only up to the first failure with `stop_on_failure`).
     None when a chunk of several cannot be loaded here: its tasks are then shipped again one by
-    one, so that a task that cannot be loaded fails only its own stage."""
+    one, so that a task that cannot be loaded fails only its own stage. `loads` unpickles."""
     if count == 1:
-        return [worker.run_pickled_task(root, epoch, payload)]
+        return [worker.run_pickled_task(root, epoch, payload, loads)]
     worker.enter_project(root, epoch)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # importing pipeline.py may print
-            tasks: list[StageTask] = pickle.loads(payload)
+            tasks: list[StageTask] = loads(payload)
     except Exception:
         return None
     outcomes = []
@@ -121,14 +138,8 @@ def run_chunk(
     return outcomes
 
 
-def _settle(futures: Sequence[Future[Outcome]], shipped: Future[list[Outcome] | None]) -> None:
-    """Give each task of a chunk its outcome; the pool's error (a dead worker) fails them all."""
-    try:
-        outcomes = shipped.result() or []
-    except BaseException as error:  # a dead worker; KeyboardInterrupt on a Ctrl-C to the group
-        for future in futures:
-            future.set_exception(error)
-        return
+def _settle(futures: Sequence[Future[Outcome]], outcomes: Sequence[Outcome]) -> None:
+    """Give each task of a chunk its outcome; those after the chunk stopped get `NotRun`."""
     for index, future in enumerate(futures):
         if index < len(outcomes):
             future.set_result(outcomes[index])
@@ -140,25 +151,15 @@ _Waiting = tuple[str, StageTask, "Future[Outcome]"]
 """A task submitted to the pool: its project root, the task, its future."""
 
 
-class PoolExecutor:
-    """A reusable loky pool: workers stay warm (imports survive) across stages and runs.
-
-    `fresh` stops the warm workers first (watch mode after a source edit: no worker may keep a
-    module imported before the edit, even one no fingerprint covers).
-    """
+class _ChunkingPool:
+    """What both process pools share: tasks wait for `flush`, which ships them in chunks
+    pickled together (see `Executor`)."""
 
     places_outputs = True
-
-    def __init__(self, jobs: int, epoch: str, *, fresh: bool = False) -> None:
-        self.epoch = epoch
-        self.jobs = jobs
-        self.slots: int | None = jobs
-        if fresh:
-            _stop_pool(jobs)
-        self._pool: Any = _reusable_pool(jobs)
-        self._waiting: list[_Waiting] = []
-        self._calls = 0  # pool calls shipped and not yet settled
-        self._calls_lock = threading.Lock()
+    jobs: int
+    epoch: str
+    slots: int | None
+    _waiting: list[_Waiting]
 
     def submit(self, task: StageTask) -> Future[Outcome]:
         """Queue `task` for the next `flush`. What only a cluster worker, or a worker writing
@@ -174,20 +175,31 @@ class PoolExecutor:
         waiting, self._waiting = self._waiting, []
         if not waiting:
             return
-        self._pool = _reusable_pool(self.jobs)
-        idle = self.jobs - self._calls
+        idle = self._idle()
         if idle > 0:  # spread over the idle workers rather than queue behind one
             chunk = min(chunk, math.ceil(len(waiting) / idle))
         size = max(1, chunk)
         for start in range(0, len(waiting), size):
             self._ship(waiting[start : start + size], stop_on_failure)
 
+    def _idle(self) -> int:
+        """Workers with no call in flight (ready to take calls)."""
+        raise NotImplementedError
+
+    def _dumps(self, tasks: list[StageTask]) -> bytes:
+        """A chunk's tasks pickled for a worker (a single task alone)."""
+        return worker.dumps(tasks if len(tasks) > 1 else tasks[0])
+
+    def _call(self, chunk: Sequence[_Waiting], payload: bytes, stop_on_failure: bool) -> None:
+        """Send one pool call, whose outcomes settle `chunk`'s futures."""
+        raise NotImplementedError
+
     def _ship(self, chunk: Sequence[_Waiting], stop_on_failure: bool) -> None:
         """One pool call running `chunk` in order in one worker (each of its tasks alone when
         one of them does not pickle: that one fails with `NotSent`)."""
         tasks = [task for _, task, _ in chunk]
         try:
-            payload = worker.dumps(tasks if len(tasks) > 1 else tasks[0])
+            payload = self._dumps(tasks)
         except Exception as error:
             if len(chunk) == 1:
                 chunk[0][2].set_exception(NotSent(error))
@@ -195,6 +207,43 @@ class PoolExecutor:
                 for one in chunk:
                     self._ship([one], stop_on_failure)
             return
+        self._call(chunk, payload, stop_on_failure)
+
+    def _answered(
+        self, chunk: Sequence[_Waiting], stop_on_failure: bool, outcomes: list[Outcome] | None
+    ) -> None:
+        """A worker's answer to a call: None when it could not load the chunk, whose tasks
+        then go again one by one."""
+        if outcomes is None:
+            for one in chunk:
+                self._ship([one], stop_on_failure)
+        else:
+            _settle([future for _, _, future in chunk], outcomes)
+
+
+class PoolExecutor(_ChunkingPool):
+    """A reusable loky pool: workers stay warm (imports survive) across stages and runs.
+
+    `fresh` stops the warm workers first (watch mode after a source edit: no worker may keep a
+    module imported before the edit, even one no fingerprint covers).
+    """
+
+    def __init__(self, jobs: int, epoch: str, *, fresh: bool = False) -> None:
+        self.epoch = epoch
+        self.jobs = jobs
+        self.slots = jobs
+        if fresh:
+            _stop_pool(jobs)
+        self._pool: Any = _reusable_pool(jobs)
+        self._waiting = []
+        self._calls = 0  # pool calls shipped and not yet settled
+        self._calls_lock = threading.Lock()
+
+    def _idle(self) -> int:
+        self._pool = _reusable_pool(self.jobs)  # a new one if a dead worker broke it
+        return self.jobs - self._calls
+
+    def _call(self, chunk: Sequence[_Waiting], payload: bytes, stop_on_failure: bool) -> None:
         try:
             shipped = self._pool.submit(
                 run_chunk, chunk[0][0], self.epoch, payload, len(chunk), stop_on_failure
@@ -215,11 +264,13 @@ class PoolExecutor:
     ) -> None:
         with self._calls_lock:  # counted before the futures wake the runner
             self._calls -= 1
-        if not shipped.cancelled() and shipped.exception() is None and shipped.result() is None:
-            for one in chunk:  # the worker could not load the chunk: each task alone
-                self._ship([one], stop_on_failure)
+        try:
+            outcomes = shipped.result()
+        except BaseException as error:  # a dead worker; KeyboardInterrupt on a Ctrl-C to the group
+            for _, _, future in chunk:
+                future.set_exception(error)
             return
-        _settle([future for _, _, future in chunk], shipped)
+        self._answered(chunk, stop_on_failure, outcomes)
 
     def shutdown(self, *, kill: bool = False) -> None:
         if not kill:
@@ -230,6 +281,371 @@ class PoolExecutor:
             # thread: nothing reached a worker yet, and the workers die with this process
             if "before it is started" not in str(error):  # (`worker.set_up_pool_process`)
                 raise
+
+
+def fork_possible() -> bool:
+    """Whether worker processes may be forked from this process now: on Linux only (macOS's
+    system libraries are not safe in a forked child; Windows has no fork), and only while no
+    other thread runs here, Python's or native (a fork copies no thread: a lock one held stays
+    held in the child, and a library's thread pool is missing there)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if _thread._count() or threading.active_count() > 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+_ASK = struct.Struct("<IIB")
+"""A call to a forked worker: the payload's size, its number of tasks, stop on failure; then
+the payload."""
+_ANSWER = struct.Struct("<I")
+"""A forked worker's answer: its size; then the pickled outcomes (None: could not load)."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Child:
+    """A forked worker, as its parent sees it."""
+
+    pid: int
+    asks: int  # the write end of the pipe it reads calls from (non-blocking)
+    answers: int  # the read end of the pipe it writes answers to
+    sent: collections.deque[tuple[Sequence[_Waiting], bool]] = dataclasses.field(
+        default_factory=collections.deque
+    )  # the calls sent and not yet answered, oldest (the one it runs) first
+    outbox: bytearray = dataclasses.field(default_factory=bytearray)  # not yet written
+    inbox: bytearray = dataclasses.field(default_factory=bytearray)  # read, not yet whole
+    alive: bool = True
+
+
+class ForkExecutor(_ChunkingPool):
+    """Worker processes forked from this one once it has planned (see `fork_possible`): they
+    start in milliseconds with Pivot, the user's modules, the graph and the plan in memory.
+    `held` names objects they hold (the stages' specs, the planned manifests and params): a
+    task refers to those rather than carry them pickled.
+
+    Calls go down a pipe per worker and answers come back up another, read by one thread of
+    this process. A worker that dies fails the call it was running (loky's
+    `TerminatedWorkerError`, naming how it ended); the calls queued behind it go to the other
+    workers (fail-fast: they are not run), and once none is left, to a loky pool. Workers end
+    when the pool shuts down, or at once when this process dies
+    (`worker.set_up_pool_process`). This is for a `pivot` command only: forking a user's own
+    process (a notebook, a script) could copy state that is not safe to copy."""
+
+    def __init__(self, jobs: int, epoch: str, root: str, held: Iterable[object]) -> None:
+        self.jobs = jobs
+        self.slots = jobs
+        self.epoch = epoch
+        self._root = root
+        self._held = {id(value): value for value in held}
+        self._sendable: set[object] = set()  # what is known to pickle (`_check_sendable`)
+        self._waiting = []
+        self._lock = threading.Lock()  # guards each child's `sent`, `outbox` and `alive`
+        self._children: list[_Child] = []
+        self._closing = False
+        self._fallback: PoolExecutor | None = None
+        for stream in (sys.stdout, sys.stderr):  # or the children would write it again
+            with contextlib.suppress(Exception):
+                stream.flush()
+        gc.freeze()  # no collection here touches what the children share (copy on write)
+        try:
+            for _ in range(jobs):
+                self._children.append(self._fork())
+        except BaseException:
+            self._stop(kill=True)
+            raise
+        self._wake = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="pivot-fork-pool", daemon=True)
+        self._thread.start()
+
+    def _fork(self) -> _Child:
+        asks_read, asks = os.pipe()
+        answers, answers_write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            for descriptor in (asks_read, asks, answers, answers_write):
+                os.close(descriptor)
+            raise
+        if pid == 0:  # the worker: never returns into this process's code
+            code = 1
+            try:
+                for child in self._children:  # or their pipes would not end when they do
+                    os.close(child.asks)
+                    os.close(child.answers)
+                os.close(asks)
+                os.close(answers)
+                _serve_calls(self._root, self.epoch, asks_read, answers_write, self._held)
+                code = 0
+            except KeyboardInterrupt:  # Ctrl-C to the group: this process stops the pool
+                pass
+            except BaseException:  # a bug of Pivot's: show it
+                with contextlib.suppress(Exception):
+                    traceback.print_exc()
+            finally:
+                os._exit(code)  # no cleanup of this process's files, connections, handlers
+        os.close(asks_read)
+        os.close(answers_write)
+        os.set_blocking(asks, False)
+        return _Child(pid, asks, answers)
+
+    def _idle(self) -> int:
+        with self._lock:
+            return sum(1 for child in self._children if child.alive and not child.sent)
+
+    def _dumps(self, tasks: list[StageTask]) -> bytes:
+        for task in tasks:
+            self._check_sendable(task.spec)
+        buffer = io.BytesIO()
+        _HeldPickler(buffer, self._held).dump(tasks if len(tasks) > 1 else tasks[0])
+        return buffer.getvalue()
+
+    def _check_sendable(self, spec: StageSpec) -> None:
+        """Raise what pickling `spec` for a loky worker would raise. A forked worker holds the
+        spec already, but a stage must run the same way wherever it runs (loky's workers run it
+        on macOS, in watch mode, from the Python API): a loader or params that do not pickle
+        fail it here too. What pickles once (an equal loader) is not pickled again."""
+        parts = [spec.params, *spec.code_objects.values()]
+        parts += [dep.loader for dep in spec.deps]
+        parts += [part for out in spec.outs for part in (out.loader, out.marker)]
+        for part in parts:
+            try:
+                if part in self._sendable:
+                    continue
+            except TypeError:  # unhashable: pickled each time
+                pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+                continue
+            pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+            self._sendable.add(part)
+
+    def _call(self, chunk: Sequence[_Waiting], payload: bytes, stop_on_failure: bool) -> None:
+        data = _ASK.pack(len(payload), len(chunk), stop_on_failure) + payload
+        with self._lock:
+            if self._closing:
+                return
+            alive = [child for child in self._children if child.alive]
+            if alive:
+                child = min(alive, key=lambda one: len(one.sent))
+                child.sent.append((chunk, stop_on_failure))
+                if not child.outbox:
+                    data = data[_write(child.asks, data) :]
+                child.outbox += data
+                if data:  # the pipe is full: the serving thread writes the rest
+                    os.write(self._wake[1], b"w")
+        if not alive:  # every forked worker died: loky's workers take the rest
+            self._to_fallback(chunk, stop_on_failure)
+
+    def _to_fallback(self, chunk: Sequence[_Waiting], stop_on_failure: bool) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            if self._fallback is None:
+                self._fallback = PoolExecutor(self.jobs, self.epoch)
+            for _, task, future in chunk:
+                self._fallback.submit(task).add_done_callback(functools.partial(_pass_on, future))
+            self._fallback.flush(len(chunk), stop_on_failure=stop_on_failure)
+
+    def _serve(self) -> None:
+        """The thread writing what did not fit in a pipe, and reading the answers."""
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake[0], selectors.EVENT_READ, None)
+        for child in self._children:
+            selector.register(child.answers, selectors.EVENT_READ, child)
+        writing: set[int] = set()
+        try:
+            while True:
+                for key, _events in selector.select():
+                    child = key.data
+                    if child is None:
+                        os.read(self._wake[0], 4096)
+                        if self._closing:
+                            return
+                    elif key.fd == child.answers:
+                        self._read(child, selector)
+                    else:
+                        with self._lock:
+                            if child.outbox and child.alive:
+                                del child.outbox[: _write(child.asks, child.outbox)]
+                with self._lock:
+                    wanted = {c.asks: c for c in self._children if c.alive and c.outbox}
+                for descriptor in writing - wanted.keys():
+                    with contextlib.suppress(KeyError, ValueError):
+                        selector.unregister(descriptor)
+                for descriptor in wanted.keys() - writing:
+                    selector.register(descriptor, selectors.EVENT_WRITE, wanted[descriptor])
+                writing = set(wanted)
+        finally:
+            selector.close()
+
+    def _read(self, child: _Child, selector: selectors.BaseSelector) -> None:
+        data = os.read(child.answers, 1 << 20)
+        if not data:
+            selector.unregister(child.answers)
+            if child.asks in selector.get_map():
+                selector.unregister(child.asks)
+            return self._lost(child)
+        inbox = child.inbox
+        inbox += data
+        while len(inbox) >= _ANSWER.size:
+            (size,) = _ANSWER.unpack_from(inbox)
+            if len(inbox) < _ANSWER.size + size:
+                break
+            outcomes = pickle.loads(inbox[_ANSWER.size : _ANSWER.size + size])
+            del inbox[: _ANSWER.size + size]
+            with self._lock:
+                chunk, stop_on_failure = child.sent.popleft()
+            self._answered(chunk, stop_on_failure, outcomes)
+
+    def _lost(self, child: _Child) -> None:
+        """A worker ended (its answers' pipe closed): fail what it was running, and send what
+        was queued behind it to other workers (fail-fast: not run)."""
+        how = _ended(child.pid)
+        with self._lock:
+            child.alive = False
+            sent = list(child.sent)
+            child.sent.clear()
+            os.close(child.asks)
+            os.close(child.answers)
+        if self._closing or not sent:
+            return
+        from loky.process_executor import TerminatedWorkerError
+
+        error = TerminatedWorkerError(f"the forked worker process {child.pid} {how}")
+        for _, _, future in sent[0][0]:
+            future.set_exception(error)
+        for chunk, stop_on_failure in sent[1:]:
+            if stop_on_failure:
+                for _, _, future in chunk:
+                    future.set_exception(NotRun())
+            else:
+                self._ship(chunk, stop_on_failure)
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        """End the workers (`kill`: at once, else once they finish their calls) and wait for
+        them; idempotent."""
+        if self._closing:
+            return
+        self._stop(kill=kill)
+
+    def _stop(self, *, kill: bool) -> None:
+        with self._lock:
+            self._closing = True
+            fallback = self._fallback
+            if kill:
+                for child in self._children:
+                    if child.alive:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(child.pid, signal.SIGKILL)
+        if hasattr(self, "_thread"):
+            os.write(self._wake[1], b"x")
+            self._thread.join()
+            os.close(self._wake[0])
+            os.close(self._wake[1])
+        for child in self._children:  # (the serving thread, which closes a lost one's, ended)
+            if child.alive:
+                child.alive = False
+                os.close(child.asks)  # the end of its calls: it exits
+                _ended(child.pid)
+                os.close(child.answers)
+        if fallback is not None:
+            fallback.shutdown(kill=kill)
+
+
+def _write(descriptor: int, data: bytes | bytearray) -> int:
+    """Write what a non-blocking pipe takes of `data` now: how many bytes (all of them when the
+    reader is gone: its end is then seen by the serving thread)."""
+    try:
+        return os.write(descriptor, data)
+    except BlockingIOError:
+        return 0
+    except BrokenPipeError:
+        return len(data)
+
+
+def _pass_on(future: Future[Outcome], done: Future[Outcome]) -> None:
+    error = done.exception()
+    if error is None:
+        future.set_result(done.result())
+    else:
+        future.set_exception(error)
+
+
+ENDING_SECONDS = 2.0
+"""How long a worker whose pipes closed may take to exit before it is killed."""
+
+
+def _ended(pid: int) -> str:
+    """Wait for forked worker `pid` to exit (killing it after `ENDING_SECONDS`): how it ended."""
+    deadline = time.monotonic() + ENDING_SECONDS
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return "ended"
+        if done:
+            break
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            break
+        time.sleep(0.005)
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return f"exited with code {code}"
+    with contextlib.suppress(ValueError):
+        return f"was killed by signal {signal.Signals(-code).name}"
+    return f"was killed by signal {-code}"
+
+
+class _HeldPickler(pickle.Pickler):
+    """Pickles what forked workers hold (`held`, by id) as a reference to it."""
+
+    def __init__(self, file: io.BytesIO, held: dict[int, object]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._held = held
+
+    def persistent_id(self, obj: object) -> int | None:
+        key = id(obj)
+        return key if self._held.get(key) is obj else None
+
+
+class _HeldUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, held: dict[int, object]) -> None:
+        super().__init__(file)
+        self._held = held
+
+    def persistent_load(self, pid: Any) -> object:
+        return self._held[pid]
+
+
+def _serve_calls(root: str, epoch: str, asks: int, answers: int, held: dict[int, object]) -> None:
+    """A forked worker's life: run the calls read from pipe `asks` and write their answers to
+    pipe `answers`, until the pool closes its end."""
+    gc.freeze()
+    null = os.open(os.devnull, os.O_RDONLY)  # as loky's workers: no stage reads the terminal
+    os.dup2(null, 0)
+    os.close(null)
+    worker.set_up_pool_process(os.getppid())
+    worker.adopt_project(root, epoch)
+
+    def loads(payload: bytes) -> Any:
+        return _HeldUnpickler(io.BytesIO(payload), held).load()
+
+    with open(asks, "rb") as incoming, open(answers, "wb") as outgoing:
+        while True:
+            header = incoming.read(_ASK.size)
+            if len(header) < _ASK.size:
+                return  # the pool closed: the run is over
+            size, count, stop_on_failure = _ASK.unpack(header)
+            payload = incoming.read(size)
+            outcomes = run_chunk(root, epoch, payload, count, bool(stop_on_failure), loads)
+            data = pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
+            outgoing.write(_ANSWER.pack(len(data)))
+            outgoing.write(data)
+            outgoing.flush()
 
 
 def _reusable_pool(jobs: int) -> Any:

@@ -47,6 +47,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "StageTask",
+    "adopt_project",
     "dumps",
     "enter_project",
     "execute_stage",
@@ -150,6 +151,12 @@ def enter_project(root: str, epoch: str) -> None:
         return
     discovery.add_to_sys_path(Path(root))
     os.chdir(root)
+
+
+def adopt_project(root: str, epoch: str) -> None:
+    """In a worker forked from the process that imported the project's code: take that code
+    as this worker's, as of `epoch` (`enter_project` then keeps it rather than import it again)."""
+    _pool_process.update(root=root, epoch=epoch)
 
 
 def warm_up(root: str, epoch: str, modules: Sequence[str], gate: str = "") -> None:
@@ -279,13 +286,16 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_pickled_task(root: str, epoch: str, payload: bytes) -> Outcome:
-    """Pool entry point: set up the process for the project, then unpickle and run the task."""
+def run_pickled_task(
+    root: str, epoch: str, payload: bytes, loads: Callable[[bytes], Any] = pickle.loads
+) -> Outcome:
+    """Pool entry point: set up the process for the project, then unpickle (`loads`) and run
+    the task."""
     enter_project(root, epoch)
     started = time.perf_counter()
     try:
         with contextlib.redirect_stdout(sys.stderr):  # importing pipeline.py may print
-            task: StageTask = pickle.loads(payload)
+            task: StageTask = loads(payload)
     except Exception as error:
         return Outcome(
             "?",

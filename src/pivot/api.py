@@ -608,6 +608,9 @@ def _execute(
             strict=strict,
             run_id=run_id,
         )
+    except KeyboardInterrupt:  # workers stopped mid-write may have left temp files: none stays
+        clean_litter(ctx)
+        raise
     finally:
         running.shutdown()
 

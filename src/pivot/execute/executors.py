@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
@@ -533,21 +534,22 @@ class ForkExecutor(_ChunkingPool):
         with self._lock:
             self._closing = True
             fallback = self._fallback
-            if kill:
+            if kill:  # each stops its stage as at Ctrl-C (`_serve_calls`), or is killed later
                 for child in self._children:
                     if child.alive:
                         with contextlib.suppress(ProcessLookupError):
-                            os.kill(child.pid, signal.SIGKILL)
+                            os.kill(child.pid, signal.SIGTERM)
         if hasattr(self, "_thread"):
             os.write(self._wake[1], b"x")
             self._thread.join()
             os.close(self._wake[0])
             os.close(self._wake[1])
+        deadline = time.monotonic() + ENDING_SECONDS
         for child in self._children:  # (the serving thread, which closes a lost one's, ended)
             if child.alive:
                 child.alive = False
                 os.close(child.asks)  # the end of its calls: it exits
-                _ended(child.pid)
+                _ended(child.pid, deadline)
                 os.close(child.answers)
         if fallback is not None:
             fallback.shutdown(kill=kill)
@@ -573,12 +575,14 @@ def _pass_on(future: Future[Outcome], done: Future[Outcome]) -> None:
 
 
 ENDING_SECONDS = 2.0
-"""How long a worker whose pipes closed may take to exit before it is killed."""
+"""How long a worker told to stop (or whose pipes closed) may take to exit before it is killed:
+long enough to put back a stage's previous outputs and remove its temp files."""
 
 
-def _ended(pid: int) -> str:
-    """Wait for forked worker `pid` to exit (killing it after `ENDING_SECONDS`): how it ended."""
-    deadline = time.monotonic() + ENDING_SECONDS
+def _ended(pid: int, deadline: float | None = None) -> str:
+    """Wait for forked worker `pid` to exit, killing it at `deadline` (default: in
+    `ENDING_SECONDS`): how it ended."""
+    deadline = deadline or time.monotonic() + ENDING_SECONDS
     while True:
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -621,10 +625,25 @@ class _HeldUnpickler(pickle.Unpickler):
         return self._held[pid]
 
 
+def _left_to_the_pool(signum: int, frame: types.FrameType | None) -> None:
+    return None
+
+
+def _stop_the_stage(signum: int, frame: types.FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: the next one ends the process
+    raise KeyboardInterrupt
+
+
 def _serve_calls(root: str, epoch: str, asks: int, answers: int, held: dict[int, object]) -> None:
     """A forked worker's life: run the calls read from pipe `asks` and write their answers to
     pipe `answers`, until the pool closes its end."""
     gc.freeze()
+    # Ctrl-C reaches the whole process group: the pool's owner decides what stops and tells
+    # this worker with SIGTERM (`ForkExecutor.shutdown`), which interrupts the stage once, as a
+    # Ctrl-C would (its previous outputs are put back, its temp files removed). A stage's own
+    # subprocesses still get Ctrl-C (a handled signal is not inherited through exec).
+    signal.signal(signal.SIGINT, _left_to_the_pool)
+    signal.signal(signal.SIGTERM, _stop_the_stage)
     null = os.open(os.devnull, os.O_RDONLY)  # as loky's workers: no stage reads the terminal
     os.dup2(null, 0)
     os.close(null)

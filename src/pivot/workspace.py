@@ -157,13 +157,14 @@ def record_output(root: Path | str, out: OutSpec, path: str, cache: Cache) -> Ou
 
 def remember_outputs(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
     """Record the output hashes in the state db so the next status does not re-read them."""
-    root = ctx.project.root
+    root = str(ctx.project.root)
     for out in outs:
-        full = root / out.path
+        full = os.path.join(root, out.path)  # (a str: a run records N of them)
         if not out.is_directory:
             ctx.state.record(full, os.stat(full), out.hash)
         elif out.cache:  # the cached manifest already holds every file's hash: no re-read
             for relative, digest in ctx.cache.load_manifest(out.hash):
-                ctx.state.record(full / relative, os.stat(full / relative), digest)
+                path = os.path.join(full, relative)
+                ctx.state.record(path, os.stat(path), digest)
         else:
-            ctx.hasher.hash_directory(full)
+            ctx.hasher.hash_directory(Path(full))

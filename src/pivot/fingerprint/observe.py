@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_UNNAMED = getattr(os, "O_TMPFILE", 0)  # opens a directory to make a file with no name in it
 _WRITE_MODES = frozenset("wax+")
 _SKIPPED_SUFFIXES = (".py", ".pyc", ".pyw", ".pth", ".so")
 _SKIPPED_DIRS = (".pivot", ".git", "__pycache__")
@@ -53,6 +54,8 @@ class _Recorder:
     outermost: types.FrameType | None = None  # the frame that started recording (None: all)
 
     def opened(self, path: object, mode: object, flags: object) -> None:
+        if _UNNAMED and type(flags) is int and flags & _UNNAMED == _UNNAMED:
+            return  # an unnamed file (`fs.atomic_write_bytes`): it opens no file by its name
         if type(path) is str:  # the common case, without a Python-level call
             text = path
         elif isinstance(path, int):

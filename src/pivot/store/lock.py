@@ -114,21 +114,36 @@ def lock_name(stage: str) -> str:
 
 
 def encode_lock(entry: LockEntry) -> str:
-    """The lock file text of `entry`: sorted keys, indent 2, trailing newline."""
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "stage": entry.stage,
-        "code": dict(entry.code),
-        "params": dict(entry.params),
-        "deps": [{"path": dep.path, "hash": dep.hash} for dep in entry.deps],
-        "outs": [
-            {"path": o.path, "hash": o.hash, "cache": o.cache, "is_directory": o.is_directory}
-            for o in entry.outs
-        ],
-    }
-    if entry.observed:
-        document["observed"] = list(entry.observed)
-    return _indented(document, "") + "\n"
+    """The lock file text of `entry`: sorted keys, indent 2, trailing newline (what
+    `json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)` writes, byte for byte;
+    written here field by field, as a pool worker writes one per stage)."""
+    quote = _quote
+    deps = [
+        f'{{\n      "hash": {quote(d.hash)},\n      "path": {quote(d.path)}\n    }}'
+        for d in entry.deps
+    ]
+    outs = [
+        f'{{\n      "cache": {_LITERALS[o.cache]},\n      "hash": {quote(o.hash)},\n      '
+        f'"is_directory": {_LITERALS[o.is_directory]},\n      "path": {quote(o.path)}\n    }}'
+        for o in entry.outs
+    ]
+    fields = [
+        f'"code": {_indented(dict(entry.code), "  ")}',
+        f'"deps": {_list_of(deps)}',
+        f'"observed": {_list_of([quote(item) for item in entry.observed])}',
+        f'"outs": {_list_of(outs)}',
+        f'"params": {_indented(dict(entry.params), "  ")}',
+        f'"schema_version": {SCHEMA_VERSION}',
+        f'"stage": {quote(entry.stage)}',
+    ]
+    if not entry.observed:
+        del fields[2]  # written only when the run observed code beyond the static reach
+    return "{\n  " + ",\n  ".join(fields) + "\n}\n"
+
+
+def _list_of(items: list[str]) -> str:
+    """A list at indent 2 of items already written at indent 4."""
+    return "[\n    " + ",\n    ".join(items) + "\n  ]" if items else "[]"
 
 
 _quote = json.encoder.encode_basestring  # the C quoting `json.dumps(ensure_ascii=False)` uses

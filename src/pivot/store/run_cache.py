@@ -65,13 +65,17 @@ def run_key(
     """The hash naming a run's inputs: stage, code manifest, params and each dep's hash."""
     document = {
         "stage": stage,
-        "code": dict(sorted(code.items())),
+        "code": code if type(code) is dict else dict(code),
         "params": params,
-        "deps": dict(sorted(deps.items())),
+        "deps": deps if type(deps) is dict else dict(deps),
         "version": _VERSION,
     }
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashing.hash_bytes(text.encode("ascii"))
+    return hashing.hash_bytes(_KEY_JSON.encode(document).encode("ascii"))
+
+
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+"""What `run_key` hashes: compact JSON with every object's keys sorted (made once: `json.dumps`
+with options makes an encoder per call)."""
 
 
 def run_key_of(entry: LockEntry) -> str:

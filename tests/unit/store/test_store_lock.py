@@ -170,14 +170,15 @@ _any_params = st.dictionaries(
 
 
 @settings(max_examples=200, deadline=None)
-@given(entry=_entries, params=_any_params)
+@given(entry=_entries, params=_any_params, observed=st.lists(_paths, max_size=3))
 def test_encode_lock_is_byte_identical_to_the_stdlib_indented_json(
-    entry: LockEntry, params: dict[str, Any]
+    entry: LockEntry, params: dict[str, Any], observed: list[str]
 ) -> None:
     """The lock writer's own indented JSON (faster than the stdlib's pure-Python one) writes
     exactly what `json.dumps(sort_keys=True, indent=2, ensure_ascii=False)` would, for any
-    params value, NaN and non-string keys included."""
-    entry = LockEntry(entry.stage, entry.code, params, entry.deps, entry.outs)
+    params value, NaN and non-string keys included, and an `observed` list only when there
+    is one."""
+    entry = LockEntry(entry.stage, entry.code, params, entry.deps, entry.outs, tuple(observed))
     document = {
         "schema_version": SCHEMA_VERSION,
         "stage": entry.stage,
@@ -189,6 +190,8 @@ def test_encode_lock_is_byte_identical_to_the_stdlib_indented_json(
             for o in entry.outs
         ],
     }
+    if entry.observed:
+        document["observed"] = list(entry.observed)
     expected = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     assert encode_lock(entry) == expected
 

@@ -4,7 +4,8 @@ Imports of Pivot: `pivot.errors` only (the store and the loaders both use it).
 
 Every write goes to a temp file in the destination's directory, named `.<name>.<random>.tmp`,
 and is moved onto the destination with `os.replace`, so readers see the old file or the new one,
-never a half-written one. Directory scans skip names matching `is_temp_name`.
+never a half-written one. Directory scans skip names matching `is_temp_name`. (On Linux a new
+file written by `atomic_write_bytes` is an unnamed file until it is linked in, whole.)
 """
 
 from __future__ import annotations
@@ -221,23 +222,31 @@ def _write_unnamed(target: str, data: bytes, mode: int | None) -> bool:
         if error.errno in _NO_UNNAMED:
             _UNNAMED.clear()
         return False
-    source = f"/proc/self/fd/{fd}"
     try:
         _write_all(fd, data)
         if mode is not None:
             os.fchmod(fd, mode)
-        try:  # (a directory file descriptor makes Python call `linkat`, which follows the link)
-            os.link(source, target, src_dir_fd=fd, follow_symlinks=True)
-            return True
-        except FileExistsError:
-            temp = temp_name_for(target)
-            os.link(source, temp, src_dir_fd=fd, follow_symlinks=True)
-    except OSError as error:
-        if error.filename == source:  # linking it in failed (e.g. the directory was removed)
-            return False
-        raise
+        return _link_in(fd, target)
     finally:
         os.close(fd)
+
+
+def _link_in(fd: int, target: str) -> bool:
+    """Link the unnamed file open as `fd` in as `target` (through a temp name beside it, moved
+    onto `target`, when `target` exists); False when it cannot be linked in."""
+    source = f"/proc/self/fd/{fd}"
+    try:  # (a directory file descriptor makes Python call `linkat`, which follows the link)
+        os.link(source, target, src_dir_fd=fd, follow_symlinks=True)
+        return True
+    except FileExistsError:
+        pass
+    except OSError:  # e.g. the directory was removed meanwhile: the caller's way reports it
+        return False
+    temp = temp_name_for(target)
+    try:
+        os.link(source, temp, src_dir_fd=fd, follow_symlinks=True)
+    except OSError:
+        return False
     try:
         os.replace(temp, target)
     except BaseException:

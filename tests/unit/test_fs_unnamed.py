@@ -5,6 +5,7 @@ on Linux, where unnamed files exist.)"""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pivot import fs
+
 
 def _no_temp_names(path: str) -> str:
     raise AssertionError(f"a temp name was asked for: {path}")
@@ -78,3 +80,16 @@ def test_where_unnamed_files_are_refused_named_temp_files_are_used(
     assert (tmp_path / "second").read_bytes() == b"2"
     assert stat.S_IMODE((tmp_path / "second").stat().st_mode) == 0o444
     assert sorted(os.listdir(tmp_path)) == ["first", "second"]
+
+
+def test_where_links_are_refused_the_file_is_written_under_a_temp_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(source: object, dest: object, **options: object) -> None:
+        raise OSError(errno.EPERM, "hard links not supported here")
+
+    monkeypatch.setattr(os, "link", refuse)
+    fs.atomic_write_bytes(tmp_path / "new", b"1")
+    fs.atomic_write_bytes(tmp_path / "new", b"2")
+    assert (tmp_path / "new").read_bytes() == b"2"
+    assert os.listdir(tmp_path) == ["new"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import tempfile
 import threading
@@ -25,7 +26,14 @@ from pathlib import Path
 
 from pivot import fs
 
-__all__ = ["log_sink", "read_all"]
+__all__ = [
+    "link_logs_late",
+    "log_sink",
+    "read_all",
+    "restore_standard_fds",
+    "save_standard_fds",
+    "text_stream",
+]
 
 _ROLL_OVER_LINKS = 20_000
 """Links to one shared empty file before another is made (file systems cap links per file,
@@ -135,6 +143,8 @@ class _LateLinks:
         self._lock = threading.Lock()
         self._running: tuple[str, str] | None = None  # (capture, log) of the stage, not linked
         self._linked = False  # the running stage's log was linked by the thread
+        self.kept_fds: tuple[int, int] | None = None  # the process's stdout and stderr, kept
+        # (a pool process's standard descriptors change only while a stage runs)
         thread = threading.Thread(target=self._tick, name="pivot-log-links", daemon=True)
         thread.start()
 
@@ -199,6 +209,33 @@ def log_sink(log_path: str) -> Iterator[int]:
         yield fd
     finally:
         _settle(log_path)
+
+
+def save_standard_fds() -> tuple[int, int]:
+    """Copies of file descriptors 1 and 2 as they are now, for `restore_standard_fds` once a
+    stage whose output goes elsewhere has run. A pool process (where nothing but its stages
+    touches them) makes them once and keeps them."""
+    if not _LATE:
+        return os.dup(1), os.dup(2)
+    if _LATE[0].kept_fds is None:
+        _LATE[0].kept_fds = (os.dup(1), os.dup(2))
+    return _LATE[0].kept_fds
+
+
+def restore_standard_fds(saved: tuple[int, int]) -> None:
+    """Make descriptors 1 and 2 what they were when `save_standard_fds` gave `saved`."""
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    if not _LATE or saved is not _LATE[0].kept_fds:
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def text_stream(fd: int) -> io.TextIOWrapper:
+    """A new text stream writing UTF-8 straight to descriptor `fd` (bad characters replaced),
+    for `sys.stdout` and `sys.stderr` while a stage runs; closing it leaves `fd` open."""
+    raw = io.FileIO(fd, "wb", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", write_through=True)
 
 
 def read_all(fd: int) -> bytes:

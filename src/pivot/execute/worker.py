@@ -17,7 +17,6 @@ import enum
 import functools
 import gc
 import importlib
-import io
 import os
 import pickle
 import select
@@ -464,30 +463,24 @@ def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
         progress = os.environ.get(PROGRESS_ENV)
         if log_path:
             os.environ[PROGRESS_ENV] = log_path + logs.PROGRESS_SUFFIX  # logs.progress_path
-        saved = (os.dup(1), os.dup(2))
-        text = io.TextIOWrapper(
-            os.fdopen(os.dup(sink), "wb", buffering=0),
-            encoding="utf-8",
-            errors="replace",
-            write_through=True,
-        )
+        saved = capture.save_standard_fds()
+        text = capture.text_stream(sink)
 
         def read() -> str:
-            text.flush()
+            if not text.closed:  # (a stage may close its sys.stdout)
+                text.flush()
             return capture.read_all(sink).decode("utf-8", errors="replace")
 
+        streams = sys.stdout, sys.stderr
         try:
             os.dup2(sink, 1)
             os.dup2(sink, 2)
-            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
-                yield read
+            sys.stdout = sys.stderr = text
+            yield read
         finally:
-            text.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for descriptor in saved:
-                os.close(descriptor)
-            text.close()
+            text.close()  # flushes it (the descriptor is the sink's, left open)
+            capture.restore_standard_fds(saved)
+            sys.stdout, sys.stderr = streams
             if log_path and progress is None:
                 os.environ.pop(PROGRESS_ENV, None)
             elif log_path and progress is not None:

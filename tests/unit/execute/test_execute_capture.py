@@ -98,7 +98,7 @@ def test_a_removed_log_directory_is_made_again(root: Path) -> None:
 def test_without_hard_links_each_log_is_a_file_of_its_own(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(source: object, dest: object) -> None:
+    def refuse(source: object, dest: object, **options: object) -> None:
         raise OSError(errno.EPERM, "hard links not supported here")
 
     monkeypatch.setattr(os, "link", refuse)

@@ -95,7 +95,7 @@ def test_links_refused_when_the_stage_ends_leave_logs_of_their_own(
 ) -> None:
     assert worker.execute_stage(task(root, quiet, name="before")).ok
 
-    def refuse(source: object, dest: object) -> None:
+    def refuse(source: object, dest: object, **options: object) -> None:
         raise OSError(errno.EPERM, "hard links not supported here")
 
     monkeypatch.setattr(os, "link", refuse)

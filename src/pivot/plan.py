@@ -327,7 +327,7 @@ class _Planner:
         params = current_params(spec)
         stale = self.run_reasons(spec, entry, print_, params)
         action, reasons = self.action(spec, entry, stale)
-        key = self.run_key(spec, print_, params, reasons) if action is Action.RUN else None
+        key = self.run_key(spec, print_, params) if action is Action.RUN else None
         run_entry, hit = self.run_cache_hit(spec, key, reasons)
         if hit:
             summary = "restored from run cache"
@@ -353,11 +353,12 @@ class _Planner:
         spec: StageSpec,
         print_: fingerprint.Fingerprint,
         params: Mapping[str, Any],
-        reasons: tuple[Reason, ...],
     ) -> str | None:
-        """The run's key when its inputs are known now: not forced, no upstream stage runs,
+        """The run's key when its inputs are known now: not forced, no upstream stage runs
+        (asked of the decisions, not the reasons: a stage never run has no upstream reason,
+        and what an upstream stage about to run left on disk is not what this one will read),
         every dependency exists."""
-        if any(r.kind in (ReasonKind.FORCED, ReasonKind.UPSTREAM) for r in reasons):
+        if spec.name in self.force or self.upstream_runs(spec):
             return None
         deps = {path: self.expected_dep_hash(path) for path in spec.dep_paths}
         if any(digest is None for digest in deps.values()):
@@ -415,6 +416,14 @@ class _Planner:
             self.upstream_reason(spec) or self.deps_reason(spec, entry),
         )
         return reasons + [reason for reason in found if reason]
+
+    def upstream_runs(self, spec: StageSpec) -> bool:
+        """Whether a stage upstream of `spec` (in the selection) is decided to run."""
+        decided = self.decided
+        return any(
+            up in decided and decided[up].action is Action.RUN
+            for up in self.ctx.graph.upstream[spec.name]
+        )
 
     def upstream_reason(self, spec: StageSpec) -> Reason | None:
         running = sorted(

@@ -167,14 +167,17 @@ def import_uses(facts: ModuleFacts) -> tuple[SurfaceFacts, ...]:
     return (*facts.surface_names, defs)
 
 
-def module_uses(statements: Iterable[ast.stmt]) -> tuple[SurfaceFacts, ...]:
+def module_uses(
+    statements: Iterable[ast.stmt | syntax.SurfaceNames],
+) -> tuple[SurfaceFacts, ...]:
     """`import_uses` read straight from a module's statements (without the file's facts), each
-    read once in order (the statements of a large module may come a part at a time)."""
+    read once in order (the statements of a large module may come a part at a time, some as
+    their surface names already: `syntax.statement_parts`)."""
     return _surface_groups(statements, definitions=True)
 
 
 def _surface_groups(
-    statements: Iterable[ast.stmt], *, definitions: bool = False
+    statements: Iterable[ast.stmt | syntax.SurfaceNames], *, definitions: bool = False
 ) -> tuple[SurfaceFacts, ...]:
     """What the statements use at import time, merged per kind of statement: those made only
     of calls on the same roots (`pipeline.register(...)` lines) together, the others together
@@ -183,12 +186,17 @@ def _surface_groups(
     groups: dict[tuple[str, ...] | None, tuple[dict[Chain, None], ...]] = {}
     dynamic: set[tuple[str, ...] | None] = set()
     for statement in statements:  # merged as they come: a module may have 100,000 of them
-        if isinstance(statement, _FUNCTIONS) and not definitions:
-            continue
-        names = syntax.surface_names(statement)
-        if names is None:
-            continue
-        roots = (names.calls[0][0],) if names.only_call else _call_roots(statement)
+        roots: tuple[str, ...] | None
+        if isinstance(statement, syntax.SurfaceNames):  # a call line (only a call)
+            names, roots = statement, (statement.calls[0][0],)
+        else:
+            if isinstance(statement, _FUNCTIONS) and not definitions:
+                continue
+            read = syntax.surface_names(statement)
+            if read is None:
+                continue
+            names = read
+            roots = (names.calls[0][0],) if names.only_call else _call_roots(statement)
         group = groups.get(roots)
         if group is None:
             group = groups[roots] = ({}, {}, {}, {}, {})

@@ -10,6 +10,7 @@ import ast
 import copy
 import dataclasses
 import importlib.util
+import keyword
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -99,13 +100,16 @@ _PART_LINES = 500
 _NOT_STARTS = ("else", "elif", "except", "finally")
 
 
-def statement_parts(source: bytes, filename: str) -> Iterator[list[ast.stmt]]:
+def statement_parts(source: bytes, filename: str) -> Iterator[list[ast.stmt | SurfaceNames]]:
     """The module's top-level statements, a part at a time: a file larger than `_PART_BYTES`
     is cut before lines that start a statement at column 0, where what comes before parses on
     its own (a cut inside a string, brackets or a block does not); the tree of a 100,000-line
-    pipeline module parsed at once would hold about 400 MB. Raises like `ast.parse`."""
+    pipeline module parsed at once would hold about 400 MB. In such a file, a line that is a
+    whole registration-like call (`pipeline.register(stages.s1, name="s1")`, see `_call_line`)
+    comes as its `surface_names`, unparsed: parsing is most of the cost of a large pipeline
+    module. Raises like `ast.parse`."""
     if len(source) <= _PART_BYTES:
-        yield ast.parse(source, filename).body
+        yield list(ast.parse(source, filename).body)
         return
     lines = importlib.util.decode_source(source).splitlines(keepends=True)
     start = 0
@@ -115,8 +119,11 @@ def statement_parts(source: bytes, filename: str) -> Iterator[list[ast.stmt]]:
             end = min(start + size, len(lines))
             while end < len(lines) and not _starts_statement(lines[end]):
                 end += 1
+            body = _with_call_lines(lines[start:end], filename)
+            if body is not None:
+                break
             try:
-                body = ast.parse("".join(lines[start:end]), filename).body
+                body = list(ast.parse("".join(lines[start:end]), filename).body)
             except SyntaxError:
                 if end >= len(lines):
                     raise
@@ -125,6 +132,82 @@ def statement_parts(source: bytes, filename: str) -> Iterator[list[ast.stmt]]:
             break
         yield body
         start = end
+
+
+_NAME_TEXT = r"[A-Za-z_][A-Za-z0-9_]*"
+_CHAIN_TEXT = rf"{_NAME_TEXT}(?:\.{_NAME_TEXT})*"
+_CONSTANT_TEXT = r"\"[^\"\\\n]*\"|'[^'\\\n]*'|0|[1-9][0-9]*"  # no escapes, no prefixes
+_ARGUMENT_TEXT = rf"(?:{_NAME_TEXT} *= *)?(?:{_CHAIN_TEXT}|{_CONSTANT_TEXT})"
+_CALL_LINE = re.compile(rf"({_CHAIN_TEXT})\(((?:{_ARGUMENT_TEXT})(?: *, *{_ARGUMENT_TEXT})*)?\)\n?")
+_ARGUMENT = re.compile(rf" *(?:({_NAME_TEXT}) *= *)?({_CHAIN_TEXT}|{_CONSTANT_TEXT}) *,?")
+_CONSTANT_NAMES = frozenset({"None", "True", "False"})
+
+
+def _call_line(line: str) -> SurfaceNames | None:
+    """`surface_names` of a line that is, on its own, one call of a name chain with name chains
+    and plain constants as arguments (what `_simple_call` reads), without parsing it; None for
+    any other line (or one that would not parse: a keyword as a name, a keyword argument given
+    twice or before a positional one)."""
+    found = _CALL_LINE.fullmatch(line)
+    if found is None:
+        return None
+    callee = tuple(found[1].split("."))
+    if callee[-1] in DYNAMIC_CALLS or any(keyword.iskeyword(name) for name in callee):
+        return None
+    reads: list[Chain] = []
+    given: set[str] = set()
+    text, at = found[2] or "", 0
+    while at < len(text):
+        argument = _ARGUMENT.match(text, at)
+        if argument is None:  # (cannot be: the whole line matched)
+            return None
+        at = argument.end()
+        name, value = argument[1], argument[2]
+        if name is not None:
+            if keyword.iskeyword(name) or name in given:
+                return None
+            given.add(name)
+        elif given:
+            return None  # a positional argument after a keyword one
+        if value[0] in "\"'0123456789" or value in _CONSTANT_NAMES:
+            continue
+        chain = tuple(value.split("."))
+        if any(keyword.iskeyword(part) for part in chain):
+            return None
+        reads.append(chain)
+    return SurfaceNames(calls=[callee], reads=reads, only_call=True)
+
+
+def _with_call_lines(lines: list[str], filename: str) -> list[ast.stmt | SurfaceNames] | None:
+    """The statements of `lines`, each call line (`_call_line`) as its surface names: the
+    others parsed with each call line read as `pass`, which must then be a statement of its
+    own at the top level (not in a string or brackets). None when there is no call line, or
+    the lines do not parse so (then they are parsed as they are)."""
+    calls = {}
+    for number, line in enumerate(lines, 1):
+        names = _call_line(line)
+        if names is not None:
+            calls[number] = names
+    if not calls:
+        return None
+    text = "".join(
+        ("pass\n" if line.endswith("\n") else "pass") if number in calls else line
+        for number, line in enumerate(lines, 1)
+    )
+    try:
+        tree = ast.parse(text, filename)
+    except SyntaxError:
+        return None
+    body: list[ast.stmt | SurfaceNames] = []
+    placed = 0
+    for statement in tree.body:
+        names = calls.get(statement.lineno) if isinstance(statement, ast.Pass) else None
+        if names is not None and statement.col_offset == 0:
+            body.append(names)
+            placed += 1
+        else:
+            body.append(statement)
+    return body if placed == len(calls) else None
 
 
 def _starts_statement(line: str) -> bool:

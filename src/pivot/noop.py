@@ -198,6 +198,7 @@ class Recorder:
         self._again: dict[tuple[int, str], int] | None = None  # replanning: when each was seen
         self._wait_left = 0  # replanning: how long (ns) it may still wait for paths to settle
         self._first_plan: dict[str, Signature] = {}  # replanning: the stats the first plan saw
+        self._stat = os.stat  # the real one (`_watching` replaces `os.stat` for its span)
 
     def refuse(self, why: str) -> None:
         if self.refused is None:
@@ -254,8 +255,11 @@ class Recorder:
         """Record `path`'s signature now (None when it does not exist); `listed`: a directory
         whose entries were (or could be) listed."""
         sign = snapshot.listing if listed else snapshot.signature
+        # a file is stat'ed past a watching span's `os.stat`, which would record it a second
+        # time (a listed directory goes through it: it is recorded as a stat too)
+        stat = os.stat if listed else self._stat
         try:
-            st, seen = self._settled(lambda: os.stat(path))
+            st, seen = self._settled(lambda: stat(path))
             found = sign(st)
         except OSError:
             found, seen = None, 0
@@ -341,6 +345,7 @@ class Recorder:
     @contextlib.contextmanager
     def _watching(self, *, strict: bool) -> Iterator[None]:
         real_stat, real_lstat = os.stat, os.lstat
+        self._stat = real_stat
         note, sign = self._note, snapshot.signature
         live = [True]  # a module that did `from os import stat` keeps a plain stat afterwards
 

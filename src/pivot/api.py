@@ -307,7 +307,8 @@ def _plan_again(
     meanwhile), so that the first no-op after a run needs no import of `pipeline.py` either.
     The code is what this process imported (its files are in the snapshot), so fingerprints
     are reused (`known`), and so are the locks the `first` plan read that did not change (the
-    stages the run skipped, whether that plan did or the early cut-off did: `report`). What
+    stages the run skipped, whether that plan did or the early cut-off did: `report`) and the
+    locks pool workers wrote that are still the files they wrote (`report.locks`). What
     the run just wrote is trusted once it has settled (`noop.RACY_NS`): waiting for that is
     worth it when it costs a small share of the run (`elapsed` seconds so far)."""
     _keep_ignored(ctx)  # what the command's end writes, before it is recorded
@@ -320,7 +321,10 @@ def _plan_again(
 
     def read(stage: str, path: str) -> LockEntry | None:
         entry = skipped.get(stage)
-        return entry if entry is not None and watcher.unchanged(path) else None
+        if entry is not None:
+            return entry if watcher.unchanged(path) else None
+        written = report.locks.get(stage)
+        return written.entry if written and watcher.holds(path, written.signature) else None
 
     try:
         with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _forget(ctx, acted, written)):

@@ -36,6 +36,7 @@ __all__ = [
     "SpareFiles",
     "atomic_output",
     "atomic_write_bytes",
+    "atomic_write_stat",
     "atomic_write_text",
     "check_inside",
     "create_new_file",
@@ -190,9 +191,25 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int | None = None) -
     creating its directory if needed; `mode` is the file's exact mode (default: `FILE_MODE`
     minus the umask). Where the system allows, the temp file is an unnamed one (`_write_unnamed`)."""
     target = os.fspath(path)
-    if _UNNAMED and _write_unnamed(target, data, mode):
+    _atomic_write(target, data, mode, None)
+
+
+def atomic_write_stat(path: Path | str, data: bytes) -> os.stat_result:
+    """`atomic_write_bytes`, returning the stat of the file written, taken before it became
+    `path`: while `path` has that (inode, size, mtime), it holds `data` (what the state db
+    assumes of a file whose hash it recorded), whatever happened to `path` meanwhile."""
+    taken: list[os.stat_result] = []
+    _atomic_write(os.fspath(path), data, None, taken)
+    return taken[0]
+
+
+def _atomic_write(
+    target: str, data: bytes, mode: int | None, taken: list[os.stat_result] | None
+) -> None:
+    """`atomic_write_bytes`; with `taken`, the written file's stat is appended to it."""
+    if _UNNAMED and _write_unnamed(target, data, mode, taken):
         return
-    temp = _filled_temp(target, data, mode)
+    temp = _filled_temp(target, data, mode, taken)
     try:
         os.replace(temp, target)
     except BaseException:
@@ -207,7 +224,9 @@ _UNNAMED = [True] if getattr(os, "O_TMPFILE", 0) and os.path.isdir("/proc/self/f
 _NO_UNNAMED = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS})
 
 
-def _write_unnamed(target: str, data: bytes, mode: int | None) -> bool:
+def _write_unnamed(
+    target: str, data: bytes, mode: int | None, taken: list[os.stat_result] | None = None
+) -> bool:
     """Write `data` into a new unnamed file in `target`'s directory and link it in as `target`:
     it appears whole, at once, as a renamed temp file would, but its directory gets one entry
     instead of a temp name made and then renamed (a tenth to a quarter less of a small atomic
@@ -226,7 +245,12 @@ def _write_unnamed(target: str, data: bytes, mode: int | None) -> bool:
         _write_all(fd, data)
         if mode is not None:
             os.fchmod(fd, mode)
-        return _link_in(fd, target)
+        st = os.fstat(fd) if taken is not None else None
+        if not _link_in(fd, target):
+            return False
+        if taken is not None and st is not None:
+            taken.append(st)
+        return True
     finally:
         os.close(fd)
 
@@ -255,8 +279,11 @@ def _link_in(fd: int, target: str) -> bool:
     return True
 
 
-def _filled_temp(target: str, data: bytes, mode: int | None = None) -> str:
-    """A new temp file next to `target` holding `data` (its directory made if missing)."""
+def _filled_temp(
+    target: str, data: bytes, mode: int | None = None, taken: list[os.stat_result] | None = None
+) -> str:
+    """A new temp file next to `target` holding `data` (its directory made if missing); with
+    `taken`, its stat is appended to it."""
     temp = temp_name_for(target)
     try:
         fd = create_new_file(temp)
@@ -268,6 +295,8 @@ def _filled_temp(target: str, data: bytes, mode: int | None = None) -> str:
             _write_all(fd, data)
             if mode is not None:
                 os.fchmod(fd, mode)
+            if taken is not None:
+                taken.append(os.fstat(fd))
         finally:
             os.close(fd)
     except BaseException:

@@ -461,6 +461,16 @@ class Recorder:
         found = self.stats.get(full)
         return found is not None and found == self._first_plan.get(full)
 
+    def holds(self, path: str, signature: Signature) -> bool:
+        """Record file `path` in the plan made again, and say whether it has `signature`: the
+        stat of a file the run wrote, whose content is known (see `plan.WrittenLock`). It is
+        recorded as any path is (settled, else no snapshot), so the next no-op checks it."""
+        full = self._absolute(path)
+        if full is None:
+            return False
+        self.note_path(full)
+        return signature is not None and self.stats.get(full) == signature
+
     def note_sources(self, sources: Iterable[tuple[str, int, int]]) -> None:
         """Record the source files of fingerprints the plan made again reused, which must be as
         they were read ((path, mtime_ns, size) each): the code planned from is in memory."""

@@ -37,6 +37,7 @@ __all__ = [
     "Reason",
     "ReasonKind",
     "Step",
+    "WrittenLock",
     "current_params",
     "fingerprints_of",
     "make_plan",
@@ -118,6 +119,17 @@ class Plan:
     @functools.cached_property
     def nothing_to_do(self) -> bool:
         return all(step.action is Action.SKIP for step in self.steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenLock:
+    """A lock file a run wrote whose content this process knows: `entry`, written as a file
+    whose stat was `signature` (inode, size, mtime_ns). While the file has that stat it holds
+    that entry (as the state db takes a file with the stat it recorded to have the hash it
+    recorded), so a plan made again may take it without reading the file back."""
+
+    entry: LockEntry
+    signature: tuple[int, int, int]
 
 
 class _StateCache:
@@ -550,7 +562,8 @@ def make_plan(
     `known` keeps the fingerprints made: a plan made again in the same process (after a run:
     the code in memory is the code planned from) reuses each one whose stage's lock still
     records the observed code it was made with. `read(stage, lock path)`: the stage's lock
-    entry if it was read earlier from a file known to be unchanged since, else None.
+    entry if it was read earlier from a file known to be unchanged since, or written as a file
+    that is still there as written (`WrittenLock`), else None.
     `settled`: steps of an earlier plan made in this process that still stand (a stage whose
     files and upstream nothing touched since), taken as they are; their fingerprints must be
     in `known`.

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from pivot.plan import Plan
+from pivot.plan import Plan, WrittenLock
 
 __all__ = [
     "Event",
@@ -57,6 +57,9 @@ class RunReport:
 
     results: tuple[StageResult, ...]
     warnings: tuple[str, ...] = ()
+    locks: Mapping[str, WrittenLock] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )  # the locks pool workers wrote, by stage (for the plan made again after the run)
 
     @property
     def failed(self) -> tuple[StageResult, ...]:

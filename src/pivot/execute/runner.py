@@ -30,7 +30,16 @@ from pivot.execute.events import (
 from pivot.execute.executors import Executor, NotRun, NotSent, SerialExecutor
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
-from pivot.plan import Action, Plan, Reason, ReasonKind, Step, fingerprints_of, undeclared_outputs
+from pivot.plan import (
+    Action,
+    Plan,
+    Reason,
+    ReasonKind,
+    Step,
+    WrittenLock,
+    fingerprints_of,
+    undeclared_outputs,
+)
 from pivot.spec import StageSpec
 from pivot.store import backup, hashing, lock, logs, run_cache
 from pivot.store.lock import DepEntry, LockEntry, OutEntry
@@ -287,6 +296,8 @@ class _Run:
     total: int = 0
     produced: dict[str, str] = dataclasses.field(default_factory=dict)
     """Output path -> hash of what ran in this run and was left off the workspace."""
+    locks: dict[str, WrittenLock] = dataclasses.field(default_factory=dict)
+    """The locks pool workers wrote, by stage (what `RunReport.locks` says)."""
     held: collections.deque[Step] = dataclasses.field(default_factory=collections.deque)
     """Ready steps waiting for free CPU slots, oldest first (`-j`; a stage declaring
     `resources={"cpus": n}` takes n)."""
@@ -591,6 +602,9 @@ class _Run:
                 outcome.output,
                 ended=outcome,
             )
+        if outcome.lock_signature is not None:  # the entry the worker wrote (`_write_lock`)
+            entry = LockEntry(step.stage, step.code, step.params, deps, outcome.outs, step.observed)
+            self.locks[step.stage] = WrittenLock(entry, outcome.lock_signature)
         self.ctx.state.set_value(DURATIONS, step.stage, f"{outcome.duration:.6f}".encode())
         self.finish(
             step,
@@ -669,4 +683,5 @@ def run_plan(
         ctx.runs.flush()
         ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
-    return RunReport(ordered, tuple(dict.fromkeys([*plan.warnings, *run.warnings])))
+    warnings = tuple(dict.fromkeys([*plan.warnings, *run.warnings]))
+    return RunReport(ordered, warnings, run.locks)

@@ -105,6 +105,7 @@ class Outcome:
     progressed: bool = True  # False: the run left no `pivot.progress` side file by its log
     run_key: str = ""  # set: the worker wrote the stage's lock (that run's key; see `_write_lock`)
     published: bool = False  # the worker made the stage's log its last-run log
+    lock_signature: tuple[int, int, int] | None = None  # (inode, size, mtime_ns) of that lock
 
     @property
     def ok(self) -> bool:
@@ -620,7 +621,7 @@ def execute_stage(task: StageTask) -> Outcome:
         reads = _declared(task.spec, result.seen.reads)
         writes = _declared(task.spec, result.seen.writes)
         writes = _remaining(task.root, _not_temporary(task.spec, writes))
-    result, run_key = _write_lock(task, result, observed)
+    result, run_key, signature = _write_lock(task, result, observed)
     published = False
     if task.publish_log and task.log_path:
         with contextlib.suppress(OSError):  # else the runner publishes it (and reports why not)
@@ -639,23 +640,29 @@ def execute_stage(task: StageTask) -> Outcome:
         progressed=progressed,
         run_key=run_key,
         published=published,
+        lock_signature=signature,
     )
 
 
-def _write_lock(task: StageTask, result: _Result, observed: tuple[str, ...]) -> tuple[_Result, str]:
+def _write_lock(
+    task: StageTask, result: _Result, observed: tuple[str, ...]
+) -> tuple[_Result, str, tuple[int, int, int] | None]:
     """Write the stage's lock here, sparing the main process, when the runner asked for it
     (`task.lock_path`), the stage ran, and its run entered no code beyond the planned manifest
     (else the runner makes the manifest again and writes the lock). The result (a failed lock
-    write fails the stage) and the run key of the lock written ("" when none was)."""
+    write fails the stage), the run key of the lock written ("" when none was) and the
+    (inode, size, mtime_ns) of the file written (the runner knows its entry: see
+    `plan.WrittenLock`)."""
     if result.kind is not OutcomeKind.RAN or not task.lock_path:
-        return result, ""
+        return result, "", None
     kept = observed_refs.kept_observed(task.code, task.observed, observed)
     if kept != task.observed:
-        return result, ""
+        return result, "", None
     name = task.spec.name
     entry = LockEntry(name, task.code, task.params, task.inputs, result.outs, kept)
     try:
-        lock.write_lock(task.lock_path, entry)
+        st = lock.write_lock(task.lock_path, entry)
     except PivotError as error:  # e.g. the lock file's directory is read-only
-        return _Result(OutcomeKind.PIVOT_FAILED, error=f"stage '{name}': {error}"), ""
-    return result, run_cache.run_key_of(entry)
+        return _Result(OutcomeKind.PIVOT_FAILED, error=f"stage '{name}': {error}"), "", None
+    signature = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+    return result, run_cache.run_key_of(entry), signature

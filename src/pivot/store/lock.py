@@ -181,15 +181,18 @@ def _indented(value: Any, indent: str) -> str:
     return text.replace("\n", "\n" + indent)  # JSON strings never hold a raw newline
 
 
-def write_lock(path: Path | str, entry: LockEntry, spares: fs.SpareFiles | None = None) -> None:
+def write_lock(
+    path: Path | str, entry: LockEntry, spares: fs.SpareFiles | None = None
+) -> os.stat_result | None:
     """Write `entry` to `path` atomically (creating `stages/` if needed); a run rewriting many
-    locks passes its `spares` (see `fs.SpareFiles`)."""
+    locks passes its `spares` (see `fs.SpareFiles`). The stat of the file written, without
+    spares (`fs.atomic_write_stat`)."""
     data = encode_lock(entry).encode("utf-8")
     with fs.map_os_errors(path, "write the lock file"):
         if spares is None:
-            fs.atomic_write_bytes(path, data)
-        else:
-            spares.write(path, data)
+            return fs.atomic_write_stat(path, data)
+        spares.write(path, data)
+        return None
 
 
 def read_lock(path: Path | str) -> LockEntry | None:

@@ -507,25 +507,30 @@ def _warm_workers(
     executor: str | None,
     jobs: int | None,
     fresh_workers: bool,
+    fork_workers: bool,
 ) -> str | None:
     """Start the pool's workers before planning when stages will most likely run, so that
     they start and import the stage modules while this process plans (about 0.5-1 s of a
     10% helper edit at N=10,000): a plain `pivot repro` whose no-op snapshot did not hold
     because the user's code was edited since it was written. Never for a no-op taking the
     usual path, for a data edit (a few stages usually run in this process then), for `status`
-    or `-j 1`. (Their threads keep the first fingerprinting from forking, which only stages
-    added since the snapshot, with no lock, would do.) Returns the workers' epoch (None: none
-    started)."""
+    or `-j 1`, nor when the workers will most likely be forked once planned (`fork_workers`,
+    where forking is possible): those start in milliseconds, with the modules imported.
+    (Their threads keep the first fingerprinting from forking, which only stages added since
+    the snapshot, with no lock, would do.) Returns the workers' epoch (None: none started)."""
     if watcher is None or _executor_of(ctx, executor) != "local":
         return None
     if len(ctx.graph.stages) < WARM_FROM_STAGES or (jobs or ctx.project.config.jobs) == 1:
         return None
     if not _code_edited_since(ctx, snapshot.path_of(ctx.project.pivot_dir, "repro")):
         return None
+    from pivot.execute import executors
+
+    if fork_workers and executors.fork_possible():
+        return None
     workers = _job_limit(ctx, jobs)  # (imports loky: only once workers may well start)
     if workers <= 1:
         return None
-    from pivot.execute import executors
 
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")
@@ -702,7 +707,7 @@ def repro(
     default = noop_snapshot and run_cache and upstream and store is None
     watcher = _noop_recorder("repro", where, given, names, force, default)
     with open_context(where, pipeline=given, exclusive=exclusive, noop_recorder=watcher) as ctx:
-        warmed = _warm_workers(ctx, watcher, executor, jobs, fresh_workers)
+        warmed = _warm_workers(ctx, watcher, executor, jobs, fresh_workers, fork_workers)
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
         known: plan.KnownPrints = {}

@@ -1,6 +1,8 @@
 """A `pivot repro` after the user's code was edited (since its no-op snapshot was written) starts
-its pool workers before it plans: they import the stage modules meanwhile, and the run's stages
-then find them warm (each stage module imported once per worker, the right code run)."""
+its pool workers before it plans, when it cannot fork them once planned (a library's native
+thread runs): they import the stage modules meanwhile, and the run's stages then find them warm
+(each stage module imported once per worker, the right code run). Where it can fork them, it
+starts none early: the forked ones have every module imported already."""
 
 from __future__ import annotations
 
@@ -69,10 +71,13 @@ for index in range(FILLERS):  # (workers are started early for large pipelines o
 """
 
 
-def test_workers_started_before_planning_run_the_edited_code_importing_each_module_once(
-    project: E2EProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    log = tmp_path / "imports.log"
+NATIVE_THREAD = """\
+import faulthandler
+faulthandler.dump_traceback_later(3600)  # a native thread, as OpenBLAS starts one on import
+"""
+
+
+def _edited_project(project: E2EProject, pipeline: str) -> None:
     project.gen(
         {
             "raw.txt": "ab",
@@ -83,7 +88,14 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
             "untouched.py": UNTOUCHED,
         }
     )
-    project.pipeline(PIPELINE)
+    project.pipeline(pipeline)
+
+
+def test_workers_started_before_planning_run_the_edited_code_importing_each_module_once(
+    project: E2EProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "imports.log"
+    _edited_project(project, NATIVE_THREAD + PIPELINE)  # (it cannot fork its workers)
     assert set(project.repro_json().values()) == {"ran"}
     time.sleep(0.3)  # (files written within 0.1 s of being read are not trusted by a snapshot)
     project.pivot("repro")  # a no-op: leaves the snapshot a plain repro answers from
@@ -127,3 +139,23 @@ def test_workers_started_before_planning_run_the_edited_code_importing_each_modu
     acted = {name for name, value in result.json["stages"].items() if value["status"] != "skipped"}
     assert acted == {"other"}
     assert len(log.read_text().splitlines()) == before
+
+
+def test_a_run_that_can_fork_its_workers_starts_none_before_planning(
+    project: E2EProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "imports.log"
+    _edited_project(project, PIPELINE)
+    assert set(project.repro_json().values()) == {"ran"}
+    time.sleep(0.3)
+    project.pivot("repro")
+    assert (project.root / ".pivot" / "noop-repro").is_file()
+
+    project.gen({"helper.py": HELPER.format(mark="?")})
+    monkeypatch.setenv("IMPORT_LOG", str(log))
+    result = project.pivot("repro", "--json", "-j", "2")
+
+    acted = {name for name, value in result.json["stages"].items() if value["status"] != "skipped"}
+    assert acted == {"left", "right"}
+    assert project.read("left.txt") == "AB?" and project.read("right.txt") == "AB?."
+    assert not log.exists()  # no loky worker started, let alone imported a module

@@ -9,10 +9,10 @@ from __future__ import annotations
 import _thread
 import collections
 import contextlib
+import copyreg
 import dataclasses
 import functools
 import gc
-import io
 import math
 import os
 import pickle
@@ -341,7 +341,8 @@ class ForkExecutor(_ChunkingPool):
         self.epoch = epoch
         self._root = root
         self._held = {id(value): value for value in held}
-        self._sendable: set[object] = set()  # what is known to pickle (`_check_sendable`)
+        self._sendable: set[object] = set()  # classes and functions known to pickle
+        self._plain_classes: dict[type, bool] = {}  # `_pickles_as_attributes`
         self._waiting = []
         self._lock = threading.Lock()  # guards each child's `sent`, `outbox` and `alive`
         self._children: list[_Child] = []
@@ -397,29 +398,77 @@ class ForkExecutor(_ChunkingPool):
             return sum(1 for child in self._children if child.alive and not child.sent)
 
     def _dumps(self, tasks: list[StageTask]) -> bytes:
+        """Each task as the list of its fields, where what the workers hold (`held`: its spec,
+        planned manifest and params) is its id (`_task_of` puts it back): a plain pickle, with
+        no hook called per object."""
+        held = self._held
+        rows = []
         for task in tasks:
             self._check_sendable(task.spec)
-        buffer = io.BytesIO()
-        _HeldPickler(buffer, self._held).dump(tasks if len(tasks) > 1 else tasks[0])
-        return buffer.getvalue()
+            row = [getattr(task, name) for name in _TASK_FIELDS]
+            for index in _BY_REFERENCE:
+                value = row[index]
+                if held.get(id(value)) is value:
+                    row[index] = id(value)
+            rows.append(row)
+        return pickle.dumps(rows if len(rows) > 1 else rows[0], protocol=pickle.HIGHEST_PROTOCOL)
 
     def _check_sendable(self, spec: StageSpec) -> None:
         """Raise what pickling `spec` for a loky worker would raise. A forked worker holds the
         spec already, but a stage must run the same way wherever it runs (loky's workers run it
         on macOS, in watch mode, from the Python API): a loader or params that do not pickle
-        fail it here too. What pickles once (an equal loader) is not pickled again."""
-        parts = [spec.params, *spec.code_objects.values()]
-        parts += [dep.loader for dep in spec.deps]
-        parts += [part for out in spec.outs for part in (out.loader, out.marker)]
-        for part in parts:
-            try:
-                if part in self._sendable:
-                    continue
-            except TypeError:  # unhashable: pickled each time
-                pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-                continue
-            pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-            self._sendable.add(part)
+        fail it here too."""
+        if spec.params is not None:
+            self._check_value(spec.params)
+        for item in spec.code_objects.values():
+            self._check_value(item)
+        for dep in spec.deps:
+            self._check_value(dep.loader)
+        for out in spec.outs:
+            self._check_value(out.marker)
+
+    def _check_value(self, value: object, depth: int = 0) -> None:
+        """Raise what `pickle.dumps(value)` would, without pickling it where its pickle is
+        known to be its attributes' (a frozen dataclass such as a loader, over plain values):
+        those are checked one by one, and each class, type or function once."""
+        kind = type(value)
+        if kind in _ATOMS:
+            return
+        if kind in _BY_NAME or isinstance(value, type):
+            if value not in self._sendable:  # pickled by name: the same verdict each time
+                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                self._sendable.add(value)
+            return
+        items: Iterable[Any]
+        if kind in _CONTAINERS:
+            items = value.items() if isinstance(value, dict) else value  # type: ignore[assignment]
+        elif depth < 8 and self._pickles_as_attributes(kind):
+            items = vars(value).values()
+        else:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            return
+        for item in items:
+            if type(item) not in _ATOMS:  # (the usual case, without a call)
+                self._check_value(item, depth + 1)
+
+    def _pickles_as_attributes(self, kind: type) -> bool:
+        """Whether instances of `kind` pickle as their class (by reference) and `__dict__`
+        alone: Python's default, neither customised nor with slots."""
+        found = self._plain_classes.get(kind)
+        if found is None:
+            default = object.__dict__
+            found = (
+                getattr(kind, "__reduce_ex__", None) is default["__reduce_ex__"]
+                and getattr(kind, "__reduce__", None) is default["__reduce__"]
+                and getattr(kind, "__getstate__", None) is default.get("__getstate__")
+                and kind not in copyreg.dispatch_table
+                and not any(vars(base).get("__slots__") for base in kind.__mro__[:-1])
+                and "__dict__" in dir(kind)
+            )
+            if found:
+                pickle.dumps(kind, protocol=pickle.HIGHEST_PROTOCOL)  # importable by name
+            self._plain_classes[kind] = found
+        return found
 
     def _call(self, chunk: Sequence[_Waiting], payload: bytes, stop_on_failure: bool) -> None:
         data = _ASK.pack(len(payload), len(chunk), stop_on_failure) + payload
@@ -604,25 +653,30 @@ def _ended(pid: int, deadline: float | None = None) -> str:
     return f"was killed by signal {-code}"
 
 
-class _HeldPickler(pickle.Pickler):
-    """Pickles what forked workers hold (`held`, by id) as a reference to it."""
-
-    def __init__(self, file: io.BytesIO, held: dict[int, object]) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._held = held
-
-    def persistent_id(self, obj: object) -> int | None:
-        key = id(obj)
-        return key if self._held.get(key) is obj else None
+_TASK_FIELDS = tuple(field.name for field in dataclasses.fields(StageTask))
+"""A task's fields, in the order `ForkExecutor._dumps` sends them."""
+_BY_REFERENCE = tuple(_TASK_FIELDS.index(name) for name in ("spec", "code", "params"))
+"""The fields a forked worker usually holds already (sent as their id)."""
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None), complex})
+_BY_NAME = frozenset({type, types.FunctionType, types.BuiltinFunctionType})
+_CONTAINERS = frozenset({tuple, list, frozenset, set, dict})
 
 
-class _HeldUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, held: dict[int, object]) -> None:
-        super().__init__(file)
-        self._held = held
+def _task_of(row: list[Any], held: dict[int, object]) -> StageTask:
+    """A task sent by `ForkExecutor._dumps`, in a forked worker holding `held`."""
+    for index in _BY_REFERENCE:
+        if type(row[index]) is int:
+            row[index] = held[row[index]]
+    task = object.__new__(StageTask)
+    task.__dict__.update(zip(_TASK_FIELDS, row))  # (frozen: no __init__ to call again)
+    return task
 
-    def persistent_load(self, pid: Any) -> object:
-        return self._held[pid]
+
+def _tasks_of(payload: bytes, held: dict[int, object]) -> StageTask | list[StageTask]:
+    value = pickle.loads(payload)
+    if value and type(value[0]) is list:  # a chunk: a list of rows
+        return [_task_of(row, held) for row in value]
+    return _task_of(value, held)
 
 
 def _left_to_the_pool(signum: int, frame: types.FrameType | None) -> None:
@@ -650,8 +704,7 @@ def _serve_calls(root: str, epoch: str, asks: int, answers: int, held: dict[int,
     worker.set_up_pool_process(os.getppid())
     worker.adopt_project(root, epoch)
 
-    def loads(payload: bytes) -> Any:
-        return _HeldUnpickler(io.BytesIO(payload), held).load()
+    loads = functools.partial(_tasks_of, held=held)
 
     with open(asks, "rb") as incoming, open(answers, "wb") as outgoing:
         while True:

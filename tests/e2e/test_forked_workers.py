@@ -225,3 +225,33 @@ def test_the_python_api_forks_only_when_asked_and_no_thread_runs(tmp_path: Path)
     ran_in = _ran_in(tmp_path / "project-ran")
     assert sorted(ran_in) == sorted(STAGES)
     assert all("loky" in line for line in ran_in.values()), ran_in  # loky's workers ran them
+
+
+WIDE = """
+def wide_a(
+    texts: Annotated[list[str], Dep([f"many/{i}.txt" for i in range(1000)], loaders.Text())],
+) -> Annotated[str, Out("wide_a.txt", loaders.Text())]:
+    return str(len(texts))
+
+
+def wide_b(
+    texts: Annotated[list[str], Dep([f"many/{i}.txt" for i in range(1000)], loaders.Text())],
+) -> Annotated[str, Out("wide_b.txt", loaders.Text())]:
+    return "".join(texts[:3])
+
+
+pipeline = Pipeline("wide")
+pipeline.register(wide_a)
+pipeline.register(wide_b)
+"""
+
+
+def test_a_task_larger_than_a_pipe_holds_reaches_its_forked_worker(project: E2EProject) -> None:
+    # each task carries its 1,000 planned inputs (~100 kB): more than a pipe takes at once
+    project.gen({f"many/{i}.txt": str(i) for i in range(1000)})
+    project.pipeline(WIDE)
+
+    assert project.repro_json("-j", "2") == {"wide_a": "ran", "wide_b": "ran"}
+    assert project.read("wide_a.txt") == "1000"
+    assert project.read("wide_b.txt") == "012"
+    assert len(project.lock("wide_b")["deps"]) == 1000

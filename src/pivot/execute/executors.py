@@ -347,6 +347,7 @@ class ForkExecutor(_ChunkingPool):
         self._lock = threading.Lock()  # guards each child's `sent`, `outbox` and `alive`
         self._children: list[_Child] = []
         self._closing = False
+        self._broken: BaseException | None = None  # what stopped the serving thread
         self._fallback: PoolExecutor | None = None
         for stream in (sys.stdout, sys.stderr):  # or the children would write it again
             with contextlib.suppress(Exception):
@@ -473,6 +474,10 @@ class ForkExecutor(_ChunkingPool):
     def _call(self, chunk: Sequence[_Waiting], payload: bytes, stop_on_failure: bool) -> None:
         data = _ASK.pack(len(payload), len(chunk), stop_on_failure) + payload
         with self._lock:
+            if self._broken is not None:
+                for _, _, future in chunk:
+                    future.set_exception(self._broken)
+                return
             if self._closing:
                 return
             alive = [child for child in self._children if child.alive]
@@ -503,31 +508,43 @@ class ForkExecutor(_ChunkingPool):
         selector.register(self._wake[0], selectors.EVENT_READ, None)
         for child in self._children:
             selector.register(child.answers, selectors.EVENT_READ, child)
-        writing: set[int] = set()
         try:
-            while True:
-                for key, _events in selector.select():
-                    child = key.data
-                    if child is None:
-                        os.read(self._wake[0], 4096)
-                        if self._closing:
-                            return
-                    elif key.fd == child.answers:
-                        self._read(child, selector)
-                    else:
-                        with self._lock:
-                            if child.outbox and child.alive:
-                                del child.outbox[: _write(child.asks, child.outbox)]
-                with self._lock:
-                    wanted = {c.asks: c for c in self._children if c.alive and c.outbox}
-                for descriptor in writing - wanted.keys():
-                    with contextlib.suppress(KeyError, ValueError):
-                        selector.unregister(descriptor)
-                for descriptor in wanted.keys() - writing:
-                    selector.register(descriptor, selectors.EVENT_WRITE, wanted[descriptor])
-                writing = set(wanted)
+            self._serve_until_closed(selector)
+        except BaseException as error:  # a bug of Pivot's: fail what waits rather than hang
+            with self._lock:
+                self._broken = error
+                waiting = [one for child in self._children for one in child.sent]
+                for child in self._children:
+                    child.sent.clear()
+            for chunk, _ in waiting:
+                for _, _, future in chunk:
+                    future.set_exception(error)
         finally:
             selector.close()
+
+    def _serve_until_closed(self, selector: selectors.BaseSelector) -> None:
+        writing: set[int] = set()  # the call pipes it waits to write to
+        while True:
+            for key, _events in selector.select():
+                child = key.data
+                if child is None:
+                    os.read(self._wake[0], 4096)
+                    if self._closing:
+                        return
+                elif key.fd == child.answers:
+                    self._read(child, selector)
+                else:
+                    with self._lock:
+                        if child.outbox and child.alive:
+                            del child.outbox[: _write(child.asks, child.outbox)]
+            with self._lock:
+                wanted = {c.asks: c for c in self._children if c.alive and c.outbox}
+            for descriptor in writing - wanted.keys():
+                with contextlib.suppress(KeyError, ValueError):
+                    selector.unregister(descriptor)
+            for descriptor in wanted.keys() - writing:
+                selector.register(descriptor, selectors.EVENT_WRITE, wanted[descriptor])
+            writing = set(wanted)
 
     def _read(self, child: _Child, selector: selectors.BaseSelector) -> None:
         data = os.read(child.answers, 1 << 20)

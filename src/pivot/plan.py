@@ -320,6 +320,7 @@ class _Planner:
         self._locks: dict[str, LockEntry | None] = {}
         self._planned_outputs: dict[str, dict[str, OutEntry]] = {}
         self.read = read  # lock entries read earlier (see `make_plan`)
+        self.absent: frozenset[str] = frozenset()  # stages with no lock file (`_absent_locks`)
 
     def plan(self, selected: Sequence[str], settled: Mapping[str, Step]) -> Plan:
         for name in selected:
@@ -400,7 +401,7 @@ class _Planner:
             # a name that cannot name a lock file is an error here, not "never run"
             path = self.ctx.project.lock_path(spec.name, spec.state_dir)
             known = self.read(spec.name, path) if self.read is not None else None
-            if known is not None:  # read earlier from the same file (see `make_plan`)
+            if known is not None or spec.name in self.absent:  # known already (`make_plan`)
                 self._locks[spec.name] = known
                 return known
             try:
@@ -542,6 +543,30 @@ class _Planner:
         return changed
 
 
+def _absent_locks(ctx: Context, specs: Sequence[StageSpec]) -> frozenset[str]:
+    """The stages whose lock file is not in its directory, which is listed once (a no-op
+    recorder records the listing) instead of opening each missing file: a first plan of N
+    stages tried N of them. A directory that cannot be listed says nothing (its files are read)."""
+    names: dict[str, frozenset[str] | None] = {}
+    absent = []
+    for spec in specs:
+        try:
+            folder, name = os.path.split(ctx.project.lock_path(spec.name, spec.state_dir))
+        except LockFileError:
+            continue  # reported when the plan reads it
+        if folder not in names:
+            try:
+                names[folder] = frozenset(os.listdir(folder))
+            except FileNotFoundError:
+                names[folder] = frozenset()
+            except OSError:
+                names[folder] = None
+        listed = names[folder]
+        if listed is not None and name not in listed:
+            absent.append(spec.name)
+    return frozenset(absent)
+
+
 KnownPrints = dict[str, tuple[tuple[str, ...], "fingerprint.Fingerprint"]]
 """Fingerprints made in this process, by stage, with the observed code each was made with."""
 
@@ -581,6 +606,8 @@ def make_plan(
             for path in (*spec.dep_paths, *spec.out_paths)
         )
         planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache, read=read)
+        if read is None:
+            planner.absent = _absent_locks(ctx, specs)
         observed = {}
         for spec in specs:
             entry = planner.previous(spec)

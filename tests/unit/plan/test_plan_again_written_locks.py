@@ -1,6 +1,7 @@
 """The plan made again after a run (for the next no-op's snapshot) takes the locks the run's
 worker path wrote from memory (`plan.WrittenLock`), checking each file's stat instead of reading
-it back; a lock that is no longer the file written is read as before."""
+it back; a lock that is no longer the file written is read as before. A first plan lists the
+locks' directory rather than opening each missing lock file."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def test_the_locks_a_run_wrote_are_not_read_back(
         assert lock.read_lock(path) == written.entry  # what the file holds
         st = path.stat()
         assert written.signature == (st.st_ino, st.st_size, st.st_mtime_ns)
-    # read once each, by the first plan (there was no lock then); not again after the run
-    assert reads == {f"{name}.lock": 1 for name in CHAIN}
+    # read by neither plan: the first found none in the listing, the second knew them
+    assert not reads
 
 
 def test_a_lock_changed_since_the_run_wrote_it_is_read(
@@ -67,5 +68,20 @@ def test_a_lock_changed_since_the_run_wrote_it_is_read(
     _, report = api.repro(start=root, jobs=1, noop_snapshot=True)
 
     assert report.ok, report
-    assert reads["train.lock"] == 2
-    assert reads["prepare.lock"] == 1
+    assert reads == {"train.lock": 1}  # by the plan made again only
+
+
+def test_a_first_plan_opens_no_missing_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project(tmp_path / "p", *CHAIN)
+    _, report = api.repro(start=root, jobs=1)
+    assert report.ok, report
+    (root / ".pivot" / "stages" / "side.lock").unlink()
+    reads = _reads(monkeypatch)
+
+    with api.open_context(root) as ctx:
+        decided = plan.make_plan(ctx, ctx.graph.order)
+
+    assert reads == {f"{name}.lock": 1 for name in ("prepare", "train", "report")}
+    assert [s.stage for s in decided.steps if s.previous is None] == ["side"]

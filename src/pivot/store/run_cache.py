@@ -85,16 +85,29 @@ def run_key_of(entry: LockEntry) -> str:
 
 def outs_to_bytes(outs: Sequence[OutEntry], inline: Mapping[str, bytes]) -> bytes:
     """An entry: every output, with the content of the uncached files inline (`inline`: path ->
-    bytes), since the cache's `files/` keeps only what is declared cached."""
+    bytes), since the cache's `files/` keeps only what is declared cached. The compact JSON of
+    `{"outs": [{"cache", "content" (uncached only), "hash", "is_directory", "path"}, ...],
+    "version"}`, keys sorted, ASCII: written field by field (a run saves one per stage)."""
     items = []
-    for out in sorted(outs, key=lambda o: o.path):
-        item: dict[str, object] = {"path": out.path, "hash": out.hash, "cache": out.cache}
-        item["is_directory"] = out.is_directory
+    for out in sorted(outs, key=_by_path):
+        content = ""
         if not out.cache:
-            item["content"] = base64.b64encode(inline[out.path]).decode("ascii")
-        items.append(item)
-    document = {"outs": items, "version": _VERSION}
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+            encoded = base64.b64encode(inline[out.path]).decode("ascii")
+            content = f'"content":{_STRING(encoded)},'
+        items.append(
+            f'{{"cache":{_BOOLEAN[bool(out.cache)]},{content}"hash":{_STRING(out.hash)},'
+            f'"is_directory":{_BOOLEAN[bool(out.is_directory)]},"path":{_STRING(out.path)}}}'
+        )
+    return f'{{"outs":[{",".join(items)}],"version":{_VERSION}}}'.encode("ascii")
+
+
+_STRING = json.JSONEncoder(ensure_ascii=True).encode
+"""A str as a JSON string literal (escaped, ASCII)."""
+_BOOLEAN = {True: "true", False: "false"}
+
+
+def _by_path(out: OutEntry) -> str:
+    return out.path
 
 
 def inline_from_bytes(data: bytes) -> dict[str, bytes]:

@@ -371,7 +371,7 @@ class _Planner:
         (asked of the decisions, not the reasons: a stage never run has no upstream reason,
         and what an upstream stage about to run left on disk is not what this one will read),
         every dependency exists."""
-        if spec.name in self.force or self.upstream_runs(spec):
+        if spec.name in self.force or self.upstream_running(spec):
             return None
         deps = {path: self.expected_dep_hash(path) for path in spec.dep_paths}
         if any(digest is None for digest in deps.values()):
@@ -430,20 +430,17 @@ class _Planner:
         )
         return reasons + [reason for reason in found if reason]
 
-    def upstream_runs(self, spec: StageSpec) -> bool:
-        """Whether a stage upstream of `spec` (in the selection) is decided to run."""
+    def upstream_running(self, spec: StageSpec) -> list[str]:
+        """The stages upstream of `spec` (in the selection) decided to run, sorted."""
         decided = self.decided
-        return any(
-            up in decided and decided[up].action is Action.RUN
+        return sorted(
+            up
             for up in self.ctx.graph.upstream[spec.name]
+            if up in decided and decided[up].action is Action.RUN
         )
 
     def upstream_reason(self, spec: StageSpec) -> Reason | None:
-        running = sorted(
-            up
-            for up in self.ctx.graph.upstream[spec.name]
-            if up in self.decided and self.decided[up].action is Action.RUN
-        )
+        running = self.upstream_running(spec)
         if not running:
             return None
         summary = f"upstream stage(s) will run: {', '.join(running)}"

@@ -255,3 +255,60 @@ def test_a_task_larger_than_a_pipe_holds_reaches_its_forked_worker(project: E2EP
     assert project.read("wide_a.txt") == "1000"
     assert project.read("wide_b.txt") == "012"
     assert len(project.lock("wide_b")["deps"]) == 1000
+
+
+BOTH_DIE = """
+def _note(name: str) -> None:
+    processes = pathlib.Path(os.getcwd() + "-ran")
+    processes.mkdir(exist_ok=True)
+    cmdline = pathlib.Path("/proc/self/cmdline").read_bytes().replace(b"\\\\0", b" ")
+    (processes / name).write_bytes(cmdline)
+
+
+def crash_a() -> Annotated[str, Out("crash_a.txt", loaders.Text())]:
+    os._exit(3)
+
+
+def crash_b() -> Annotated[str, Out("crash_b.txt", loaders.Text())]:
+    os._exit(4)
+
+
+def first(raw: Annotated[str, Dep("raw.txt", loaders.Text())]) -> Annotated[str, Out("first.txt", loaders.Text())]:
+    _note("first")
+    return raw + "!"
+
+
+def after(text: Annotated[str, Dep("first.txt", loaders.Text())]) -> Annotated[str, Out("after.txt", loaders.Text())]:
+    _note("after")
+    return text + "?"
+
+
+pipeline = Pipeline("both_die")
+pipeline.register(crash_a)
+pipeline.register(crash_b)
+pipeline.register(first)
+pipeline.register(after)
+"""
+
+
+def test_once_every_forked_worker_died_loky_workers_run_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    project = make_git_project(tmp_path / "project")
+    project.gen({"raw.txt": "in"})
+    project.pipeline(BOTH_DIE)
+
+    result = project.pivot("repro", "-j", "2", "-k", "--json", expect=1)
+
+    stages = result.json["stages"]
+    assert {name: value["status"] for name, value in stages.items()} == {
+        "crash_a": "failed",
+        "crash_b": "failed",
+        "first": "ran",
+        "after": "ran",
+    }
+    assert "exited with code 3" in stages["crash_a"]["error"]
+    assert "exited with code 4" in stages["crash_b"]["error"]
+    assert project.read("after.txt") == "in!?"
+    ran_in = _ran_in(tmp_path / "project-ran")
+    assert "loky" in ran_in["after"], ran_in  # no forked worker was left to run it
+    assert violations(project.root) == []

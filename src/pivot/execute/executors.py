@@ -1,7 +1,8 @@
-"""One executor interface, serial first: in-process (`-j 1`, tests, debuggers) and a warm loky pool.
+"""One executor interface, serial first: in-process (`-j 1`, tests, debuggers), a warm loky pool,
+and (`pivot` on Linux) worker processes forked from this one once it has planned.
 
-The pool ships the tasks submitted between two `flush` calls in chunks (one pool round trip for
-several small stages). Imports of Pivot: the worker only.
+The pools ship the tasks submitted between two `flush` calls in chunks (one pool round trip for
+several small stages). Imports of Pivot: the worker and spec only.
 """
 
 from __future__ import annotations

@@ -312,3 +312,38 @@ def test_once_every_forked_worker_died_loky_workers_run_the_rest(tmp_path: Path)
     ran_in = _ran_in(tmp_path / "project-ran")
     assert "loky" in ran_in["after"], ran_in  # no forked worker was left to run it
     assert violations(project.root) == []
+
+
+SMALL = "".join(
+    f"""
+def s{i:02d}() -> Annotated[str, Out("small/{i:02d}.txt", loaders.Text())]:
+    if {i} == 45 and pathlib.Path("crash.flag").exists():
+        os._exit(3)
+    return "{i}"
+
+
+pipeline.register(s{i:02d})
+"""
+    for i in range(60)
+)
+
+
+def test_a_worker_dying_mid_chunk_fails_only_the_stages_it_had_started(
+    project: E2EProject,
+) -> None:
+    # 60 small stages go to the workers in chunks; s45 kills its worker midway through one
+    project.gen({"crash.flag": ""})
+    project.pipeline('pipeline = Pipeline("small")\n' + SMALL)
+
+    result = project.pivot("repro", "-j", "2", "-k", "--json", expect=1)
+
+    stages = result.json["stages"]
+    failed = sorted(name for name, value in stages.items() if value["status"] != "ran")
+    assert "s45" in failed
+    assert "exited with code 3" in stages["s45"]["error"]
+    assert "outcome was lost" not in stages["s45"]["error"]
+    for name in failed:  # started in its chunk before s45 (had run, its outcome lost)
+        assert name <= "s45", failed
+        if name != "s45":
+            assert "while running stage 's45'" in stages[name]["error"], stages[name]["error"]
+    assert all(project.exists(f"small/{i:02d}.txt") for i in range(46, 60))  # never started

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import gc
 import math
+import mmap
 import os
 import pickle
 import selectors
@@ -118,11 +119,13 @@ def run_chunk(
     count: int,
     stop_on_failure: bool,
     loads: Callable[[bytes], Any] = pickle.loads,
+    starting: Callable[[int], None] | None = None,
 ) -> list[Outcome] | None:
     """Pool entry point for a chunk of `count` tasks pickled together (a single task pickled
     alone), run in order: their outcomes (only up to the first failure with `stop_on_failure`).
     None when a chunk of several cannot be loaded here: its tasks are then shipped again one by
-    one, so that a task that cannot be loaded fails only its own stage. `loads` unpickles."""
+    one, so that a task that cannot be loaded fails only its own stage. `loads` unpickles;
+    `starting(i)` is told before the i-th task runs."""
     if count == 1:
         return [worker.run_pickled_task(root, epoch, payload, loads)]
     worker.enter_project(root, epoch)
@@ -132,7 +135,9 @@ def run_chunk(
     except Exception:
         return None
     outcomes = []
-    for task in tasks:
+    for index, task in enumerate(tasks):
+        if starting is not None:
+            starting(index)
         worker.enter_project(root, epoch)  # as the stage before may have left sys.path
         outcomes.append(worker.execute_stage(task))
         if stop_on_failure and not outcomes[-1].ok:
@@ -303,6 +308,9 @@ def fork_possible() -> bool:
 _ASK = struct.Struct("<IIB")
 """A call to a forked worker: the payload's size, its number of tasks, stop on failure; then
 the payload."""
+_SLOT = struct.Struct("<q")
+"""A forked worker's place on the pool's shared board: the index, in the call it runs, of the
+task it runs (what a dead worker was running, and what it had not started)."""
 _ANSWER = struct.Struct("<I")
 """A forked worker's answer: its size; then the pickled outcomes (None: could not load)."""
 
@@ -312,6 +320,7 @@ class _Child:
     """A forked worker, as its parent sees it."""
 
     pid: int
+    slot: int  # its place in the pool's `_running` board
     asks: int  # the write end of the pipe it reads calls from (non-blocking)
     answers: int  # the read end of the pipe it writes answers to
     sent: collections.deque[tuple[Sequence[_Waiting], bool]] = dataclasses.field(
@@ -354,6 +363,7 @@ class ForkExecutor(_ChunkingPool):
             with contextlib.suppress(Exception):
                 stream.flush()
         gc.freeze()  # no collection here touches what the children share (copy on write)
+        self._running = mmap.mmap(-1, _SLOT.size * jobs)  # shared: which task each one runs
         try:
             for _ in range(jobs):
                 self._children.append(self._fork())
@@ -381,7 +391,9 @@ class ForkExecutor(_ChunkingPool):
                     os.close(child.answers)
                 os.close(asks)
                 os.close(answers)
-                _serve_calls(self._root, self.epoch, asks_read, answers_write, self._held)
+                slot = len(self._children)
+                running = (self._running, slot)
+                _serve_calls(self._root, self.epoch, asks_read, answers_write, self._held, running)
                 code = 0
             except KeyboardInterrupt:  # Ctrl-C to the group: this process stops the pool
                 pass
@@ -393,7 +405,7 @@ class ForkExecutor(_ChunkingPool):
         os.close(asks_read)
         os.close(answers_write)
         os.set_blocking(asks, False)
-        return _Child(pid, asks, answers)
+        return _Child(pid, len(self._children), asks, answers)
 
     def _idle(self) -> int:
         with self._lock:
@@ -580,10 +592,19 @@ class ForkExecutor(_ChunkingPool):
             return
         from loky.process_executor import TerminatedWorkerError
 
-        error = TerminatedWorkerError(f"the forked worker process {child.pid} {how}")
-        for _, _, future in sent[0][0]:
-            future.set_exception(error)
-        for chunk, stop_on_failure in sent[1:]:
+        chunk, stop_on_failure = sent[0]
+        (running,) = _SLOT.unpack_from(self._running, _SLOT.size * child.slot)
+        running = min(max(running, 0), len(chunk) - 1)
+        ended = f"the forked worker process {child.pid} {how}"
+        stage = chunk[running][1].spec.name
+        lost = f"{ended} while running stage '{stage}' (this one had run, its outcome was lost)"
+        for index, (_, _, future) in enumerate(chunk[: running + 1]):
+            future.set_exception(TerminatedWorkerError(ended if index == running else lost))
+        if chunk[running + 1 :]:  # never started: as the calls queued behind it
+            sent[0] = (chunk[running + 1 :], stop_on_failure)
+        else:
+            del sent[0]
+        for chunk, stop_on_failure in sent:
             if stop_on_failure:
                 for _, _, future in chunk:
                     future.set_exception(NotRun())
@@ -706,7 +727,14 @@ def _stop_the_stage(signum: int, frame: types.FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _serve_calls(root: str, epoch: str, asks: int, answers: int, held: dict[int, object]) -> None:
+def _serve_calls(
+    root: str,
+    epoch: str,
+    asks: int,
+    answers: int,
+    held: dict[int, object],
+    running: tuple[mmap.mmap, int],
+) -> None:
     """A forked worker's life: run the calls read from pipe `asks` and write their answers to
     pipe `answers`, until the pool closes its end."""
     gc.freeze()
@@ -723,6 +751,10 @@ def _serve_calls(root: str, epoch: str, asks: int, answers: int, held: dict[int,
     worker.adopt_project(root, epoch)
 
     loads = functools.partial(_tasks_of, held=held)
+    board, slot = running
+
+    def starting(index: int) -> None:  # where the pool looks if this process dies
+        _SLOT.pack_into(board, _SLOT.size * slot, index)
 
     with open(asks, "rb") as incoming, open(answers, "wb") as outgoing:
         while True:
@@ -731,7 +763,10 @@ def _serve_calls(root: str, epoch: str, asks: int, answers: int, held: dict[int,
                 return  # the pool closed: the run is over
             size, count, stop_on_failure = _ASK.unpack(header)
             payload = incoming.read(size)
-            outcomes = run_chunk(root, epoch, payload, count, bool(stop_on_failure), loads)
+            starting(0)
+            outcomes = run_chunk(
+                root, epoch, payload, count, bool(stop_on_failure), loads, starting
+            )
             data = pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
             outgoing.write(_ANSWER.pack(len(data)))
             outgoing.write(data)

@@ -25,7 +25,7 @@ _SPECIAL = re.compile(r"([\\*?\[\]!#])")
 def ignore_line(path: str) -> str:
     """A gitignore pattern matching exactly the project-relative `path` (a directory ends
     with '/'), anchored at the root, with gitignore's special characters escaped."""
-    text = _SPECIAL.sub(r"\\\1", path)
+    text = _SPECIAL.sub(r"\\\1", path) if _SPECIAL.search(path) else path  # (most have none)
     if text.endswith(" "):
         text = text[:-1] + "\\ "
     return "/" + text

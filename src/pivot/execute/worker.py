@@ -28,12 +28,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from pivot import discovery, fs
+from pivot import discovery, fs, loaders
 from pivot.errors import FilesystemError, LoaderError, PivotError
 from pivot.execute import capture
 from pivot.fingerprint import observe
 from pivot.fingerprint import observed as observed_refs
-from pivot.returns import expand_return_value
+from pivot.returns import OutputWrite, expand_return_value
 from pivot.spec import DepSpec, OutKind, OutSpec, Shape, StageSpec
 from pivot.stage_progress import PROGRESS_ENV
 from pivot.store import lock, logs, run_cache
@@ -400,7 +400,8 @@ def _call(task: StageTask, places: Mapping[str, _Place]) -> Any:
         kwargs[spec.params_arg] = spec.params.model_copy(deep=True)
     for dep in spec.deps:
         doing = f"loading dependency '{dep.name}' ({', '.join(dep.paths)})"
-        kwargs[dep.name] = _guarded(spec.name, doing, _load_dep, dep, places, spec.name)
+        with observe.paused() if type(dep.loader) in _NO_USER_CODE else _OBSERVED:
+            kwargs[dep.name] = _guarded(spec.name, doing, _load_dep, dep, places, spec.name)
     if spec.command is not None:  # a command stage: deps checked above, the command reads them
         for path in spec.out_paths:  # outputs were removed; their directories are made here
             os.makedirs(places[path].directory, exist_ok=True)
@@ -414,25 +415,36 @@ def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> None:
         return  # the command wrote its outputs itself
     writes = _guarded(spec.name, "validating its return value", expand_return_value, spec, result)
     for write in writes:
-        place = places.get(write.path)  # none for the files of a DirectoryOut
-        target = place.path if place else _root_path(task.root) / write.path
-        try:
-            fs.make_directory(place.directory if place else os.path.dirname(target))
-        except OSError as error:
-            raise fs.translate_os_error(
-                error, write.path, "create the directory of output"
-            ) from error
-        try:
-            write.out.loader.save(write.value, target)
-        except (LoaderError, FilesystemError) as error:
-            raise _StageError(f"stage '{spec.name}': {error}") from None
-        except OSError as error:  # the file system refused the write, whatever the value
-            raise _PivotFailure(fs.translate_os_error(error, write.path, "save output")) from None
-        except _USER_ERRORS as error:
-            raise _StageError(
-                f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
-                f"failed; check the value returned for '{write.out.name}':\n{discovery.user_traceback(error)}"
-            ) from None
+        unobserved = type(write.out.loader) in _NO_USER_CODE and type(write.value) is str
+        with observe.paused() if unobserved else _OBSERVED:
+            _write(task, write, places.get(write.path))
+
+
+_NO_USER_CODE = frozenset({loaders.Text, loaders.PathOnly})
+"""Loaders whose `load`, and `save` of a `str`, run no user code: Pivot runs them unobserved
+(`observe.paused`), at full speed."""
+_OBSERVED = contextlib.nullcontext()
+
+
+def _write(task: StageTask, write: OutputWrite, place: _Place | None) -> None:
+    """Save one output file (`place`: none for the files of a DirectoryOut)."""
+    spec = task.spec
+    target = place.path if place else _root_path(task.root) / write.path
+    try:
+        fs.make_directory(place.directory if place else os.path.dirname(target))
+    except OSError as error:
+        raise fs.translate_os_error(error, write.path, "create the directory of output") from error
+    try:
+        write.out.loader.save(write.value, target)
+    except (LoaderError, FilesystemError) as error:
+        raise _StageError(f"stage '{spec.name}': {error}") from None
+    except OSError as error:  # the file system refused the write, whatever the value
+        raise _PivotFailure(fs.translate_os_error(error, write.path, "save output")) from None
+    except _USER_ERRORS as error:
+        raise _StageError(
+            f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
+            f"failed; check the value returned for '{write.out.name}':\n{discovery.user_traceback(error)}"
+        ) from None
 
 
 def _record_output(out: OutSpec, path: str, root: str, cache: Cache) -> OutEntry:

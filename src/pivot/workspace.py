@@ -135,9 +135,12 @@ def dep_entries(
     return tuple(entries)
 
 
-def record_output(root: Path | str, out: OutSpec, path: str, cache: Cache) -> OutEntry | None:
+def record_output(
+    root: Path | str, out: OutSpec, path: str, cache: Cache, data: bytes | None = None
+) -> OutEntry | None:
     """Hash the output at `path` and, when it is cached, store it in the cache; None when the
-    stage did not create it (a DirectoryOut must be a directory, any other output a file)."""
+    stage did not create it (a DirectoryOut must be a directory, any other output a file).
+    `data`: the bytes the worker itself just wrote there atomically (not read back)."""
     name = os.path.join(root, path.rstrip("/"))
     directory = out.kind is OutKind.DIRECTORY
     if not (os.path.isdir(name) if directory else os.path.isfile(name)):
@@ -150,6 +153,8 @@ def record_output(root: Path | str, out: OutSpec, path: str, cache: Cache) -> Ou
             manifest = hashing.DirectoryManifest(tuple((rel, digests[file]) for rel, file in files))
             cached = out.cache and cache.add_directory(full, manifest)
             digest = cached or hashing.manifest_hash(manifest)
+        elif data is not None:
+            digest = cache.add_bytes(data, source=name) if out.cache else hashing.hash_bytes(data)
         else:
             digest = cache.store_file(name) if out.cache else hashing.hash_file(Path(name))
     return OutEntry(path=path, hash=digest, cache=out.cache, is_directory=directory)

@@ -409,15 +409,20 @@ def _call(task: StageTask, places: Mapping[str, _Place]) -> Any:
     return _guarded(spec.name, "in the stage function", spec.func, **kwargs)
 
 
-def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> None:
+def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> dict[str, bytes]:
+    """Save the outputs the stage returned: the bytes of those Pivot wrote itself, by path."""
     spec = task.spec
+    written: dict[str, bytes] = {}
     if spec.command is not None:
-        return  # the command wrote its outputs itself
+        return written  # the command wrote its outputs itself
     writes = _guarded(spec.name, "validating its return value", expand_return_value, spec, result)
     for write in writes:
         unobserved = type(write.out.loader) in _NO_USER_CODE and type(write.value) is str
         with observe.paused() if unobserved else _OBSERVED:
-            _write(task, write, places.get(write.path))
+            data = _write(task, write, places.get(write.path), text=unobserved)
+        if data is not None:
+            written[write.path] = data
+    return written
 
 
 _NO_USER_CODE = frozenset({loaders.Text, loaders.PathOnly})
@@ -426,8 +431,12 @@ _NO_USER_CODE = frozenset({loaders.Text, loaders.PathOnly})
 _OBSERVED = contextlib.nullcontext()
 
 
-def _write(task: StageTask, write: OutputWrite, place: _Place | None) -> None:
-    """Save one output file (`place`: none for the files of a DirectoryOut)."""
+def _write(
+    task: StageTask, write: OutputWrite, place: _Place | None, *, text: bool
+) -> bytes | None:
+    """Save one output file (`place`: none for the files of a DirectoryOut). With `text` (a
+    plain `str` for `Text` or `PathOnly`), the bytes a `Text` output was written with, as
+    `Text.save` writes them: what the file holds, which caching it then need not read back."""
     spec = task.spec
     target = place.path if place else _root_path(task.root) / write.path
     try:
@@ -435,6 +444,10 @@ def _write(task: StageTask, write: OutputWrite, place: _Place | None) -> None:
     except OSError as error:
         raise fs.translate_os_error(error, write.path, "create the directory of output") from error
     try:
+        if text and type(write.out.loader) is loaders.Text and len(write.value) < _KEPT_BELOW:
+            data: bytes = write.value.encode("utf-8")
+            fs.atomic_write_bytes(target, data)
+            return data
         write.out.loader.save(write.value, target)
     except (LoaderError, FilesystemError) as error:
         raise _StageError(f"stage '{spec.name}': {error}") from None
@@ -445,10 +458,17 @@ def _write(task: StageTask, write: OutputWrite, place: _Place | None) -> None:
             f"stage '{spec.name}': saving output '{write.path}' with {write.out.loader!r} "
             f"failed; check the value returned for '{write.out.name}':\n{discovery.user_traceback(error)}"
         ) from None
+    return None
 
 
-def _record_output(out: OutSpec, path: str, root: str, cache: Cache) -> OutEntry:
-    entry = record_output(root, out, path, cache)
+_KEPT_BELOW = 256 * 1024
+"""Characters of a `Text` output below which its bytes are kept for the cache (not read back)."""
+
+
+def _record_output(
+    out: OutSpec, path: str, root: str, cache: Cache, data: bytes | None = None
+) -> OutEntry:
+    entry = record_output(root, out, path, cache, data)
     if entry is not None:
         return entry
     if out.kind is OutKind.DIRECTORY:
@@ -525,12 +545,13 @@ def _remaining(root: str, paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p for p in paths if os.path.lexists(os.path.join(root, p)))
 
 
-def _observed_call(task: StageTask) -> observe.Observation:
-    """Call the stage and save its outputs, watching the code it enters and the files it opens."""
+def _observed_call(task: StageTask) -> tuple[observe.Observation, dict[str, bytes]]:
+    """Call the stage and save its outputs, watching the code it enters and the files it opens:
+    what it did, and the bytes of the outputs Pivot wrote itself (see `_save`)."""
     places = _places(task)
     with observe.observing(task.root) as seen:
-        _save(task, _call(task, places), places)
-    return seen[0]
+        written = _save(task, _call(task, places), places)
+    return seen[0], written
 
 
 def _keep_previous_outputs(task: StageTask) -> Backup:
@@ -594,9 +615,11 @@ def _produce(task: StageTask, cache: Cache) -> _Result:
     root, name = task.root, task.spec.name
     try:
         _prepare_incremental(task, cache)
-        seen = _observed_call(task)
+        seen, written = _observed_call(task)
         outs = tuple(
-            _record_output(out, path, root, cache) for out in task.spec.outs for path in out.paths
+            _record_output(out, path, root, cache, written.get(path))
+            for out in task.spec.outs
+            for path in out.paths
         )
     except _StageError as error:
         return _Result(OutcomeKind.STAGE_FAILED, error=str(error))

@@ -1,6 +1,7 @@
 """Pivot's own loaders that run no user code (`Text`, `PathOnly`; `Text` saving a plain `str`)
 run outside the observation of a stage's code, at full speed; everything else the stage runs,
-user subclasses of those loaders and `str` subclasses included, is still seen."""
+user subclasses of those loaders and `str` subclasses included, is still seen. A `Text` output
+is cached from the bytes written, not read back."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pivot.execute import worker
 from pivot.fingerprint import observe
 from pivot.loaders import Text
 from pivot.outputs import Dep, Out
+from pivot.store import cache as cache_module
+from pivot.store.cache import Cache
+from pivot.store.hashing import hash_bytes
 from tests.unit.execute.test_execute_capture import task
 
 MODULE = __name__
@@ -93,3 +97,33 @@ def test_paused_leaves_its_body_out_of_the_observation_only(tmp_path: Path) -> N
         _shout("x")
     assert f"code:{MODULE}:_shout" in observed[0].code
     assert f"code:{MODULE}:_decorate" not in observed[0].code
+
+
+def surrogate(raw: Annotated[str, Dep("raw.txt", Text())]) -> Annotated[str, Out("s.txt", Text())]:
+    return raw + "\udc80"
+
+
+def test_a_text_output_is_cached_from_the_bytes_written_not_read_back(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_back: list[str] = []
+    real = cache_module._read_small
+    monkeypatch.setattr(
+        cache_module, "_read_small", lambda path: read_back.append(str(path)) or real(path)
+    )
+    for function in (plain, decorated):
+        outcome = worker.execute_stage(task(root, function))
+        assert outcome.ok, outcome.error
+        (entry,) = outcome.outs
+        cache = Cache(root / ".pivot" / "cache")
+        assert cache.read_bytes(entry.hash) == (root / entry.path).read_bytes()
+        assert hash_bytes((root / entry.path).read_bytes()) == entry.hash
+    assert read_back == [str(root / "d.txt")]  # only the user's loader's output is read back
+
+
+def test_a_text_output_that_cannot_be_encoded_fails_its_stage_as_before(root: Path) -> None:
+    outcome = worker.execute_stage(task(root, surrogate))
+    assert outcome.kind is worker.OutcomeKind.STAGE_FAILED
+    assert "saving output 's.txt' with Text() failed" in outcome.error
+    assert "UnicodeEncodeError" in outcome.error
+    assert not (root / "s.txt").exists()

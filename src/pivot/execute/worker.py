@@ -419,7 +419,7 @@ def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> dict[st
     for write in writes:
         unobserved = type(write.out.loader) in _NO_USER_CODE and type(write.value) is str
         with observe.paused() if unobserved else _OBSERVED:
-            data = _write(task, write, places.get(write.path), text=unobserved)
+            data = _write(task, write, places.get(write.path), plain=unobserved)
         if data is not None:
             written[write.path] = data
     return written
@@ -432,11 +432,11 @@ _OBSERVED = contextlib.nullcontext()
 
 
 def _write(
-    task: StageTask, write: OutputWrite, place: _Place | None, *, text: bool
+    task: StageTask, write: OutputWrite, place: _Place | None, *, plain: bool
 ) -> bytes | None:
-    """Save one output file (`place`: none for the files of a DirectoryOut). With `text` (a
-    plain `str` for `Text` or `PathOnly`), the bytes a `Text` output was written with, as
-    `Text.save` writes them: what the file holds, which caching it then need not read back."""
+    """Save one output file (`place`: none for the files of a DirectoryOut). With `plain` (a
+    plain `str` for one of `_NO_USER_CODE`), the bytes a `Text` output was written with, as
+    `Text.save` writes them: what the file holds, which caching then need not read back."""
     spec = task.spec
     target = place.path if place else _root_path(task.root) / write.path
     try:
@@ -444,7 +444,7 @@ def _write(
     except OSError as error:
         raise fs.translate_os_error(error, write.path, "create the directory of output") from error
     try:
-        if text and type(write.out.loader) is loaders.Text and len(write.value) < _KEPT_BELOW:
+        if plain and type(write.out.loader) is loaders.Text and len(write.value) < _KEPT_BELOW:
             data: bytes = write.value.encode("utf-8")
             fs.atomic_write_bytes(target, data)
             return data

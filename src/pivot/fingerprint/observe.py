@@ -339,15 +339,15 @@ def _monitoring(entered: _Entered, monitoring: Any, tool: int) -> Iterator[None]
         enter(code)
         return disable
 
+    start = monitoring.events.PY_START
     monitoring.use_tool_id(tool, "pivot")
+    _HOOKS.append(
+        (lambda: monitoring.set_events(tool, 0), lambda: monitoring.set_events(tool, start))
+    )
     try:
-        monitoring.register_callback(tool, monitoring.events.PY_START, started)
-        monitoring.set_events(tool, monitoring.events.PY_START)
+        monitoring.register_callback(tool, start, started)
+        monitoring.set_events(tool, start)
         monitoring.restart_events()  # code disabled by an earlier stage of this process fires again
-        start = monitoring.events.PY_START
-        _HOOKS.append(
-            (lambda: monitoring.set_events(tool, 0), lambda: monitoring.set_events(tool, start))
-        )
         yield
     finally:
         _HOOKS.pop()
@@ -401,8 +401,8 @@ def _profiling(entered: _Entered) -> Iterator[None]:
     previous = sys.getprofile()
     profiler = _PROFILERS.pop() if _PROFILERS else _lsprof.Profiler(builtins=False, subcalls=False)
     threading.setprofile(profile)
-    profiler.enable()
     _HOOKS.append((profiler.disable, profiler.enable))
+    profiler.enable()
     try:
         yield
     finally:

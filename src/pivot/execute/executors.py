@@ -338,9 +338,10 @@ class ForkExecutor(_ChunkingPool):
     task refers to those rather than carry them pickled.
 
     Calls go down a pipe per worker and answers come back up another, read by one thread of
-    this process. A worker that dies fails the call it was running (loky's
-    `TerminatedWorkerError`, naming how it ended); the calls queued behind it go to the other
-    workers (fail-fast: they are not run), and once none is left, to a loky pool. Workers end
+    this process. A worker that dies fails the task it was running (loky's
+    `TerminatedWorkerError`, naming how it ended) and those of its call it had run (their
+    outcomes are lost); what it had not started goes to the other workers (fail-fast: not
+    run), and once none is left, to a loky pool. Workers end
     when the pool shuts down, or at once when this process dies
     (`worker.set_up_pool_process`). This is for a `pivot` command only: forking a user's own
     process (a notebook, a script) could copy state that is not safe to copy."""

@@ -531,7 +531,6 @@ def _warm_workers(
     workers = _job_limit(ctx, jobs)  # (imports loky: only once workers may well start)
     if workers <= 1:
         return None
-
     found = {getattr(spec.func, "__module__", None) for spec in ctx.graph.stages.values()}
     modules = sorted(name for name in found if name and name != "__main__")
     gate = str(ctx.project.pivot_dir)

@@ -34,6 +34,7 @@ __all__ = [
     "Text",
     "Writer",
     "supports_empty",
+    "text_bytes",
 ]
 
 R = TypeVar("R")
@@ -72,8 +73,14 @@ def supports_empty(loader: object) -> bool:
     return isinstance(loader, Loader) and type(loader).empty is not Loader.empty
 
 
+def text_bytes(text: str) -> bytes:
+    """What a text file Pivot's loaders write holds for `text`: UTF-8, no newline translation
+    (a pool worker caches a `Text` output from these bytes instead of reading the file back)."""
+    return text.encode("utf-8")
+
+
 def _write_text(path: pathlib.Path, text: str) -> None:
-    fs.atomic_write_bytes(path, text.encode("utf-8"))  # fs.atomic_write_text, a call less
+    fs.atomic_write_bytes(path, text_bytes(text))  # fs.atomic_write_text, a call less
 
 
 _COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}

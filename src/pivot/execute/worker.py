@@ -435,8 +435,9 @@ def _write(
     task: StageTask, write: OutputWrite, place: _Place | None, *, plain: bool
 ) -> bytes | None:
     """Save one output file (`place`: none for the files of a DirectoryOut). With `plain` (a
-    plain `str` for one of `_NO_USER_CODE`), the bytes a `Text` output was written with, as
-    `Text.save` writes them: what the file holds, which caching then need not read back."""
+    plain `str` for one of `_NO_USER_CODE`), the bytes a `Text` output was written with
+    (`loaders.text_bytes`, as `Text.save` writes): what the file holds, which caching then
+    need not read back."""
     spec = task.spec
     target = place.path if place else _root_path(task.root) / write.path
     try:
@@ -445,7 +446,7 @@ def _write(
         raise fs.translate_os_error(error, write.path, "create the directory of output") from error
     try:
         if plain and type(write.out.loader) is loaders.Text and len(write.value) < _KEPT_BELOW:
-            data: bytes = write.value.encode("utf-8")
+            data = loaders.text_bytes(write.value)
             fs.atomic_write_bytes(target, data)
             return data
         write.out.loader.save(write.value, target)

@@ -333,13 +333,24 @@ class SpareFiles:
 
     def write(self, path: Path | str, data: bytes) -> None:
         """Write `data` to `path` atomically (its directory made if missing)."""
-        target = os.fspath(path)
+        self._write(os.fspath(path), data, None)
+
+    def write_stat(self, path: Path | str, data: bytes) -> os.stat_result:
+        """`write`, returning the stat of the file written, taken before it became `path` (as
+        `atomic_write_stat` does: while `path` has that inode, size and mtime, it holds `data`;
+        a spare is rewritten, which moves its mtime, only once it has left `path`)."""
+        taken: list[os.stat_result] = []
+        self._write(os.fspath(path), data, taken)
+        return taken[-1]
+
+    def _write(self, target: str, data: bytes, taken: list[os.stat_result] | None) -> None:
         directory = os.path.dirname(target)
         temp = self._spares.pop(directory, None)
-        if temp is None or not _refilled(temp, data):
-            temp = _filled_temp(target, data)
-            if self._made is None:
-                st = os.stat(temp)
+        if temp is None or not _refilled(temp, data, taken):
+            made = [] if taken is None and self._made is None else taken
+            temp = _filled_temp(target, data, taken=made)
+            if self._made is None and made:
+                st = made[-1]
                 self._made = (st.st_mode, st.st_uid, st.st_gid)
         try:
             if not _exchange(temp, target):
@@ -365,18 +376,22 @@ class SpareFiles:
             remove_path(Path(self._spares.popitem()[1]))
 
 
-def _refilled(spare: str, data: bytes) -> bool:
-    """Overwrite the spare file with `data`; False when it cannot be (then it is deleted)."""
+def _refilled(spare: str, data: bytes, taken: list[os.stat_result] | None = None) -> bool:
+    """Overwrite the spare file with `data` (with `taken`, its stat then is appended to it);
+    False when it cannot be (then it is deleted)."""
     try:
         fd = os.open(spare, os.O_WRONLY | _CLOEXEC)
         try:
             _write_all(fd, data)
             os.ftruncate(fd, len(data))
+            st = os.fstat(fd) if taken is not None else None
         finally:
             os.close(fd)
     except OSError:  # removed meanwhile, or no longer writable: a new temp file instead
         remove_path(Path(spare))
         return False
+    if taken is not None and st is not None:
+        taken.append(st)
     return True
 
 

@@ -789,7 +789,7 @@ def _serve_calls(
     def starting(index: int) -> None:  # where the pool looks if this process dies
         _SLOT.pack_into(board, _SLOT.size * slot, index)
 
-    with open(asks, "rb") as incoming, open(answers, "wb") as outgoing:
+    with open(asks, "rb") as incoming, open(answers, "wb") as outgoing, worker.spare_lock_files():
         while True:
             header = incoming.read(_ASK.size)
             if len(header) < _ASK.size:

@@ -52,6 +52,7 @@ __all__ = [
     "execute_stage",
     "run_pickled_task",
     "set_up_pool_process",
+    "spare_lock_files",
     "warm_up",
 ]
 
@@ -274,6 +275,26 @@ class _Remover:
 _remove_later: _Remover | None = None
 """Set in a pool process: what removes discarded files there (elsewhere they go at once)."""
 
+_lock_spares: fs.SpareFiles | None = None
+"""Set in a forked pool worker for its life (`spare_lock_files`): the lock files its stages
+rewrite go through spares, neither creating nor freeing a file per lock."""
+
+
+@contextlib.contextmanager
+def spare_lock_files() -> Iterator[None]:
+    """For the body (a forked pool worker's life, one run): rewrite lock files through spare
+    files (`fs.SpareFiles`): a lock rewrite here cost a new file and freed the old one, the
+    dearest part of a re-run stage. The spares are deleted when the body ends (a worker killed
+    meanwhile leaves them as temp files, which the next command's litter cleaning deletes)."""
+    global _lock_spares
+    spares = _lock_spares = fs.SpareFiles()
+    try:
+        yield
+    finally:
+        _lock_spares = None
+        with contextlib.suppress(OSError):
+            spares.close()
+
 
 def _watch_parent(parent: int) -> None:
     try:
@@ -409,8 +430,11 @@ def _call(task: StageTask, places: Mapping[str, _Place]) -> Any:
     return _guarded(spec.name, "in the stage function", spec.func, **kwargs)
 
 
-def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> dict[str, bytes]:
-    """Save the outputs the stage returned: the bytes of those Pivot wrote itself, by path."""
+def _save(
+    task: StageTask, result: Any, places: Mapping[str, _Place], backup: Backup | None
+) -> dict[str, bytes]:
+    """Save the outputs the stage returned: the bytes of those Pivot wrote itself, by path
+    (`backup`: the previous outputs, kept aside while the stage runs)."""
     spec = task.spec
     written: dict[str, bytes] = {}
     if spec.command is not None:
@@ -419,7 +443,7 @@ def _save(task: StageTask, result: Any, places: Mapping[str, _Place]) -> dict[st
     for write in writes:
         unobserved = type(write.out.loader) in _NO_USER_CODE and type(write.value) is str
         with observe.paused() if unobserved else _OBSERVED:
-            data = _write(task, write, places.get(write.path), plain=unobserved)
+            data = _write(task, write, places.get(write.path), backup, plain=unobserved)
         if data is not None:
             written[write.path] = data
     return written
@@ -432,12 +456,19 @@ _OBSERVED = contextlib.nullcontext()
 
 
 def _write(
-    task: StageTask, write: OutputWrite, place: _Place | None, *, plain: bool
+    task: StageTask,
+    write: OutputWrite,
+    place: _Place | None,
+    backup: Backup | None,
+    *,
+    plain: bool,
 ) -> bytes | None:
     """Save one output file (`place`: none for the files of a DirectoryOut). With `plain` (a
     plain `str` for one of `_NO_USER_CODE`), the bytes a `Text` output was written with
     (`loaders.text_bytes`, as `Text.save` writes): what the file holds, which caching then
-    need not read back."""
+    need not read back. When the previous output kept in `backup` holds those bytes already
+    (a re-run whose output did not change: the usual case of a code edit), it is put back
+    instead (`Backup.put_back_same`)."""
     spec = task.spec
     target = place.path if place else _root_path(task.root) / write.path
     try:
@@ -447,7 +478,11 @@ def _write(
     try:
         if plain and type(write.out.loader) is loaders.Text and len(write.value) < _KEPT_BELOW:
             data = loaders.text_bytes(write.value)
-            fs.atomic_write_bytes(target, data)
+            directory = place.directory if place else os.path.dirname(target)
+            made = _NEW_FILES.get(directory)
+            if made is None or backup is None or not backup.put_back_same(write.path, data, made):
+                st = fs.atomic_write_stat(target, data)
+                _NEW_FILES[directory] = (st.st_mode, st.st_uid, st.st_gid)
             return data
         write.out.loader.save(write.value, target)
     except (LoaderError, FilesystemError) as error:
@@ -464,6 +499,9 @@ def _write(
 
 _KEPT_BELOW = 256 * 1024
 """Characters of a `Text` output below which its bytes are kept for the cache (not read back)."""
+_NEW_FILES: dict[str, tuple[int, int, int]] = {}
+"""Directory -> the (mode, uid, gid) of the last output file this process wrote there anew:
+what a kept previous output must have to be put back in place of a new file."""
 
 
 def _record_output(
@@ -546,12 +584,14 @@ def _remaining(root: str, paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p for p in paths if os.path.lexists(os.path.join(root, p)))
 
 
-def _observed_call(task: StageTask) -> tuple[observe.Observation, dict[str, bytes]]:
+def _observed_call(
+    task: StageTask, backup: Backup | None
+) -> tuple[observe.Observation, dict[str, bytes]]:
     """Call the stage and save its outputs, watching the code it enters and the files it opens:
     what it did, and the bytes of the outputs Pivot wrote itself (see `_save`)."""
     places = _places(task)
     with observe.observing(task.root) as seen:
-        written = _save(task, _call(task, places), places)
+        written = _save(task, _call(task, places), places, backup)
     return seen[0], written
 
 
@@ -600,7 +640,7 @@ def _run_captured(task: StageTask, cache: Cache) -> tuple[_Result, str]:
             failure = f"stage '{task.spec.name}': {error}"
             return _Result(OutcomeKind.PIVOT_FAILED, error=failure), output()
         try:
-            result = _produce(task, cache)
+            result = _produce(task, cache, backup)
         except BaseException:
             backup.restore()
             raise
@@ -611,12 +651,12 @@ def _run_captured(task: StageTask, cache: Cache) -> tuple[_Result, str]:
         return result, output()
 
 
-def _produce(task: StageTask, cache: Cache) -> _Result:
-    """Call the stage, save and cache its outputs."""
+def _produce(task: StageTask, cache: Cache, backup: Backup | None = None) -> _Result:
+    """Call the stage, save and cache its outputs (`backup`: the previous ones, kept aside)."""
     root, name = task.root, task.spec.name
     try:
         _prepare_incremental(task, cache)
-        seen, written = _observed_call(task)
+        seen, written = _observed_call(task, backup)
         outs = tuple(
             _record_output(out, path, root, cache, written.get(path))
             for out in task.spec.outs
@@ -661,7 +701,9 @@ def execute_stage(task: StageTask) -> Outcome:
     published = False
     if task.publish_log and task.log_path:
         with contextlib.suppress(OSError):  # else the runner publishes it (and reports why not)
-            logs.publish_run_log(task.log_path, progressed=False, first=task.first_run)
+            logs.publish_run_log(
+                task.log_path, progressed=False, first=task.first_run, silent=not output
+            )
             published = True
     return Outcome(
         task.spec.name,
@@ -697,8 +739,7 @@ def _write_lock(
     name = task.spec.name
     entry = LockEntry(name, task.code, task.params, task.inputs, result.outs, kept)
     try:
-        st = lock.write_lock(task.lock_path, entry)
+        st = lock.write_lock(task.lock_path, entry, _lock_spares)
     except PivotError as error:  # e.g. the lock file's directory is read-only
         return _Result(OutcomeKind.PIVOT_FAILED, error=f"stage '{name}': {error}"), "", None
-    signature = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
-    return result, run_cache.run_key_of(entry), signature
+    return result, run_cache.run_key_of(entry), (st.st_ino, st.st_size, st.st_mtime_ns)

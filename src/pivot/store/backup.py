@@ -6,7 +6,9 @@ they came from, `=<token>=<percent-quoted path>`: no directory and no index file
 a file is a dear system call). A path too long for one file name waits instead in
 `<scratch>/<stage>.<token>/files/<path>`, named in that directory's `paths.json`. An output the
 stage reads back (IncrementalOut) is copied instead. A backup left by a killed run is put back
-by `recover` (with the project lock held) wherever the workspace has nothing at that path.
+by `recover` (with the project lock held) wherever the workspace has nothing at that path. A
+kept file holding exactly the bytes the run gave for its path goes back in place
+(`put_back_same`) rather than a new file being made and the kept one dropped.
 
 Dropping a kept file costs an unlink that frees its blocks (0.5-2 ms here); a pool worker
 renames it instead into `<scratch>/discarded/`, which nothing is ever put back from, and leaves
@@ -23,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -51,6 +54,7 @@ class Backup:
         self.stage = stage
         self.token = ""  # made with the first stash
         self.stashes: dict[str, str] = {}  # output path -> where it waits
+        self.kept: dict[str, os.stat_result] = {}  # output path -> its lstat when moved
         self.indexed: list[str] = []  # the paths named in `directory`'s index
 
     @property
@@ -62,11 +66,14 @@ class Backup:
         """Set aside the output at `path`, if there is one, by renaming it (free: the workspace
         path is then empty for the stage)."""
         source = self._workspace(path)
-        if not os.path.lexists(source):
+        try:
+            st = os.lstat(source)
+        except FileNotFoundError:
             return
         stash = self._stash(path)
         try:
             os.rename(source, stash)
+            self.kept[path] = st
         except OSError as error:
             if error.errno != errno.EXDEV:
                 raise
@@ -76,6 +83,33 @@ class Backup:
                 if os.path.lexists(source):  # still in its place: drop the partial copy
                     fs.remove_path(Path(stash))
                 raise
+
+    def put_back_same(self, path: str, data: bytes, made: tuple[int, int, int]) -> bool:
+        """Put the output moved aside from `path` back in its place when it is a plain file
+        holding exactly `data` (what the run just gave for `path`), with the (mode, uid, gid)
+        `made` that a new file there gets, and set its mtime to now: the workspace then holds
+        what writing `data` anew would leave, without a file made and the kept one dropped
+        (each a dear system call). False, with nothing moved, otherwise."""
+        st = self.kept.get(path)
+        stash = self.stashes.get(path)
+        if (
+            st is None
+            or stash is None
+            or st.st_nlink != 1
+            or st.st_size != len(data)
+            or (st.st_mode, st.st_uid, st.st_gid) != made
+            or not stat.S_ISREG(st.st_mode)
+        ):
+            return False
+        try:
+            if fs.read_bytes(stash) != data:
+                return False
+            os.utime(stash)
+            os.replace(stash, self._workspace(path))
+        except OSError:  # e.g. the stage made a directory there: the caller writes `data`
+            return False
+        del self.stashes[path], self.kept[path]
+        return True
 
     def copy(self, path: str) -> None:
         """Set aside a copy of the output file at `path` (the stage still finds it in place)."""

@@ -110,7 +110,7 @@ class Cache:
         its hash; errors name `source`, the file the bytes came from, when there is one."""
         digest = hashing.hash_bytes(data)
         blob = self._blob_name(digest)
-        if os.path.isfile(blob) and self._intact(digest, Path(blob)):
+        if self._holds(blob, digest, data):
             return digest
         named, doing = (source, "store in the cache") if source else (blob, "write the cache blob")
         with fs.map_os_errors(named, doing):
@@ -261,6 +261,23 @@ class Cache:
             return False
         if self.verified is not None:
             self.verified.record(blob, st, digest)
+        return True
+
+    def _holds(self, blob: str, digest: str, data: bytes) -> bool:
+        """Whether file `blob` holds `data` (which hashes to `digest`): `_intact` for bytes at
+        hand, compared with the blob's (a re-run's output is mostly in the cache already)."""
+        try:
+            st = os.stat(blob)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+                return False
+            if self.verified is not None and self.verified.lookup(Path(blob), st) == digest:
+                return True
+            if fs.read_bytes(blob) != data:
+                return False
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return False
+        if self.verified is not None:
+            self.verified.record(Path(blob), st, digest)
         return True
 
     def _read_blob(self, digest: str, context: str) -> bytes:

@@ -183,16 +183,15 @@ def _indented(value: Any, indent: str) -> str:
 
 def write_lock(
     path: Path | str, entry: LockEntry, spares: fs.SpareFiles | None = None
-) -> os.stat_result | None:
-    """Write `entry` to `path` atomically (creating `stages/` if needed); a run rewriting many
-    locks passes its `spares` (see `fs.SpareFiles`). The stat of the file written, without
-    spares (`fs.atomic_write_stat`)."""
+) -> os.stat_result:
+    """Write `entry` to `path` atomically (creating `stages/` if needed); a process rewriting
+    many locks passes its `spares` (see `fs.SpareFiles`). The stat of the file written
+    (`fs.atomic_write_stat`)."""
     data = encode_lock(entry).encode("utf-8")
     with fs.map_os_errors(path, "write the lock file"):
         if spares is None:
             return fs.atomic_write_stat(path, data)
-        spares.write(path, data)
-        return None
+        return spares.write_stat(path, data)
 
 
 def read_lock(path: Path | str) -> LockEntry | None:

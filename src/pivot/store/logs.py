@@ -2,7 +2,8 @@
 
 Layout (run ids come from the run history, `store.runs.new_run_id`):
 `logs/runs/<run id>/<stage>.log` is written by the worker while the stage runs (so it can
-be followed live); when the stage finishes, `logs/<stage>.log` is made to point at it atomically.
+be followed live); when the stage finishes, `logs/<stage>.log` is made to point at it atomically
+(a stage that printed nothing keeps an empty last-run log as it is).
 The last `KEEP_RUNS` runs are kept. Imports nothing of Pivot's but `errors`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from pivot import fs
@@ -83,15 +85,25 @@ def publish_log(
 
 
 def publish_run_log(
-    source: str, output: str = "", *, progressed: bool = True, first: bool = False
+    source: str,
+    output: str = "",
+    *,
+    progressed: bool = True,
+    first: bool = False,
+    silent: bool = False,
 ) -> None:
     """`publish_log` of the run log at `source` (`logs/runs/<run id>/<stage>.log`): what a pool
     worker calls once its stage has ended, sparing the main process (with `progressed` False:
-    the runner's live output still reads the progress side file, then removes it)."""
+    the runner's live output still reads the progress side file, then removes it). `silent`:
+    the stage printed nothing, so when both its run log and its last-run log are empty files,
+    the last-run log is left as it is (it holds what the new one would: a stat each instead of
+    a link and a rename, for most stages)."""
     run_dir = os.path.dirname(source)
     latest = os.path.join(os.path.dirname(os.path.dirname(run_dir)), os.path.basename(source))
     if progressed:
         remove_progress(source)
+    if silent and not first and _empty_file(latest) and _empty_file(source):
+        return
     if first:
         try:
             os.link(source, latest)
@@ -105,6 +117,14 @@ def publish_run_log(
         fs.atomic_write_text(Path(source), output)
         _link_or_copy(source, temporary)
     os.replace(temporary, latest)
+
+
+def _empty_file(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_size == 0 and stat.S_ISREG(st.st_mode)
 
 
 def remove_progress(log_path: str) -> None:

@@ -209,8 +209,9 @@ def test_previous_outputs_thrown_away_to_be_removed_later_are_gone_when_the_run_
     run(root)
     handed: list[str] = []
     monkeypatch.setattr(worker, "_remove_later", handed.append)
+    write_files(root, {"raw.txt": "abc"})  # both outputs change (else they are put back)
 
-    report, _ = run(root, force=True)
+    report, _ = run(root)
 
     assert report.ok and statuses(report) == dict.fromkeys(("prepare", "train"), RunStatus.RAN)
     assert sorted(Path(path).name.split("=", 2)[2] for path in handed) == [

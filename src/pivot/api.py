@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -316,22 +316,28 @@ def _plan_again(
     acted = [step.stage for step in first.steps if step.stage not in untouched]
     kept = _kept_files(ctx.project, holding=True)[0]
     written = [*_outputs_of(ctx, acted), *kept]
-    skipped = {step.stage: step.previous for step in first.steps if step.stage in untouched}
     settled = _left_alone(ctx, first, set(acted))
+    skipped = {s.stage: s for s in first.steps if s.stage in untouched and s.stage not in settled}
 
     def read(stage: str, path: str) -> LockEntry | None:
-        entry = skipped.get(stage)
-        if entry is not None:
-            return entry if watcher.unchanged(path) else None
+        step = skipped.get(stage)
+        if step is not None:
+            return step.previous if watcher.unchanged(path) else None
         written = report.locks.get(stage)
         return written.entry if written and watcher.holds(path, written.signature) else None
 
     try:
         with watcher.replanning(written, elapsed * noop.SETTLE_SHARE, _forget(ctx, acted, written)):
             selected = [step.stage for step in first.steps]
-            again = plan.make_plan(ctx, selected, known=known, read=read, settled=settled)
-            watcher.note_sources(source for _, made in known.values() for source in made.sources)
-            return again, _with_tracked_warnings(ctx, again)
+            cut_off = _cut_off(ctx, watcher, skipped.values())
+            again = plan.make_plan(
+                ctx, selected, known=known, read=read, settled=settled, cut_off=cut_off
+            )
+            status_plan = _with_tracked_warnings(ctx, again)
+        # (past the span's audit hook, which every `id` call would feed)
+        distinct = {id(made.sources): made.sources for _, made in known.values()}
+        watcher.note_sources(source for sources in distinct.values() for source in sources)
+        return again, status_plan
     except PivotError as error:  # the run succeeded: this only costs the next no-op its speed
         watcher.refuse(f"planning again after the run failed: {error}")
         return Plan((), ()), Plan((), ())
@@ -340,12 +346,34 @@ def _plan_again(
 def _left_alone(ctx: Context, first: Plan, acted: set[str]) -> dict[str, plan.Step]:
     """The SKIP steps of `first` that no stage's run can have changed: none of the stage's
     upstream stages acted (ran or restored), so its inputs are as that plan found them."""
-    upstream = ctx.graph.upstream
+    downstream = ctx.graph.downstream
+    below = {name for stage in acted for name in downstream[stage]}
     return {
         step.stage: step
         for step in first.steps
-        if step.action is Action.SKIP and acted.isdisjoint(upstream[step.stage])
+        if step.action is Action.SKIP and step.stage not in below
     }
+
+
+def _cut_off(
+    ctx: Context, watcher: noop.Recorder, skipped: Iterable[plan.Step]
+) -> dict[str, plan.Step]:
+    """Those of the `skipped` steps (of stages the run skipped) that the early cut-off rule
+    skipped, when the stage's lock file and outputs (files) are still recorded as the plan
+    that made the step saw them (`Recorder.still`): the plan made again needs to read neither
+    again (`plan.make_plan`'s `cut_off`)."""
+    proj, specs = ctx.project, ctx.graph.stages
+    root = os.path.join(proj.root, "")
+    found = {}
+    for step in skipped:
+        entry = step.previous
+        if step.cutoff is None or entry is None:
+            continue
+        paths = [f"{root}{out.path}" for out in entry.outs]
+        paths.append(proj.lock_path(step.stage, specs[step.stage].state_dir))
+        if all(not path.endswith("/") and watcher.still(path) for path in paths):
+            found[step.stage] = step
+    return found
 
 
 def _outputs_of(ctx: Context, stages: Sequence[str]) -> list[str]:

@@ -461,6 +461,14 @@ class Recorder:
         found = self.stats.get(full)
         return found is not None and found == self._first_plan.get(full)
 
+    def still(self, path: str) -> bool:
+        """Whether file `path` is recorded in the plan made again as the first plan
+        saw it, forgotten by neither `replanning` nor a new look: what that plan read or hashed
+        from it holds for the snapshot, which checks it as it was then (no new stat needed)."""
+        full = observe.absolute(path)
+        found = self.stats.get(full)
+        return found is not None and found == self._first_plan.get(full)
+
     def holds(self, path: str, signature: Signature) -> bool:
         """Record file `path` in the plan made again, and say whether it has `signature`: the
         stat of a file the run wrote, whose content is known (see `plan.WrittenLock`). It is
@@ -604,13 +612,13 @@ class Forget:
 
     def kept(self, table: dict[str, Signature]) -> dict[str, Signature]:
         """The entries of `table` not forgotten."""
-        forgotten, below, except_below = self.paths, self.below, self.except_below
-        return {
-            path: found
-            for path, found in table.items()
-            if path not in forgotten
-            and (not path.startswith(below) or path.startswith(except_below))
-        }
+        below, except_below = self.below, self.except_below
+        kept = dict(table)
+        for path in self.paths & kept.keys():
+            del kept[path]
+        for path in [p for p in kept if p.startswith(below) and not p.startswith(except_below)]:
+            del kept[path]
+        return kept
 
 
 class _Misses:

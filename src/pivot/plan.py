@@ -307,6 +307,7 @@ class _Planner:
         *,
         run_cache: bool = True,
         read: Callable[[str, str], LockEntry | None] | None = None,
+        locks: Mapping[str, LockEntry | None] = types.MappingProxyType({}),
     ) -> None:
         self.ctx = ctx
         self.prints = prints
@@ -314,23 +315,52 @@ class _Planner:
         self.use_run_cache = run_cache
         self.decided: dict[str, Step] = {}
         self.warnings: list[str] = []
-        self.producer_of: dict[str, str] = {
-            path: spec.name for spec in ctx.graph.stages.values() for path in spec.out_paths
-        }
-        self._locks: dict[str, LockEntry | None] = {}
+        outputs = ctx.graph.outputs
+        self.producer_of: dict[str, str] = {**outputs.files, **outputs.directories}
+        self._locks: dict[str, LockEntry | None] = dict(locks)  # the lock entries known
         self._planned_outputs: dict[str, dict[str, OutEntry]] = {}
         self.read = read  # lock entries read earlier (see `make_plan`)
         self.absent: frozenset[str] = frozenset()  # stages with no lock file (`_absent_locks`)
 
-    def plan(self, selected: Sequence[str], settled: Mapping[str, Step]) -> Plan:
+    def plan(
+        self,
+        selected: Sequence[str],
+        settled: Mapping[str, Step],
+        cut_off: Mapping[str, Step] = types.MappingProxyType({}),
+    ) -> Plan:
+        stages = self.ctx.graph.stages
         for name in selected:
             step = settled.get(name)
-            if step is None:
-                step = self.step(self.ctx.graph.stages[name])
-            else:
+            if step is not None:
                 self.warnings.extend(self.prints[name].warnings)
+            elif name in cut_off:
+                step = self.after_cut_off(stages[name], cut_off[name])
+            else:
+                step = self.step(stages[name])
             self.decided[name] = step
         return Plan(tuple(self.decided.values()), tuple(dict.fromkeys(self.warnings)))
+
+    def after_cut_off(self, spec: StageSpec, first: Step) -> Step:
+        """The step of a stage the run cut off (`first`: its RUN step, with the cut-off rule):
+        SKIP when no reason to run is left (its code, params and dependencies as its lock
+        records, no upstream stage to run), taking its lock and outputs as `first`'s plan
+        found them (the rule asked that its outputs matched the lock); else made anew."""
+        entry = first.previous
+        print_ = self.prints[spec.name]
+        if entry is None or self.run_reasons(spec, entry, print_, first.params):
+            return self.step(spec)
+        self.warnings.extend(print_.warnings)
+        return Step(
+            stage=spec.name,
+            action=Action.SKIP,
+            reasons=(),
+            code=print_.manifest,
+            params=first.params,
+            previous=entry,
+            packages=print_.packages,
+            cutoff=None,
+            observed=entry.observed,
+        )
 
     def step(self, spec: StageSpec) -> Step:
         """The decision for one stage, built from one small function per part."""
@@ -432,12 +462,13 @@ class _Planner:
 
     def upstream_running(self, spec: StageSpec) -> list[str]:
         """The stages upstream of `spec` (in the selection) decided to run, sorted."""
-        decided = self.decided
-        return sorted(
+        decided, run = self.decided, Action.RUN
+        running = [
             up
             for up in self.ctx.graph.upstream[spec.name]
-            if up in decided and decided[up].action is Action.RUN
-        )
+            if up in decided and decided[up].action is run
+        ]
+        return sorted(running) if len(running) > 1 else running
 
     def upstream_reason(self, spec: StageSpec) -> Reason | None:
         running = self.upstream_running(spec)
@@ -512,14 +543,12 @@ class _Planner:
         return None
 
     def planned_outputs(self, producer: str) -> dict[str, OutEntry]:
-        """The outputs a decided producer will leave: a run-cache hit's, else its lock's
-        (read once per producer: a decision is final)."""
+        """The outputs a decided producer will leave: a run-cache hit's, else those of the lock
+        its step was decided from (once per producer: a decision is final)."""
         found = self._planned_outputs.get(producer)
         if found is None:
-            outs = self.decided[producer].from_run_cache
-            if not outs:
-                entry = self.previous(self.ctx.graph.stages[producer])
-                outs = entry.outs if entry else ()
+            step = self.decided[producer]
+            outs = step.from_run_cache or (step.previous.outs if step.previous else ())
             found = self._planned_outputs[producer] = {out.path: out for out in outs}
         return found
 
@@ -531,12 +560,13 @@ class _Planner:
         return dep_hash(self.ctx, path)
 
     def changed_deps(self, spec: StageSpec, entry: LockEntry) -> list[str]:
+        """The dependencies declared or recorded but not both, then those whose expected hash
+        is not the recorded one (each part sorted)."""
         recorded = {dep.path: dep.hash for dep in entry.deps}
         current = set(spec.dep_paths)
-        changed = sorted((set(recorded) - current) | (current - set(recorded)))
-        for path in sorted(current & set(recorded)):
-            if self.expected_dep_hash(path) != recorded[path]:
-                changed.append(path)
+        changed = sorted(recorded.keys() ^ current) if recorded.keys() != current else []
+        expected = self.expected_dep_hash
+        changed += [p for p in sorted(current & recorded.keys()) if expected(p) != recorded[p]]
         return changed
 
 
@@ -577,6 +607,7 @@ def make_plan(
     known: KnownPrints | None = None,
     read: Callable[[str, str], LockEntry | None] | None = None,
     settled: Mapping[str, Step] = types.MappingProxyType({}),
+    cut_off: Mapping[str, Step] = types.MappingProxyType({}),
     fork: bool = False,
 ) -> Plan:
     """Decide RUN / SKIP / RESTORE for `selected` stages (in topological order); with
@@ -585,24 +616,32 @@ def make_plan(
     the code in memory is the code planned from) reuses each one whose stage's lock still
     records the observed code it was made with. `read(stage, lock path)`: the stage's lock
     entry if it was read earlier from a file known to be unchanged since, or written as a file
-    that is still there as written (`WrittenLock`), else None.
+    that is still there as written (`WrittenLock`), else None; it is given to a plan made again,
+    whose first plan, in this process, preloaded the state db's records of the same files.
     `settled`: steps of an earlier plan made in this process that still stand (a stage whose
     files and upstream nothing touched since), taken as they are; their fingerprints must be
     in `known`.
+    `cut_off`: RUN steps of an earlier plan made in this process (with the cut-off rule) of
+    stages the run cut off, whose lock file and outputs are still as that plan found them (the
+    caller knows): each is SKIP when no reason to run is left (`_Planner.after_cut_off`), its
+    lock and outputs taken from that plan; their fingerprints must be in `known`.
     `fork` (a run's plan): when a stage has no lock, many fingerprints may be made partly in a
     forked copy of this process, on another core, whose reads no recorder sees. Such a stage
     runs (or restores), so a no-op snapshot comes only from the plan made again after the run,
     which records the fingerprints' files itself (`Recorder.note_sources`: the code, the files
     its import read, the packages' files); the copy reads no lock, dependency or output."""
     with _collector.building():
-        specs = [ctx.graph.stages[name] for name in selected if name not in settled]
+        stages = ctx.graph.stages
+        specs = [stages[name] for name in selected if name not in settled]
         root = str(ctx.project.root)
-        ctx.state.preload(
-            os.path.join(root, path)
-            for spec in specs
-            for path in (*spec.dep_paths, *spec.out_paths)
-        )
-        planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache, read=read)
+        if read is None:  # (see `read`)
+            ctx.state.preload(
+                os.path.join(root, path)
+                for spec in specs
+                for path in (*spec.dep_paths, *spec.out_paths)
+            )
+        locks = {name: step.previous for name, step in cut_off.items()}
+        planner = _Planner(ctx, frozenset(force), {}, run_cache=run_cache, read=read, locks=locks)
         if read is None:
             planner.absent = _absent_locks(ctx, specs)
         observed = {}
@@ -616,4 +655,4 @@ def make_plan(
         made = fingerprints_of(ctx, stale, observed, share=share) if stale else {}
         known.update((name, (observed.get(name, ()), made[name])) for name in made)
         planner.prints = {name: known[name][1] for name in selected}
-        return planner.plan(selected, settled)
+        return planner.plan(selected, settled, cut_off)

@@ -578,9 +578,10 @@ def test_stages_the_early_cut_off_skipped_keep_what_the_first_plan_saw(
 ) -> None:
     """`clean` is edited without changing what it returns: `prepare` runs and `count` is cut
     off. The plan made again reads only `prepare`'s lock, and keeps what the first plan saw of
-    `count`'s other files: the next no-op is fast, unless one of them changed during the run
-    (`metrics.json`, edited before the plan made again, which sees it: no snapshot then), and
-    the next `repro` puts it back."""
+    `count`'s files (its lock and output are not looked at again): the next no-op is fast,
+    unless one of them changed during the run (`metrics.json`, edited before the plan made
+    again: the snapshot holds its signature as the first plan saw it), and the next `repro`
+    puts it back."""
     project.gen({**FILES, "wait/go": ""})
     same_output = "def clean(text: str) -> str:\n    return text.lower().strip()\n"
     out = second_long_run(

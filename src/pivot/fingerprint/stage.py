@@ -150,7 +150,7 @@ def fingerprint_stages(
                 walk.append(index)
         if walk:
             assembler = _Assembler(stats, root, include_packages, cache)
-            assembler.reach.sources.read_whole(_stage_files(requests))
+            assembler.reach.sources.read_whole(_stage_files([requests[i] for i in walk]))
 
             def made(index: int, stored: Stored, settled: bool) -> None:
                 if shelf is not None and settled:
@@ -336,7 +336,8 @@ def _imports_quiet(reach: Reach, root: str | None, sources: _Sources) -> bool:
 def _stage_files(requests: Sequence[StageRequest]) -> set[str]:
     """The files defining the batch's stage functions (their walks read them whole)."""
     funcs = [_unwrapped(r.func) for r in requests]
-    return {source_path(f.__code__.co_filename) for f in funcs if isinstance(f, types.FunctionType)}
+    names = {f.__code__.co_filename for f in funcs if isinstance(f, types.FunctionType)}
+    return {source_path(name) for name in names}
 
 
 def _unwrapped(func: object) -> object:

@@ -316,8 +316,7 @@ def _plan_again(
     acted = [step.stage for step in first.steps if step.stage not in untouched]
     kept = _kept_files(ctx.project, holding=True)[0]
     written = [*_outputs_of(ctx, acted), *kept]
-    settled = _left_alone(ctx, first, set(acted))
-    skipped = {s.stage: s for s in first.steps if s.stage in untouched and s.stage not in settled}
+    settled, skipped = _left_alone(ctx, first, untouched, acted)
 
     def read(stage: str, path: str) -> LockEntry | None:
         step = skipped.get(stage)
@@ -343,16 +342,25 @@ def _plan_again(
         return Plan((), ()), Plan((), ())
 
 
-def _left_alone(ctx: Context, first: Plan, acted: set[str]) -> dict[str, plan.Step]:
-    """The SKIP steps of `first` that no stage's run can have changed: none of the stage's
-    upstream stages acted (ran or restored), so its inputs are as that plan found them."""
+def _left_alone(
+    ctx: Context, first: Plan, untouched: set[str], acted: Sequence[str]
+) -> tuple[dict[str, plan.Step], dict[str, plan.Step]]:
+    """The steps of `first` whose stage the run left `untouched` (skipped, by that plan or by
+    the early cut-off), by stage: (the SKIP steps that no stage's run can have changed, as none
+    of the stage's upstream stages `acted` (ran or restored): its inputs are as that plan found
+    them; the others)."""
     downstream = ctx.graph.downstream
     below = {name for stage in acted for name in downstream[stage]}
-    return {
-        step.stage: step
-        for step in first.steps
-        if step.action is Action.SKIP and step.stage not in below
-    }
+    settled, others = {}, {}
+    for step in first.steps:
+        name = step.stage
+        if name not in untouched:
+            continue
+        if step.action is Action.SKIP and name not in below:
+            settled[name] = step
+        else:
+            others[name] = step
+    return settled, others
 
 
 def _cut_off(

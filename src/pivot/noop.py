@@ -462,12 +462,12 @@ class Recorder:
         return found is not None and found == self._first_plan.get(full)
 
     def still(self, path: str) -> bool:
-        """Whether file `path` is recorded in the plan made again as the first plan
-        saw it, forgotten by neither `replanning` nor a new look: what that plan read or hashed
-        from it holds for the snapshot, which checks it as it was then (no new stat needed)."""
-        full = observe.absolute(path)
-        found = self.stats.get(full)
-        return found is not None and found == self._first_plan.get(full)
+        """Whether file `path` (absolute and normal, as the recorder names paths) is recorded
+        in the plan made again as the first plan saw it, forgotten by neither `replanning` nor
+        a new look: what that plan read or hashed from it holds for the snapshot, which checks
+        it as it was then (no new stat needed)."""
+        found = self.stats.get(path)
+        return found is not None and found == self._first_plan.get(path)
 
     def holds(self, path: str, signature: Signature) -> bool:
         """Record file `path` in the plan made again, and say whether it has `signature`: the

@@ -342,12 +342,19 @@ class _Planner:
 
     def after_cut_off(self, spec: StageSpec, first: Step) -> Step:
         """The step of a stage the run cut off (`first`: its RUN step, with the cut-off rule):
-        SKIP when no reason to run is left (its code, params and dependencies as its lock
-        records, no upstream stage to run), taking its lock and outputs as `first`'s plan
-        found them (the rule asked that its outputs matched the lock); else made anew."""
+        SKIP when no reason to run is left, taking its lock and outputs as `first`'s plan
+        found them (the rule asked that its outputs matched the lock); else made anew. Its
+        only reason then was an upstream stage to run (`cutoff`): with the same lock entry
+        and fingerprint, its code and params still match, so what is left to ask is whether
+        an upstream stage runs or a dependency is not as the lock records (`run_reasons`)."""
         entry = first.previous
         print_ = self.prints[spec.name]
-        if entry is None or self.run_reasons(spec, entry, print_, first.params):
+        if (
+            entry is None
+            or print_.manifest is not first.code
+            or self.upstream_running(spec)
+            or self.changed_deps(spec, entry)
+        ):
             return self.step(spec)
         self.warnings.extend(print_.warnings)
         return Step(
@@ -521,7 +528,8 @@ class _Planner:
         selection (`pivot run B`) is not consulted: its outputs are used as they are on disk."""
         producer = self.producer_of.get(path)
         if producer in self.decided:  # the usual case: the file is a producer's output
-            found = self.planned_outputs(producer).get(path)
+            outputs = self._planned_outputs.get(producer) or self.planned_outputs(producer)
+            found = outputs.get(path)
             if found is not None:
                 return found.hash
         if not self.ctx.graph.outputs.directories:

@@ -122,9 +122,7 @@ def test_a_cut_off_step_with_a_reason_left_is_planned_anew(tmp_path: Path) -> No
         first = {s.stage: s for s in plan.make_plan(ctx, ctx.graph.order, known=known).steps}
         entry = first["report"].previous
         assert entry is not None
-        cut = dataclasses.replace(
-            first["report"], action=Action.RUN, cutoff=frozenset(entry.deps)
-        )
+        cut = dataclasses.replace(first["report"], action=Action.RUN, cutoff=frozenset(entry.deps))
         write_files(root, {"raw.txt": "abc"})
 
         again = plan.make_plan(ctx, ctx.graph.order, known=known, cut_off={"report": cut})
@@ -134,3 +132,51 @@ def test_a_cut_off_step_with_a_reason_left_is_planned_anew(tmp_path: Path) -> No
     steps = {s.stage: s for s in again.steps}
     assert steps["report"].action is Action.RUN
     assert [r.kind for r in steps["report"].reasons] == [plan.ReasonKind.UPSTREAM]
+
+
+RESCORE = """
+from typing import Annotated
+
+from pivot.loaders import JSON
+from pivot.outputs import Dep, Out
+from tests.fixtures.engine_stages import make_pipeline
+
+
+def rescore(
+    report: Annotated[dict[str, int], Dep("report.json", JSON())],
+) -> Annotated[dict[str, int], Out("rescore.json", JSON())]:
+    return {"again": report["score"]}
+
+
+pipeline = make_pipeline("prepare", "train", "report", "side")
+pipeline.register(rescore)
+"""
+
+
+def test_a_cut_off_stage_whose_output_a_run_read_is_planned_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rescore`, below the cut-off `report`, runs (its output was deleted): it read
+    report.json, which the plan made again may then not take as the first plan saw it (the
+    recorder forgot it): `report` is planned anew, its output hashed and recorded again."""
+    root = make_project(tmp_path / "p", *CHAIN)
+    write_files(root, {"pipeline.py": RESCORE})
+    _, report = api.repro(start=root, jobs=1)
+    assert report.ok, report
+    write_files(root, {"raw.txt": "cd"})
+    (root / "rescore.json").unlink()
+    counted, made = _watch(monkeypatch)
+
+    _, report = api.repro(start=root, jobs=1, noop_snapshot=True)
+
+    assert report.ok, report
+    statuses = {r.stage: r.status.value for r in report.results}
+    assert statuses["report"] == "skipped" and statuses["rescore"] == "ran"
+    assert counted["report.json"] == 2  # by its cut-off rule, then by the plan made again
+    with api.open_context(root) as ctx:
+        fresh = plan.make_plan(ctx, ctx.graph.order)
+    assert fresh.nothing_to_do
+    assert made[0].steps == fresh.steps
+    found = snapshot.load(root / ".pivot", "repro")
+    assert found is not None
+    assert os.path.join(root, "report.json") in found.stats

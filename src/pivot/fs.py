@@ -20,7 +20,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pivot.errors import (
     DiskFullError,
@@ -40,11 +40,13 @@ __all__ = [
     "atomic_write_text",
     "check_inside",
     "create_new_file",
+    "inside_lstat",
     "is_temp_name",
     "make_directory",
     "make_parent",
     "make_readonly",
     "map_os_errors",
+    "random_hex",
     "read_bytes",
     "remove_path",
     "remove_temp_files",
@@ -151,6 +153,11 @@ def temp_name_for(path: str) -> str:
     """`temp_path_for`, as a string."""
     directory, slash, name = path.rpartition("/")  # os.path.split and join, without their calls
     return f"{directory}{slash}.{name}.{_TEMP_RANDOM.getrandbits(64):016x}.tmp"
+
+
+def random_hex(digits: int) -> str:
+    """`digits` random hex digits, for unique names (no system call: see `_TEMP_RANDOM`)."""
+    return f"{_TEMP_RANDOM.getrandbits(4 * digits):0{digits}x}"
 
 
 def is_temp_name(name: str) -> bool:
@@ -377,14 +384,19 @@ class SpareFiles:
 
 
 def _refilled(spare: str, data: bytes, taken: list[os.stat_result] | None = None) -> bool:
-    """Overwrite the spare file with `data` (with `taken`, its stat then is appended to it);
-    False when it cannot be (then it is deleted)."""
+    """Overwrite the spare file with `data` (with `taken`, its stat then is appended to it:
+    cut to size only when that stat says it is longer); False when it cannot be (then it is
+    deleted)."""
     try:
         fd = os.open(spare, os.O_WRONLY | _CLOEXEC)
         try:
             _write_all(fd, data)
-            os.ftruncate(fd, len(data))
-            st = os.fstat(fd) if taken is not None else None
+            st = None
+            if taken is not None:
+                st = os.fstat(fd)
+            if st is None or st.st_size != len(data):
+                os.ftruncate(fd, len(data))
+                st = os.fstat(fd) if taken is not None else None
         finally:
             os.close(fd)
     except OSError:  # removed meanwhile, or no longer writable: a new temp file instead
@@ -490,8 +502,13 @@ def check_inside(root: Path | str, relative: str) -> bool:
     neither a parent directory nor the path itself may be a symlink leading out of the project,
     so nothing is ever written (or deleted) through one. Returns whether the path exists (as
     `os.path.lexists` says: from the same look-ups, so a caller needs none of its own)."""
+    return inside_lstat(root, relative) is not None
+
+
+def inside_lstat(root: Path | str, relative: str) -> os.stat_result | None:
+    """`check_inside`, returning the path's `lstat` (None when nothing is there)."""
     found = _plain_below(os.fspath(root), relative)
-    if found is not None:
+    if found is not False:
         return found  # it resolves to the root's real path joined with `relative`: inside
     real_root = os.path.realpath(root)
     target = os.path.join(root, relative.rstrip("/"))
@@ -503,28 +520,33 @@ def check_inside(root: Path | str, relative: str) -> bool:
                 f"symlink to '{real}'. Pivot never writes through a symlink out of the project. "
                 f"Fix: replace the symlink with a real directory (or point the output elsewhere)"
             )
-    return os.path.lexists(target)
+    try:
+        return os.lstat(target)
+    except (OSError, ValueError):  # as os.path.lexists: missing, or not a path here
+        return None
 
 
-def _plain_below(root: str, relative: str) -> bool | None:
-    """Whether `root / relative` exists, when `relative` is a plain relative path (no `.`, `..`
-    or empty parts) and none of its components that exist under `root` is a symlink (a few
-    `lstat`s, not `realpath`s); None otherwise (the caller resolves the path)."""
+def _plain_below(root: str, relative: str) -> os.stat_result | Literal[False] | None:
+    """The `lstat` of `root / relative` (None: nothing there), when `relative` is a plain
+    relative path (no `.`, `..` or empty parts) and none of its components that exist under
+    `root` is a symlink (a few `lstat`s, not `realpath`s); False otherwise (the caller
+    resolves the path)."""
     parts = relative.rstrip("/").split("/")
     if not relative or any(part in ("", ".", "..") for part in parts):
-        return None
+        return False
     current = root
+    st = None
     for part in parts:
         current = os.path.join(current, part)
         try:
-            mode = os.lstat(current).st_mode
+            st = os.lstat(current)
         except FileNotFoundError:
-            return False  # nothing from here on exists, so nothing further is a symlink
+            return None  # nothing from here on exists, so nothing further is a symlink
         except OSError:
-            return None
-        if stat.S_ISLNK(mode):
-            return None
-    return True
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            return False
+    return st
 
 
 def remove_temp_files(directory: Path, *, recursive: bool) -> int:

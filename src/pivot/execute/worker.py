@@ -368,24 +368,33 @@ def _prepare_incremental(task: StageTask, cache: Cache) -> None:
                     fs.remove_path(target)
 
 
-class _Place(NamedTuple):
+class _Place:
     """A declared path of the stage, made ready before the stage is observed (the observation
-    slows down every Python call inside it): the `Path` its loader gets, as a string too, and
-    its directory."""
+    slows down every Python call inside it): the absolute path as a string, its directory, and
+    the `Path` a loader gets (made when first asked for: an output Pivot writes itself needs
+    none)."""
 
-    path: Path
-    text: str
-    directory: str
+    __slots__ = ("_path", "directory", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.directory = os.path.dirname(text)
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.text)
+        return self._path
 
 
 def _places(task: StageTask) -> dict[str, _Place]:
-    root = _root_path(task.root)
-    places = {}
-    for relative in (*task.spec.dep_paths, *task.spec.out_paths):
-        path = root / relative
-        text = str(path)
-        places[relative] = _Place(path, text, os.path.dirname(text))
-    return places
+    root = _root_text(task.root)
+    join = os.path.join
+    return {
+        relative: _Place(join(root, relative.rstrip("/")))
+        for relative in (*task.spec.dep_paths, *task.spec.out_paths)
+    }
 
 
 def _load_dep(dep: DepSpec, places: Mapping[str, _Place], stage: str) -> Any:
@@ -410,8 +419,10 @@ def _load_dep(dep: DepSpec, places: Mapping[str, _Place], stage: str) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _root_path(root: str) -> Path:
-    return Path(root)
+def _root_text(root: str) -> str:
+    """`root` normalised, as `str(Path(root))`: declared paths joined to it read as
+    `Path(root) / relative` would (they are normalised already, see `spec.checks`)."""
+    return str(Path(root))
 
 
 def _call(task: StageTask, places: Mapping[str, _Place]) -> Any:
@@ -470,21 +481,21 @@ def _write(
     (a re-run whose output did not change: the usual case of a code edit), it is put back
     instead (`Backup.put_back_same`)."""
     spec = task.spec
-    target = place.path if place else _root_path(task.root) / write.path
+    place = place or _Place(os.path.join(_root_text(task.root), write.path))
+    directory = place.directory
     try:
-        fs.make_directory(place.directory if place else os.path.dirname(target))
+        fs.make_directory(directory)
     except OSError as error:
         raise fs.translate_os_error(error, write.path, "create the directory of output") from error
     try:
         if plain and type(write.out.loader) is loaders.Text and len(write.value) < _KEPT_BELOW:
             data = loaders.text_bytes(write.value)
-            directory = place.directory if place else os.path.dirname(target)
             made = _NEW_FILES.get(directory)
             if made is None or backup is None or not backup.put_back_same(write.path, data, made):
-                st = fs.atomic_write_stat(target, data)
+                st = fs.atomic_write_stat(place.text, data)
                 _NEW_FILES[directory] = (st.st_mode, st.st_uid, st.st_gid)
             return data
-        write.out.loader.save(write.value, target)
+        write.out.loader.save(write.value, place.path)
     except (LoaderError, FilesystemError) as error:
         raise _StageError(f"stage '{spec.name}': {error}") from None
     except OSError as error:  # the file system refused the write, whatever the value
@@ -561,6 +572,8 @@ def _captured(log_path: str = "") -> Iterator[Callable[[], str]]:
 
 def _declared(spec: StageSpec, paths: tuple[str, ...]) -> tuple[str, ...]:
     """`paths` minus those the stage declares (files, and files inside declared directories)."""
+    if not paths:
+        return paths
     declared = {*spec.dep_paths, *spec.out_paths}
     directories = tuple(p for p in declared if p.endswith("/"))
     return tuple(p for p in paths if p not in declared and not p.startswith(directories))
@@ -598,7 +611,7 @@ def _observed_call(
 def _keep_previous_outputs(task: StageTask) -> Backup:
     """Move the previous outputs aside (copy an IncrementalOut, which the stage reads), so a
     failure can put them back; never through a symlink leading out of the project."""
-    present = {path: fs.check_inside(task.root, path) for path in task.spec.out_paths}
+    present = {path: fs.inside_lstat(task.root, path) for path in task.spec.out_paths}
     scratch = task.scratch_dir or str(Path(task.cache_dir).parent / "tmp")
     backup = Backup(task.root, scratch, task.spec.name)
     try:
@@ -606,13 +619,14 @@ def _keep_previous_outputs(task: StageTask) -> Backup:
             incremental = out.kind is OutKind.INCREMENTAL
             doing = "copy the previous output" if incremental else "remove the previous output"
             for path in out.paths:
-                if not present[path]:
+                st = present[path]
+                if st is None:
                     continue  # no previous output (a first run): nothing to set aside
                 with fs.map_os_errors(path, doing):
                     if incremental:
                         backup.copy(path)
                     else:
-                        backup.move(path)
+                        backup.move(path, st)
     except BaseException:
         backup.restore()
         raise

@@ -62,22 +62,28 @@ class Backup:
         """Where paths too long for a flat name wait (with their index)."""
         return os.path.join(self.scratch, f"{self.stage}.{self.token}")
 
-    def move(self, path: str) -> None:
+    def move(self, path: str, st: os.stat_result | None = None) -> None:
         """Set aside the output at `path`, if there is one, by renaming it (free: the workspace
-        path is then empty for the stage)."""
+        path is then empty for the stage). `st`: its `lstat`, when the caller has it."""
         source = self._workspace(path)
-        try:
-            st = os.lstat(source)
-        except FileNotFoundError:
-            return
+        if st is None:
+            try:
+                st = os.lstat(source)
+            except FileNotFoundError:
+                return
         stash = self._stash(path)
         try:
-            os.rename(source, stash)
+            try:
+                os.rename(source, stash)
+            except FileNotFoundError:  # no scratch directory yet (or `source` went meanwhile)
+                fs.make_parent(stash)
+                os.rename(source, stash)
             self.kept[path] = st
         except OSError as error:
             if error.errno != errno.EXDEV:
                 raise
             try:  # another file system (a mount inside the project): copy, then remove
+                fs.make_parent(stash)
                 shutil.move(source, stash)
             except BaseException:
                 if os.path.lexists(source):  # still in its place: drop the partial copy
@@ -115,7 +121,9 @@ class Backup:
         """Set aside a copy of the output file at `path` (the stage still finds it in place)."""
         source = self._workspace(path)
         if os.path.isfile(source):
-            shutil.copyfile(source, self._stash(path))
+            stash = self._stash(path)
+            fs.make_parent(stash)
+            shutil.copyfile(source, stash)
 
     def _workspace(self, path: str) -> str:
         """Where output `path` is in the workspace (a directory's without its trailing `/`)."""
@@ -124,11 +132,10 @@ class Backup:
     def _stash(self, path: str) -> str:
         """Where `path` waits: a name in `scratch` that says which path it is (or, too long for
         a name, a place in `directory` named in its index before anything is moved there)."""
-        self.token = self.token or os.urandom(6).hex()
+        self.token = self.token or fs.random_hex(12)
         name = f"={self.token}={quote(path, safe='')}"
         if len(name.encode()) <= _NAME_MAX:
-            stash = os.path.join(self.scratch, name)
-            fs.make_parent(stash)
+            stash = os.path.join(self.scratch, name)  # (`scratch` is made by `move` if missing)
         else:
             stash = os.path.join(self.directory, "files", path.rstrip("/"))
             self.indexed.append(path)

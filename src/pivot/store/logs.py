@@ -95,14 +95,14 @@ def publish_run_log(
     """`publish_log` of the run log at `source` (`logs/runs/<run id>/<stage>.log`): what a pool
     worker calls once its stage has ended, sparing the main process (with `progressed` False:
     the runner's live output still reads the progress side file, then removes it). `silent`:
-    the stage printed nothing, so when both its run log and its last-run log are empty files,
-    the last-run log is left as it is (it holds what the new one would: a stat each instead of
-    a link and a rename, for most stages)."""
+    the stage printed nothing (its run log is empty, or missing), so a last-run log that is an
+    empty file is left as it is: it holds what the new one would (a stat instead of a link and
+    a rename, for most stages)."""
     run_dir = os.path.dirname(source)
     latest = os.path.join(os.path.dirname(os.path.dirname(run_dir)), os.path.basename(source))
     if progressed:
         remove_progress(source)
-    if silent and not first and _empty_file(latest) and _empty_file(source):
+    if silent and not first and _empty_file(latest):
         return
     if first:
         try:

@@ -162,3 +162,46 @@ def test_a_silent_run_keeps_an_empty_last_run_log_and_replaces_one_that_holds_te
     logs.publish_run_log(str(runs / "three" / "stage.log"), progressed=False, silent=True)
     assert latest.read_text() == ""
     assert os.stat(latest).st_ino == os.stat(runs / "three" / "stage.log").st_ino
+
+
+def test_spare_rewrites_of_other_sizes_hold_exactly_the_bytes_written(tmp_path: Path) -> None:
+    spares = fs.SpareFiles()
+    paths = [tmp_path / f"{name}.lock" for name in "abc"]
+    for path in paths:
+        path.write_bytes(b"x" * 50)
+    try:
+        for path, data in zip(paths, (b"long " * 20, b"short", b"")):
+            st = spares.write_stat(path, data)
+            assert path.read_bytes() == data
+            now = os.stat(path)
+            assert (st.st_ino, st.st_size, st.st_mtime_ns) == (
+                now.st_ino,
+                now.st_size,
+                now.st_mtime_ns,
+            )
+    finally:
+        spares.close()
+    assert sorted(os.listdir(tmp_path)) == ["a.lock", "b.lock", "c.lock"]
+
+
+def test_inside_lstat_gives_the_path_s_lstat_or_none(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f.txt").write_text("x")
+    os.symlink(tmp_path / "d" / "f.txt", tmp_path / "d" / "link.txt")
+
+    found = fs.inside_lstat(tmp_path, "d/f.txt")
+    assert found is not None and found.st_ino == os.lstat(tmp_path / "d" / "f.txt").st_ino
+    link = fs.inside_lstat(tmp_path, "d/link.txt")  # resolved inside: the link's own lstat
+    assert link is not None and stat.S_ISLNK(link.st_mode)
+    assert fs.inside_lstat(tmp_path, "d/missing.txt") is None
+    assert fs.inside_lstat(tmp_path, "missing/f.txt") is None
+    assert fs.inside_lstat(tmp_path, "d/") is not None
+
+
+def test_a_backup_makes_its_scratch_directory_when_it_first_moves(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    backup = Backup(tmp_path, tmp_path / "not" / "yet", "stage")
+    backup.move("a.txt")
+    assert not (tmp_path / "a.txt").exists()
+    backup.restore()
+    assert (tmp_path / "a.txt").read_text() == "a"

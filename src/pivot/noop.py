@@ -571,12 +571,15 @@ class Recorder:
         if self.refused is not None:
             return None
         seen_at = self._again or {}
+        # no path changed before `settled` is racy (most were not changed recently)
+        settled = min([self.started, *seen_at.values()]) - max(COARSE_RACY_NS, RACY_NS)
         for table in self._tables():
+            key = id(table)
             for path, found in table.items():
-                if found is None or found[2] < 0:
+                if found is None or found[2] < settled:  # (a directory's is -1)
                     continue
                 coarse = found[2] % 1_000_000_000 == 0
-                since = seen_at.get((id(table), path), self.started)
+                since = seen_at.get((key, path), self.started)
                 if found[2] >= since - (COARSE_RACY_NS if coarse else RACY_NS):
                     self.refuse(f"'{path}' changed too recently to be trusted")
                     return None

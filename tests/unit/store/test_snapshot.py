@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,28 @@ def test_reused_fingerprints_need_their_sources_as_they_were_read(tmp_path: Path
         with recorder.replanning([], wait=0.0):
             recorder.note_sources([(str(source), mtime, st.st_size)] * 2)
         assert (recorder.snapshot(Plan((), ())) is not None) is holds, recorder.refused
+
+
+def test_a_path_the_plan_made_again_saw_just_after_it_changed_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    """In a plan made again, a path is judged from when that plan saw it: changed 10 ms
+    before (or within the last 2 s, for a time in whole seconds), no snapshot; changed 1.5 s
+    before the command started (a time in ns), a snapshot."""
+    from pivot.plan import Plan
+
+    nothing = Plan((), ())
+    path = tmp_path / "written.txt"
+    path.write_text("x")
+    for age_ns, trusted in ((None, False), (10**9, False), (1_500_000_007, True)):
+        recorder = noop.Recorder("repro", tmp_path)
+        if age_ns is None:  # 10 ms before it is seen
+            os.utime(path, ns=(0, time.time_ns() - 10**7))
+        elif age_ns == 10**9:  # 1 s before, in whole seconds
+            os.utime(path, ns=(0, (recorder.started // 10**9 - 1) * 10**9))
+        else:
+            os.utime(path, ns=(0, recorder.started - age_ns))
+        with recorder.replanning([], wait=0.0):
+            recorder.note_path(str(path))
+        found = recorder.snapshot(nothing)
+        assert (found is not None) is trusted, (age_ns, recorder.refused)

@@ -570,10 +570,13 @@ class _Planner:
     def changed_deps(self, spec: StageSpec, entry: LockEntry) -> list[str]:
         """The dependencies declared or recorded but not both, then those whose expected hash
         is not the recorded one (each part sorted)."""
+        expected = self.expected_dep_hash
+        paths = tuple(dep.path for dep in entry.deps)  # sorted, as a lock keeps them
+        if paths == spec.dep_paths or paths == tuple(sorted(spec.dep_paths)):  # the usual case
+            return [dep.path for dep in entry.deps if expected(dep.path) != dep.hash]
         recorded = {dep.path: dep.hash for dep in entry.deps}
         current = set(spec.dep_paths)
-        changed = sorted(recorded.keys() ^ current) if recorded.keys() != current else []
-        expected = self.expected_dep_hash
+        changed = sorted(recorded.keys() ^ current)
         changed += [p for p in sorted(current & recorded.keys()) if expected(p) != recorded[p]]
         return changed
 

@@ -46,9 +46,14 @@ class Context:
     state: StateDB
     cache: Cache
 
-    @property
+    @functools.cached_property
     def hasher(self) -> FileHasher:
         return FileHasher(self.state)
+
+    @functools.cached_property
+    def root(self) -> str:
+        """The project's root directory as a string (joined to N paths in a run)."""
+        return str(self.project.root)
 
     @functools.cached_property
     def runs(self) -> RunCache:
@@ -62,7 +67,7 @@ class Context:
 
 
 def hash_path(
-    hasher: FileHasher, root: Path, path: str, ignore: Callable[[str], bool] | None = None
+    hasher: FileHasher, root: Path | str, path: str, ignore: Callable[[str], bool] | None = None
 ) -> tuple[str, bool] | None:
     """(hash, is_directory) of a workspace path, or None when it does not exist. In a
     directory, files whose project-relative path `ignore` accepts are left out. A path that ends
@@ -106,7 +111,7 @@ class _DepIgnore:
 def dep_hash(ctx: Context, path: str) -> str | None:
     """A dependency's workspace hash; `.pivotignore` applies inside directories no stage writes
     (a stage's outputs are hashed whole, as their producer recorded them)."""
-    found = hash_path(ctx.hasher, ctx.project.root, path, _DepIgnore(ctx, path))
+    found = hash_path(ctx.hasher, ctx.root, path, _DepIgnore(ctx, path))
     return found[0] if found else None
 
 
@@ -131,7 +136,7 @@ def dep_entries(
                 f"stage '{spec.name}': dependency '{path}' does not exist. Run the stage that "
                 "produces it (`pivot repro` runs upstream stages too) or create the file"
             )
-        entries.append(DepEntry(path=path, hash=found))
+        entries.append(DepEntry(path, found))
     return tuple(entries)
 
 
@@ -162,7 +167,7 @@ def record_output(
 
 def remember_outputs(ctx: Context, outs: tuple[OutEntry, ...]) -> None:
     """Record the output hashes in the state db so the next status does not re-read them."""
-    root = str(ctx.project.root)
+    root = ctx.root
     for out in outs:
         full = os.path.join(root, out.path)  # (a str: a run records N of them)
         if not out.is_directory:

@@ -224,6 +224,12 @@ def recorded_durations(ctx: Context, stages: Sequence[str]) -> dict[str, float]:
     return {name: float(value.decode()) for name, value in found.items()}
 
 
+def _summaries(step: Step, note: str = "") -> tuple[str, ...]:
+    """What a step's result says about why: its reasons' summaries, then `note`."""
+    reasons = tuple([reason.summary for reason in step.reasons]) if step.reasons else ()
+    return (*reasons, note) if note else reasons
+
+
 def _cut_off(step: Step, deps: tuple[DepEntry, ...]) -> bool:
     """The plan's early cut-off rule applied: its inputs came out as the lock records them."""
     return step.cutoff is not None and frozenset(deps) == step.cutoff
@@ -324,12 +330,15 @@ class _Run:
         self._scratch_dir = str(project.pivot_dir / SCRATCH_DIR)
         self._log_dir = str(logs.run_log_dir(project.pivot_dir, self.run_id)) if self.run_id else ""
         self._pivot_dir = project.pivot_dir
-        self.steps = {step.stage: step for step in self.plan.steps}
+        steps = self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
         upstream = self.ctx.graph.upstream
+        whole = len(steps) == len(self.ctx.graph.stages)  # every upstream stage has a step
+        pending = self.pending
         for step in self.plan.steps:
-            self.pending[step.stage] = sum(1 for up in upstream[step.stage] if up in self.steps)
-            if self.pending[step.stage] == 0:
+            ups = upstream[step.stage]
+            count = pending[step.stage] = len(ups) if whole else sum(up in steps for up in ups)
+            if count == 0:
                 self.ready.append(step)
 
     def finish(
@@ -346,7 +355,7 @@ class _Run:
     ) -> None:
         """Settle a step. `ended`: the outcome of its run in a worker, which tells what its
         log and progress side file hold (else both are looked at)."""
-        reasons = tuple(r.summary for r in step.reasons) + ((note,) if note else ())
+        reasons = _summaries(step, note)
         self.results[step.stage] = StageResult(
             step.stage, status, reasons, duration, output, error, worker
         )
@@ -376,20 +385,30 @@ class _Run:
                     step.stage, status, index, self.total, duration, output, error, reasons
                 )
             )
-        failed = status in (RunStatus.FAILED, RunStatus.BLOCKED)
-        for down in self.ctx.graph.downstream[step.stage]:
-            if down not in self.steps:
+        self._release(step.stage, failed=status in (RunStatus.FAILED, RunStatus.BLOCKED))
+
+    def _release(self, stage: str, *, failed: bool) -> None:
+        """Count a settled step off its downstream steps; those with nothing left to wait for
+        are ready (a failed or blocked step poisons them)."""
+        steps, pending = self.steps, self.pending
+        for down in self.ctx.graph.downstream[stage]:
+            if down not in steps:
                 continue
             if failed:
                 self.poisoned.add(down)
-            self.pending[down] -= 1
-            if self.pending[down] == 0:
-                self.ready.append(self.steps[down])
+            pending[down] -= 1
+            if pending[down] == 0:
+                self.ready.append(steps[down])
+
+    def _skip(self, step: Step) -> None:
+        """Settle a step the plan skips (up to date): a result, no event, nothing to read."""
+        self.results[step.stage] = StageResult(step.stage, RunStatus.SKIPPED, _summaries(step))
+        self._release(step.stage, failed=False)
 
     def dispatch(self, step: Step) -> None:
         """Start a ready step, or settle it without running (skip, blocked, stopped)."""
         if step.action is Action.SKIP:
-            self.finish(step, RunStatus.SKIPPED)
+            self._skip(step)
         elif step.stage in self.poisoned:
             self.finish(step, RunStatus.BLOCKED, error="not run: an upstream stage failed")
         elif self.stopping:

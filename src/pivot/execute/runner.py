@@ -700,7 +700,7 @@ def run_plan(
         run.spares.close()
         backup.remove_discarded(ctx.project.pivot_dir / SCRATCH_DIR)  # what workers left
         ctx.runs.flush()
-        ctx.state.flush()
+        ctx.state.flush(behind=True)  # while the caller goes on (e.g. plans again)
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
     warnings = tuple(dict.fromkeys([*plan.warnings, *run.warnings]))
     return RunReport(ordered, warnings, run.locks)

@@ -49,7 +49,10 @@ class StateDBWarning(UserWarning):
 class StateDB:
     """sqlite cache of file hashes and small values; writes are buffered until `flush`/`close`.
 
-    Use as a context manager. Safe for several processes (WAL, busy timeout) and threads.
+    Use as a context manager. Safe for several processes (WAL, busy timeout) and threads. A
+    flush may write behind (`flush(behind=True)`): on a thread of its own, through a connection
+    of its own, while this one carries on reading; what it writes is seen by look-ups meanwhile,
+    and the next write (or `close`) waits for it first.
     """
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
@@ -61,6 +64,11 @@ class StateDB:
         self._pending_files: dict[str, _FileRow] = {}
         self._pending_values: dict[tuple[str, str], bytes] = {}
         self._preloaded: dict[str, _FileRow | None] = {}  # rows read ahead by `preload`
+        self._behind: threading.Thread | None = None  # the flush writing behind, if any
+        self._behind_files: dict[str, _FileRow] = {}  # what it writes (until it is waited for)
+        self._behind_values: dict[tuple[str, str], bytes] = {}
+        self._behind_error: sqlite3.Error | None = None
+        self._writer: sqlite3.Connection | None = None  # its connection (opened on first use)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -83,17 +91,20 @@ class StateDB:
             return self
 
     def close(self) -> None:
-        """Write buffered records and close the connection."""
+        """Write buffered records and close the connections."""
         with self._lock:
             self.flush()
-            if self._connection is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._connection.close()
-                self._connection = None
+            for connection in (self._connection, self._writer):
+                if connection is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        connection.close()
+            self._connection = self._writer = None
 
-    def flush(self) -> None:
-        """Write buffered records in one short transaction."""
+    def flush(self, *, behind: bool = False) -> None:
+        """Write buffered records in one short transaction; `behind`: on a thread of its own
+        (see the class), for a caller with other work to do meanwhile."""
         with self._lock:
+            self._wait_behind()
             files, values = self._pending_files, self._pending_values
             if not (files or values):
                 return
@@ -103,8 +114,45 @@ class StateDB:
                 return
             rows = [(path, *row) for path, row in files.items()]
             items = [(namespace, key, value) for (namespace, key), value in values.items()]
+            if behind:
+                self._behind_files, self._behind_values = files, values
+                self._behind = threading.Thread(
+                    target=self._write_behind, args=(rows, items), name="pivot-state-db"
+                )
+                self._behind.start()
+                return
             with self._guard():
                 self._write(connection, rows, items)
+
+    def _write_behind(
+        self, rows: list[tuple[str, int, int, int, str]], items: list[tuple[str, str, bytes]]
+    ) -> None:
+        """The body of a flush writing behind: it takes no lock of this object (the thread
+        that waits for it holds it); an error is kept for `_wait_behind`."""
+        try:
+            if self._writer is None:
+                self._writer = self._connect()
+            self._write(self._writer, rows, items)
+        except sqlite3.Error as error:
+            self._behind_error = error
+
+    def _wait_behind(self) -> None:
+        """Wait for the flush writing behind (under the lock); its error is handled here, as
+        one met on this thread's connection would be."""
+        thread = self._behind
+        if thread is None:
+            return
+        thread.join()
+        self._behind = None
+        self._behind_files, self._behind_values = {}, {}
+        error, self._behind_error = self._behind_error, None
+        if error is not None:
+            if self._writer is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._writer.close()
+                self._writer = None
+            with self._guard():
+                raise error
 
     # --- file hashes --------------------------------------------------------------------------
 
@@ -128,13 +176,16 @@ class StateDB:
                     )
                     for path, inode, size, mtime_ns, digest in connection.execute(query, chunk):
                         found[str(path)] = (int(inode), int(size), int(mtime_ns), str(digest))
-            self._preloaded.update((key, found.get(key)) for key in keys)
+            pending, behind = self._pending_files, self._behind_files  # newer than the db's
+            self._preloaded.update(
+                (key, pending.get(key) or behind.get(key) or found.get(key)) for key in keys
+            )
 
     def lookup(self, path: Path | str, st: os.stat_result) -> str | None:
         """The recorded hash of `path` if its (inode, size, mtime_ns) still match `st`."""
         key = _path_key(path)
         with self._lock:
-            row = self._pending_files.get(key)
+            row = self._pending_files.get(key) or self._behind_files.get(key)
             if row is None:
                 row = self._preloaded[key] if key in self._preloaded else self._select_file(key)
         if row is None or row[:3] != (st.st_ino, st.st_size, st.st_mtime_ns):
@@ -166,6 +217,8 @@ class StateDB:
             found = self._select_values(namespace, wanted)
             for key in wanted:
                 pending = self._pending_values.get((namespace, key))
+                if pending is None:
+                    pending = self._behind_values.get((namespace, key))
                 if pending is not None:
                     found[key] = pending
         return found
@@ -227,6 +280,7 @@ class StateDB:
         """Drop the packs `forget`, add `records` ((key, entry, pack, offset, length, written)),
         and raise how far each pack in `ends` is indexed, in one transaction."""
         with self._lock:
+            self._wait_behind()
             connection = self._connection_or_none()
             if connection is None:
                 return
@@ -255,7 +309,7 @@ class StateDB:
 
     def _flush_if_large(self) -> None:
         if len(self._pending_files) + len(self._pending_values) >= _FLUSH_AT:
-            self.flush()
+            self.flush(behind=True)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

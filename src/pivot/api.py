@@ -28,6 +28,7 @@ from pivot.execute.events import (
     RunStarted,
     RunStatus,
     StageResult,
+    flush_sink,
 )
 from pivot.pipeline import Pipeline
 from pivot.plan import Action, Plan
@@ -663,12 +664,19 @@ def _ignore(event: Event) -> None:
     return None
 
 
-def _fan_out(*sinks: EventSink) -> EventSink:
-    def emit(event: Event) -> None:
-        for sink in sinks:
+class _FanOut:
+    """Each event to every sink in turn; `flush` passes on to those that hold lines back."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def __call__(self, event: Event) -> None:
+        for sink in self._sinks:
             sink(event)
 
-    return emit
+    def flush(self) -> None:
+        for sink in self._sinks:
+            flush_sink(sink)
 
 
 def _skipped_report(decided: Plan) -> RunReport:
@@ -762,7 +770,7 @@ def repro(
         if not decided.nothing_to_do:  # what the no-op snapshots were decided from changes
             snapshot.discard(ctx.project.pivot_dir)
         with recorder.recording(ctx.project) as record:
-            emit_all = _fan_out(record, emit)
+            emit_all = _FanOut(record, emit)
             forked = None
             if fork_workers and download:
                 forked = _forked_executor(ctx, decided, jobs, executor, warmed)

@@ -80,6 +80,12 @@ def _watch_line(event: Event) -> tuple[str, str | None] | None:
     return None
 
 
+HOLD_LINES = 256
+HOLD_SECONDS = 0.1
+"""A stage's start and finish lines are held back (then written many at once) until the runner
+is about to wait (`flush`), another event comes, or this many of them, or this old, are held."""
+
+
 class PlainLines:
     """One line as each stage starts and finishes; the summary at the end (no terminal tricks)."""
 
@@ -87,11 +93,33 @@ class PlainLines:
         self.out, self.err, self.options = out, err, options
         # decided once, as click.echo would decide for every line (a line per stage adds up)
         self._colors = {out: _shows_color(out), err: _shows_color(err)}
+        self._held: list[str] = []  # stage lines not written yet (see HOLD_LINES)
+        self._held_since = 0.0
 
     def close(self) -> None:
-        return None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the stage lines held back, in one write."""
+        if self._held:
+            self._held.append("")
+            self.out.write("\n".join(self._held))
+            self._held.clear()
+            self.out.flush()
+
+    def _hold(self, text: str) -> None:
+        """Hold back a line for `out` (as `_echo` would write it)."""
+        if "\x1b" in text and not self._colors[self.out]:
+            text = click.unstyle(text)
+        held = self._held
+        if not held:
+            self._held_since = time.monotonic()
+        held.append(text)
+        if len(held) >= HOLD_LINES or time.monotonic() - self._held_since >= HOLD_SECONDS:
+            self.flush()
 
     def _echo(self, text: str, *, err: bool = False, color: str | None = None) -> None:
+        self.flush()  # what was held back comes first
         stream = self.err if err else self.out
         if not self._colors[stream]:
             text = click.unstyle(text) if "\x1b" in text else text  # a stage's colored output
@@ -102,6 +130,14 @@ class PlainLines:
 
     def __call__(self, event: Event) -> None:
         options = self.options
+        if isinstance(event, StageStarted):
+            if not options.quiet:
+                self._hold(f"[{event.index}/{event.total}] {event.stage} ...")
+            return
+        if isinstance(event, StageFinished):
+            self._finished(event)
+            return
+        self.flush()
         watch = _watch_line(event)
         if watch is not None:
             self._echo(watch[0], err=isinstance(event, PipelineError), color=watch[1])
@@ -109,13 +145,9 @@ class PlainLines:
             if options.explain:
                 with render.echo_to(self.out, self.err):
                     render.print_plan(event.plan, explain=True, verb="will")
-        elif isinstance(event, StageStarted) and not options.quiet:
-            self._echo(f"[{event.index}/{event.total}] {event.stage} ...")
         elif isinstance(event, StageOutput) and options.show_output:
             for line in event.lines:
                 self._echo(f"{event.stage} | {line}")
-        elif isinstance(event, StageFinished):
-            self._finished(event)
         elif isinstance(event, RunFinished):
             with render.echo_to(self.out, self.err):
                 render.print_report(event.report, duration=event.duration)
@@ -127,10 +159,10 @@ class PlainLines:
         timing = f" ({event.duration:.2f}s)" if event.status is RunStatus.RAN else ""
         counter = f"[{event.index}/{event.total}] " if event.index else ""
         mark = click.style(word, fg=color) if self._colors[self.out] else word
-        self._echo(f"{counter}{event.stage} {mark}{timing}")
+        self._hold(f"{counter}{event.stage} {mark}{timing}")
         if self.options.verbose:
             for reason in event.reasons:
-                self._echo(f"    {reason}")
+                self._hold(f"    {reason}")
 
 
 def _shows_color(stream: IO[str]) -> bool:

@@ -1,7 +1,9 @@
 """Typed events an execution emits; the console, --json output and progress are subscribers.
 
 An emitter may be called from a helper thread (live output), so a sink must be quick and must
-not assume the main thread. Imports nothing of Pivot's but the plan's values.
+not assume the main thread. A sink may hold lines back to write many at once if it has a
+`flush()` method, which the runner calls (`flush_sink`) before it waits, and before a step
+that runs in this process. Imports nothing of Pivot's but the plan's values.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "StageResult",
     "StageStarted",
     "WatchReady",
+    "flush_sink",
 ]
 
 
@@ -162,3 +165,10 @@ Event = (
     | PipelineError
 )
 EventSink = Callable[[Event], None]
+
+
+def flush_sink(sink: EventSink) -> None:
+    """Have `sink` write out the lines it holds back, if it holds any back (see the module)."""
+    flush = getattr(sink, "flush", None)
+    if flush is not None:
+        flush()

@@ -26,6 +26,7 @@ from pivot.execute.events import (
     StageFinished,
     StageResult,
     StageStarted,
+    flush_sink,
 )
 from pivot.execute.executors import Executor, NotRun, NotSent, SerialExecutor
 from pivot.execute.live import LiveOutput
@@ -289,9 +290,10 @@ class _Run:
     run_id: str = ""
     live: LiveOutput | None = None
     results: dict[str, StageResult] = dataclasses.field(default_factory=dict)
-    running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...]]] = dataclasses.field(
+    running: dict[Future[Outcome], tuple[Step, tuple[DepEntry, ...], int]] = dataclasses.field(
         default_factory=dict
     )
+    """Each future in flight: its step, the dependencies it runs on, the CPU slots it takes."""
     stopping: bool = False
     counter: int = 0
     index: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -330,6 +332,7 @@ class _Run:
         self._scratch_dir = str(project.pivot_dir / SCRATCH_DIR)
         self._log_dir = str(logs.run_log_dir(project.pivot_dir, self.run_id)) if self.run_id else ""
         self._pivot_dir = project.pivot_dir
+        self.in_process = isinstance(self.executor, SerialExecutor)  # stages run in `submit`
         steps = self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
         upstream = self.ctx.graph.upstream
@@ -479,6 +482,7 @@ class _Run:
         self.index[step.stage] = self.counter
         self.emit(StageStarted(step.stage, self.counter, self.total))
         if step.action is Action.RESTORE:
+            flush_sink(self.emit)  # (restoring may take long)
             try:
                 return self._restore(step)
             except CacheCorruptError as error:  # a blob is missing or bad: make it again
@@ -496,13 +500,16 @@ class _Run:
         task = self._task(step, deps)
         if self.live is not None and task.log_path:
             self.live.follow(step.stage, task.log_path)
+        if self.in_process:  # the stage runs in `submit`
+            flush_sink(self.emit)
         try:
             future = self.executor.submit(task)
         except Exception as error:  # e.g. the task does not pickle for a pool worker
             return self.fail(step, _not_sent(step.stage, error))
-        self.running[future] = (step, deps)
-        self.slots_used += self._slots(step)
-        self.wide += self._slots(step) > 1
+        slots = self._slots(step)
+        self.running[future] = (step, deps, slots)
+        self.slots_used += slots
+        self.wide += slots > 1
         if future.done():  # the serial executor: take the result now so fail-fast stops at once
             self.collect(future)
         else:
@@ -537,8 +544,7 @@ class _Run:
         # --strict may refuse after the run, and a rewrite by a stage run in this process
         # (through `spares`: no file created).
         lock_path = ""
-        in_process = isinstance(self.executor, SerialExecutor)
-        if placed and not self.strict and (step.previous is None or not in_process):
+        if placed and not self.strict and (step.previous is None or not self.in_process):
             lock_path = self.ctx.project.lock_path(spec.name, spec.state_dir)
         return StageTask(
             spec,
@@ -571,9 +577,9 @@ class _Run:
         self.stopping = self.stopping or not self.keep_going
 
     def collect(self, future: Future[Outcome]) -> None:
-        step, deps = self.running.pop(future)
-        self.slots_used -= self._slots(step)
-        self.wide -= self._slots(step) > 1
+        step, deps, slots = self.running.pop(future)
+        self.slots_used -= slots
+        self.wide -= slots > 1
         try:
             outcome = future.result()
         except NotRun:  # its chunk stopped at an earlier stage's failure
@@ -644,15 +650,20 @@ def _next_finished(finished: queue.SimpleQueue[Future[Outcome]]) -> Future[Outco
             continue
 
 
-def _serialized(emit: EventSink) -> EventSink:
-    """`emit` made safe to call from the live-output thread and the main thread alike."""
-    guard = threading.Lock()
+class _Serialized:
+    """`emit` made safe to call from the live-output thread and the main thread alike; `flush`
+    has it write out what it holds back (`events.flush_sink`)."""
 
-    def locked(event: Event) -> None:
-        with guard:
-            emit(event)
+    def __init__(self, emit: EventSink) -> None:
+        self._emit, self._guard = emit, threading.Lock()
 
-    return locked
+    def __call__(self, event: Event) -> None:
+        with self._guard:
+            self._emit(event)
+
+    def flush(self) -> None:
+        with self._guard:
+            flush_sink(self._emit)
 
 
 def run_plan(
@@ -671,7 +682,7 @@ def run_plan(
     With a `run_id`, what each stage prints goes to its log (`pivot logs`) and is emitted live
     as `StageOutput` events, with its `pivot.progress` reports.
     """
-    emit = _serialized(emit)
+    emit = _Serialized(emit)
     slots = executor.slots
     watch = 2 * slots if slots else None  # what can be running; the rest wait in the pool
     live = LiveOutput(emit, watch) if run_id and plan.by_action(Action.RUN) else None
@@ -685,6 +696,8 @@ def run_plan(
             # One chunk's outcomes (they come at once), then back to ship its freed slots as
             # one chunk: taking every finished chunk first left the workers idle meanwhile.
             if run.running:
+                if run.finished.empty():  # about to wait: what was printed must show now
+                    emit.flush()
                 run.collect(_next_finished(run.finished))
                 for _ in range(run.chunk - 1):
                     if not run.running or run.finished.empty():
@@ -697,6 +710,7 @@ def run_plan(
     finally:
         if live is not None:
             live.close()
+        emit.flush()
         run.spares.close()
         backup.remove_discarded(ctx.project.pivot_dir / SCRATCH_DIR)  # what workers left
         ctx.runs.flush()

@@ -9,6 +9,7 @@ execute, store, errors; never api or cli.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
 import queue
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 
-from pivot import fingerprint, fs
+from pivot import _collector, fingerprint, fs
 from pivot.errors import CacheCorruptError, LockFileError, PivotError
 from pivot.execute.events import (
     Event,
@@ -28,7 +29,14 @@ from pivot.execute.events import (
     StageStarted,
     flush_sink,
 )
-from pivot.execute.executors import Executor, NotRun, NotSent, SerialExecutor
+from pivot.execute.executors import (
+    Executor,
+    ForkExecutor,
+    NotRun,
+    NotSent,
+    PoolExecutor,
+    SerialExecutor,
+)
 from pivot.execute.live import LiveOutput
 from pivot.execute.worker import Outcome, OutcomeKind, StageTask
 from pivot.plan import (
@@ -687,22 +695,28 @@ def run_plan(
     watch = 2 * slots if slots else None  # what can be running; the rest wait in the pool
     live = LiveOutput(emit, watch) if run_id and plan.by_action(Action.RUN) else None
     run = _Run(ctx, plan, executor, keep_going, emit, strict, run_id=run_id, live=live)
+    # While this machine's pool workers run the stages, this process only keeps the books
+    # (little cyclic garbage): the collector is paused, and what the run keeps is frozen after
+    # (`_collector.building`). Never while a stage runs in this process, nor beside a cluster
+    # client (both may make cycles at any rate).
+    books_only = isinstance(executor, ForkExecutor | PoolExecutor)
     try:
-        while run.ready or run.running or run.held:
-            run.release_held()
-            while run.ready:
-                run.dispatch(run.ready.popleft())
-            run.flush()
-            # One chunk's outcomes (they come at once), then back to ship its freed slots as
-            # one chunk: taking every finished chunk first left the workers idle meanwhile.
-            if run.running:
-                if run.finished.empty():  # about to wait: what was printed must show now
-                    emit.flush()
-                run.collect(_next_finished(run.finished))
-                for _ in range(run.chunk - 1):
-                    if not run.running or run.finished.empty():
-                        break
-                    run.collect(run.finished.get_nowait())
+        with _collector.building() if books_only else contextlib.nullcontext():
+            while run.ready or run.running or run.held:
+                run.release_held()
+                while run.ready:
+                    run.dispatch(run.ready.popleft())
+                run.flush()
+                # One chunk's outcomes (they come at once), then back to ship its freed slots
+                # as one chunk: taking every finished chunk first left the workers idle.
+                if run.running:
+                    if run.finished.empty():  # about to wait: what was printed must show now
+                        emit.flush()
+                    run.collect(_next_finished(run.finished))
+                    for _ in range(run.chunk - 1):
+                        if not run.running or run.finished.empty():
+                            break
+                        run.collect(run.finished.get_nowait())
     except BaseException:
         executor.shutdown(kill=True)
         put_back_previous_outputs(ctx)  # of the stages the killed workers were running

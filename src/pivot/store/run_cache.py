@@ -221,6 +221,9 @@ class RunIndex(Protocol):
         """Drop the packs `forget`, add `records`, and set how far each pack in `ends` is
         indexed (never lowering it)."""
 
+    def add_runs(self, records: Sequence[Packed], ends: Mapping[str, int]) -> None:
+        """`index_runs` without packs to drop, which may be written later (seen at once)."""
+
 
 class _MemoryIndex:
     """A `RunIndex` held in memory, for a process without a usable state db (it reads every
@@ -251,6 +254,9 @@ class _MemoryIndex:
             self._records.setdefault(record.key, {})[(record.pack, record.offset)] = record
         for pack, end in ends.items():
             self._packs[pack] = max(end, self._packs.get(pack, 0))
+
+    def add_runs(self, records: Sequence[Packed], ends: Mapping[str, int]) -> None:
+        self.index_runs(records, ends, ())
 
 
 def _check(head: bytes) -> bytes:
@@ -595,7 +601,7 @@ class RunCache:
             return
         records = [record for records in self._fresh.values() for record in records]
         ends = {record.pack: self._ends[record.pack] for record in records}
-        self._index.index_runs(records, ends, ())
+        self._index.add_runs(records, ends)  # (written with the state db's next flush)
         if self._keys is not None:
             self._keys.update(self._fresh)
         self._fresh = {}

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, NamedTuple
 
 from pivot.store import hashing
 from pivot.store.hashing import DirectoryManifest
@@ -40,6 +41,8 @@ _FLUSH_AT = 20_000
 _KEYS_PER_QUERY = 500
 
 _FileRow = tuple[int, int, int, str]
+_RunRow = tuple[str, str, str, int, int, int]  # key, entry, pack, offset, length, written
+_Runs = dict[str, dict[tuple[str, int], _RunRow]]  # run key -> (pack, offset) -> its record
 
 
 class StateDBWarning(UserWarning):
@@ -63,10 +66,14 @@ class StateDB:
         self._lock = threading.RLock()
         self._pending_files: dict[str, _FileRow] = {}
         self._pending_values: dict[tuple[str, str], bytes] = {}
+        self._pending_runs: _Runs = {}  # run-cache index records (`add_runs`)
+        self._pending_ends: dict[str, int] = {}
         self._preloaded: dict[str, _FileRow | None] = {}  # rows read ahead by `preload`
         self._behind: threading.Thread | None = None  # the flush writing behind, if any
         self._behind_files: dict[str, _FileRow] = {}  # what it writes (until it is waited for)
         self._behind_values: dict[tuple[str, str], bytes] = {}
+        self._behind_runs: _Runs = {}
+        self._behind_ends: dict[str, int] = {}
         self._behind_error: sqlite3.Error | None = None
         self._writer: sqlite3.Connection | None = None  # its connection (opened on first use)
 
@@ -106,33 +113,38 @@ class StateDB:
         with self._lock:
             self._wait_behind()
             files, values = self._pending_files, self._pending_values
-            if not (files or values):
+            runs, ends = self._pending_runs, self._pending_ends
+            if not (files or values or runs or ends):
                 return
             connection = self._connection_or_none()
             self._pending_files, self._pending_values = {}, {}
+            self._pending_runs, self._pending_ends = {}, {}
             if connection is None:
                 return
-            rows = [(path, *row) for path, row in files.items()]
-            items = [(namespace, key, value) for (namespace, key), value in values.items()]
+            batch = _Batch(
+                [(path, *row) for path, row in files.items()],
+                [(namespace, key, value) for (namespace, key), value in values.items()],
+                [record for records in runs.values() for record in records.values()],
+                list(ends.items()),
+            )
             if behind:
                 self._behind_files, self._behind_values = files, values
+                self._behind_runs, self._behind_ends = runs, ends
                 self._behind = threading.Thread(
-                    target=self._write_behind, args=(rows, items), name="pivot-state-db"
+                    target=self._write_behind, args=(batch,), name="pivot-state-db"
                 )
                 self._behind.start()
                 return
             with self._guard():
-                self._write(connection, rows, items)
+                self._write(connection, batch)
 
-    def _write_behind(
-        self, rows: list[tuple[str, int, int, int, str]], items: list[tuple[str, str, bytes]]
-    ) -> None:
+    def _write_behind(self, batch: _Batch) -> None:
         """The body of a flush writing behind: it takes no lock of this object (the thread
         that waits for it holds it); an error is kept for `_wait_behind`."""
         try:
             if self._writer is None:
                 self._writer = self._connect()
-            self._write(self._writer, rows, items)
+            self._write(self._writer, batch)
         except sqlite3.Error as error:
             self._behind_error = error
 
@@ -145,6 +157,7 @@ class StateDB:
         thread.join()
         self._behind = None
         self._behind_files, self._behind_values = {}, {}
+        self._behind_runs, self._behind_ends = {}, {}
         error, self._behind_error = self._behind_error, None
         if error is not None:
             if self._writer is not None:
@@ -241,7 +254,11 @@ class StateDB:
             if connection is not None:
                 with self._guard():
                     rows = connection.execute("SELECT pack, indexed FROM run_packs_v1")
-                    return {str(pack): int(indexed) for pack, indexed in rows}
+                    packs = {str(pack): int(indexed) for pack, indexed in rows}
+                    for ends in (self._behind_ends, self._pending_ends):
+                        for pack, end in ends.items():
+                            packs[pack] = max(end, packs.get(pack, 0))
+                    return packs
         return None
 
     def run_records(self, key: str) -> list[tuple[str, str, str, int, int, int]]:
@@ -255,10 +272,15 @@ class StateDB:
                     "SELECT key, entry, pack, offset, length, written FROM run_records_v1 "
                     "WHERE key = ?"
                 )
-                return [
+                found = [
                     (str(k), str(e), str(p), int(o), int(n), int(w))
                     for k, e, p, o, n, w in connection.execute(query, (key,))
                 ]
+            added = {**self._behind_runs.get(key, {}), **self._pending_runs.get(key, {})}
+            if added:
+                known = {(record[2], record[3]) for record in found}
+                found += [record for place, record in added.items() if place not in known]
+            return found
         return []
 
     def run_keys(self) -> set[str]:
@@ -268,8 +290,22 @@ class StateDB:
             if connection is not None:
                 with self._guard():
                     rows = connection.execute("SELECT DISTINCT key FROM run_records_v1")
-                    return {str(key) for (key,) in rows}
+                    return {str(key) for (key,) in rows} | {*self._behind_runs, *self._pending_runs}
         return set()
+
+    def add_runs(self, records: Iterable[Sequence[Any]], ends: Mapping[str, int]) -> None:
+        """Add `records` ((key, entry, pack, offset, length, written)) to the run-cache index
+        and raise how far each pack in `ends` is indexed, with the next flush (as file hashes
+        are written); look-ups see them at once."""
+        with self._lock:
+            if self._disabled:
+                return
+            for key, entry, pack, offset, length, written in records:
+                record = (key, entry, pack, offset, length, written)
+                self._pending_runs.setdefault(key, {})[(pack, offset)] = record
+            for pack, end in ends.items():
+                self._pending_ends[pack] = max(end, self._pending_ends.get(pack, 0))
+            self._flush_if_large()
 
     def index_runs(
         self,
@@ -281,6 +317,11 @@ class StateDB:
         and raise how far each pack in `ends` is indexed, in one transaction."""
         with self._lock:
             self._wait_behind()
+            for pack in forget:  # (what was added before is dropped with it)
+                self._pending_ends.pop(pack, None)
+                for added in self._pending_runs.values():
+                    for place in [place for place in added if place[0] == pack]:
+                        del added[place]
             connection = self._connection_or_none()
             if connection is None:
                 return
@@ -290,16 +331,8 @@ class StateDB:
                     for pack in forget:
                         connection.execute("DELETE FROM run_records_v1 WHERE pack = ?", (pack,))
                         connection.execute("DELETE FROM run_packs_v1 WHERE pack = ?", (pack,))
-                    connection.executemany(
-                        "INSERT OR REPLACE INTO run_records_v1 (key, entry, pack, offset, length,"
-                        " written) VALUES (?, ?, ?, ?, ?, ?)",
-                        records,
-                    )
-                    connection.executemany(
-                        "INSERT INTO run_packs_v1 VALUES (?, ?) ON CONFLICT (pack) DO UPDATE"
-                        " SET indexed = max(indexed, excluded.indexed)",
-                        list(ends.items()),
-                    )
+                    connection.executemany(_ADD_RUN, records)
+                    connection.executemany(_RAISE_END, list(ends.items()))
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
@@ -308,7 +341,8 @@ class StateDB:
     # --- internals ----------------------------------------------------------------------------
 
     def _flush_if_large(self) -> None:
-        if len(self._pending_files) + len(self._pending_values) >= _FLUSH_AT:
+        pending = len(self._pending_files) + len(self._pending_values) + len(self._pending_runs)
+        if pending >= _FLUSH_AT:
             self.flush(behind=True)
 
     def _connect(self) -> sqlite3.Connection:
@@ -375,6 +409,8 @@ class StateDB:
         self._preloaded.clear()
         self._pending_files.clear()
         self._pending_values.clear()
+        self._pending_runs.clear()
+        self._pending_ends.clear()
         _warn(
             f"state db '{self.path}' cannot be used: {reason}. Carrying on without it (files "
             f"are re-hashed); if this persists, delete '{self.path}'."
@@ -426,21 +462,42 @@ class StateDB:
         return self._connection
 
     @staticmethod
-    def _write(
-        connection: sqlite3.Connection,
-        rows: list[tuple[str, int, int, int, str]],
-        items: list[tuple[str, str, bytes]],
-    ) -> None:
+    def _write(connection: sqlite3.Connection, batch: _Batch) -> None:
         connection.execute("BEGIN IMMEDIATE")
         try:
             connection.executemany(
-                "INSERT OR REPLACE INTO file_hashes_v1 VALUES (?, ?, ?, ?, ?)", rows
+                "INSERT OR REPLACE INTO file_hashes_v1 VALUES (?, ?, ?, ?, ?)", batch.files
             )
-            connection.executemany("INSERT OR REPLACE INTO values_v1 VALUES (?, ?, ?)", items)
+            connection.executemany(
+                "INSERT OR REPLACE INTO values_v1 VALUES (?, ?, ?)", batch.values
+            )
+            if batch.runs:
+                connection.executemany(_ADD_RUN, batch.runs)
+            if batch.ends:
+                connection.executemany(_RAISE_END, batch.ends)
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+
+class _Batch(NamedTuple):
+    """What one flush writes, as rows for its statements."""
+
+    files: list[tuple[str, int, int, int, str]]
+    values: list[tuple[str, str, bytes]]
+    runs: list[_RunRow]
+    ends: list[tuple[str, int]]
+
+
+_ADD_RUN = (
+    "INSERT OR REPLACE INTO run_records_v1 (key, entry, pack, offset, length, written)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_RAISE_END = (
+    "INSERT INTO run_packs_v1 VALUES (?, ?) ON CONFLICT (pack) DO UPDATE"
+    " SET indexed = max(indexed, excluded.indexed)"
+)
 
 
 class FileHasher:

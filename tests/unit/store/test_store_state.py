@@ -278,10 +278,10 @@ def _held_behind(monkeypatch: pytest.MonkeyPatch, release: threading.Event) -> N
     """A flush writing behind waits for `release` before it writes."""
     write = StateDB._write
 
-    def held(connection: sqlite3.Connection, rows: Any, items: Any) -> None:
+    def held(connection: sqlite3.Connection, batch: Any) -> None:
         if threading.current_thread() is not threading.main_thread():
             assert release.wait(10)
-        write(connection, rows, items)
+        write(connection, batch)
 
     monkeypatch.setattr(StateDB, "_write", staticmethod(held))
 
@@ -322,10 +322,10 @@ def test_a_failed_flush_behind_warns_and_pivot_carries_on(
     st = _write(target, b"x")
     write = StateDB._write
 
-    def failing(connection: sqlite3.Connection, rows: Any, items: Any) -> None:
+    def failing(connection: sqlite3.Connection, batch: Any) -> None:
         if threading.current_thread() is not threading.main_thread():
             raise sqlite3.DatabaseError("database disk image is malformed")
-        write(connection, rows, items)
+        write(connection, batch)
 
     monkeypatch.setattr(StateDB, "_write", staticmethod(failing))
     with StateDB(db_path) as state:

@@ -693,7 +693,8 @@ def run_plan(
     emit = _Serialized(emit)
     slots = executor.slots
     watch = 2 * slots if slots else None  # what can be running; the rest wait in the pool
-    live = LiveOutput(emit, watch) if run_id and plan.by_action(Action.RUN) else None
+    runs = any(step.action is Action.RUN for step in plan.steps)
+    live = LiveOutput(emit, watch) if run_id and runs else None
     run = _Run(ctx, plan, executor, keep_going, emit, strict, run_id=run_id, live=live)
     # While this machine's pool workers run the stages, this process only keeps the books
     # (little cyclic garbage): the collector is paused, and what the run keeps is frozen after
@@ -728,7 +729,8 @@ def run_plan(
         run.spares.close()
         backup.remove_discarded(ctx.project.pivot_dir / SCRATCH_DIR)  # what workers left
         ctx.runs.flush()
-        ctx.state.flush(behind=True)  # while the caller goes on (e.g. plans again)
+        # while the caller goes on (plans again); nothing forks then (a thread is alive)
+        ctx.state.flush(behind=True)
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
     warnings = tuple(dict.fromkeys([*plan.warnings, *run.warnings]))
     return RunReport(ordered, warnings, run.locks)

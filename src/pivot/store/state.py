@@ -343,7 +343,7 @@ class StateDB:
     def _flush_if_large(self) -> None:
         pending = len(self._pending_files) + len(self._pending_values) + len(self._pending_runs)
         if pending >= _FLUSH_AT:
-            self.flush(behind=True)
+            self.flush()  # (not behind: a thread alive here would stop a fork of the workers)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -237,8 +237,8 @@ class Recorder:
         self, table: dict[str, Signature], path: str, found: Signature, seen: int = 0
     ) -> None:
         again = self._again
-        if again is not None and (id(table), path) not in again:
-            again[(id(table), path)] = seen
+        if again is not None and (key := (id(table), path)) not in again:
+            again[key] = seen
             known = table.setdefault(path, found)
             if known == found:
                 return

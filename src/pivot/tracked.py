@@ -37,7 +37,8 @@ def find_tracked(root: Path) -> list[TrackedEntry]:
             and not os.path.exists(os.path.join(directory, name, "pyvenv.cfg"))
         )
         found += [
-            read_tracked(Path(directory, n), root) for n in sorted(files) if n.endswith(SUFFIX)
+            read_tracked(Path(directory, n), root)
+            for n in sorted(n for n in files if n.endswith(SUFFIX))
         ]
     return found
 

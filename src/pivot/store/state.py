@@ -74,7 +74,7 @@ class StateDB:
         self._behind_values: dict[tuple[str, str], bytes] = {}
         self._behind_runs: _Runs = {}
         self._behind_ends: dict[str, int] = {}
-        self._behind_error: sqlite3.Error | None = None
+        self._behind_error: Exception | None = None
         self._writer: sqlite3.Connection | None = None  # its connection (opened on first use)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class StateDB:
             if self._writer is None:
                 self._writer = self._connect()
             self._write(self._writer, batch)
-        except sqlite3.Error as error:
+        except Exception as error:  # (raised where it is waited for)
             self._behind_error = error
 
     def _wait_behind(self) -> None:
@@ -164,6 +164,8 @@ class StateDB:
                 with contextlib.suppress(sqlite3.Error):
                     self._writer.close()
                 self._writer = None
+            if not isinstance(error, sqlite3.Error):
+                raise error  # a bug: as a flush on this thread would show it
             with self._guard():
                 raise error
 

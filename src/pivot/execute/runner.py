@@ -306,6 +306,11 @@ class _Run:
     counter: int = 0
     index: dict[str, int] = dataclasses.field(default_factory=dict)
     ready: collections.deque[Step] = dataclasses.field(default_factory=collections.deque)
+    """Steps to start (or settle as blocked), their upstream settled, in the order they got so."""
+    up_to_date: list[Step] = dataclasses.field(default_factory=list)
+    """SKIP steps whose upstream is settled, last in first out: settled depth first and after
+    any step in `ready` (they use no worker), so a step to run they release is sent at once,
+    not after every other up-to-date step of the pipeline."""
     pending: dict[str, int] = dataclasses.field(default_factory=dict)
     poisoned: set[str] = dataclasses.field(default_factory=set)
     steps: dict[str, Step] = dataclasses.field(default_factory=dict)
@@ -350,7 +355,11 @@ class _Run:
             ups = upstream[step.stage]
             count = pending[step.stage] = len(ups) if whole else sum(up in steps for up in ups)
             if count == 0:
-                self.ready.append(step)
+                self._queue(step)
+        self.up_to_date.reverse()  # the first in plan order first
+
+    def _queue(self, step: Step) -> None:
+        (self.up_to_date if step.action is Action.SKIP else self.ready).append(step)
 
     def finish(
         self,
@@ -409,7 +418,7 @@ class _Run:
                 self.poisoned.add(down)
             pending[down] -= 1
             if pending[down] == 0:
-                self.ready.append(steps[down])
+                self._queue(steps[down])
 
     def _skip(self, step: Step) -> None:
         """Settle a step the plan skips (up to date): a result, no event, nothing to read."""
@@ -703,10 +712,15 @@ def run_plan(
     books_only = isinstance(executor, ForkExecutor | PoolExecutor)
     try:
         with _collector.building() if books_only else contextlib.nullcontext():
-            while run.ready or run.running or run.held:
+            while run.ready or run.up_to_date or run.running or run.held:
                 run.release_held()
-                while run.ready:
+                while run.ready or run.up_to_date:
+                    if not run.ready:
+                        run.dispatch(run.up_to_date.pop())
+                        continue
                     run.dispatch(run.ready.popleft())
+                    if run.unshipped == len(run.running) >= (executor.slots or 1):
+                        run.flush()  # for idle workers: sent now, not after the other steps
                 run.flush()
                 # One chunk's outcomes (they come at once), then back to ship its freed slots
                 # as one chunk: taking every finished chunk first left the workers idle.

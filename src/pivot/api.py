@@ -501,7 +501,7 @@ def _workers(ctx: Context, decided: Plan, jobs: int | None) -> int:
 
 def _forked_executor(
     ctx: Context, decided: Plan, jobs: int | None, executor: str | None, warmed: str | None
-) -> executors.Executor | None:
+) -> executors.ForkExecutor | None:
     """The run's worker processes forked from this one now that it has planned: they start
     in milliseconds, with the user's modules imported and the specs and plan in memory. Only
     for a local run on more than one worker whose warm-up started no loky workers (those are
@@ -630,24 +630,29 @@ def _execute(
     strict: bool = False,
     fresh_workers: bool = False,
     warmed: str | None = None,
-    running: executors.Executor | None = None,
+    running: executors.ForkExecutor | None = None,
 ) -> RunReport:
-    """`running`: the executor already made (`_forked_executor`), else chosen here."""
+    """`running`: the forked workers already made (`_forked_executor`), released once the run
+    ends (they exit meanwhile: the caller waits for them, `shutdown`), else an executor chosen
+    here and shut down."""
     from pivot.execute import runner
 
     chosen = _executor_of(ctx, executor)
     if chosen == "local" and not download:
         raise UsageError("--no-download applies to a cluster run (--executor); drop it")
-    if running is None and chosen == "local":
-        running = _local_executor(ctx, decided, jobs, fresh_workers, warmed)
-    elif running is None:
-        running = _cluster_executor(ctx, chosen, jobs, download)
+    made: executors.Executor
+    if running is not None:
+        made = running
+    elif chosen == "local":
+        made = _local_executor(ctx, decided, jobs, fresh_workers, warmed)
+    else:
+        made = _cluster_executor(ctx, chosen, jobs, download)
     logs.prune_runs(ctx.project.pivot_dir, keep=logs.KEEP_RUNS - 1)
     try:
         return runner.run_plan(
             ctx,
             decided,
-            running,
+            made,
             keep_going=keep_going,
             emit=emit,
             strict=strict,
@@ -657,7 +662,10 @@ def _execute(
         clean_litter(ctx)
         raise
     finally:
-        running.shutdown()
+        if running is not None:
+            running.release()
+        else:
+            made.shutdown()
 
 
 def _ignore(event: Event) -> None:
@@ -749,7 +757,10 @@ def repro(
     exclusive = Exclusive(_command_line("repro" if upstream else "run", names), wait, on_wait)
     default = noop_snapshot and run_cache and upstream and store is None
     watcher = _noop_recorder("repro", where, given, names, force, default)
-    with open_context(where, pipeline=given, exclusive=exclusive, noop_recorder=watcher) as ctx:
+    with (
+        open_context(where, pipeline=given, exclusive=exclusive, noop_recorder=watcher) as ctx,
+        contextlib.ExitStack() as forked_workers,  # waited for before the project lock goes
+    ):
         warmed = _warm_workers(ctx, watcher, executor, jobs, fresh_workers, fork_workers)
         selected = _select(ctx, names, upstream=upstream)
         forced = selected if force else ()
@@ -774,6 +785,8 @@ def repro(
             forked = None
             if fork_workers and download:
                 forked = _forked_executor(ctx, decided, jobs, executor, warmed)
+                if forked is not None:  # they exit once released, while this process goes on
+                    forked_workers.callback(forked.shutdown)
             try:
                 emit_all(RunStarted(record.id, decided))
             except BaseException:

@@ -389,6 +389,7 @@ class ForkExecutor(_ChunkingPool):
         self._waiting = []
         self._lock = threading.Lock()  # guards each child's `sent`, `outbox` and `alive`
         self._children: list[_Child] = []
+        self._exiting: list[_Child] = []  # told to exit, not yet waited for (`shutdown`)
         self._closing = False
         self._broken: BaseException | None = None  # what stopped the serving thread
         self._fallback: PoolExecutor | None = None
@@ -401,7 +402,7 @@ class ForkExecutor(_ChunkingPool):
             for _ in range(jobs):
                 self._children.append(self._fork())
         except BaseException:
-            self._stop(kill=True)
+            self.shutdown(kill=True)
             raise
         self._wake = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="pivot-fork-pool", daemon=True)
@@ -644,17 +645,34 @@ class ForkExecutor(_ChunkingPool):
             else:
                 self._ship(chunk, stop_on_failure)
 
+    def release(self) -> None:
+        """End the workers' calls (the run is over) without waiting for them: they exit while
+        this process goes on (plans again, writes its records); `shutdown` then waits."""
+        if not self._closing:
+            self._end_calls(kill=False)
+
     def shutdown(self, *, kill: bool = False) -> None:
         """End the workers (`kill`: at once, else once they finish their calls) and wait for
         them; idempotent."""
-        if self._closing:
-            return
-        self._stop(kill=kill)
+        if not self._closing:
+            self._end_calls(kill=kill)
+        elif kill:  # released, still exiting: as at Ctrl-C
+            for child in self._exiting:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + ENDING_SECONDS
+        while self._exiting:
+            child = self._exiting.pop(0)
+            _ended(child.pid, deadline)
+            os.close(child.answers)
+        fallback, self._fallback = self._fallback, None
+        if fallback is not None:
+            fallback.shutdown(kill=kill)
 
-    def _stop(self, *, kill: bool) -> None:
+    def _end_calls(self, *, kill: bool) -> None:
+        """Stop serving and close each worker's calls (it exits); `kill`: stop their stages."""
         with self._lock:
             self._closing = True
-            fallback = self._fallback
             if kill:  # each stops its stage as at Ctrl-C (`_serve_calls`), or is killed later
                 for child in self._children:
                     if child.alive:
@@ -665,15 +683,11 @@ class ForkExecutor(_ChunkingPool):
             self._thread.join()
             os.close(self._wake[0])
             os.close(self._wake[1])
-        deadline = time.monotonic() + ENDING_SECONDS
         for child in self._children:  # (the serving thread, which closes a lost one's, ended)
             if child.alive:
                 child.alive = False
                 os.close(child.asks)  # the end of its calls: it exits
-                _ended(child.pid, deadline)
-                os.close(child.answers)
-        if fallback is not None:
-            fallback.shutdown(kill=kill)
+                self._exiting.append(child)
 
 
 def _write(descriptor: int, data: bytes | bytearray) -> int:

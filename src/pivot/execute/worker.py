@@ -753,7 +753,10 @@ def _write_lock(
     name = task.spec.name
     entry = LockEntry(name, task.code, task.params, task.inputs, result.outs, kept)
     try:
-        st = lock.write_lock(task.lock_path, entry, _lock_spares)
+        # a new lock is an unnamed file linked in (`fs.atomic_write_stat`): one call less than
+        # through a spare, which only pays where a lock is there to swap with
+        spares = None if task.first_run else _lock_spares
+        st = lock.write_lock(task.lock_path, entry, spares)
     except PivotError as error:  # e.g. the lock file's directory is read-only
         return _Result(OutcomeKind.PIVOT_FAILED, error=f"stage '{name}': {error}"), "", None
     return result, run_cache.run_key_of(entry), (st.st_ino, st.st_size, st.st_mtime_ns)

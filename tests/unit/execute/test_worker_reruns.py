@@ -205,3 +205,19 @@ def test_a_backup_makes_its_scratch_directory_when_it_first_moves(tmp_path: Path
     assert not (tmp_path / "a.txt").exists()
     backup.restore()
     assert (tmp_path / "a.txt").read_text() == "a"
+
+
+def test_a_first_lock_in_a_pool_worker_is_written_without_a_spare(root: Path) -> None:
+    lock_path = root / ".pivot" / "stages" / "prepare.lock"
+    task = task_for(root, "prepare", factor=2)
+    observed = _ran(task).observed
+    task = dataclasses.replace(task, lock_path=str(lock_path), observed=observed, first_run=True)
+
+    with worker.spare_lock_files():
+        outcome = _ran(task)
+        assert os.listdir(lock_path.parent) == ["prepare.lock"]  # no spare made for it
+
+    st = os.stat(lock_path)
+    assert outcome.lock_signature == (st.st_ino, st.st_size, st.st_mtime_ns)
+    entry = lock.read_lock(lock_path)
+    assert entry is not None and entry.stage == "prepare"

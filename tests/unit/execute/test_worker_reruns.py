@@ -121,11 +121,20 @@ def test_an_output_whose_bytes_differ_is_not_put_back(tmp_path: Path) -> None:
     assert (tmp_path / "a.txt").read_text() == "abcd"
 
 
-def test_lock_rewrites_in_a_pool_worker_go_through_spares_and_leave_none(root: Path) -> None:
+def _locking(root: Path, *, first_run: bool = False) -> tuple[StageTask, Path]:
+    """A task whose worker writes the stage's lock (its observed code as a run observes it),
+    and that lock's path."""
     lock_path = root / ".pivot" / "stages" / "prepare.lock"
     task = task_for(root, "prepare", factor=2)
     observed = _ran(task).observed
-    task = dataclasses.replace(task, lock_path=str(lock_path), observed=observed)
+    return (
+        dataclasses.replace(task, lock_path=str(lock_path), observed=observed, first_run=first_run),
+        lock_path,
+    )
+
+
+def test_lock_rewrites_in_a_pool_worker_go_through_spares_and_leave_none(root: Path) -> None:
+    task, lock_path = _locking(root)
     _ran(task)  # the lock's first version
     written = lock_path.read_bytes()
 
@@ -208,10 +217,7 @@ def test_a_backup_makes_its_scratch_directory_when_it_first_moves(tmp_path: Path
 
 
 def test_a_first_lock_in_a_pool_worker_is_written_without_a_spare(root: Path) -> None:
-    lock_path = root / ".pivot" / "stages" / "prepare.lock"
-    task = task_for(root, "prepare", factor=2)
-    observed = _ran(task).observed
-    task = dataclasses.replace(task, lock_path=str(lock_path), observed=observed, first_run=True)
+    task, lock_path = _locking(root, first_run=True)
 
     with worker.spare_lock_files():
         outcome = _ran(task)

@@ -458,8 +458,7 @@ class Recorder:
         if full is None:
             return False
         self.note_path(full)
-        found = self.stats.get(full)
-        return found is not None and found == self._first_plan.get(full)
+        return self.still(full)
 
     def still(self, path: str) -> bool:
         """Whether file `path` (absolute and normal, as the recorder names paths) is recorded

@@ -110,7 +110,7 @@ class Cache:
         its hash; errors name `source`, the file the bytes came from, when there is one."""
         digest = hashing.hash_bytes(data)
         blob = self._blob_name(digest)
-        if self._holds(blob, digest, data):
+        if self._intact(digest, Path(blob), data):
             return digest
         named, doing = (source, "store in the cache") if source else (blob, "write the cache blob")
         with fs.map_os_errors(named, doing):
@@ -248,36 +248,26 @@ class Cache:
         with open(fs.create_new_file(temp), "wb", closefd=True) as handle:
             return hashing.copy_hashing(source, handle)
 
-    def _intact(self, digest: str, blob: Path) -> bool:
+    def _intact(self, digest: str, blob: Path, data: bytes | None = None) -> bool:
         """Whether the blob's content hashes to `digest`; a blob checked before and unchanged
-        since (same inode, size, mtime) is not read again."""
+        since (same inode, size, mtime) is not read again. `data`: the bytes at hand that hash
+        to `digest` (a re-run's output is mostly in the cache already), compared with the
+        blob's instead of hashing it."""
         try:
             st = os.stat(blob)
+            if data is not None and (not stat.S_ISREG(st.st_mode) or st.st_size != len(data)):
+                return False
             if self.verified is not None and self.verified.lookup(blob, st) == digest:
                 return True
-            if hashing.hash_file(blob) != digest:
-                return False
-        except (FileNotFoundError, IsADirectoryError):
-            return False
-        if self.verified is not None:
-            self.verified.record(blob, st, digest)
-        return True
-
-    def _holds(self, blob: str, digest: str, data: bytes) -> bool:
-        """Whether file `blob` holds `data` (which hashes to `digest`): `_intact` for bytes at
-        hand, compared with the blob's (a re-run's output is mostly in the cache already)."""
-        try:
-            st = os.stat(blob)
-            if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-                return False
-            if self.verified is not None and self.verified.lookup(Path(blob), st) == digest:
-                return True
-            if fs.read_bytes(blob) != data:
+            if data is not None:
+                if fs.read_bytes(blob) != data:
+                    return False
+            elif hashing.hash_file(blob) != digest:
                 return False
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return False
         if self.verified is not None:
-            self.verified.record(Path(blob), st, digest)
+            self.verified.record(blob, st, digest)
         return True
 
     def _read_blob(self, digest: str, context: str) -> bytes:

@@ -9,8 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 SCRIPT = textwrap.dedent(
     """
     import os, sys, time
@@ -44,7 +42,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers: Linux only")
 def test_released_workers_exit_alone_and_shutdown_reaps_them(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],

@@ -92,12 +92,13 @@ def test_a_cut_off_stage_is_settled_from_the_first_plan(
 
 
 def test_the_snapshot_checks_a_cut_off_stage_as_the_first_plan_saw_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     root = make_project(tmp_path / "p", *CHAIN)
+    monkeypatch.setenv("PIVOT_NOOP_DEBUG", "1")  # why no snapshot was written, if none was
     _cut_off_run(root, monkeypatch)
     found = snapshot.load(root / ".pivot", "repro")
-    assert found is not None
+    assert found is not None, capfd.readouterr().err
     paths = {os.path.join(root, name) for name in ("report.json", ".pivot/stages/report.lock")}
     assert paths <= found.stats.keys()
     assert snapshot.holds(found, version=found.version, environ=os.environ)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pivot import noop
 from tests.e2e.conftest import Cli, cli_env
 
 if TYPE_CHECKING:
@@ -75,8 +76,17 @@ FILES = {
 USER_MODULE = "noop_helpers"  # imported only when pipeline.py is
 
 
+SETTLE_S = noop.RACY_NS / 1e9 + 0.05
+"""How long a command here waits first, so that what the test or the last command wrote is
+older than the racy window when it starts, as when a user types the next command: a path
+changed within `noop.RACY_NS` of being read is not trusted by a snapshot, and a quick machine
+starts the next process within that window."""
+
+
 def pivot_cli(project: E2EProject, *args: str, env: dict[str, str] | None = None) -> Cli:
-    """`python -X importtime -m pivot *args`: stderr lists the modules the process imported."""
+    """`python -X importtime -m pivot *args`, once what was written has settled: stderr lists
+    the modules the process imported."""
+    time.sleep(SETTLE_S)
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "pivot", *args],
         cwd=project.root,
@@ -437,6 +447,7 @@ def long_run(project: E2EProject, pipeline: str, during: Callable[[Path], None])
 def _waiting_run(project: E2EProject, during: Callable[[Path], None]) -> str:
     """A `pivot repro` whose waiting stage goes on once `during` acted, a while after the
     start; its output."""
+    time.sleep(SETTLE_S)  # (the pipeline and files the test just wrote, as for `pivot_cli`)
     running = project.start("repro", "-j", "1")
     time.sleep(LONG_RUN_S)
     during(project.root)

@@ -743,8 +743,7 @@ def run_plan(
         run.spares.close()
         backup.remove_discarded(ctx.project.pivot_dir / SCRATCH_DIR)  # what workers left
         ctx.runs.flush()
-        # while the caller goes on (plans again); nothing forks then (a thread is alive)
-        ctx.state.flush(behind=True)
+        ctx.state.flush()
     ordered = tuple(run.results[step.stage] for step in plan.steps if step.stage in run.results)
     warnings = tuple(dict.fromkeys([*plan.warnings, *run.warnings]))
     return RunReport(ordered, warnings, run.locks)

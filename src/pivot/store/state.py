@@ -52,10 +52,7 @@ class StateDBWarning(UserWarning):
 class StateDB:
     """sqlite cache of file hashes and small values; writes are buffered until `flush`/`close`.
 
-    Use as a context manager. Safe for several processes (WAL, busy timeout) and threads. A
-    flush may write behind (`flush(behind=True)`): on a thread of its own, through a connection
-    of its own, while this one carries on reading; what it writes is seen by look-ups meanwhile,
-    and the next write (or `close`) waits for it first.
+    Use as a context manager. Safe for several processes (WAL, busy timeout) and threads.
     """
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
@@ -69,13 +66,6 @@ class StateDB:
         self._pending_runs: _Runs = {}  # run-cache index records (`add_runs`)
         self._pending_ends: dict[str, int] = {}
         self._preloaded: dict[str, _FileRow | None] = {}  # rows read ahead by `preload`
-        self._behind: threading.Thread | None = None  # the flush writing behind, if any
-        self._behind_files: dict[str, _FileRow] = {}  # what it writes (until it is waited for)
-        self._behind_values: dict[tuple[str, str], bytes] = {}
-        self._behind_runs: _Runs = {}
-        self._behind_ends: dict[str, int] = {}
-        self._behind_error: Exception | None = None
-        self._writer: sqlite3.Connection | None = None  # its connection (opened on first use)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -98,20 +88,17 @@ class StateDB:
             return self
 
     def close(self) -> None:
-        """Write buffered records and close the connections."""
+        """Write buffered records and close the connection."""
         with self._lock:
             self.flush()
-            for connection in (self._connection, self._writer):
-                if connection is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        connection.close()
-            self._connection = self._writer = None
+            if self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
+            self._connection = None
 
-    def flush(self, *, behind: bool = False) -> None:
-        """Write buffered records in one short transaction; `behind`: on a thread of its own
-        (see the class), for a caller with other work to do meanwhile."""
+    def flush(self) -> None:
+        """Write buffered records in one short transaction."""
         with self._lock:
-            self._wait_behind()
             files, values = self._pending_files, self._pending_values
             runs, ends = self._pending_runs, self._pending_ends
             if not (files or values or runs or ends):
@@ -127,47 +114,8 @@ class StateDB:
                 [record for records in runs.values() for record in records.values()],
                 list(ends.items()),
             )
-            if behind:
-                self._behind_files, self._behind_values = files, values
-                self._behind_runs, self._behind_ends = runs, ends
-                self._behind = threading.Thread(
-                    target=self._write_behind, args=(batch,), name="pivot-state-db"
-                )
-                self._behind.start()
-                return
             with self._guard():
                 self._write(connection, batch)
-
-    def _write_behind(self, batch: _Batch) -> None:
-        """The body of a flush writing behind: it takes no lock of this object (the thread
-        that waits for it holds it); an error is kept for `_wait_behind`."""
-        try:
-            if self._writer is None:
-                self._writer = self._connect()
-            self._write(self._writer, batch)
-        except Exception as error:  # (raised where it is waited for)
-            self._behind_error = error
-
-    def _wait_behind(self) -> None:
-        """Wait for the flush writing behind (under the lock); its error is handled here, as
-        one met on this thread's connection would be."""
-        thread = self._behind
-        if thread is None:
-            return
-        thread.join()
-        self._behind = None
-        self._behind_files, self._behind_values = {}, {}
-        self._behind_runs, self._behind_ends = {}, {}
-        error, self._behind_error = self._behind_error, None
-        if error is not None:
-            if self._writer is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._writer.close()
-                self._writer = None
-            if not isinstance(error, sqlite3.Error):
-                raise error  # a bug: as a flush on this thread would show it
-            with self._guard():
-                raise error
 
     # --- file hashes --------------------------------------------------------------------------
 
@@ -191,16 +139,14 @@ class StateDB:
                     )
                     for path, inode, size, mtime_ns, digest in connection.execute(query, chunk):
                         found[str(path)] = (int(inode), int(size), int(mtime_ns), str(digest))
-            pending, behind = self._pending_files, self._behind_files  # newer than the db's
-            self._preloaded.update(
-                (key, pending.get(key) or behind.get(key) or found.get(key)) for key in keys
-            )
+            pending = self._pending_files  # newer than the db's
+            self._preloaded.update((key, pending.get(key) or found.get(key)) for key in keys)
 
     def lookup(self, path: Path | str, st: os.stat_result) -> str | None:
         """The recorded hash of `path` if its (inode, size, mtime_ns) still match `st`."""
         key = _path_key(path)
         with self._lock:
-            row = self._pending_files.get(key) or self._behind_files.get(key)
+            row = self._pending_files.get(key)
             if row is None:
                 row = self._preloaded[key] if key in self._preloaded else self._select_file(key)
         if row is None or row[:3] != (st.st_ino, st.st_size, st.st_mtime_ns):
@@ -232,8 +178,6 @@ class StateDB:
             found = self._select_values(namespace, wanted)
             for key in wanted:
                 pending = self._pending_values.get((namespace, key))
-                if pending is None:
-                    pending = self._behind_values.get((namespace, key))
                 if pending is not None:
                     found[key] = pending
         return found
@@ -257,9 +201,8 @@ class StateDB:
                 with self._guard():
                     rows = connection.execute("SELECT pack, indexed FROM run_packs_v1")
                     packs = {str(pack): int(indexed) for pack, indexed in rows}
-                    for ends in (self._behind_ends, self._pending_ends):
-                        for pack, end in ends.items():
-                            packs[pack] = max(end, packs.get(pack, 0))
+                    for pack, end in self._pending_ends.items():
+                        packs[pack] = max(end, packs.get(pack, 0))
                     return packs
         return None
 
@@ -278,7 +221,7 @@ class StateDB:
                     (str(k), str(e), str(p), int(o), int(n), int(w))
                     for k, e, p, o, n, w in connection.execute(query, (key,))
                 ]
-            added = {**self._behind_runs.get(key, {}), **self._pending_runs.get(key, {})}
+            added = self._pending_runs.get(key, {})
             if added:
                 known = {(record[2], record[3]) for record in found}
                 found += [record for place, record in added.items() if place not in known]
@@ -292,7 +235,7 @@ class StateDB:
             if connection is not None:
                 with self._guard():
                     rows = connection.execute("SELECT DISTINCT key FROM run_records_v1")
-                    return {str(key) for (key,) in rows} | {*self._behind_runs, *self._pending_runs}
+                    return {str(key) for (key,) in rows} | set(self._pending_runs)
         return set()
 
     def add_runs(self, records: Iterable[Sequence[Any]], ends: Mapping[str, int]) -> None:
@@ -318,7 +261,6 @@ class StateDB:
         """Drop the packs `forget`, add `records` ((key, entry, pack, offset, length, written)),
         and raise how far each pack in `ends` is indexed, in one transaction."""
         with self._lock:
-            self._wait_behind()
             for pack in forget:  # (what was added before is dropped with it)
                 self._pending_ends.pop(pack, None)
                 for added in self._pending_runs.values():
@@ -345,7 +287,7 @@ class StateDB:
     def _flush_if_large(self) -> None:
         pending = len(self._pending_files) + len(self._pending_values) + len(self._pending_runs)
         if pending >= _FLUSH_AT:
-            self.flush()  # (not behind: a thread alive here would stop a fork of the workers)
+            self.flush()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -274,69 +273,27 @@ def test_several_processes_write_concurrently(tmp_path: Path) -> None:
         assert len(state.get_values("second", keys)) == 1000
 
 
-def _held_behind(monkeypatch: pytest.MonkeyPatch, release: threading.Event) -> None:
-    """A flush writing behind waits for `release` before it writes."""
-    write = StateDB._write
-
-    def held(connection: sqlite3.Connection, batch: Any) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            assert release.wait(10)
-        write(connection, batch)
-
-    monkeypatch.setattr(StateDB, "_write", staticmethod(held))
-
-
-def test_a_flush_writing_behind_is_seen_meanwhile_and_lands(
+def test_a_failed_flush_warns_and_pivot_carries_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db_path = tmp_path / "state.db"
-    target, other = tmp_path / "f", tmp_path / "g"
-    st, other_st = _write(target, b"x"), _write(other, b"y")
-    release = threading.Event()
-    _held_behind(monkeypatch, release)
-    with StateDB(db_path) as state, StateDB(db_path) as reader:
-        state.preload([target])
-        state.record(target, st, "6" * 64)
-        state.record(other, other_st, "7" * 64)  # not preloaded: asked of the db otherwise
-        state.set_value("ns", "k", b"v")
-        state.flush(behind=True)
-        try:
-            assert state.lookup(target, st) == "6" * 64
-            assert state.lookup(other, other_st) == "7" * 64
-            assert state.get_value("ns", "k") == b"v"
-            assert reader.lookup(other, other_st) is None  # not written yet
-            state.set_value("ns", "k2", b"w")
-        finally:
-            release.set()
-        state.flush()  # waits for the one behind, then writes its own
-        assert reader.lookup(target, st) == "6" * 64
-        assert reader.lookup(other, other_st) == "7" * 64
-        assert reader.get_values("ns", ["k", "k2"]) == {"k": b"v", "k2": b"w"}
-
-
-def test_a_failed_flush_behind_warns_and_pivot_carries_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    """A flush that finds the db damaged (a write fails) moves it aside and switches the cache
+    off for the rest of the command: the command goes on hashing files itself."""
     db_path = tmp_path / "state.db"
     target = tmp_path / "f"
     st = _write(target, b"x")
-    write = StateDB._write
 
     def failing(connection: sqlite3.Connection, batch: Any) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            raise sqlite3.DatabaseError("database disk image is malformed")
-        write(connection, batch)
+        raise sqlite3.DatabaseError("database disk image is malformed")
 
     monkeypatch.setattr(StateDB, "_write", staticmethod(failing))
     with StateDB(db_path) as state:
         state.record(target, st, "8" * 64)
-        state.flush(behind=True)
         with pytest.warns(StateDBWarning, match="unreadable"):
             state.flush()
         assert (tmp_path / "state.db.corrupt").exists()
         assert FileHasher(state).hash_file(target) == hashing.hash_bytes(b"x")  # switched off
     monkeypatch.undo()
-    with StateDB(db_path) as state:  # a fresh db: the records written behind were only a cache
+    with StateDB(db_path) as state:  # a fresh db: the records not written were only a cache
         assert state.lookup(target, st) is None
         state.record(target, st, "9" * 64)
     with StateDB(db_path) as state:

@@ -239,6 +239,11 @@ def _summaries(step: Step, note: str = "") -> tuple[str, ...]:
     return (*reasons, note) if note else reasons
 
 
+def _up_to_date(step: Step) -> StageResult:
+    """The result of a step the plan skips: no event, nothing read."""
+    return StageResult(step.stage, RunStatus.SKIPPED, _summaries(step))
+
+
 def _cut_off(step: Step, deps: tuple[DepEntry, ...]) -> bool:
     """The plan's early cut-off rule applied: its inputs came out as the lock records them."""
     return step.cutoff is not None and frozenset(deps) == step.cutoff
@@ -350,10 +355,19 @@ class _Run:
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
         upstream = self.ctx.graph.upstream
         whole = len(steps) == len(self.ctx.graph.stages)  # every upstream stage has a step
-        pending = self.pending
-        for step in self.plan.steps:
-            ups = upstream[step.stage]
-            count = pending[step.stage] = len(ups) if whole else sum(up in steps for up in ups)
+        pending, results = self.pending, self.results
+        for step in self.plan.steps:  # (in topological order)
+            name, ups = step.stage, upstream[step.stage]
+            if whole:
+                count = sum(up not in results for up in ups) if ups else 0
+            else:
+                count = sum(up in steps and up not in results for up in ups)
+            if count == 0 and step.action is Action.SKIP:
+                # settled here, as nothing upstream of it runs: a run of few stages among many
+                # (a helper edit) sends its first tasks at once, with no pass over the rest
+                results[name] = _up_to_date(step)
+                continue
+            pending[name] = count
             if count == 0:
                 self._queue(step)
         self.up_to_date.reverse()  # the first in plan order first
@@ -422,7 +436,7 @@ class _Run:
 
     def _skip(self, step: Step) -> None:
         """Settle a step the plan skips (up to date): a result, no event, nothing to read."""
-        self.results[step.stage] = StageResult(step.stage, RunStatus.SKIPPED, _summaries(step))
+        self.results[step.stage] = _up_to_date(step)
         self._release(step.stage, failed=False)
 
     def dispatch(self, step: Step) -> None:

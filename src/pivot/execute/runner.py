@@ -354,14 +354,10 @@ class _Run:
         steps = self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
         upstream = self.ctx.graph.upstream
-        whole = len(steps) == len(self.ctx.graph.stages)  # every upstream stage has a step
         pending, results = self.pending, self.results
         for step in self.plan.steps:  # (in topological order)
-            name, ups = step.stage, upstream[step.stage]
-            if whole:
-                count = sum(up not in results for up in ups) if ups else 0
-            else:
-                count = sum(up in steps and up not in results for up in ups)
+            name = step.stage
+            count = sum(up in steps and up not in results for up in upstream[name])
             if count == 0 and step.action is Action.SKIP:
                 # settled here, as nothing upstream of it runs: a run of few stages among many
                 # (a helper edit) sends its first tasks at once, with no pass over the rest

@@ -389,6 +389,9 @@ class RunCache:
         self._saves = 0
         self._keys: set[str] | None = None
         """The run keys the index held when read (`KEYS_AFTER`), plus those indexed since."""
+        self._absent: set[str] = set()
+        """Run keys the index was asked about and had no record of (a plan looks up each stage
+        it runs: saving that run then asks nothing)."""
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -476,9 +479,16 @@ class RunCache:
         """The pack records of run `key` (indexed, or appended by this process)."""
         self._sync()
         fresh = self._fresh.get(key, [])
-        if not self._ends or (self._keys is not None and key not in self._keys):
+        if (
+            not self._ends
+            or key in self._absent
+            or (self._keys is not None and key not in self._keys)
+        ):
             return list(fresh)  # no pack at all, or none indexed for `key`: nothing to ask
-        return [*(Packed(*row) for row in self._index.run_records(key)), *fresh]
+        rows = self._index.run_records(key)
+        if not rows:
+            self._absent.add(key)
+        return [*(Packed(*row) for row in rows), *fresh]
 
     def _read_packed(self, record: Packed) -> bytes | None:
         """The record's entry bytes if they still match their hash."""
@@ -535,10 +545,11 @@ class RunCache:
         unless a good copy of that entry is here already; returns the entry's object key."""
         data = outs_to_bytes(outs, inline)
         entry = hashing.hash_bytes(data)
-        self._saves += 1
-        if self._saves == KEYS_AFTER:
-            self._sync()
-            self._keys = self._index.run_keys()
+        if key not in self._absent:
+            self._saves += 1
+            if self._saves == KEYS_AFTER:
+                self._sync()
+                self._keys = self._index.run_keys()
         if self._find(key, entry) is None:
             with fs.map_os_errors(self.packs_dir, "write the run cache"):
                 self._append(key, entry, data)
@@ -604,6 +615,7 @@ class RunCache:
         self._index.add_runs(records, ends)  # (written with the state db's next flush)
         if self._keys is not None:
             self._keys.update(self._fresh)
+        self._absent.difference_update(self._fresh)
         self._fresh = {}
 
     def close(self) -> None:
@@ -620,6 +632,7 @@ class RunCache:
         or removed by other means (a fetch writes loose entries)."""
         self.close()
         self._synced, self._ends, self._prefixes, self._keys = False, {}, None, None
+        self._absent = set()
 
     # --- removing and repairing ---------------------------------------------------------------
 

@@ -263,3 +263,37 @@ def test_records_indexed_with_the_next_flush_are_found_before_and_after_it(
         runs.close()
     assert _found(cache_root, range(3)) == [0, 1, 2]
     assert sorted(key for key, _ in RunCache(cache_root).entries()) == sorted(saved)
+
+
+class _CountingState(StateDB):
+    """The state db, counting the run-cache index queries a save could make."""
+
+    asked = 0
+
+    def run_keys(self) -> set[str]:
+        self.asked += 1
+        return super().run_keys()
+
+    def run_records(self, key: str) -> list[tuple[str, str, str, int, int, int]]:
+        self.asked += 1
+        return super().run_records(key)
+
+
+def test_runs_looked_up_and_missing_are_saved_without_asking_the_index(cache_root: Path) -> None:
+    """A plan looks up each stage it runs; saving those runs afterwards asks the index nothing
+    (it had no record of them), and once indexed they are found, and not appended again."""
+    count = 2 * KEYS_AFTER
+    _save(cache_root, range(count, count + 3))  # a pack and an index exist
+    with _CountingState(cache_root.parent / "state.db") as state:
+        runs = RunCache(cache_root, state)
+        assert all(runs.lookup(_key(n)) == [] for n in range(count))
+        asked = state.asked
+        saved = [runs.save(_key(n), _outs(n), {}) for n in range(count)]
+        assert state.asked == asked
+        runs.flush()
+        assert [outs for _key, outs in runs.lookup(_key(5))] == [_outs(5)]
+        assert [runs.save(_key(n), _outs(n), {}) for n in range(count)] == saved
+        runs.close()
+    records = sum(pack.read_bytes().count(b"PVRUN1 ") for pack in _packs(cache_root))
+    assert records == count + 3
+    assert _found(cache_root, range(count)) == list(range(count))

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import queue
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 
@@ -277,6 +278,9 @@ CHUNK_SECONDS = 0.05
 """About how long one chunk of small stages should keep a worker busy."""
 MAX_CHUNK = 32
 """Most stages shipped to a pool worker in one round trip."""
+SHIP_AFTER = 0.004
+"""Seconds this process may spend settling steps (up-to-date ones, early cut-offs) while tasks
+it submitted wait unshipped: the tasks in flight keep the workers busy about this long."""
 
 
 @dataclasses.dataclass
@@ -318,6 +322,9 @@ class _Run:
     not after every other up-to-date step of the pipeline."""
     pending: dict[str, int] = dataclasses.field(default_factory=dict)
     poisoned: set[str] = dataclasses.field(default_factory=set)
+    inputs: dict[str, tuple[DepEntry, ...]] = dataclasses.field(default_factory=dict)
+    """The dependencies of steps whose early cut-off rule said run (`_decide_cut_off`), by
+    stage, until they start."""
     steps: dict[str, Step] = dataclasses.field(default_factory=dict)
     total: int = 0
     produced: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -338,6 +345,8 @@ class _Run:
     """Stages that count in `mean_seconds`."""
     unshipped: int = 0
     """Tasks submitted since the executor's last `flush`."""
+    shipped_at: float = 0.0
+    """When (`time.perf_counter`) the executor's last `flush` was."""
     finished: queue.SimpleQueue[Future[Outcome]] = dataclasses.field(
         default_factory=queue.SimpleQueue
     )
@@ -350,6 +359,7 @@ class _Run:
         self._scratch_dir = str(project.pivot_dir / SCRATCH_DIR)
         self._log_dir = str(logs.run_log_dir(project.pivot_dir, self.run_id)) if self.run_id else ""
         self._pivot_dir = project.pivot_dir
+        self.shipped_at = time.perf_counter()
         self.in_process = isinstance(self.executor, SerialExecutor)  # stages run in `submit`
         steps = self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
@@ -436,17 +446,39 @@ class _Run:
         self._release(step.stage, failed=False)
 
     def dispatch(self, step: Step) -> None:
-        """Start a ready step, or settle it without running (skip, blocked, stopped)."""
+        """Start a ready step, or settle it without running (skip, blocked, stopped); ships
+        what was submitted once settling steps has kept it back `SHIP_AFTER` (a run of early
+        cut-offs released at once must not leave the workers idle)."""
+        if self.unshipped and time.perf_counter() - self.shipped_at >= SHIP_AFTER:
+            self.flush()
         if step.action is Action.SKIP:
             self._skip(step)
         elif step.stage in self.poisoned:
             self.finish(step, RunStatus.BLOCKED, error="not run: an upstream stage failed")
         elif self.stopping:
             self.finish(step, RunStatus.BLOCKED, error=_STOPPED)
+        elif step.cutoff is not None and step.stage not in self.inputs:
+            self._decide_cut_off(step)
         elif not self._fits(step):
             self.held.append(step)
         else:
             self.start(step)
+
+    def _decide_cut_off(self, step: Step) -> None:
+        """Apply a step's early cut-off rule as soon as its upstream is settled, without waiting
+        for a CPU slot (it takes none when it holds): skip it, or keep the dependencies it was
+        decided on and start it (or hold it) as any step to run."""
+        try:
+            deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
+        except PivotError as error:
+            self._begin(step)
+            return self.fail(step, str(error))
+        if _cut_off(step, deps):
+            self._begin(step)
+            note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
+            return self.finish(step, RunStatus.SKIPPED, note=note)
+        self.inputs[step.stage] = deps
+        self.dispatch(step)
 
     def _slots(self, step: Step) -> int:
         """CPU slots a RUN step takes: its declared `cpus` (at least 1, at most all of them);
@@ -489,6 +521,7 @@ class _Run:
         self.unshipped = 0
         chunk = max(1, min(self.chunk, backlog // (2 * slots)))
         self.executor.flush(chunk, stop_on_failure=not self.keep_going)
+        self.shipped_at = time.perf_counter()
 
     def _limit(self, need: int) -> int:
         """Slots that may be in flight for a step taking `need` of them."""
@@ -504,10 +537,14 @@ class _Run:
         need = self._slots(step)
         return not self.running or self.slots_used + need <= self._limit(need)
 
-    def start(self, step: Step) -> None:
+    def _begin(self, step: Step) -> None:
+        """Number a step and tell that it starts."""
         self.counter += 1
         self.index[step.stage] = self.counter
         self.emit(StageStarted(step.stage, self.counter, self.total))
+
+    def start(self, step: Step) -> None:
+        self._begin(step)
         if step.action is Action.RESTORE:
             flush_sink(self.emit)  # (restoring may take long)
             try:
@@ -517,13 +554,12 @@ class _Run:
                 step = dataclasses.replace(
                     step, reasons=(*step.reasons, Reason(ReasonKind.CORRUPT, summary))
                 )
-        try:
-            deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
-        except PivotError as error:
-            return self.fail(step, str(error))
-        if _cut_off(step, deps):
-            note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
-            return self.finish(step, RunStatus.SKIPPED, note=note)
+        deps = self.inputs.pop(step.stage, None)
+        if deps is None:
+            try:
+                deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
+            except PivotError as error:
+                return self.fail(step, str(error))
         task = self._task(step, deps)
         if self.live is not None and task.log_path:
             self.live.follow(step.stage, task.log_path)

@@ -3,9 +3,10 @@ timers around its main phases, printed (to stderr) when it exits.
 
     cd PROJECT && python /path/to/benchmarks/phases.py repro        # any pivot arguments
 
-Each row: when the phase started (seconds since this script started), its name, its wall time
-and this process's CPU time meanwhile (a phase that waits, for workers or a forked copy, shows
-more wall than CPU). The last rows give the CPU of the children this process reaped (the
+Each row: when the phase started (seconds since this script started), its name, its wall time,
+this process's CPU time meanwhile (a phase that waits, for workers or a forked copy, shows
+more wall than CPU) and its minor page faults (after the run's workers are forked, the first
+write to each page this process shares with them faults and copies it: about 2 us a page). The last rows give the CPU of the children this process reaped (the
 run's worker processes) and the totals. A phase that runs several times has a row each time.
 
 Profilers explain a phase further: py-spy (`py-spy record --nonblocking -f raw`) samples
@@ -38,18 +39,21 @@ PHASES = (
     ("pivot.noop", "write", "no-op snapshot"),
 )
 
-_rows: list[tuple[float, str, float, float]] = []
+_rows: list[tuple[float, str, float, float, int]] = []
+
+
+def _faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _timed(function: Callable[..., Any], name: str) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, faults = time.perf_counter(), time.process_time(), _faults()
         try:
             return function(*args, **kwargs)
         finally:
-            _rows.append(
-                (wall - STARTED, name, time.perf_counter() - wall, time.process_time() - cpu)
-            )
+            took = (time.perf_counter() - wall, time.process_time() - cpu, _faults() - faults)
+            _rows.append((wall - STARTED, name, *took))
 
     return timed
 
@@ -70,13 +74,14 @@ def report() -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     sys.stdout.flush()  # (the command's own output first)
     out = sys.stderr
-    print(f"{'at s':>8}  {'phase':40} {'wall s':>8} {'CPU s':>8}", file=out)
-    for at, name, wall, cpu in sorted(_rows):
-        print(f"{at:8.3f}  {name:40} {wall:8.3f} {cpu:8.3f}", file=out)
+    print(f"{'at s':>8}  {'phase':40} {'wall s':>8} {'CPU s':>8} {'faults':>8}", file=out)
+    for at, name, wall, cpu, faults in sorted(_rows):
+        print(f"{at:8.3f}  {name:40} {wall:8.3f} {cpu:8.3f} {faults:8d}", file=out)
     child_cpu = children.ru_utime + children.ru_stime
-    print(f"{'':8}  {'children reaped (workers)':40} {'':8} {child_cpu:8.3f}", file=out)
+    name = "children reaped (workers)"
+    print(f"{'':8}  {name:40} {'':8} {child_cpu:8.3f} {children.ru_minflt:8d}", file=out)
     wall, cpu = time.perf_counter() - STARTED, time.process_time() - CPU_STARTED
-    print(f"{'':8}  {'total (this process)':40} {wall:8.3f} {cpu:8.3f}", file=out)
+    print(f"{'':8}  {'total (this process)':40} {wall:8.3f} {cpu:8.3f} {_faults():8d}", file=out)
 
 
 def main() -> None:

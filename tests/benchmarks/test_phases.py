@@ -26,9 +26,9 @@ def _phases(project: Path, *args: str) -> dict[str, list[float]]:
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    rows: dict[str, list[float]] = {}
+    rows: dict[str, list[float]] = {}  # phase -> its CPU seconds, a row each time it ran
     for line in completed.stderr.splitlines():
-        found = re.match(r"\s*[\d.]*\s+(\S.*?)\s+([\d.]+)?\s*([\d.]+)$", line)
+        found = re.match(r"\s*[\d.]*\s+(\S.*?)\s+(?:([\d.]+)\s+)?([\d.]+)\s+(\d+)$", line)
         if found and "phase" not in line:
             rows.setdefault(found.group(1).strip(), []).append(float(found.group(3)))
     return rows

@@ -468,17 +468,26 @@ class _Run:
         """Apply a step's early cut-off rule as soon as its upstream is settled, without waiting
         for a CPU slot (it takes none when it holds): skip it, or keep the dependencies it was
         decided on and start it (or hold it) as any step to run."""
-        try:
-            deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
-        except PivotError as error:
-            self._begin(step)
-            return self.fail(step, str(error))
+        deps = self._dependencies(step)
+        if deps is None:
+            return
         if _cut_off(step, deps):
             self._begin(step)
             note = "not run: upstream re-ran with byte-identical outputs (early cut-off)"
             return self.finish(step, RunStatus.SKIPPED, note=note)
         self.inputs[step.stage] = deps
         self.dispatch(step)
+
+    def _dependencies(self, step: Step) -> tuple[DepEntry, ...] | None:
+        """The step's dependencies as they are now; None when one is missing (the step has
+        failed then, numbered first if it was not)."""
+        try:
+            return dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
+        except PivotError as error:
+            if step.stage not in self.index:
+                self._begin(step)
+            self.fail(step, str(error))
+            return None
 
     def _slots(self, step: Step) -> int:
         """CPU slots a RUN step takes: its declared `cpus` (at least 1, at most all of them);
@@ -556,10 +565,9 @@ class _Run:
                 )
         deps = self.inputs.pop(step.stage, None)
         if deps is None:
-            try:
-                deps = dep_entries(self.ctx, self.ctx.graph.stages[step.stage], self.produced)
-            except PivotError as error:
-                return self.fail(step, str(error))
+            deps = self._dependencies(step)
+            if deps is None:
+                return
         task = self._task(step, deps)
         if self.live is not None and task.log_path:
             self.live.follow(step.stage, task.log_path)

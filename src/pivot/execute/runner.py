@@ -14,7 +14,6 @@ import dataclasses
 import os
 import queue
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 
@@ -278,9 +277,6 @@ CHUNK_SECONDS = 0.05
 """About how long one chunk of small stages should keep a worker busy."""
 MAX_CHUNK = 32
 """Most stages shipped to a pool worker in one round trip."""
-SHIP_AFTER = 0.004
-"""Seconds this process may spend settling steps (up-to-date ones, early cut-offs) while tasks
-it submitted wait unshipped: the tasks in flight keep the workers busy about this long."""
 
 
 @dataclasses.dataclass
@@ -345,8 +341,6 @@ class _Run:
     """Stages that count in `mean_seconds`."""
     unshipped: int = 0
     """Tasks submitted since the executor's last `flush`."""
-    shipped_at: float = 0.0
-    """When (`time.perf_counter`) the executor's last `flush` was."""
     finished: queue.SimpleQueue[Future[Outcome]] = dataclasses.field(
         default_factory=queue.SimpleQueue
     )
@@ -359,7 +353,6 @@ class _Run:
         self._scratch_dir = str(project.pivot_dir / SCRATCH_DIR)
         self._log_dir = str(logs.run_log_dir(project.pivot_dir, self.run_id)) if self.run_id else ""
         self._pivot_dir = project.pivot_dir
-        self.shipped_at = time.perf_counter()
         self.in_process = isinstance(self.executor, SerialExecutor)  # stages run in `submit`
         steps = self.steps = {step.stage: step for step in self.plan.steps}
         self.total = sum(1 for step in self.plan.steps if step.action is not Action.SKIP)
@@ -446,11 +439,7 @@ class _Run:
         self._release(step.stage, failed=False)
 
     def dispatch(self, step: Step) -> None:
-        """Start a ready step, or settle it without running (skip, blocked, stopped); ships
-        what was submitted once settling steps has kept it back `SHIP_AFTER` (a run of early
-        cut-offs released at once must not leave the workers idle)."""
-        if self.unshipped and time.perf_counter() - self.shipped_at >= SHIP_AFTER:
-            self.flush()
+        """Start a ready step, or settle it without running (skip, blocked, stopped)."""
         if step.action is Action.SKIP:
             self._skip(step)
         elif step.stage in self.poisoned:
@@ -530,7 +519,6 @@ class _Run:
         self.unshipped = 0
         chunk = max(1, min(self.chunk, backlog // (2 * slots)))
         self.executor.flush(chunk, stop_on_failure=not self.keep_going)
-        self.shipped_at = time.perf_counter()
 
     def _limit(self, need: int) -> int:
         """Slots that may be in flight for a step taking `need` of them."""

@@ -56,7 +56,8 @@ REUSE_BELOW = 16 * 1024 * 1024
 """A run appends to the newest pack while it is smaller than this (bytes), else starts one."""
 KEYS_AFTER = 64
 """Saves after which a process reads all the index's run keys at once: from then on a save
-asks the index about its run only when the index holds that key (a run of N stages saves N)."""
+asks the index about its run only when the index holds that key (a run of N stages saves N).
+Saves of runs a look-up already found missing (`_absent`) ask nothing and do not count."""
 
 
 def run_key(
